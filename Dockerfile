@@ -1,0 +1,34 @@
+# syntax=docker/dockerfile:1
+# One image, two commands: gunicorn (wsgi.py) for HTTP, daphne (asgi.py) for /ws/.
+
+FROM python:3.11-slim AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/venv
+COPY requirements.txt /tmp/requirements.txt
+RUN /opt/venv/bin/pip install -r /tmp/requirements.txt
+
+FROM python:3.11-slim AS runtime
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    DJANGO_SETTINGS_MODULE=taskmanager.settings \
+    VAR_DIR=/app/var \
+    MEDIA_ROOT=/app/var/media \
+    STATIC_ROOT=/app/static
+RUN groupadd --system --gid 10001 app \
+    && useradd --system --uid 10001 --gid app --home-dir /app --no-create-home app
+WORKDIR /app
+COPY --from=build /opt/venv /opt/venv
+COPY . .
+# Static files are collected into the image (hashed names, compressed) for WhiteNoise.
+# The key and database here exist for this build step only.
+RUN SECRET_KEY=collectstatic-build-only DATABASE_URL=sqlite:////tmp/build.sqlite3 \
+        python manage.py collectstatic --noinput --verbosity 0 \
+    && rm -f /tmp/build.sqlite3 \
+    && mkdir -p /app/var/media \
+    && chown -R app:app /app/var
+USER app
+EXPOSE 8000 8001
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/monitoring/health/' % os.environ.get('PORT', '8000'), timeout=2)"]
+CMD ["gunicorn", "taskmanager.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "2", "--access-logfile", "-"]

@@ -1,0 +1,57 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+# Only python3 (3.11+) and make are required; everything else lands in .venv.
+
+PYTHON ?= python3
+HOST ?= 127.0.0.1
+PORT ?= 8000
+VENV := .venv
+BIN := $(VENV)/bin
+# Extra arguments for pytest, e.g. `make test ARGS="-k refresh -x"`.
+ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install install-dev run test lint format check clean
+
+help:
+	@echo "make run    serve HTTP and WebSocket on $(HOST):$(PORT) (embedded defaults)"
+	@echo "make test   the whole test suite (PostgreSQL + Redis when DATABASE_URL and REDIS_URL are set)"
+	@echo "make lint   ruff check and ruff format --check"
+	@echo "make format ruff format and ruff check --fix"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Stamps: reinstall only when a requirements file changed.
+$(VENV)/.runtime-installed: requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@touch $(VENV)/.runtime-installed $@
+
+install: $(VENV)/.runtime-installed
+install-dev: $(VENV)/.dev-installed
+
+run: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+# The suite needs a SECRET_KEY when it runs on PostgreSQL with DEBUG off (production
+# rules); a throw-away one is given here unless the caller set their own.
+test: install-dev
+	SECRET_KEY="$${SECRET_KEY:-test-only-$$(date +%s)-not-a-secret-0123456789abcdefghij}" \
+		$(BIN)/pytest -n auto $(ARGS)
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install-dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

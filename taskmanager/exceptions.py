@@ -1,0 +1,173 @@
+"""The one error shape of the API, and the domain errors services raise.
+
+Every error answers ``{"error": {"code", "message", "fields"}}``. Services raise a
+``DomainError`` subclass; DRF, Django and unexpected exceptions are mapped here too,
+so no request ever answers a stack trace.
+"""
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, HttpRequest, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
+from rest_framework.views import set_rollback
+
+logger = logging.getLogger(__name__)
+
+
+class DomainError(Exception):
+    """Base of the errors services raise; the handler turns one into a response."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    code = "invalid"
+    message = "The request could not be processed."
+
+    def __init__(self, message: str | None = None, *, fields: dict[str, Any] | None = None):
+        self.message = message or self.message
+        self.fields = fields or {}
+        super().__init__(self.message)
+
+
+class DomainValidationError(DomainError):
+    code = "validation_error"
+    message = "Invalid input."
+
+
+class NotFoundError(DomainError):
+    status_code = status.HTTP_404_NOT_FOUND
+    code = "not_found"
+    message = "Not found."
+
+
+class ConflictError(DomainError):
+    status_code = status.HTTP_409_CONFLICT
+    code = "conflict"
+    message = "The request conflicts with the current state."
+
+
+class PreconditionFailedError(DomainError):
+    status_code = status.HTTP_412_PRECONDITION_FAILED
+    code = "precondition_failed"
+    message = "The resource has changed since it was read."
+
+
+class PayloadTooLargeError(DomainError):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    code = "payload_too_large"
+    message = "The request body is too large."
+
+
+class UnsupportedMediaTypeError(DomainError):
+    status_code = status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
+    code = "unsupported_media_type"
+    message = "Unsupported media type."
+
+
+def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "fields": fields or {}}}
+
+
+# DRF's default codes, renamed where the API promises a clearer one.
+_CODES = {
+    "invalid": "validation_error",
+    "not_authenticated": "not_authenticated",
+    "authentication_failed": "authentication_failed",
+    "token_not_valid": "authentication_failed",
+    "user_not_found": "authentication_failed",
+    "user_inactive": "authentication_failed",
+}
+
+_MESSAGES = {
+    status.HTTP_400_BAD_REQUEST: "Invalid input.",
+    status.HTTP_404_NOT_FOUND: "Not found.",
+}
+
+
+def _from_api_exception(exc: exceptions.APIException) -> tuple[str, str, dict[str, Any]]:
+    detail = exc.detail
+    default_code = str(getattr(exc, "default_code", "error"))
+    if isinstance(exc, exceptions.ValidationError):
+        fields = detail if isinstance(detail, dict) else {"non_field_errors": detail}
+        return "validation_error", "Invalid input.", fields
+    if isinstance(detail, dict):
+        # SimpleJWT puts {"detail", "code", "messages"} in its token errors.
+        message = str(detail.get("detail", exc.default_detail))
+        code = str(detail.get("code", default_code))
+    else:
+        message = str(detail)
+        code = str(getattr(detail, "code", None) or default_code)
+    if exc.status_code == status.HTTP_404_NOT_FOUND:
+        # "No Task matches the given query." would name models; keep it generic.
+        message = _MESSAGES[status.HTTP_404_NOT_FOUND]
+    return _CODES.get(code, code), message, {}
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    """DRF's EXCEPTION_HANDLER: every exception of an API view becomes the error shape."""
+    headers: dict[str, str] = {}
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    elif isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(as_serializer_error(exc))
+
+    if isinstance(exc, DomainError):
+        body = error_body(exc.code, exc.message, exc.fields)
+        status_code = exc.status_code
+    elif isinstance(exc, exceptions.APIException):
+        code, message, fields = _from_api_exception(exc)
+        body = error_body(code, message, fields)
+        status_code = exc.status_code
+        auth_header = getattr(exc, "auth_header", None)
+        if auth_header:
+            headers["WWW-Authenticate"] = auth_header
+        wait = getattr(exc, "wait", None)
+        if wait is not None:
+            headers["Retry-After"] = str(max(1, int(wait + 0.999)))
+    elif isinstance(exc, RequestDataTooBig):
+        body = error_body("payload_too_large", PayloadTooLargeError.message)
+        status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    elif isinstance(exc, SuspiciousOperation):
+        body = error_body("bad_request", "The request was malformed.")
+        status_code = status.HTTP_400_BAD_REQUEST
+    else:
+        request = context.get("request")
+        logger.exception(
+            "Unhandled exception in %s %s",
+            getattr(request, "method", "?"),
+            getattr(request, "path", "?"),
+        )
+        body = error_body("server_error", "An unexpected error occurred.")
+        status_code = status.HTTP_500_INTERNAL_SERVER_ERROR
+
+    # Whatever a failed request wrote inside ATOMIC_REQUESTS or an atomic block
+    # around the view must not be committed.
+    set_rollback()
+    return Response(body, status=status_code, headers=headers)
+
+
+# Views for errors raised outside DRF (unknown URLs, Django's own 400/403/500).
+def _json_error(status_code: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse(error_body(code, message), status=status_code)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return _json_error(400, "bad_request", "The request was malformed.")
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return _json_error(403, "permission_denied", "You do not have permission to do this.")
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return _json_error(404, "not_found", "Not found.")
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    return _json_error(500, "server_error", "An unexpected error occurred.")

@@ -1,0 +1,14 @@
+"""WSGI entry point: every HTTP route in production, under gunicorn.
+
+DRF views are synchronous; under WSGI they run without the thread hop that ASGI
+pays per request (measured in DESIGN.md, "Serving"), so HTTP is served here and
+only `/ws/` by `asgi.py` under daphne.
+"""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "taskmanager.settings")
+
+application = get_wsgi_application()

@@ -1,0 +1,115 @@
+"""Start and stop real server processes for end-to-end tests."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from taskmanager.settings import BASE_DIR
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    base_url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def manage(*args: str, env: Mapping[str, str]) -> None:
+    subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=BASE_DIR,
+        env=dict(env),
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+
+
+@contextmanager
+def serve(kind: str, env: Mapping[str, str], log_dir: Path) -> Iterator[Server]:
+    """Run `gunicorn` (wsgi.py) or `daphne` (asgi.py) as production does; wait until ready."""
+    port = free_port()
+    if kind == "gunicorn":
+        command = [
+            str(BIN / "gunicorn"),
+            "taskmanager.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+        ]
+    elif kind == "daphne":
+        command = [
+            str(BIN / "daphne"),
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "taskmanager.asgi:application",
+        ]
+    else:
+        raise ValueError(kind)
+    log_path = log_dir / f"{kind}-{port}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, cwd=BASE_DIR, env=dict(env), stdout=log, stderr=log)
+    server = Server(f"http://127.0.0.1:{port}", process, log_path)
+    try:
+        _wait_until_healthy(server)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_until_healthy(server: Server, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{server.log()}")
+        try:
+            if requests.get(f"{server.base_url}/monitoring/health/", timeout=3).ok:
+                return
+        except (requests.ConnectionError, requests.Timeout):
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"server did not become healthy:\n{server.log()}")
+
+
+def production_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The environment of a production process: DEBUG off, its own var/ and static."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "taskmanager.settings",
+            "DEBUG": "false",
+            "VAR_DIR": str(tmp_path / "var"),
+            "STATIC_ROOT": str(tmp_path / "static"),
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+            "SECRET_KEY": env.get("SECRET_KEY") or "e2e-" + "s" * 60,
+        }
+    )
+    env.update(extra)
+    return env

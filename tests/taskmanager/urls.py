@@ -1,0 +1,99 @@
+"""Views that raise each kind of error, mounted beside the real URLs for the tests."""
+
+from django.http import HttpRequest, HttpResponse
+from django.urls import path
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle
+from rest_framework.views import APIView
+
+from taskmanager import exceptions
+from taskmanager.urls import handler400, handler403, handler404, handler500  # noqa: F401
+from taskmanager.urls import urlpatterns as project_urlpatterns
+
+
+class _Payload(serializers.Serializer):
+    title = serializers.CharField(max_length=5)
+    count = serializers.IntegerField()
+
+
+class EchoView(APIView):
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request) -> Response:
+        return Response({"ok": True})
+
+    def post(self, request: Request) -> Response:
+        payload = _Payload(data=request.data)
+        payload.is_valid(raise_exception=True)
+        return Response(payload.validated_data)
+
+
+class PrivateView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request: Request) -> Response:
+        return Response({"ok": True})
+
+
+class _Never(BasePermission):
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return False
+
+
+class ForbiddenView(APIView):
+    permission_classes = [IsAuthenticated, _Never]
+
+    def get(self, request: Request) -> Response:  # pragma: no cover - never reached
+        return Response({"ok": True})
+
+
+class _OncePerMinute(AnonRateThrottle):
+    rate = "1/min"
+
+
+class ThrottledView(APIView):
+    permission_classes = [AllowAny]
+    throttle_classes = [_OncePerMinute]
+
+    def get(self, request: Request) -> Response:
+        return Response({"ok": True})
+
+
+class DomainErrorView(APIView):
+    permission_classes = [AllowAny]
+    errors = {
+        "conflict": exceptions.ConflictError,
+        "precondition": exceptions.PreconditionFailedError,
+        "too-large": exceptions.PayloadTooLargeError,
+        "media": exceptions.UnsupportedMediaTypeError,
+        "missing": exceptions.NotFoundError,
+    }
+
+    def get(self, request: Request, kind: str) -> Response:
+        raise self.errors[kind]()
+
+
+class CrashView(APIView):
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request) -> Response:
+        raise RuntimeError("secret internal detail /srv/app/settings.py")
+
+
+def plain_crash(request: HttpRequest) -> HttpResponse:
+    raise RuntimeError("secret internal detail")
+
+
+urlpatterns = [
+    path("t/echo/", EchoView.as_view()),
+    path("t/private/", PrivateView.as_view()),
+    path("t/forbidden/", ForbiddenView.as_view()),
+    path("t/throttled/", ThrottledView.as_view()),
+    path("t/domain/<str:kind>/", DomainErrorView.as_view()),
+    path("t/crash/", CrashView.as_view()),
+    path("t/plain-crash/", plain_crash),
+    *project_urlpatterns,
+]
