@@ -72,16 +72,6 @@ def error_body(code: str, message: str, fields: dict[str, Any] | None = None) ->
     return {"error": {"code": code, "message": message, "fields": fields or {}}}
 
 
-# DRF's default codes, renamed where the API promises a clearer one.
-_CODES = {
-    "invalid": "validation_error",
-    "not_authenticated": "not_authenticated",
-    "authentication_failed": "authentication_failed",
-    "token_not_valid": "authentication_failed",
-    "user_not_found": "authentication_failed",
-    "user_inactive": "authentication_failed",
-}
-
 _MESSAGES = {
     status.HTTP_400_BAD_REQUEST: "Invalid input.",
     status.HTTP_404_NOT_FOUND: "Not found.",
@@ -101,10 +91,13 @@ def _from_api_exception(exc: exceptions.APIException) -> tuple[str, str, dict[st
     else:
         message = str(detail)
         code = str(getattr(detail, "code", None) or default_code)
+    if isinstance(exc, exceptions.AuthenticationFailed):
+        # SimpleJWT's token_not_valid, user_inactive, ...: one code for clients to handle.
+        code = "authentication_failed"
     if exc.status_code == status.HTTP_404_NOT_FOUND:
         # "No Task matches the given query." would name models; keep it generic.
         message = _MESSAGES[status.HTTP_404_NOT_FOUND]
-    return _CODES.get(code, code), message, {}
+    return code, message, {}
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:

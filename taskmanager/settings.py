@@ -166,6 +166,7 @@ TEMPLATES = [
 ]
 
 AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = ["accounts.backends.UsernameOrEmailBackend"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -259,10 +260,20 @@ SIMPLE_JWT = {
     "LEEWAY": 0,
 }
 
+# Scoped rates, read per request by taskmanager.throttles (shared through the cache).
+THROTTLE_RATES = {
+    "read": env.str("THROTTLE_READ_RATE", default="60/min"),
+    "write": env.str("THROTTLE_WRITE_RATE", default="10/min"),
+    # Login and token attempts per username + client IP, and per client IP.
+    "login": env.str("THROTTLE_LOGIN_RATE", default="5/min"),
+    "login_ip": env.str("THROTTLE_LOGIN_IP_RATE", default="30/min"),
+}
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # JWT first: its `WWW-Authenticate: Bearer` makes unauthenticated calls 401.
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "accounts.authentication.SessionJWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -278,11 +289,9 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_THROTTLE_RATES": {
-        "read": env.str("THROTTLE_READ_RATE", default="60/min"),
-        "write": env.str("THROTTLE_WRITE_RATE", default="10/min"),
-        "login": env.str("THROTTLE_LOGIN_RATE", default="5/min"),
-    },
+    "DEFAULT_THROTTLE_RATES": THROTTLE_RATES,
+    # Proxies in front of the app whose X-Forwarded-For is trusted (nginx: 1).
+    "NUM_PROXIES": NUM_PROXIES,
     "EXCEPTION_HANDLER": "taskmanager.exceptions.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",

@@ -1,0 +1,83 @@
+"""Fixed-window throttles counted with atomic increments in the shared cache.
+
+Rates come from `settings.THROTTLE_RATES` (read per request, so every process and
+every test sees the configured value). With Redis the count is one INCR shared by
+all processes; with the local-memory cache it is per process.
+"""
+
+import hashlib
+import logging
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework.request import Request
+from rest_framework.throttling import BaseThrottle
+from rest_framework.views import APIView
+
+from taskmanager.net import client_ip
+
+logger = logging.getLogger(__name__)
+
+_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """'5/min' -> (5, 60): requests allowed per window of that many seconds."""
+    count, _, period = rate.partition("/")
+    return int(count), _PERIODS[period.strip()[0]]
+
+
+def hashed(value: str) -> str:
+    # Keeps user-supplied text (usernames) out of cache keys: bounded, no odd bytes.
+    return hashlib.sha256(value.encode()).hexdigest()[:32]
+
+
+class FixedWindowThrottle(BaseThrottle):
+    """Allows `n` requests per window per identity; subclasses say what identity is."""
+
+    scope = ""
+
+    def __init__(self) -> None:
+        self._wait = 0.0
+
+    def identity(self, request: Request, view: APIView) -> str | None:
+        raise NotImplementedError
+
+    def allow_request(self, request: Request, view: APIView) -> bool:
+        rate = settings.THROTTLE_RATES.get(self.scope)
+        ident = self.identity(request, view)
+        if not rate or ident is None:
+            return True
+        allowed, window = parse_rate(rate)
+        now = time.time()
+        window_start = int(now // window) * window
+        count = self._increment(f"throttle:{self.scope}:{ident}:{window_start}", window)
+        if count is None:
+            # The cache is down: let the request through rather than fail it.
+            logger.warning("throttle %s not counted: cache unavailable", self.scope)
+            return True
+        self._wait = window_start + window - now
+        return count <= allowed
+
+    def wait(self) -> float:
+        return self._wait
+
+    @staticmethod
+    def _increment(key: str, window: int) -> int | None:
+        # add() creates the counter with its expiry only if it is missing; incr() is
+        # atomic (Redis INCR; a lock in local memory). If the window expired between
+        # the two, start it again.
+        for _ in range(2):
+            cache.add(key, 0, timeout=window + 1)
+            try:
+                value = cache.incr(key)
+            except ValueError:
+                continue
+            return None if value is None else int(value)
+        return None
+
+
+class IPThrottle(FixedWindowThrottle):
+    def identity(self, request: Request, view: APIView) -> str | None:
+        return client_ip(request)
