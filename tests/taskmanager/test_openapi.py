@@ -28,3 +28,20 @@ def test_documentation_pages_render_without_a_cdn(client, path):
     html = response.content.decode()
     assert "/api/schema/" in html
     assert "cdn.jsdelivr.net" not in html  # assets come from drf-spectacular-sidecar
+
+
+def test_schema_offers_bearer_tokens_and_the_oauth2_password_flow(schema):
+    schemes = schema["components"]["securitySchemes"]
+
+    assert schemes["jwtAuth"] == {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    password_flow = schemes["oauth2"]["flows"]["password"]
+    assert password_flow["tokenUrl"] == "/api/v1/auth/token/"
+    me = schema["paths"]["/api/v1/users/me/"]["get"]
+    assert {"jwtAuth": []} in me["security"]
+    assert {"oauth2": []} in me["security"]
+
+
+def test_token_endpoint_is_documented_as_a_form(schema):
+    token = schema["paths"]["/api/v1/auth/token/"]["post"]
+
+    assert list(token["requestBody"]["content"]) == ["application/x-www-form-urlencoded"]

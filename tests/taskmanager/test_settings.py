@@ -83,7 +83,12 @@ def test_nothing_set_gives_the_embedded_defaults(tmp_path):
     assert found["layer"] == "channels.layers.InMemoryChannelLayer"
     assert found["media_root"] == str(tmp_path / "media")
     assert found["access_minutes"] == 15
-    assert found["throttle_rates"] == {"read": "60/min", "write": "10/min", "login": "5/min"}
+    assert found["throttle_rates"] == {
+        "read": "60/min",
+        "write": "10/min",
+        "login": "5/min",
+        "login_ip": "30/min",
+    }
     assert found["upload_max"] == 5 * 1024 * 1024
 
 

@@ -1,0 +1,134 @@
+"""Session and user state for authentication, kept in the cache.
+
+A request with a Bearer token costs one cache round trip (`get_many` of its session
+and user entries) and no query when both are cached. On a miss the database, the
+source of truth, is read and the entry added with `cache.add`, which never
+overwrites.
+
+A change (a session ending, a user's role or status) is published twice: the entry
+is dropped inside the writing transaction (harmless if it rolls back: a miss only
+re-reads the database), and the new state is written with `cache.set` once it
+commits, which wins over a reader that loaded the row just before the commit and
+re-added the old state. Entries live a short while so an operator's change to a
+group's permissions reaches every process quickly.
+"""
+
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from django.contrib.auth.backends import ModelBackend
+from django.core.cache import cache
+from django.utils import timezone
+
+from accounts.models import User, UserSession
+from taskmanager.transactions import after_commit
+
+SNAPSHOT_TTL = 60
+# last_used_at is informational; writing it on every request would cost a query.
+TOUCH_AFTER = timedelta(seconds=60)
+
+_USER_FIELDS = (
+    "id",
+    "username",
+    "email",
+    "first_name",
+    "last_name",
+    "is_active",
+    "is_staff",
+    "is_superuser",
+    "date_joined",
+    "last_login",
+)
+
+
+def session_key(session_id: UUID | str) -> str:
+    return f"auth:session:{session_id}"
+
+
+def user_key(user_id: int | str) -> str:
+    return f"auth:user:{user_id}"
+
+
+def authenticated_user(user_id: int, session_id: str) -> User | None:
+    """The user of a live session, or None when the session or the user is done."""
+    keys = (session_key(session_id), user_key(user_id))
+    found = cache.get_many(keys)
+    session = found.get(keys[0])
+    if session is None:
+        session = _load_session(session_id)
+        cache.add(keys[0], session, SNAPSHOT_TTL)
+    if not _session_is_live(session, user_id):
+        return None
+    snapshot = found.get(keys[1])
+    if snapshot is None:
+        snapshot = load_user_snapshot(user_id)
+        cache.add(keys[1], snapshot, SNAPSHOT_TTL)
+    if not snapshot or not snapshot["is_active"]:
+        return None
+    return _user_from_snapshot(snapshot)
+
+
+def _session_is_live(session: dict[str, Any], user_id: int) -> bool:
+    return (
+        not session.get("ended", True)
+        and session["user_id"] == user_id
+        and session["expires_at"] > timezone.now()
+    )
+
+
+def _load_session(session_id: str) -> dict[str, Any]:
+    row = (
+        UserSession.objects.filter(pk=session_id)
+        .values("user_id", "ended_at", "expires_at", "last_used_at")
+        .first()
+    )
+    if row is None:
+        return {"ended": True}
+    now = timezone.now()
+    if row["ended_at"] is None and now - row["last_used_at"] > TOUCH_AFTER:
+        UserSession.objects.filter(pk=session_id, ended_at__isnull=True).update(last_used_at=now)
+    return _session_state(row["user_id"], row["ended_at"], row["expires_at"])
+
+
+def _session_state(user_id: int, ended_at: datetime | None, expires_at: datetime) -> dict[str, Any]:
+    return {"user_id": user_id, "ended": ended_at is not None, "expires_at": expires_at}
+
+
+def load_user_snapshot(user_id: int) -> dict[str, Any]:
+    """What authentication needs of a user, without the password hash."""
+    user = User.objects.filter(pk=user_id).prefetch_related("groups").first()
+    if user is None:
+        return {}
+    snapshot: dict[str, Any] = {field: getattr(user, field) for field in _USER_FIELDS}
+    snapshot["role"] = user.role
+    snapshot["perms"] = sorted(ModelBackend().get_all_permissions(user))
+    return snapshot
+
+
+def _user_from_snapshot(snapshot: dict[str, Any]) -> User:
+    user = User(**{field: snapshot[field] for field in _USER_FIELDS})
+    user._state.adding = False
+    user._is_snapshot = True  # type: ignore[attr-defined]
+    user._role = snapshot["role"]  # type: ignore[attr-defined]
+    # ModelBackend.has_perm reads this; the snapshot spares it two queries a request.
+    user._perm_cache = set(snapshot["perms"])  # type: ignore[attr-defined]
+    return user
+
+
+def sessions_ended(session_ids: list[UUID], user_id: int) -> None:
+    """Inside the transaction that ends the sessions: every process refuses them from
+    the next request on."""
+    cache.delete_many([session_key(sid) for sid in session_ids])
+
+    def publish() -> None:
+        ended = {"user_id": user_id, "ended": True, "expires_at": timezone.now()}
+        cache.set_many({session_key(sid): ended for sid in session_ids}, SNAPSHOT_TTL)
+
+    after_commit(publish)
+
+
+def user_changed(user_id: int) -> None:
+    """Inside the transaction that changes a user's role, status or email."""
+    cache.delete(user_key(user_id))
+    after_commit(lambda: cache.set(user_key(user_id), load_user_snapshot(user_id), SNAPSHOT_TTL))

@@ -1,0 +1,44 @@
+from typing import Any
+
+from django.contrib.auth.backends import ModelBackend
+from django.http import HttpRequest
+
+from accounts.models import User
+
+
+class UsernameOrEmailBackend(ModelBackend):
+    """Username or email, whatever their case.
+
+    Keeps ModelBackend's defences: the hasher runs for unknown users too (no timing
+    oracle), inactive users are refused, and an outdated hash (bcrypt, PBKDF2) is
+    upgraded to Argon2 by `check_password` on success.
+    """
+
+    def authenticate(
+        self,
+        request: HttpRequest | None,
+        username: str | None = None,
+        password: str | None = None,
+        email: str | None = None,
+        **kwargs: Any,
+    ) -> User | None:
+        if password is None or not (username or email):
+            return None
+        user = find_login_user(username=username, email=email)
+        if user is None:
+            User().set_password(password)  # same work as a real check
+            return None
+        if user.check_password(password) and self.user_can_authenticate(user):
+            return user
+        return None
+
+
+def find_login_user(*, username: str | None, email: str | None) -> User | None:
+    users = User._default_manager
+    if email:
+        return users.filter(email__lower=email.strip().lower()).first()
+    name = (username or "").strip().lower()
+    user = users.filter(username__lower=name).first()
+    if user is None and "@" in name:
+        user = users.filter(email__lower=name).first()
+    return user

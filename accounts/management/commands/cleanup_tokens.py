@@ -1,0 +1,58 @@
+import signal
+import threading
+from argparse import ArgumentParser
+from types import FrameType
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from accounts.services import tokens_cleanup
+
+
+class Command(BaseCommand):
+    help = (
+        "Delete expired outstanding and blacklisted refresh tokens, and sessions ended or "
+        "expired longer ago than the refresh lifetime. Prints how many of each."
+    )
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Count what would be removed; remove nothing."
+        )
+        parser.add_argument(
+            "--every",
+            type=int,
+            metavar="SECONDS",
+            help="Repeat every SECONDS until stopped (SIGTERM or SIGINT): the scheduler's mode.",
+        )
+        parser.add_argument("--batch-size", type=int, default=5000, help="Rows per delete.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        every = options["every"]
+        if every is not None and every <= 0:
+            raise CommandError("--every takes a number of seconds greater than zero.")
+        if options["batch_size"] <= 0:
+            raise CommandError("--batch-size must be greater than zero.")
+        if every is None:
+            self._run_once(options)
+            return
+        stop = threading.Event()
+
+        def request_stop(signum: int, frame: FrameType | None) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+        while not stop.is_set():
+            self._run_once(options)
+            stop.wait(every)
+        self.stdout.write("Stopped.")
+
+    def _run_once(self, options: dict[str, Any]) -> None:
+        counts = tokens_cleanup(dry_run=options["dry_run"], batch_size=options["batch_size"])
+        verb = "Would remove" if options["dry_run"] else "Removed"
+        self.stdout.write(
+            f"{verb} {counts.outstanding_tokens} expired outstanding tokens, "
+            f"{counts.blacklisted_tokens} blacklisted tokens, {counts.sessions} sessions."
+        )
+        self.stdout.flush()

@@ -1,0 +1,144 @@
+from typing import Any
+
+from django.contrib.auth import password_validation
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+
+from accounts.models import User, UserSession
+from accounts.roles import Role
+from taskmanager.serializers import StrictFieldsMixin
+
+
+class UserOutputSerializer(serializers.ModelSerializer[User]):
+    role = serializers.ChoiceField(choices=Role.choices, read_only=True)
+
+    class Meta:
+        model = User
+        fields = ["id", "username", "email", "role", "is_active", "date_joined"]
+        read_only_fields = fields
+
+
+def _validate_password(password: str, user: User) -> None:
+    try:
+        password_validation.validate_password(password, user)
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError(list(exc.messages)) from exc
+
+
+def _email_is_free(email: str, *, exclude_pk: int | None = None) -> str:
+    taken = User.objects.filter(email__lower=email.strip().lower())
+    if exclude_pk is not None:
+        taken = taken.exclude(pk=exclude_pk)
+    if taken.exists():
+        raise serializers.ValidationError("This email is already taken.")
+    return email
+
+
+class RegisterInputSerializer(StrictFieldsMixin, serializers.Serializer):
+    username = serializers.CharField(max_length=150, validators=[UnicodeUsernameValidator()])
+    email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
+
+    def validate_username(self, value: str) -> str:
+        if User.objects.filter(username__lower=value.lower()).exists():
+            raise serializers.ValidationError("This username is already taken.")
+        return value
+
+    def validate_email(self, value: str) -> str:
+        return _email_is_free(value)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        candidate = User(username=attrs["username"], email=attrs["email"])
+        try:
+            _validate_password(attrs["password"], candidate)
+        except serializers.ValidationError as exc:
+            raise serializers.ValidationError({"password": exc.detail}) from exc
+        return attrs
+
+
+class LoginInputSerializer(StrictFieldsMixin, serializers.Serializer):
+    username = serializers.CharField(max_length=254, required=False)
+    email = serializers.CharField(max_length=254, required=False)
+    password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs.get("username") and not attrs.get("email"):
+            raise serializers.ValidationError({"username": ["Give a username or an email."]})
+        return attrs
+
+
+class TokenGrantInputSerializer(StrictFieldsMixin, serializers.Serializer):
+    """OAuth2 password grant (RFC 6749, 4.3), as Swagger UI's Authorize sends it."""
+
+    grant_type = serializers.ChoiceField(choices=["password"])
+    username = serializers.CharField(max_length=254)
+    password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
+    scope = serializers.CharField(required=False, allow_blank=True)
+    client_id = serializers.CharField(required=False, allow_blank=True)
+    client_secret = serializers.CharField(required=False, allow_blank=True)
+
+
+class RefreshInputSerializer(StrictFieldsMixin, serializers.Serializer):
+    refresh = serializers.CharField(max_length=4096)
+
+
+class TokensOutputSerializer(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+    token_type = serializers.CharField()
+    expires_in = serializers.IntegerField()
+
+
+class OAuth2TokensOutputSerializer(TokensOutputSerializer):
+    access_token = serializers.CharField()
+    refresh_token = serializers.CharField()
+
+
+class SessionOutputSerializer(serializers.ModelSerializer[UserSession]):
+    current = serializers.SerializerMethodField()
+
+    class Meta:
+        model = UserSession
+        fields = ["id", "created_at", "last_used_at", "ip", "user_agent", "current"]
+        read_only_fields = fields
+
+    def get_current(self, session: UserSession) -> bool:
+        return str(session.pk) == self.context.get("current_session_id")
+
+
+class MeUpdateInputSerializer(StrictFieldsMixin, serializers.Serializer):
+    email = serializers.EmailField(max_length=254, required=False)
+    password = serializers.CharField(
+        max_length=128, required=False, write_only=True, trim_whitespace=False
+    )
+    current_password = serializers.CharField(
+        max_length=128, required=False, write_only=True, trim_whitespace=False
+    )
+
+    def validate_email(self, value: str) -> str:
+        return _email_is_free(value, exclude_pk=self.context["user"].pk)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        user: User = self.context["user"]
+        if "password" in attrs:
+            current = attrs.get("current_password")
+            if not current or not user.check_password(current):
+                raise serializers.ValidationError(
+                    {"current_password": ["The current password is not correct."]}
+                )
+            candidate = User(username=user.username, email=attrs.get("email", user.email))
+            try:
+                _validate_password(attrs["password"], candidate)
+            except serializers.ValidationError as exc:
+                raise serializers.ValidationError({"password": exc.detail}) from exc
+        elif "current_password" in attrs:
+            raise serializers.ValidationError(
+                {"password": ["Give the new password with the current one."]}
+            )
+        return attrs
+
+
+class UserAdminUpdateInputSerializer(StrictFieldsMixin, serializers.Serializer):
+    role = serializers.ChoiceField(choices=Role.choices, required=False)
+    is_active = serializers.BooleanField(required=False)

@@ -1,0 +1,304 @@
+"""Every write of the accounts app: users, roles, sessions and their tokens."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from rest_framework_simplejwt.exceptions import AuthenticationFailed, TokenError
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+from accounts import auth_cache, tokens
+from accounts.models import User, UserSession
+from accounts.roles import Role
+from taskmanager.exceptions import DomainValidationError
+
+EndReason = UserSession.EndReason
+
+_UNIQUE_FIELDS = {
+    "accounts_user_username_ci_unique": "username",
+    "accounts_user_email_ci_unique": "email",
+    "username": "username",
+}
+
+
+def user_register(*, username: str, email: str, password: str) -> User:
+    """Create a member account. Uniqueness races end as a 400 naming the field."""
+    user = User(username=username, email=User.objects.normalize_email(email))
+    user.set_password(password)
+    try:
+        with transaction.atomic():
+            user.save()
+            user.groups.add(Group.objects.get(name=Role.MEMBER))
+    except IntegrityError as exc:
+        field = next((f for key, f in _UNIQUE_FIELDS.items() if key in str(exc)), "username")
+        raise DomainValidationError(fields={field: [f"This {field} is already taken."]}) from exc
+    return user
+
+
+def session_start(*, user: User, ip: str | None, user_agent: str) -> tokens.IssuedTokens:
+    """Log in: a new session and its first refresh and access tokens."""
+    session_id = uuid4()
+    issued = tokens.issue(user_id=user.pk, session_id=session_id)
+    now = timezone.now()
+    with transaction.atomic():
+        UserSession.objects.create(
+            id=session_id,
+            user_id=user.pk,
+            created_at=now,
+            last_used_at=now,
+            ip=ip or None,
+            user_agent=user_agent[:512],
+            refresh_jti=issued.refresh_jti,
+            expires_at=issued.refresh_expires_at,
+        )
+        _record_outstanding(user.pk, issued, now)
+        User.objects.filter(pk=user.pk).update(last_login=now)
+    return issued
+
+
+def session_refresh(*, raw_refresh: str) -> tokens.IssuedTokens:
+    """Rotate a refresh token: blacklist it and issue a new pair for the same session.
+
+    The session row is locked, so of two refreshes racing with one token exactly one
+    rotates it; the other then finds it rotated. A rotated token presented again is
+    a replay: the whole session ends (committed) and the caller gets 401.
+    """
+    try:
+        payload = tokens.decode_refresh(raw_refresh)
+    except TokenError as exc:
+        raise AuthenticationFailed("Refresh token is invalid or expired.") from exc
+    session_id, jti = _as_uuid(payload.get("sid")), str(payload["jti"])
+    if session_id is None:
+        raise AuthenticationFailed("Refresh token is not bound to a session.")
+
+    replayed = False
+    issued = None
+    with transaction.atomic():
+        session = (
+            UserSession.objects.select_for_update()
+            .select_related("user")
+            .filter(pk=session_id, ended_at__isnull=True)
+            .first()
+        )
+        outstanding = OutstandingToken.objects.filter(jti=jti).first()
+        if session is None or outstanding is None or not session.user.is_active:
+            raise AuthenticationFailed("Refresh token is no longer valid.")
+        if session.refresh_jti != jti:
+            _end_sessions(UserSession.objects.filter(pk=session.pk), EndReason.REPLAY)
+            replayed = True
+        else:
+            BlacklistedToken.objects.create(token=outstanding)
+            now = timezone.now()
+            issued = tokens.issue(user_id=session.user_id, session_id=session.pk)
+            _record_outstanding(session.user_id, issued, now)
+            session.refresh_jti = issued.refresh_jti
+            session.expires_at = issued.refresh_expires_at
+            session.last_used_at = now
+            session.save(update_fields=["refresh_jti", "expires_at", "last_used_at"])
+    if replayed or issued is None:
+        raise AuthenticationFailed("Refresh token was already used; the session has been ended.")
+    return issued
+
+
+def session_end(*, user: User, session_id: UUID | str, reason: str = EndReason.REVOKED) -> bool:
+    """End one of the user's live sessions; False if there is no such live session."""
+    sessions = UserSession.objects.filter(
+        user_id=user.pk, pk=_as_uuid(session_id), ended_at__isnull=True
+    )
+    with transaction.atomic():
+        return _end_sessions(sessions, reason) > 0
+
+
+def sessions_end_all(*, user: User, reason: str, keep: UUID | str | None = None) -> int:
+    """End every live session of the user, except `keep` (the caller's own) if given."""
+    sessions = UserSession.objects.filter(user_id=user.pk, ended_at__isnull=True)
+    if keep:
+        sessions = sessions.exclude(pk=_as_uuid(keep))
+    with transaction.atomic():
+        return _end_sessions(sessions, reason)
+
+
+def user_update_profile(
+    *,
+    user: User,
+    current_session_id: UUID | str | None,
+    email: str | None = None,
+    password: str | None = None,
+) -> User:
+    """Change the user's own email and/or password (checked by the serializer).
+
+    A new password ends every other session of the user; the one making the change
+    stays signed in.
+    """
+    with transaction.atomic():
+        fresh = User.objects.select_for_update().get(pk=user.pk)
+        if email is not None:
+            fresh.email = User.objects.normalize_email(email)
+        if password is not None:
+            fresh.set_password(password)
+        try:
+            with transaction.atomic():
+                fresh.save()
+        except IntegrityError as exc:
+            raise DomainValidationError(fields={"email": ["This email is already taken."]}) from exc
+        if password is not None:
+            sessions_end_all(user=fresh, reason=EndReason.PASSWORD_CHANGE, keep=current_session_id)
+        auth_cache.user_changed(fresh.pk)
+    return fresh
+
+
+def user_admin_update(
+    *, actor: User, user: User, role: str | None = None, is_active: bool | None = None
+) -> User:
+    """An admin's change of another user's role and/or status, all or nothing."""
+    if actor.pk == user.pk and is_active is False:
+        raise DomainValidationError(fields={"is_active": ["You cannot deactivate yourself."]})
+    with transaction.atomic():
+        if role is not None:
+            user = user_set_role(user=user, role=role)
+        if is_active is not None:
+            user = user_set_active(user=user, is_active=is_active)
+    return user
+
+
+def user_set_role(*, user: User, role: str) -> User:
+    """Put the user in exactly one role group. Admins may use the Django admin."""
+    if role not in Role.values:
+        raise DomainValidationError(fields={"role": [f'"{role}" is not a valid role.']})
+    with transaction.atomic():
+        fresh = User.objects.select_for_update().get(pk=user.pk)
+        if fresh.is_superuser and role != Role.ADMIN:
+            raise DomainValidationError(fields={"role": ["A superuser is always an admin."]})
+        groups = {group.name: group for group in Group.objects.filter(name__in=Role.values)}
+        fresh.groups.remove(*groups.values())
+        fresh.groups.add(groups[role])
+        fresh.is_staff = role == Role.ADMIN or fresh.is_superuser
+        fresh.save(update_fields=["is_staff"])
+        auth_cache.user_changed(fresh.pk)
+    return fresh
+
+
+def user_set_active(*, user: User, is_active: bool) -> User:
+    """Activate or deactivate; deactivating ends every session of the user at once."""
+    with transaction.atomic():
+        fresh = User.objects.select_for_update().get(pk=user.pk)
+        fresh.is_active = is_active
+        fresh.save(update_fields=["is_active"])
+        if not is_active:
+            sessions_end_all(user=fresh, reason=EndReason.DEACTIVATED)
+        auth_cache.user_changed(fresh.pk)
+    return fresh
+
+
+def _end_sessions(sessions: QuerySet[UserSession], reason: str) -> int:
+    """End sessions inside the caller's transaction: mark them, blacklist their
+    current refresh tokens, and tell every process through the cache."""
+    rows = list(sessions.select_for_update().values_list("id", "user_id", "refresh_jti"))
+    if not rows:
+        return 0
+    ids = [row[0] for row in rows]
+    UserSession.objects.filter(pk__in=ids).update(ended_at=timezone.now(), end_reason=reason)
+    BlacklistedToken.objects.bulk_create(
+        [
+            BlacklistedToken(token=token)
+            for token in OutstandingToken.objects.filter(jti__in=[row[2] for row in rows])
+        ],
+        ignore_conflicts=True,
+    )
+    by_user: dict[int, list[UUID]] = {}
+    for session_id, user_id, _ in rows:
+        by_user.setdefault(user_id, []).append(session_id)
+    for user_id, session_ids in by_user.items():
+        auth_cache.sessions_ended(session_ids, user_id)
+    return len(ids)
+
+
+def _record_outstanding(user_id: int, issued: tokens.IssuedTokens, now: datetime) -> None:
+    OutstandingToken.objects.create(
+        user_id=user_id,
+        jti=issued.refresh_jti,
+        token=issued.refresh,
+        created_at=now,
+        expires_at=issued.refresh_expires_at,
+    )
+
+
+def _as_uuid(value: object) -> UUID | None:
+    if isinstance(value, UUID):
+        return value
+    try:
+        return UUID(str(value))
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class CleanupCounts:
+    outstanding_tokens: int
+    blacklisted_tokens: int
+    sessions: int
+
+
+def tokens_cleanup(*, dry_run: bool = False, batch_size: int = 5000) -> CleanupCounts:
+    """Delete expired refresh tokens (outstanding and blacklisted) and sessions ended
+    or expired longer ago than the refresh lifetime.
+
+    Deletes go in batches of primary keys picked through indexes, each batch its own
+    short transaction, so a table of millions never holds a long lock.
+    """
+    now = timezone.now()
+    cutoff = now - settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"]
+    blacklisted = BlacklistedToken.objects.filter(token__expires_at__lt=now)
+    outstanding = OutstandingToken.objects.filter(expires_at__lt=now)
+    sessions = UserSession.objects.filter(Q(ended_at__lt=cutoff) | Q(expires_at__lt=cutoff))
+    if dry_run:
+        return CleanupCounts(outstanding.count(), blacklisted.count(), sessions.count())
+    # Blacklist rows first: they reference the outstanding tokens.
+    removed_blacklisted = _delete_in_batches(blacklisted, batch_size)
+    return CleanupCounts(
+        outstanding_tokens=_delete_in_batches(outstanding, batch_size, _delete_outstanding),
+        blacklisted_tokens=removed_blacklisted,
+        sessions=_delete_in_batches(sessions, batch_size),
+    )
+
+
+def _delete_in_batches(
+    queryset: QuerySet[Any],
+    batch_size: int,
+    delete: Callable[[QuerySet[Any]], int] | None = None,
+) -> int:
+    """Delete what `queryset` matches, one primary-key range of `batch_size` rows at a
+    time: each batch is a short transaction, picks up past the rows already deleted
+    (no rescan of their dead tuples) and sends two small queries, not a long IN list.
+    """
+    total = 0
+    lower = None
+    while True:
+        remaining = queryset.order_by("pk")
+        if lower is not None:
+            remaining = remaining.filter(pk__gt=lower)
+        boundary = remaining.values_list("pk", flat=True)[batch_size - 1 : batch_size]
+        upper = next(iter(boundary), None)  # None: fewer than a batch left
+        batch = remaining if upper is None else remaining.filter(pk__lte=upper)
+        with transaction.atomic():
+            deleted = delete(batch) if delete else batch.order_by().delete()[0]
+        total += deleted
+        if upper is None:
+            return total
+        lower = upper
+
+
+def _delete_outstanding(tokens: QuerySet[OutstandingToken]) -> int:
+    # A blacklist row may have been added since the blacklist pass (a session ending
+    # blacklists its refresh token): remove those first, then the tokens without
+    # Django's collector, which would load every row only to find no cascade left.
+    BlacklistedToken.objects.filter(token__in=tokens.values("pk")).delete()
+    tokens = tokens.order_by()
+    return int(tokens._raw_delete(tokens.db))

@@ -1,0 +1,209 @@
+from typing import Any
+
+from django.contrib.auth import authenticate, logout
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.parsers import FormParser
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import selectors, services
+from accounts.authentication import session_id_of
+from accounts.models import User, UserSession
+from accounts.permissions import CanManageUsers
+from accounts.serializers import (
+    LoginInputSerializer,
+    MeUpdateInputSerializer,
+    OAuth2TokensOutputSerializer,
+    RefreshInputSerializer,
+    RegisterInputSerializer,
+    SessionOutputSerializer,
+    TokenGrantInputSerializer,
+    TokensOutputSerializer,
+    UserAdminUpdateInputSerializer,
+    UserOutputSerializer,
+)
+from accounts.throttles import LOGIN_THROTTLES, RegisterThrottle
+from accounts.tokens import IssuedTokens
+from taskmanager.net import client_ip
+
+EndReason = UserSession.EndReason
+
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+class PublicAuthEndpoint(APIView):
+    """Endpoints that take credentials in the body rather than a header.
+
+    No authenticator runs (a stale Bearer header or a session cookie must not get in
+    the way, nor CSRF), yet failures stay 401 with a Bearer challenge.
+    """
+
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+
+    def get_authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="api"'
+
+
+def _login(request: Request, **credentials: str) -> IssuedTokens:
+    user = authenticate(request._request, **credentials)
+    if user is None:
+        raise AuthenticationFailed("Invalid credentials.")
+    return services.session_start(
+        user=user,
+        ip=client_ip(request),
+        user_agent=request.headers.get("User-Agent", ""),
+    )
+
+
+class RegisterView(PublicAuthEndpoint):
+    throttle_classes = [RegisterThrottle]
+
+    @extend_schema(
+        request=RegisterInputSerializer, responses={201: UserOutputSerializer}, tags=["auth"]
+    )
+    def post(self, request: Request) -> Response:
+        payload = RegisterInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        user = services.user_register(**payload.validated_data)
+        return Response(UserOutputSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+class LoginView(PublicAuthEndpoint):
+    throttle_classes = LOGIN_THROTTLES
+
+    @extend_schema(
+        request=LoginInputSerializer, responses={200: TokensOutputSerializer}, tags=["auth"]
+    )
+    def post(self, request: Request) -> Response:
+        payload = LoginInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        credentials = {"password": data["password"]}
+        if data.get("email"):
+            credentials["email"] = data["email"]
+        else:
+            credentials["username"] = data["username"]
+        issued = _login(request, **credentials)
+        return Response(issued.as_response(), headers=_NO_STORE)
+
+
+class TokenView(PublicAuthEndpoint):
+    """OAuth2 password grant, form-encoded: the tokenUrl of Swagger UI's Authorize."""
+
+    parser_classes = [FormParser]
+    throttle_classes = LOGIN_THROTTLES
+
+    @extend_schema(
+        request={"application/x-www-form-urlencoded": TokenGrantInputSerializer},
+        responses={200: OAuth2TokensOutputSerializer},
+        tags=["auth"],
+    )
+    def post(self, request: Request) -> Response:
+        payload = TokenGrantInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        issued = _login(request, username=data["username"], password=data["password"])
+        body = {**issued.as_response(), "access_token": issued.access}
+        body["refresh_token"] = issued.refresh
+        return Response(body, headers=_NO_STORE)
+
+
+class RefreshView(PublicAuthEndpoint):
+    @extend_schema(
+        request=RefreshInputSerializer, responses={200: TokensOutputSerializer}, tags=["auth"]
+    )
+    def post(self, request: Request) -> Response:
+        payload = RefreshInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        issued = services.session_refresh(raw_refresh=payload.validated_data["refresh"])
+        return Response(issued.as_response(), headers=_NO_STORE)
+
+
+class LogoutView(APIView):
+    @extend_schema(
+        request=None, responses={204: OpenApiResponse(description="Ended")}, tags=["auth"]
+    )
+    def post(self, request: Request) -> Response:
+        session_id = session_id_of(request)
+        if session_id is not None:
+            services.session_end(user=request.user, session_id=session_id, reason=EndReason.LOGOUT)
+        else:
+            logout(request._request)  # a browsable-API session cookie
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LogoutAllView(APIView):
+    @extend_schema(
+        request=None, responses={204: OpenApiResponse(description="Ended")}, tags=["auth"]
+    )
+    def post(self, request: Request) -> Response:
+        services.sessions_end_all(user=request.user, reason=EndReason.LOGOUT_ALL)
+        if session_id_of(request) is None:
+            logout(request._request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(tags=["auth"])
+class SessionViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    serializer_class = SessionOutputSerializer
+
+    def get_queryset(self) -> Any:
+        return selectors.sessions_live_for(self.request.user)
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {
+            **super().get_serializer_context(),
+            "current_session_id": session_id_of(self.request),
+        }
+
+    def perform_destroy(self, instance: UserSession) -> None:
+        services.session_end(user=self.request.user, session_id=instance.pk)
+
+
+class MeView(APIView):
+    @extend_schema(responses={200: UserOutputSerializer}, tags=["users"])
+    def get(self, request: Request) -> Response:
+        return Response(UserOutputSerializer(request.user).data)
+
+    @extend_schema(
+        request=MeUpdateInputSerializer, responses={200: UserOutputSerializer}, tags=["users"]
+    )
+    def patch(self, request: Request) -> Response:
+        # The authenticated user is a cached snapshot without the password hash.
+        user = User.objects.get(pk=request.user.pk)
+        payload = MeUpdateInputSerializer(data=request.data, context={"user": user})
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        user = services.user_update_profile(
+            user=user,
+            current_session_id=session_id_of(request),
+            email=data.get("email"),
+            password=data.get("password"),
+        )
+        return Response(UserOutputSerializer(user).data)
+
+
+@extend_schema(tags=["users"])
+class UserViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    permission_classes = [CanManageUsers]
+    serializer_class = UserOutputSerializer
+
+    def get_queryset(self) -> Any:
+        return selectors.user_list()
+
+    @extend_schema(request=UserAdminUpdateInputSerializer, responses={200: UserOutputSerializer})
+    def partial_update(self, request: Request, pk: str | None = None) -> Response:
+        user = self.get_object()
+        payload = UserAdminUpdateInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        services.user_admin_update(actor=request.user, user=user, **payload.validated_data)
+        return Response(UserOutputSerializer(selectors.user_list().get(pk=user.pk)).data)

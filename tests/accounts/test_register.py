@@ -1,0 +1,149 @@
+import pytest
+
+from accounts.models import User
+from tests.accounts.conftest import ME_URL, assert_field_error, bearer_client
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+REGISTER_URL = "/api/v1/auth/register/"
+USER_SHAPE = {"id", "username", "email", "role", "is_active", "date_joined"}
+NEW_PASSWORD = "Quiet-Harbour-Fox-17"
+
+
+def register(api_client, **overrides):
+    payload = {"username": "nora", "email": "nora@example.com", "password": NEW_PASSWORD}
+    payload.update(overrides)
+    return api_client.post(REGISTER_URL, payload, format="json")
+
+
+def test_register_creates_a_member_and_answers_the_user_shape(api_client):
+    response = register(api_client)
+
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert set(body) == USER_SHAPE
+    assert body["username"] == "nora"
+    assert body["email"] == "nora@example.com"
+    assert body["role"] == "member"
+    assert body["is_active"] is True
+    assert body["date_joined"]
+    user = User.objects.get(pk=body["id"])
+    assert user.username == "nora"
+    assert user.role == "member"
+    assert user.groups.filter(name="member").exists()
+    assert user.check_password(NEW_PASSWORD)
+
+
+def test_register_never_returns_or_stores_the_plain_password(api_client):
+    response = register(api_client)
+
+    assert response.status_code == 201, response.content
+    assert NEW_PASSWORD not in response.content.decode()
+    assert "password" not in response.json()
+    assert User.objects.get(username="nora").password != NEW_PASSWORD
+
+
+def test_registered_user_can_log_in_and_use_the_token(api_client):
+    assert register(api_client).status_code == 201
+
+    login = api_client.post(
+        "/api/v1/auth/login/", {"username": "nora", "password": NEW_PASSWORD}, format="json"
+    )
+
+    assert login.status_code == 200, login.content
+    me = bearer_client(login.json()["access"]).get(ME_URL)
+    assert me.status_code == 200, me.content
+    assert me.json()["username"] == "nora"
+
+
+@pytest.mark.parametrize("field", ["username", "email", "password"])
+def test_register_without_a_field_is_400_naming_it(api_client, field):
+    payload = {"username": "nora", "email": "nora@example.com", "password": NEW_PASSWORD}
+    del payload[field]
+
+    response = api_client.post(REGISTER_URL, payload, format="json")
+
+    assert_field_error(response, field)
+    assert not User.objects.filter(username__iexact="nora").exists()
+
+
+@pytest.mark.parametrize("field", ["username", "email", "password"])
+def test_register_with_a_blank_field_is_400_naming_it(api_client, field):
+    response = register(api_client, **{field: ""})
+
+    assert_field_error(response, field)
+
+
+def test_register_with_a_username_taken_in_another_case_is_400_naming_username(api_client):
+    UserFactory(username="alice", email="alice@example.com")
+
+    response = register(api_client, username="Alice", email="someone-else@example.com")
+
+    assert_field_error(response, "username")
+    assert User.objects.filter(username__iexact="alice").count() == 1
+
+
+def test_register_with_an_email_taken_in_another_case_is_400_naming_email(api_client):
+    UserFactory(username="alice", email="alice@example.com")
+
+    response = register(api_client, username="bob", email="ALICE@Example.com")
+
+    assert_field_error(response, "email")
+    assert not User.objects.filter(username="bob").exists()
+
+
+def test_register_with_an_invalid_email_is_400_naming_email(api_client):
+    response = register(api_client, email="not-an-email")
+
+    assert_field_error(response, "email")
+
+
+@pytest.mark.parametrize(
+    ("password", "reason"),
+    [
+        ("Ab3$xyz", "shorter than 8 characters"),
+        ("password123", "too common"),
+        ("8371629405", "entirely numeric"),
+    ],
+)
+def test_register_with_a_weak_password_is_400_naming_password(api_client, password, reason):
+    response = register(api_client, password=password)
+
+    assert_field_error(response, "password")
+    assert not User.objects.filter(username="nora").exists()
+
+
+def test_register_with_a_password_like_the_username_is_400_naming_password(api_client):
+    response = register(
+        api_client,
+        username="marigoldfields",
+        email="nora@example.com",
+        password="marigoldfields1",
+    )
+
+    assert_field_error(response, "password")
+    assert not User.objects.filter(username="marigoldfields").exists()
+
+
+def test_register_with_a_password_like_the_email_is_400_naming_password(api_client):
+    response = register(
+        api_client,
+        username="nora",
+        email="jonathanquincy@example.com",
+        password="jonathanquincy",
+    )
+
+    assert_field_error(response, "password")
+    assert not User.objects.filter(username="nora").exists()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("is_staff", True), ("role", "admin"), ("is_superuser", True), ("nickname", "n")],
+)
+def test_register_with_an_unknown_field_is_400_naming_it(api_client, field, value):
+    response = register(api_client, **{field: value})
+
+    assert_field_error(response, field)
+    assert not User.objects.filter(username="nora").exists()

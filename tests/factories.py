@@ -1,0 +1,46 @@
+"""factory_boy factories; users are created through the same service as the API."""
+
+from typing import Any
+
+import factory
+from factory.django import DjangoModelFactory
+
+from accounts.models import User
+from accounts.roles import Role
+from accounts.services import user_register, user_set_role
+
+# Every factory user logs in with this; it passes Django's password validators.
+PASSWORD = "Wind-Copper-Lantern-42"
+
+
+class UserFactory(DjangoModelFactory):
+    """A registered user ("member" unless `role=` is given), password `PASSWORD`.
+
+    `UserFactory(role=Role.MANAGER)` goes through `user_set_role`;
+    `UserFactory(superuser=True)` also sets `is_superuser`.
+    """
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda user: f"{user.username}@example.com")
+    password = PASSWORD
+
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    @classmethod
+    def _create(cls, model_class: type[User], *args: Any, **kwargs: Any) -> User:
+        return user_register(
+            username=kwargs["username"], email=kwargs["email"], password=kwargs["password"]
+        )
+
+    @factory.post_generation
+    def role(user: User, create: bool, extracted: str | None, **kwargs: Any) -> None:
+        if create and extracted and extracted != Role.MEMBER:
+            user_set_role(user=user, role=extracted)
+
+    @factory.post_generation
+    def superuser(user: User, create: bool, extracted: bool | None, **kwargs: Any) -> None:
+        if create and extracted:
+            User.objects.filter(pk=user.pk).update(is_superuser=True, is_staff=True)
+            user.refresh_from_db()
