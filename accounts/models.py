@@ -83,7 +83,3 @@ class UserSession(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}:{self.id}"
-
-    @property
-    def is_live(self) -> bool:
-        return self.ended_at is None and self.expires_at > timezone.now()

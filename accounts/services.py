@@ -78,11 +78,11 @@ def session_refresh(*, raw_refresh: str) -> tokens.IssuedTokens:
     if session_id is None:
         raise AuthenticationFailed("Refresh token is not bound to a session.")
 
-    replayed = False
     issued = None
     with transaction.atomic():
         session = (
-            UserSession.objects.select_for_update()
+            # Lock the session only: the user row is read, not written.
+            UserSession.objects.select_for_update(of=("self",))
             .select_related("user")
             .filter(pk=session_id, ended_at__isnull=True)
             .first()
@@ -90,10 +90,7 @@ def session_refresh(*, raw_refresh: str) -> tokens.IssuedTokens:
         outstanding = OutstandingToken.objects.filter(jti=jti).first()
         if session is None or outstanding is None or not session.user.is_active:
             raise AuthenticationFailed("Refresh token is no longer valid.")
-        if session.refresh_jti != jti:
-            _end_sessions(UserSession.objects.filter(pk=session.pk), EndReason.REPLAY)
-            replayed = True
-        else:
+        if session.refresh_jti == jti:
             BlacklistedToken.objects.create(token=outstanding)
             now = timezone.now()
             issued = tokens.issue(user_id=session.user_id, session_id=session.pk)
@@ -102,7 +99,9 @@ def session_refresh(*, raw_refresh: str) -> tokens.IssuedTokens:
             session.expires_at = issued.refresh_expires_at
             session.last_used_at = now
             session.save(update_fields=["refresh_jti", "expires_at", "last_used_at"])
-    if replayed or issued is None:
+        else:
+            _end_sessions(UserSession.objects.filter(pk=session.pk), EndReason.REPLAY)
+    if issued is None:  # a replay: the session ending above is committed
         raise AuthenticationFailed("Refresh token was already used; the session has been ended.")
     return issued
 

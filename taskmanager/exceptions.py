@@ -72,12 +72,6 @@ def error_body(code: str, message: str, fields: dict[str, Any] | None = None) ->
     return {"error": {"code": code, "message": message, "fields": fields or {}}}
 
 
-_MESSAGES = {
-    status.HTTP_400_BAD_REQUEST: "Invalid input.",
-    status.HTTP_404_NOT_FOUND: "Not found.",
-}
-
-
 def _from_api_exception(exc: exceptions.APIException) -> tuple[str, str, dict[str, Any]]:
     detail = exc.detail
     default_code = str(getattr(exc, "default_code", "error"))
@@ -96,7 +90,7 @@ def _from_api_exception(exc: exceptions.APIException) -> tuple[str, str, dict[st
         code = "authentication_failed"
     if exc.status_code == status.HTTP_404_NOT_FOUND:
         # "No Task matches the given query." would name models; keep it generic.
-        message = _MESSAGES[status.HTTP_404_NOT_FOUND]
+        message = NotFoundError.message
     return code, message, {}
 
 
