@@ -7,15 +7,22 @@ _IGNORED = {"csrfmiddlewaretoken"}
 
 
 class StrictFieldsMixin(serializers.Serializer):
-    """Rejects unknown and read-only fields by name instead of silently dropping them."""
+    """Rejects unknown and read-only fields by name instead of silently dropping them.
+
+    `ignored_fields`: output-only fields a client may echo back (a PUT of what a GET
+    returned); they are dropped and never change anything.
+    """
+
+    ignored_fields: frozenset[str] = frozenset()
 
     def to_internal_value(self, data: Any) -> Any:
         if hasattr(data, "keys"):
             writable = {name for name, field in self.fields.items() if not field.read_only}
+            skipped = _IGNORED | self.ignored_fields
             errors = {
                 key: ["This field is read-only." if key in self.fields else "Unknown field."]
                 for key in data
-                if key not in writable and key not in _IGNORED
+                if key not in writable and key not in skipped
             }
             if errors:
                 raise serializers.ValidationError(errors)

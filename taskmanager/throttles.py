@@ -7,11 +7,15 @@ all processes; with the local-memory cache it is per process.
 
 import hashlib
 import logging
+import math
 import time
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.core.cache import cache
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
@@ -20,6 +24,12 @@ from taskmanager.net import client_ip
 logger = logging.getLogger(__name__)
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class RateLimit(NamedTuple):
+    limit: int
+    remaining: int
+    reset: int  # seconds until the window ends
 
 
 def parse_rate(rate: str) -> tuple[int, int]:
@@ -58,6 +68,8 @@ class FixedWindowThrottle(BaseThrottle):
             logger.warning("throttle %s not counted: cache unavailable", self.scope)
             return True
         self._wait = window_start + window - now
+        # What the X-RateLimit-* headers report (RateLimitHeadersMixin).
+        request.rate_limit = RateLimit(allowed, max(0, allowed - count), math.ceil(self._wait))
         return count <= allowed
 
     def wait(self) -> float:
@@ -81,3 +93,34 @@ class FixedWindowThrottle(BaseThrottle):
 class IPThrottle(FixedWindowThrottle):
     def identity(self, request: Request, view: APIView) -> str | None:
         return client_ip(request)
+
+
+class ReadWriteThrottle(FixedWindowThrottle):
+    """`read` for safe methods, `write` for the rest; per user, or per client IP for
+    anonymous requests."""
+
+    def allow_request(self, request: Request, view: APIView) -> bool:
+        self.scope = "read" if request.method in SAFE_METHODS else "write"
+        return super().allow_request(request, view)
+
+    def identity(self, request: Request, view: APIView) -> str | None:
+        user = request.user
+        if user is not None and user.is_authenticated:
+            return f"user:{user.pk}"
+        return f"ip:{client_ip(request)}"
+
+
+class RateLimitHeadersMixin(APIView):
+    """Adds X-RateLimit-Limit, -Remaining and -Reset to every response of a
+    throttled view, the 429s included."""
+
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        state = getattr(request, "rate_limit", None)
+        if isinstance(state, RateLimit):
+            response["X-RateLimit-Limit"] = str(state.limit)
+            response["X-RateLimit-Remaining"] = str(state.remaining)
+            response["X-RateLimit-Reset"] = str(state.reset)
+        return response
