@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 api_v1 = [
     path("", include("accounts.urls")),
+    path("", include("tasks.urls")),
 ]
 
 urlpatterns = [

@@ -1,0 +1,159 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Task(models.Model):
+    class Priority(models.TextChoices):
+        LOW = "low", "Low"
+        MEDIUM = "medium", "Medium"
+        HIGH = "high", "High"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        IN_PROGRESS = "in_progress", "In progress"
+        COMPLETED = "completed", "Completed"
+
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True, default="")
+    priority = models.CharField(max_length=16, choices=Priority.choices, default=Priority.MEDIUM)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    due_date = models.DateTimeField(null=True, blank=True)
+    # No single-column indexes: the composite ones below lead with these columns.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="owned_tasks",
+        db_index=False,
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="assigned_tasks",
+        db_index=False,
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        permissions = [
+            ("view_any_task", "Can view every task"),
+            ("change_any_task", "Can change every task"),
+            ("delete_any_task", "Can delete every task"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(version__gte=1), name="tasks_task_version_positive"),
+            models.CheckConstraint(
+                condition=~Q(title=""),
+                name="tasks_task_title_not_empty",
+            ),
+            # completed_at is set exactly while the task is completed.
+            models.CheckConstraint(
+                condition=(
+                    Q(status="completed", completed_at__isnull=False)
+                    | (~Q(status="completed") & Q(completed_at__isnull=True))
+                ),
+                name="tasks_task_completed_at_matches_status",
+            ),
+        ]
+        indexes = [
+            # A member's list: WHERE owner_id = me OR assignee_id = me ORDER BY created_at
+            # DESC; PostgreSQL combines these two with a BitmapOr.
+            models.Index(fields=["owner", "-created_at"], name="tasks_owner_created"),
+            models.Index(fields=["assignee", "-created_at"], name="tasks_assignee_created"),
+            # The same lists filtered by status (the most used filter).
+            models.Index(fields=["owner", "status"], name="tasks_owner_status"),
+            models.Index(fields=["assignee", "status"], name="tasks_assignee_status"),
+            # Managers' list of everything, newest first, and overdue / due-date filters.
+            models.Index(fields=["-created_at"], name="tasks_created"),
+            models.Index(fields=["due_date"], name="tasks_due_date"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class TaskEvent(models.Model):
+    """One change of a task, written in the same transaction as the change: the
+    task's history and the outbox real-time delivery reads from.
+
+    `task_id` has no foreign-key constraint so the history outlives the task; the
+    audience columns (owner, assignee, previous assignee at the time) say who may
+    read the event without the task.
+    """
+
+    class Kind(models.TextChoices):
+        CREATED = "created", "Created"
+        UPDATED = "updated", "Updated"
+        DELETED = "deleted", "Deleted"
+
+    task = models.ForeignKey(
+        Task,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="events",
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    changes = models.JSONField(default=dict)
+    # The task as it was after the change (before it, for a deletion).
+    snapshot = models.JSONField(default=dict)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, db_constraint=False, related_name="+"
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        related_name="+",
+    )
+    previous_assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            # A task's history: WHERE task_id = ? ORDER BY id.
+            models.Index(fields=["task", "id"], name="tasks_event_task"),
+            # A member's feed: WHERE id > ? AND (owner_id = me OR assignee_id = me OR
+            # previous_assignee_id = me) ORDER BY id.
+            models.Index(fields=["owner", "id"], name="tasks_event_owner"),
+            models.Index(fields=["assignee", "id"], name="tasks_event_assignee"),
+            models.Index(fields=["previous_assignee", "id"], name="tasks_event_prev_assignee"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} task {self.task_id}"
+
+
+class IdempotencyKey(models.Model):
+    """A create made with an `Idempotency-Key`: a retry gets the same task back."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    task = models.ForeignKey(Task, on_delete=models.SET_NULL, null=True, related_name="+")
+    response = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            # Decides between two racing retries: the second insert waits, then fails.
+            models.UniqueConstraint(fields=["user", "key"], name="tasks_idempotency_user_key"),
+        ]
+        indexes = [models.Index(fields=["created_at"], name="tasks_idempotency_created")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}:{self.key}"

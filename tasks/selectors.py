@@ -1,0 +1,56 @@
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Count, Min, Q, QuerySet
+from django.utils import timezone
+
+from accounts.models import User
+from tasks.models import Task, TaskEvent
+
+Status = Task.Status
+Priority = Task.Priority
+
+
+def task_visible_to(user: User) -> QuerySet[Task]:
+    """Every task for holders of `tasks.view_any_task`; otherwise own and assigned."""
+    tasks = Task.objects.order_by("-created_at", "-id")
+    if user.has_perm("tasks.view_any_task"):
+        return tasks
+    return tasks.filter(Q(owner_id=user.pk) | Q(assignee_id=user.pk))
+
+
+def task_events_visible_to(user: User) -> QuerySet[TaskEvent]:
+    """Events of tasks the user could see when the event happened, oldest first."""
+    events = TaskEvent.objects.order_by("id")
+    if user.has_perm("tasks.view_any_task"):
+        return events
+    return events.filter(
+        Q(owner_id=user.pk) | Q(assignee_id=user.pk) | Q(previous_assignee_id=user.pk)
+    )
+
+
+def overdue_q() -> Q:
+    return Q(due_date__lt=timezone.now()) & ~Q(status=Status.COMPLETED)
+
+
+def task_statistics(tasks: QuerySet[Task]) -> tuple[dict[str, Any], datetime | None]:
+    """Counts by status and priority, overdue and completion rate, in one aggregate
+    query; with the moment the overdue count next changes by itself (the earliest
+    future due date of an open task), which bounds how long the figures may be cached."""
+    now = timezone.now()
+    counts = tasks.order_by().aggregate(
+        total=Count("id"),
+        overdue=Count("id", filter=overdue_q()),
+        next_due=Min("due_date", filter=Q(due_date__gte=now) & ~Q(status=Status.COMPLETED)),
+        **{f"status_{s}": Count("id", filter=Q(status=s)) for s in Status.values},
+        **{f"priority_{p}": Count("id", filter=Q(priority=p)) for p in Priority.values},
+    )
+    total = counts["total"]
+    completed = counts[f"status_{Status.COMPLETED}"]
+    return {
+        "total": total,
+        "by_status": {s: counts[f"status_{s}"] for s in Status.values},
+        "by_priority": {p: counts[f"priority_{p}"] for p in Priority.values},
+        "overdue": counts["overdue"],
+        "completion_rate": round(completed / total, 4) if total else 0.0,
+    }, counts["next_due"]

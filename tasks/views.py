@@ -1,0 +1,170 @@
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from taskmanager.exceptions import PreconditionFailedError
+from taskmanager.throttles import RateLimitHeadersMixin, ReadWriteThrottle
+from tasks import caching, selectors, services
+from tasks.filters import TaskFilter
+from tasks.models import Task, TaskEvent
+from tasks.permissions import TaskAccess
+from tasks.serializers import (
+    EventFeedQuerySerializer,
+    StatisticsOutputSerializer,
+    TaskEventOutputSerializer,
+    TaskInputSerializer,
+    TaskOutputSerializer,
+)
+
+IF_MATCH = OpenApiParameter(
+    "If-Match", str, OpenApiParameter.HEADER, description="ETag of the version being changed"
+)
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key", str, OpenApiParameter.HEADER, description="Makes a retried create safe"
+)
+
+
+def etag(task: Task) -> str:
+    return f'"{task.pk}-{task.version}"'
+
+
+def expected_version(request: Request, task: Task) -> int | None:
+    """The version an `If-Match` header asks for: None when absent or `*`.
+
+    An ETag that is not this task's current one fails the precondition (412).
+    """
+    header = request.headers.get("If-Match")
+    if header is None or header.strip() == "*":
+        return None
+    candidates = [value.strip().removeprefix("W/") for value in header.split(",")]
+    if etag(task) in candidates:
+        return task.version
+    raise PreconditionFailedError()
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List the tasks you can see"),
+    create=extend_schema(request=TaskInputSerializer, parameters=[IDEMPOTENCY_KEY]),
+    update=extend_schema(request=TaskInputSerializer, parameters=[IF_MATCH]),
+    partial_update=extend_schema(request=TaskInputSerializer, parameters=[IF_MATCH]),
+    destroy=extend_schema(parameters=[IF_MATCH]),
+)
+@extend_schema(tags=["tasks"])
+class TaskViewSet(RateLimitHeadersMixin, viewsets.ModelViewSet):
+    serializer_class = TaskOutputSerializer
+    permission_classes = [IsAuthenticated, TaskAccess]
+    throttle_classes = [ReadWriteThrottle]
+    filterset_class = TaskFilter
+    lookup_value_regex = r"\d+"
+
+    def get_queryset(self) -> QuerySet[Task]:
+        return selectors.task_visible_to(self.request.user)
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        if "overdue" in request.query_params:
+            # Which tasks are overdue changes with the clock, not only with writes.
+            return super().list(request, *args, **kwargs)
+        data = caching.cached(
+            request.user,
+            "list",
+            request.build_absolute_uri(),
+            lambda: super(TaskViewSet, self).list(request, *args, **kwargs).data,
+        )
+        return Response(data)
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        task = self.get_object()
+        return Response(TaskOutputSerializer(task).data, headers={"ETag": etag(task)})
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        payload = TaskInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        key = request.headers.get("Idempotency-Key")
+        if key is None:
+            task = services.task_create(actor=request.user, **payload.validated_data)
+            return Response(
+                TaskOutputSerializer(task).data,
+                status=status.HTTP_201_CREATED,
+                headers={"ETag": etag(task)},
+            )
+        if not 1 <= len(key) <= 255 or not key.isprintable():
+            raise ValidationError({"Idempotency-Key": ["Give 1 to 255 printable characters."]})
+        body, replayed = services.task_create_idempotent(
+            actor=request.user,
+            key=key,
+            body=request.data,
+            fields=payload.validated_data,
+            represent=lambda task: dict(TaskOutputSerializer(task).data),
+        )
+        headers = {"ETag": f'"{body["id"]}-{body["version"]}"'}
+        if replayed:
+            headers["Idempotent-Replayed"] = "true"
+        return Response(body, status=status.HTTP_201_CREATED, headers=headers)
+
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        task = self.get_object()
+        partial = kwargs.get("partial", False)
+        payload = TaskInputSerializer(data=request.data, partial=partial)
+        payload.is_valid(raise_exception=True)
+        task = services.task_update(
+            actor=request.user,
+            task=task,
+            data=payload.validated_data,
+            expected_version=expected_version(request, task),
+        )
+        return Response(TaskOutputSerializer(task).data, headers={"ETag": etag(task)})
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        task = self.get_object()
+        services.task_delete(
+            actor=request.user, task=task, expected_version=expected_version(request, task)
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(responses={200: StatisticsOutputSerializer})
+    @action(detail=False, methods=["get"], filterset_class=None)
+    def statistics(self, request: Request) -> Response:
+        def compute() -> dict[str, Any]:
+            figures, next_due = selectors.task_statistics(self.get_queryset())
+            return {"figures": figures, "expires": next_due}
+
+        def until_next_due(value: dict[str, Any]) -> int:
+            next_due = value["expires"]
+            if next_due is None:
+                return caching.ENTRY_TTL
+            return int((next_due - timezone.now()).total_seconds())
+
+        value = caching.cached(request.user, "statistics", "", compute, until_next_due)
+        return Response(value["figures"])
+
+    @extend_schema(
+        operation_id="v1_tasks_history", responses={200: TaskEventOutputSerializer(many=True)}
+    )
+    @action(detail=True, methods=["get"], url_path="events", filterset_class=None)
+    def history(self, request: Request, pk: str | None = None) -> Response:
+        task = self.get_object()
+        return self._event_page(TaskEvent.objects.filter(task_id=task.pk).order_by("id"))
+
+    @extend_schema(
+        operation_id="v1_tasks_events_feed",
+        parameters=[EventFeedQuerySerializer],
+        responses={200: TaskEventOutputSerializer(many=True)},
+    )
+    @action(detail=False, methods=["get"], url_path="events", filterset_class=None)
+    def feed(self, request: Request) -> Response:
+        query = EventFeedQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        events = selectors.task_events_visible_to(request.user)
+        return self._event_page(events.filter(id__gt=query.validated_data["after"]))
+
+    def _event_page(self, events: QuerySet[TaskEvent]) -> Response:
+        page = self.paginate_queryset(events)
+        return self.get_paginated_response(TaskEventOutputSerializer(page, many=True).data)
