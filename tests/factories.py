@@ -44,3 +44,24 @@ class UserFactory(DjangoModelFactory):
         if create and extracted:
             User.objects.filter(pk=user.pk).update(is_superuser=True, is_staff=True)
             user.refresh_from_db()
+
+
+class TaskFactory(DjangoModelFactory):
+    """A task created through `task_create`; `owner=` is the acting user (a new member
+    unless given), every other keyword goes to the service as is.
+    """
+
+    title = factory.Sequence(lambda n: f"Task {n}")
+    owner = factory.SubFactory(UserFactory)
+
+    class Meta:
+        model = "tasks.Task"
+        skip_postgeneration_save = True
+
+    @classmethod
+    def _create(cls, model_class: type[Any], *args: Any, **kwargs: Any) -> Any:
+        # Imported here so the accounts tests still import this module on their own.
+        from tasks.services import task_create
+
+        owner = kwargs.pop("owner")
+        return task_create(actor=owner, **kwargs)

@@ -1,0 +1,324 @@
+"""What a write may contain: 400 naming the field for bad input; read-only fields ignored."""
+
+import pytest
+
+from accounts.services import user_set_active
+from tasks.models import Task, TaskEvent
+from tests.factories import TaskFactory, UserFactory
+from tests.tasks.conftest import (
+    TASKS_URL,
+    assert_field_error,
+    assert_task_unchanged,
+    parse_dt,
+    task_url,
+)
+
+pytestmark = pytest.mark.django_db
+
+LONG_AGO = "2000-01-01T00:00:00Z"
+
+
+@pytest.fixture
+def inactive_user(db):
+    user = UserFactory(username="ivan", email="ivan@example.com")
+    return user_set_active(user=user, is_active=False)
+
+
+def assert_nothing_created() -> None:
+    assert not Task.objects.exists()
+    assert not TaskEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"title": ""},
+        {"title": "   "},
+        {"title": "\t\n "},
+        {"title": None},
+        {"title": "x" * 201},
+        {"title": "  " + "x" * 201 + "  "},
+    ],
+    ids=["missing", "empty", "spaces", "whitespace", "null", "201-chars", "201-chars-padded"],
+)
+def test_create_without_a_usable_title_is_400_naming_title(member_client, data):
+    response = member_client.post(TASKS_URL, {"description": "no title", **data}, format="json")
+
+    assert_field_error(response, "title")
+    assert_nothing_created()
+
+
+def test_title_of_exactly_200_characters_is_accepted(member_client):
+    response = member_client.post(TASKS_URL, {"title": "x" * 200}, format="json")
+
+    assert response.status_code == 201, response.content
+    assert response.json()["title"] == "x" * 200
+
+
+def test_title_of_200_characters_with_surrounding_spaces_is_trimmed_and_accepted(member_client):
+    response = member_client.post(TASKS_URL, {"title": "  " + "y" * 200 + "  "}, format="json")
+
+    assert response.status_code == 201, response.content
+    assert response.json()["title"] == "y" * 200
+
+
+def test_title_of_one_character_is_accepted(member_client):
+    response = member_client.post(TASKS_URL, {"title": " z "}, format="json")
+
+    assert response.status_code == 201, response.content
+    assert response.json()["title"] == "z"
+
+
+@pytest.mark.parametrize("title", ["", "   ", "x" * 201, None])
+def test_patch_with_an_unusable_title_is_400_naming_title_and_changes_nothing(
+    member_client, task, title
+):
+    before = Task.objects.get(pk=task.pk)
+
+    response = member_client.patch(task_url(task), {"title": title}, format="json")
+
+    assert_field_error(response, "title")
+    assert_task_unchanged(before)
+
+
+def test_patch_trims_the_title(member_client, task):
+    response = member_client.patch(task_url(task), {"title": "  Trimmed  "}, format="json")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["title"] == "Trimmed"
+
+
+def test_put_without_a_title_is_400_naming_title_and_changes_nothing(member_client, task):
+    before = Task.objects.get(pk=task.pk)
+
+    response = member_client.put(task_url(task), {"description": "no title"}, format="json")
+
+    assert_field_error(response, "title")
+    assert_task_unchanged(before)
+
+
+def test_assignee_that_is_an_inactive_user_is_400_naming_assignee(member_client, inactive_user):
+    response = member_client.post(
+        TASKS_URL, {"title": "For Ivan", "assignee": inactive_user.pk}, format="json"
+    )
+
+    assert_field_error(response, "assignee")
+    assert_nothing_created()
+
+
+@pytest.mark.parametrize("assignee", [999999, "abc", -1])
+def test_assignee_that_is_no_user_is_400_naming_assignee(member_client, assignee):
+    response = member_client.post(
+        TASKS_URL, {"title": "For nobody", "assignee": assignee}, format="json"
+    )
+
+    assert_field_error(response, "assignee")
+    assert_nothing_created()
+
+
+def test_patching_the_assignee_to_an_inactive_user_is_400_and_changes_nothing(
+    member_client, task, inactive_user
+):
+    before = Task.objects.get(pk=task.pk)
+
+    response = member_client.patch(task_url(task), {"assignee": inactive_user.pk}, format="json")
+
+    assert_field_error(response, "assignee")
+    assert_task_unchanged(before)
+
+
+def test_assignee_may_be_any_active_user(member_client, manager):
+    response = member_client.post(
+        TASKS_URL, {"title": "For the manager", "assignee": manager.pk}, format="json"
+    )
+
+    assert response.status_code == 201, response.content
+    assert response.json()["assignee"] == manager.pk
+
+
+def test_unknown_field_is_400_naming_it(member_client):
+    response = member_client.post(TASKS_URL, {"title": "Paint", "colour": "red"}, format="json")
+
+    error = assert_field_error(response, "colour")
+    assert "title" not in error["fields"]
+    assert_nothing_created()
+
+
+def test_every_unknown_field_is_named(member_client):
+    response = member_client.post(
+        TASKS_URL, {"title": "Paint", "colour": "red", "size": 3}, format="json"
+    )
+
+    error = assert_field_error(response, "colour")
+    assert "size" in error["fields"]
+    assert_nothing_created()
+
+
+@pytest.mark.parametrize("method", ["patch", "put"])
+def test_unknown_field_in_an_update_is_400_naming_it_and_changes_nothing(
+    member_client, task, method
+):
+    before = Task.objects.get(pk=task.pk)
+
+    response = getattr(member_client, method)(
+        task_url(task), {"title": "Paint", "colour": "red"}, format="json"
+    )
+
+    assert_field_error(response, "colour")
+    assert_task_unchanged(before)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("priority", "urgent"),
+        ("priority", "HIGH"),
+        ("priority", ""),
+        ("status", "done"),
+        ("status", "Completed"),
+        ("status", None),
+    ],
+)
+def test_bad_choice_on_create_is_400_naming_the_field(member_client, field, value):
+    response = member_client.post(TASKS_URL, {"title": "Choice", field: value}, format="json")
+
+    assert_field_error(response, field)
+    assert_nothing_created()
+
+
+@pytest.mark.parametrize(("field", "value"), [("priority", "urgent"), ("status", "done")])
+def test_bad_choice_on_patch_is_400_naming_the_field_and_changes_nothing(
+    member_client, task, field, value
+):
+    before = Task.objects.get(pk=task.pk)
+
+    response = member_client.patch(task_url(task), {field: value}, format="json")
+
+    assert_field_error(response, field)
+    assert_task_unchanged(before)
+
+
+def test_due_date_that_is_not_a_datetime_is_400_naming_due_date(member_client):
+    response = member_client.post(
+        TASKS_URL, {"title": "When?", "due_date": "notadate"}, format="json"
+    )
+
+    assert_field_error(response, "due_date")
+    assert_nothing_created()
+
+
+def test_several_bad_fields_are_all_named(member_client):
+    response = member_client.post(
+        TASKS_URL, {"title": " ", "priority": "urgent", "status": "done"}, format="json"
+    )
+
+    error = assert_field_error(response, "title")
+    assert {"priority", "status"} <= set(error["fields"])
+
+
+def test_read_only_fields_sent_on_create_are_ignored(member_client, member, other_member):
+    data = {
+        "title": "Sneaky",
+        "id": 424242,
+        "owner": other_member.pk,
+        "version": 9,
+        "created_at": LONG_AGO,
+        "updated_at": LONG_AGO,
+        "completed_at": LONG_AGO,
+    }
+
+    response = member_client.post(TASKS_URL, data, format="json")
+
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["id"] != 424242
+    assert body["owner"] == member.pk
+    assert body["version"] == 1
+    assert parse_dt(body["created_at"]).year > 2000
+    assert parse_dt(body["updated_at"]).year > 2000
+    assert body["completed_at"] is None
+    task = Task.objects.get(pk=body["id"])
+    assert task.owner_id == member.pk
+    assert task.version == 1
+    assert task.completed_at is None
+    assert not Task.objects.filter(pk=424242).exists()
+
+
+@pytest.mark.parametrize("field", ["id", "owner", "version", "created_at", "updated_at"])
+def test_a_read_only_field_alone_in_a_patch_changes_nothing(
+    member_client, task, other_member, field
+):
+    value = {
+        "id": task.pk + 1000,
+        "owner": other_member.pk,
+        "version": 42,
+        "created_at": LONG_AGO,
+        "updated_at": LONG_AGO,
+    }[field]
+    before = Task.objects.get(pk=task.pk)
+
+    response = member_client.patch(task_url(task), {field: value}, format="json")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["id"] == task.pk
+    assert response.json()["owner"] == task.owner_id
+    assert response.json()["version"] == 1
+    assert_task_unchanged(before)
+
+
+def test_read_only_fields_next_to_a_real_change_in_a_patch_are_ignored(
+    member_client, member, other_member, task
+):
+    before = Task.objects.get(pk=task.pk)
+    data = {
+        "title": "Real change",
+        "id": task.pk + 1000,
+        "owner": other_member.pk,
+        "version": 42,
+        "created_at": LONG_AGO,
+        "completed_at": LONG_AGO,
+    }
+
+    response = member_client.patch(task_url(task), data, format="json")
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["id"] == task.pk
+    assert body["title"] == "Real change"
+    assert body["owner"] == member.pk
+    assert body["version"] == 2
+    assert parse_dt(body["created_at"]) == before.created_at
+    assert body["completed_at"] is None
+    task.refresh_from_db()
+    assert task.owner_id == member.pk
+    assert task.version == 2
+    assert task.created_at == before.created_at
+    assert task.completed_at is None
+    assert not Task.objects.filter(pk=task.pk + 1000).exists()
+
+
+def test_read_only_fields_in_a_put_are_ignored(member_client, member, other_member, task):
+    response = member_client.put(
+        task_url(task),
+        {"title": "Put", "owner": other_member.pk, "version": 42, "completed_at": LONG_AGO},
+        format="json",
+    )
+
+    assert response.status_code == 200, response.content
+    assert response.json()["owner"] == member.pk
+    assert response.json()["version"] == 2
+    assert response.json()["completed_at"] is None
+    task.refresh_from_db()
+    assert task.owner_id == member.pk
+
+
+def test_manager_cannot_take_over_a_task_by_sending_owner(manager_client, manager, member):
+    task = TaskFactory(owner=member)
+
+    response = manager_client.patch(task_url(task), {"owner": manager.pk}, format="json")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["owner"] == member.pk
+    task.refresh_from_db()
+    assert task.owner_id == member.pk
