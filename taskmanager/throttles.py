@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.core.cache import cache
+from redis.exceptions import RedisError
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -77,9 +78,11 @@ class FixedWindowThrottle(BaseThrottle):
 
     @staticmethod
     def _increment(key: str, window: int) -> int | None:
-        # add() creates the counter with its expiry only if it is missing; incr() is
-        # atomic (Redis INCR; a lock in local memory). If the window expired between
-        # the two, start it again.
+        if hasattr(cache, "client") and hasattr(cache, "make_key"):
+            return _redis_increment(key, window)
+        # Local memory: add() creates the counter with its expiry only if missing;
+        # incr() is atomic under the backend's lock. If the window expired between the
+        # two, start it again.
         for _ in range(2):
             cache.add(key, 0, timeout=window + 1)
             try:
@@ -88,6 +91,20 @@ class FixedWindowThrottle(BaseThrottle):
                 continue
             return None if value is None else int(value)
         return None
+
+
+def _redis_increment(key: str, window: int) -> int | None:
+    """One round trip: INCR, and EXPIRE ... NX so only a new counter gets its expiry."""
+    try:
+        client = cache.client.get_client(write=True)  # type: ignore[attr-defined]
+        pipe = client.pipeline(transaction=False)
+        pipe.incr(cache.make_key(key))  # type: ignore[attr-defined]
+        pipe.expire(cache.make_key(key), window + 1, nx=True)  # type: ignore[attr-defined]
+        count, _ = pipe.execute()
+    except RedisError:
+        logger.warning("throttle counter unavailable: Redis error", exc_info=True)
+        return None
+    return int(count)
 
 
 class IPThrottle(FixedWindowThrottle):
