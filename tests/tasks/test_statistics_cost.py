@@ -1,0 +1,23 @@
+"""Statistics are one aggregate query, however many tasks and buckets there are."""
+
+import pytest
+
+from tests.factories import TaskFactory
+from tests.tasks.conftest import STATS_URL
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize("tasks", [1, 25])
+def test_statistics_cost_one_query_whatever_the_number_of_tasks(
+    member, member_client, django_assert_num_queries, tasks
+):
+    for index in range(tasks):
+        TaskFactory(owner=member, priority=["low", "medium", "high"][index % 3])
+    member_client.get("/api/v1/users/me/")  # warms the authentication cache
+
+    with django_assert_num_queries(1):
+        response = member_client.get(STATS_URL)
+
+    assert response.status_code == 200
+    assert response.json()["total"] == tasks
