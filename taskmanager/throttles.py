@@ -12,7 +12,8 @@ import time
 from typing import Any, NamedTuple
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django_redis.cache import RedisCache
 from redis.exceptions import RedisError
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
@@ -64,9 +65,7 @@ class FixedWindowThrottle(BaseThrottle):
         now = time.time()
         window_start = int(now // window) * window
         count = self._increment(f"throttle:{self.scope}:{ident}:{window_start}", window)
-        if count is None:
-            # The cache is down: let the request through rather than fail it.
-            logger.warning("throttle %s not counted: cache unavailable", self.scope)
+        if count is None:  # the cache is down (logged): let the request through
             return True
         self._wait = window_start + window - now
         # What the X-RateLimit-* headers report (RateLimitHeadersMixin).
@@ -78,7 +77,7 @@ class FixedWindowThrottle(BaseThrottle):
 
     @staticmethod
     def _increment(key: str, window: int) -> int | None:
-        if hasattr(cache, "client") and hasattr(cache, "make_key"):
+        if isinstance(caches["default"], RedisCache):
             return _redis_increment(key, window)
         # Local memory: add() creates the counter with its expiry only if missing;
         # incr() is atomic under the backend's lock. If the window expired between the
@@ -89,20 +88,22 @@ class FixedWindowThrottle(BaseThrottle):
                 value = cache.incr(key)
             except ValueError:
                 continue
-            return None if value is None else int(value)
+            return int(value)
+        logger.warning("throttle counter %s could not be started", key)
         return None
 
 
 def _redis_increment(key: str, window: int) -> int | None:
     """One round trip: INCR, and EXPIRE ... NX so only a new counter gets its expiry."""
     try:
-        client = cache.client.get_client(write=True)  # type: ignore[attr-defined]
-        pipe = client.pipeline(transaction=False)
-        pipe.incr(cache.make_key(key))  # type: ignore[attr-defined]
-        pipe.expire(cache.make_key(key), window + 1, nx=True)  # type: ignore[attr-defined]
+        backend = caches["default"]
+        redis_key = backend.make_key(key)
+        pipe = backend.client.get_client(write=True).pipeline(transaction=False)
+        pipe.incr(redis_key)
+        pipe.expire(redis_key, window + 1, nx=True)
         count, _ = pipe.execute()
     except RedisError:
-        logger.warning("throttle counter unavailable: Redis error", exc_info=True)
+        logger.warning("throttle not counted: Redis unavailable", exc_info=True)
         return None
     return int(count)
 

@@ -33,7 +33,11 @@ IDEMPOTENCY_KEY = OpenApiParameter(
 
 
 def etag(task: Task) -> str:
-    return f'"{task.pk}-{task.version}"'
+    return etag_of(task.pk, task.version)
+
+
+def etag_of(pk: int, version: int) -> str:
+    return f'"{pk}-{version}"'
 
 
 def expected_version(request: Request, task: Task) -> int | None:
@@ -104,7 +108,7 @@ class TaskViewSet(RateLimitHeadersMixin, viewsets.ModelViewSet):
             fields=payload.validated_data,
             represent=lambda task: dict(TaskOutputSerializer(task).data),
         )
-        headers = {"ETag": f'"{body["id"]}-{body["version"]}"'}
+        headers = {"ETag": etag_of(body["id"], body["version"])}
         if replayed:
             headers["Idempotent-Replayed"] = "true"
         return Response(body, status=status.HTTP_201_CREATED, headers=headers)

@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import timedelta
 from io import StringIO
 from uuid import uuid4
@@ -146,9 +145,8 @@ def test_every_repeats_until_terminated(tmp_path):
     assert process.returncode == 0
 
 
-def test_stays_quick_when_there_is_nothing_to_do_on_a_large_live_table(member):
-    # Not a timing assertion: the batches select through the expires_at index, so a
-    # table of live tokens is not deleted from; the speed itself is in bench/RESULTS.md.
+def test_a_large_table_of_live_tokens_is_left_alone(member):
+    # How fast it runs on a million tokens is measured in bench/RESULTS.md, not here.
     now = timezone.now()
     OutstandingToken.objects.bulk_create(
         OutstandingToken(
@@ -160,8 +158,6 @@ def test_stays_quick_when_there_is_nothing_to_do_on_a_large_live_table(member):
         )
         for _ in range(2000)
     )
-    started = time.monotonic()
 
-    assert run().startswith("Removed 0 expired outstanding tokens")
+    assert run("--batch-size", "300").startswith("Removed 0 expired outstanding tokens")
     assert OutstandingToken.objects.count() == 2000
-    assert time.monotonic() - started >= 0
