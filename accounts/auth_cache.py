@@ -20,6 +20,7 @@ from uuid import UUID
 from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 
 from accounts.models import User, UserSession
 from taskmanager.transactions import after_commit
@@ -60,10 +61,22 @@ def authenticated_user(user_id: int, session_id: str) -> User | None:
         cache.add(keys[0], session, SNAPSHOT_TTL)
     if not _session_is_live(session, user_id):
         return None
-    snapshot = found.get(keys[1])
+    return _active_user(user_id, found.get(keys[1]))
+
+
+def session_cookie_user(user_id: int, session_hash: str) -> User | None:
+    """The user of a Django login session, while active and their password (and so
+    the session's auth hash) unchanged; for WebSocket connections, without a query."""
+    user = _active_user(user_id, cache.get(user_key(user_id)))
+    if user is None or not constant_time_compare(user._session_hash, session_hash):  # type: ignore[attr-defined]
+        return None
+    return user
+
+
+def _active_user(user_id: int, snapshot: dict[str, Any] | None) -> User | None:
     if snapshot is None:
         snapshot = load_user_snapshot(user_id)
-        cache.add(keys[1], snapshot, SNAPSHOT_TTL)
+        cache.add(user_key(user_id), snapshot, SNAPSHOT_TTL)
     if not snapshot or not snapshot["is_active"]:
         return None
     return _user_from_snapshot(snapshot)
@@ -103,6 +116,9 @@ def load_user_snapshot(user_id: int) -> dict[str, Any]:
     snapshot: dict[str, Any] = {field: getattr(user, field) for field in _USER_FIELDS}
     snapshot["role"] = user.role
     snapshot["perms"] = sorted(ModelBackend().get_all_permissions(user))
+    # An HMAC of the password hash, as Django keeps in login sessions; it lets a
+    # socket opened with the session cookie notice a password change.
+    snapshot["session_hash"] = user.get_session_auth_hash()
     return snapshot
 
 
@@ -113,6 +129,7 @@ def _user_from_snapshot(snapshot: dict[str, Any]) -> User:
     user._role = snapshot["role"]  # type: ignore[attr-defined]
     # ModelBackend.has_perm reads this; the snapshot spares it two queries a request.
     user._perm_cache = set(snapshot["perms"])  # type: ignore[attr-defined]
+    user._session_hash = snapshot.get("session_hash", "")  # type: ignore[attr-defined]
     return user
 
 

@@ -10,17 +10,16 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "taskmanager.settings")
 # touches models, such as the WebSocket routing.
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from accounts.websocket import SocketAuthMiddleware, browser_origin_validator  # noqa: E402
 from tasks.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        "websocket": browser_origin_validator(
+            SocketAuthMiddleware(URLRouter(websocket_urlpatterns))
         ),
     }
 )

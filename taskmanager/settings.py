@@ -207,6 +207,11 @@ UPLOAD_MAX_BYTES = env_positive_int("UPLOAD_MAX_BYTES", 5 * 1024 * 1024)
 
 # Cache and channel layer: Redis when configured, otherwise in-process defaults.
 REDIS_URL = env.str("REDIS_URL", default="")
+# Messages waiting per receiving channel (one per open socket) before the layer
+# drops more (counted in taskmanager_channel_layer_dropped_total). The library
+# default of 100 is a burst of bulk edits; 1000 covers a client stalled for a while,
+# and `expiry` throws away what a dead consumer never read after a minute.
+CHANNEL_LAYER_CAPACITY = env_positive_int("CHANNEL_LAYER_CAPACITY", 1000)
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -231,7 +236,7 @@ if REDIS_URL:
                 "prefix": env.str("CHANNEL_LAYER_PREFIX", default="tm-asgi"),
                 # channels-redis drops messages silently past `capacity` per channel;
                 # a browser tab that stalls for a minute must not lose events.
-                "capacity": env_positive_int("CHANNEL_LAYER_CAPACITY", 1000),
+                "capacity": CHANNEL_LAYER_CAPACITY,
                 "expiry": 60,
                 "group_expiry": 86400,
             },
@@ -244,9 +249,25 @@ else:
             "LOCATION": "taskmanager",
         }
     }
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # One process only: `make run` serves HTTP and WebSocket from the same loop.
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "taskmanager.channel_layers.CountingInMemoryChannelLayer",
+            "CONFIG": {"capacity": CHANNEL_LAYER_CAPACITY, "expiry": 60},
+        }
+    }
 
-SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# Session login for the live page: the browsable API's login form.
+LOGIN_URL = "rest_framework:login"
+
+# Login sessions (browsable API, admin, live page) read through the cache: an open
+# WebSocket checks its session every few seconds without a query.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+
+# WebSocket: time allowed for the first `auth` message when the handshake carried
+# no credentials, and how often an open socket's session and token are checked.
+WEBSOCKET_AUTH_TIMEOUT_SECONDS = env_positive_int("WEBSOCKET_AUTH_TIMEOUT_SECONDS", 5)
+WEBSOCKET_RECHECK_SECONDS = env_positive_int("WEBSOCKET_RECHECK_SECONDS", 5)
 
 ACCESS_TOKEN_MINUTES = env_positive_int("ACCESS_TOKEN_MINUTES", 15)
 REFRESH_TOKEN_DAYS = env_positive_int("REFRESH_TOKEN_DAYS", 7)
@@ -343,10 +364,15 @@ LOGGING = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
+    "filters": {
+        "channel_layer_drops": {"()": "monitoring.metrics.ChannelsRedisDropCounter"},
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.request": {"level": "ERROR"},
         "django.server": {"level": LOG_LEVEL},
+        # Its "channels over capacity" records feed the dropped-messages metric.
+        "channels_redis.core": {"level": "INFO", "filters": ["channel_layer_drops"]},
     },
 }

@@ -1,4 +1,7 @@
-from django.urls import URLPattern
+from django.urls import path
 
-# The task-events consumer is added by the real-time work (issue 5).
-websocket_urlpatterns: list[URLPattern] = []
+from tasks.consumers import TaskEventConsumer
+
+websocket_urlpatterns = [
+    path("ws/tasks/", TaskEventConsumer.as_asgi(), name="task-events"),
+]

@@ -1,7 +1,11 @@
 from typing import Any
 
-from django.db.models import QuerySet
+from django.contrib.auth.decorators import login_required
+from django.db.models import Max, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.utils import timezone
+from django.views.decorators.http import require_safe
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
@@ -23,6 +27,9 @@ from tasks.serializers import (
     TaskInputSerializer,
     TaskOutputSerializer,
 )
+
+# The live page starts with the most recent tasks; changes to older ones join it.
+LIVE_PAGE_TASKS = 100
 
 IF_MATCH = OpenApiParameter(
     "If-Match", str, OpenApiParameter.HEADER, description="ETag of the version being changed"
@@ -172,3 +179,26 @@ class TaskViewSet(RateLimitHeadersMixin, viewsets.ModelViewSet):
     def _event_page(self, events: QuerySet[TaskEvent]) -> Response:
         page = self.paginate_queryset(events)
         return self.get_paginated_response(TaskEventOutputSerializer(page, many=True).data)
+
+
+@login_required
+@require_safe
+def live_page(request: HttpRequest) -> HttpResponse:
+    """Your tasks, changing as they change (tasks/static/tasks/live.js).
+
+    The last visible event id is read before the tasks: a change committed in
+    between is then both in the list and replayed by the page's resume, which
+    applies task versions idempotently.
+    """
+    user = request.user
+    last_event = selectors.task_events_visible_to(user).aggregate(last=Max("id"))["last"] or 0
+    tasks = selectors.task_visible_to(user)[:LIVE_PAGE_TASKS]
+    context = {
+        "initial": {
+            "user": user.pk,
+            "last_event": last_event,
+            "tasks": TaskOutputSerializer(tasks, many=True).data,
+            "limit": LIVE_PAGE_TASKS,
+        }
+    }
+    return render(request, "tasks/live.html", context)

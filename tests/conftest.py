@@ -34,6 +34,18 @@ def _isolated_cache() -> Iterator[None]:
             cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _isolated_channel_layer() -> Iterator[None]:
+    """Each test gets a fresh channel layer; on Redis, its own key prefix, so groups
+    such as "tasks.all" are not shared between xdist workers."""
+    layers = copy.deepcopy(settings.CHANNEL_LAYERS)
+    if "prefix" in layers["default"].get("CONFIG", {}):
+        layers["default"]["CONFIG"]["prefix"] = f"test-{uuid.uuid4().hex}"
+    # Channels drops its layer instances whenever CHANNEL_LAYERS changes.
+    with override_settings(CHANNEL_LAYERS=layers):
+        yield
+
+
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()

@@ -5,12 +5,16 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import environ
+import psycopg
 import requests
+from psycopg import sql
 
 from taskmanager.settings import BASE_DIR
 
@@ -32,6 +36,10 @@ class Server:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    @property
+    def ws_url(self) -> str:
+        return self.base_url.replace("http://", "ws://", 1)
+
 
 def manage(*args: str, env: Mapping[str, str]) -> None:
     subprocess.run(
@@ -45,9 +53,11 @@ def manage(*args: str, env: Mapping[str, str]) -> None:
 
 
 @contextmanager
-def serve(kind: str, env: Mapping[str, str], log_dir: Path) -> Iterator[Server]:
+def serve(
+    kind: str, env: Mapping[str, str], log_dir: Path, port: int | None = None
+) -> Iterator[Server]:
     """Run `gunicorn` (wsgi.py) or `daphne` (asgi.py) as production does; wait until ready."""
-    port = free_port()
+    port = port or free_port()
     if kind == "gunicorn":
         command = [
             str(BIN / "gunicorn"),
@@ -68,7 +78,7 @@ def serve(kind: str, env: Mapping[str, str], log_dir: Path) -> Iterator[Server]:
         ]
     else:
         raise ValueError(kind)
-    log_path = log_dir / f"{kind}-{port}.log"
+    log_path = log_dir / f"{kind}-{port}-{uuid.uuid4().hex[:6]}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, cwd=BASE_DIR, env=dict(env), stdout=log, stderr=log)
     server = Server(f"http://127.0.0.1:{port}", process, log_path)
@@ -109,7 +119,49 @@ def production_env(tmp_path: Path, **extra: str) -> dict[str, str]:
             "STATIC_ROOT": str(tmp_path / "static"),
             "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
             "SECRET_KEY": env.get("SECRET_KEY") or "e2e-" + "s" * 60,
+            # Servers of different tests may share one Redis: keys and groups apart.
+            "CACHE_KEY_PREFIX": f"e2e-{uuid.uuid4().hex}",
+            "CHANNEL_LAYER_PREFIX": f"e2e-{uuid.uuid4().hex}",
         }
     )
     env.update(extra)
     return env
+
+
+@contextmanager
+def postgres_database(url: str) -> Iterator[str]:
+    """A new, empty database on the server of `url` (dropped afterwards); its URL."""
+    config = environ.Env.db_url_config(url)
+    name = f"e2e_{uuid.uuid4().hex[:12]}"
+    admin = psycopg.connect(
+        host=config["HOST"] or "127.0.0.1",
+        port=int(config["PORT"] or 5432),
+        user=config["USER"],
+        password=config["PASSWORD"] or None,
+        dbname=config["NAME"],
+        autocommit=True,
+    )
+    with admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        try:
+            yield url.rsplit("/", 1)[0] + "/" + name
+        finally:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def connections_to(database_url: str) -> int:
+    """How many server connections are open to the database of `database_url`."""
+    config = environ.Env.db_url_config(database_url)
+    with psycopg.connect(
+        host=config["HOST"] or "127.0.0.1",
+        port=int(config["PORT"] or 5432),
+        user=config["USER"],
+        password=config["PASSWORD"] or None,
+        dbname="postgres",
+    ) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", [config["NAME"]]
+        ).fetchone()
+    return int(row[0]) if row else 0

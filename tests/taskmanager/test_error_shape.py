@@ -65,6 +65,12 @@ def test_wrong_method_is_405(api_client):
     assert_error(api_client.delete("/t/echo/"), 405, "method_not_allowed")
 
 
+@pytest.mark.parametrize("url", ["/api/schema/", "/api/asyncapi/"])
+def test_documents_served_as_yaml_answer_errors_in_json(api_client, url):
+    assert_error(api_client.post(url), 405, "method_not_allowed")
+    assert_error(api_client.get(url, {"format": "xml"}), 404, "not_found")
+
+
 def test_unacceptable_accept_header_is_406(api_client):
     response = api_client.get("/t/echo/", HTTP_ACCEPT="application/xml")
 

@@ -80,7 +80,8 @@ def test_nothing_set_gives_the_embedded_defaults(tmp_path):
     assert found["db_engine"] == "django.db.backends.sqlite3"
     assert found["db_name"] == str(tmp_path / "db.sqlite3")
     assert found["cache"] == "django.core.cache.backends.locmem.LocMemCache"
-    assert found["layer"] == "channels.layers.InMemoryChannelLayer"
+    assert found["layer"] == "taskmanager.channel_layers.CountingInMemoryChannelLayer"
+    assert found["layer_config"] == {"capacity": 1000, "expiry": 60}
     assert found["media_root"] == str(tmp_path / "media")
     assert found["access_minutes"] == 15
     assert found["throttle_rates"] == {

@@ -1,0 +1,47 @@
+"""Prometheus metrics of this process.
+
+Defined once here so every module counts into the same objects; the
+`/monitoring/metrics/` endpoint (operations work) exposes the default registry.
+"""
+
+import logging
+
+from prometheus_client import Counter, Gauge
+
+WEBSOCKETS_OPEN = Gauge(
+    "taskmanager_websockets_open",
+    "WebSocket connections currently open on this process.",
+)
+TASK_EVENTS_SENT = Counter(
+    "taskmanager_task_events_sent_total",
+    "Task events handed to the channel layer, one per group sent to.",
+    ["kind"],
+)
+TASK_EVENT_SEND_FAILURES = Counter(
+    "taskmanager_task_event_send_failures_total",
+    "Task events the channel layer could not take (Redis down or slow); "
+    "clients get them on resume or from the HTTP feed.",
+)
+CHANNEL_LAYER_DROPPED = Counter(
+    "taskmanager_channel_layer_dropped_total",
+    "Messages the channel layer dropped because a receiving channel was full "
+    "(a consumer that stopped reading).",
+)
+
+
+class ChannelsRedisDropCounter(logging.Filter):
+    """Counts the messages channels-redis drops in `group_send`.
+
+    channels-redis does not report full channels to the caller; it only logs
+    "%s of %s channels over capacity in group %s" at INFO. This filter, set on the
+    `channels_redis.core` logger, turns those records into the drop counter and lets
+    them through. tests/tasks/test_channel_layer.py overflows a real channel, so a
+    change of that message in channels-redis fails the suite instead of going unseen.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == "%s of %s channels over capacity in group %s" and record.args:
+            dropped = record.args[0] if isinstance(record.args, tuple) else 0
+            if isinstance(dropped, int) and dropped > 0:
+                CHANNEL_LAYER_DROPPED.inc(dropped)
+        return True
