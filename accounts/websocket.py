@@ -104,7 +104,9 @@ def _presented_token(scope: Scope) -> str | None:
     if authorization is not None:
         scheme, _, token = authorization.strip().partition(" ")
         return token.strip() if scheme.lower() == "bearer" else ""
-    query = parse_qs(bytes(scope.get("query_string", b"")).decode("latin-1"))
+    query = parse_qs(
+        bytes(scope.get("query_string", b"")).decode("latin-1"), keep_blank_values=True
+    )
     if "token" in query:
         return query["token"][0].strip()
     return None

@@ -30,7 +30,8 @@ CHANNEL_LAYER_DROPPED = Counter(
 
 
 class ChannelsRedisDropCounter(logging.Filter):
-    """Counts the messages channels-redis drops in `group_send`.
+    """Counts the messages channels-redis drops in `group_send` (a process that
+    stopped reading; taskmanager.channel_layers counts a single stalled socket).
 
     channels-redis does not report full channels to the caller; it only logs
     "%s of %s channels over capacity in group %s" at INFO. This filter, set on the
@@ -45,3 +46,13 @@ class ChannelsRedisDropCounter(logging.Filter):
             if isinstance(dropped, int) and dropped > 0:
                 CHANNEL_LAYER_DROPPED.inc(dropped)
         return True
+
+
+_DROP_COUNTER = ChannelsRedisDropCounter()
+
+
+def channels_redis_drop_counter() -> ChannelsRedisDropCounter:
+    """The one filter instance for LOGGING: `dictConfig` runs again on every
+    `django.setup()` and adds filters without removing old ones, but never adds the
+    same instance twice, so each drop is counted once."""
+    return _DROP_COUNTER

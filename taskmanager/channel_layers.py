@@ -1,18 +1,23 @@
+"""The channel layers of the settings, counting the messages they drop.
+
+A socket that stops reading loses its own messages once its channel is full; the
+drop must show in `taskmanager_channel_layer_dropped_total`, not pass in silence.
+"""
+
+import collections
+import functools
 from typing import Any
 
 from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer
+from channels_redis.core import BoundedQueue, RedisChannelLayer
 
 from monitoring.metrics import CHANNEL_LAYER_DROPPED
 
 
 class CountingInMemoryChannelLayer(InMemoryChannelLayer):
-    """The embedded default's layer, counting what it drops.
-
-    `group_send` of the in-memory layer swallows `ChannelFull` per receiving
-    channel; counting it here, where each channel's send fails, makes the drop
-    visible in the same metric as the Redis layer's.
-    """
+    """The embedded default's layer. Its `group_send` swallows `ChannelFull` per
+    receiving channel; counting it where each channel's send fails shows the drop."""
 
     async def send(self, channel: str, message: dict[str, Any]) -> None:
         try:
@@ -20,3 +25,25 @@ class CountingInMemoryChannelLayer(InMemoryChannelLayer):
         except ChannelFull:
             CHANNEL_LAYER_DROPPED.inc()
             raise
+
+
+class _CountingBoundedQueue(BoundedQueue):
+    def put_nowait(self, item: Any) -> None:
+        if self.full():
+            CHANNEL_LAYER_DROPPED.inc()  # BoundedQueue drops the oldest message
+        super().put_nowait(item)
+
+
+class CountingRedisChannelLayer(RedisChannelLayer):
+    """channels-redis drops in two places. The sockets of one process share one
+    Redis list, which refuses messages past `capacity` only when the whole process
+    stops reading (logged by channels-redis, counted by
+    monitoring.metrics.ChannelsRedisDropCounter). Each socket then has its own
+    in-process buffer of `capacity` messages, which drops its oldest message, without
+    a word, when that socket stops reading: counted here."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.receive_buffer = collections.defaultdict(
+            functools.partial(_CountingBoundedQueue, self.capacity)
+        )

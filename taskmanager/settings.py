@@ -207,7 +207,7 @@ UPLOAD_MAX_BYTES = env_positive_int("UPLOAD_MAX_BYTES", 5 * 1024 * 1024)
 
 # Cache and channel layer: Redis when configured, otherwise in-process defaults.
 REDIS_URL = env.str("REDIS_URL", default="")
-# Messages waiting per receiving channel (one per open socket) before the layer
+# Messages waiting per open socket (and, on Redis, per process) before the layer
 # drops more (counted in taskmanager_channel_layer_dropped_total). The library
 # default of 100 is a burst of bulk edits; 1000 covers a client stalled for a while,
 # and `expiry` throws away what a dead consumer never read after a minute.
@@ -230,7 +230,7 @@ if REDIS_URL:
     DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "taskmanager.channel_layers.CountingRedisChannelLayer",
             "CONFIG": {
                 "hosts": [REDIS_URL],
                 "prefix": env.str("CHANNEL_LAYER_PREFIX", default="tm-asgi"),
@@ -365,7 +365,7 @@ LOGGING = {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
     "filters": {
-        "channel_layer_drops": {"()": "monitoring.metrics.ChannelsRedisDropCounter"},
+        "channel_layer_drops": {"()": "monitoring.metrics.channels_redis_drop_counter"},
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},

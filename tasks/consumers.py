@@ -140,6 +140,8 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
     # Authentication and its upkeep.
 
     async def authenticated(self, identity: SocketIdentity, user: User) -> None:
+        if self.closing:  # refused (the auth timeout) while the token was checked
+            return
         self.identity, self.user = identity, user
         await self.join_groups(user)
         await self.send_json({"type": "ready", "user": user.pk})
@@ -201,20 +203,22 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
         user = self.user
         if user is None:
             return
-        last, count, complete = after, 0, True
-        while True:
-            batch = await database_sync_to_async(missed_events)(user, last, RESUME_BATCH)
-            for message in batch:
+        last, count, looked_at, more = after, 0, 0, False
+        while looked_at < RESUME_LIMIT:
+            limit = min(RESUME_BATCH, RESUME_LIMIT - looked_at)
+            # One more than asked tells whether the limit cut the resume short.
+            batch = await database_sync_to_async(missed_events)(user, last, limit + 1)
+            more = len(batch) > limit
+            for message in batch[:limit]:
                 last = message["event"]
                 if message["event"] not in self.sent:
                     self.sent.add(message["event"])
                     await self.send_json(message)
                     count += 1
-            if len(batch) < RESUME_BATCH:
+            looked_at += min(len(batch), limit)
+            if not more:
                 break
-            if count >= RESUME_LIMIT:
-                complete = False
-                break
+        complete = looked_at < RESUME_LIMIT or not more
         await self.send_json(
             {"type": "resumed", "after": after, "last": last, "count": count, "complete": complete}
         )

@@ -107,7 +107,7 @@ def test_database_and_redis_urls_switch_to_postgres_redis_and_channels_redis(tmp
     assert found["conn_max_age"] == 0  # required with the pool
     assert found["cache"] == "django_redis.cache.RedisCache"
     assert found["cache_location"] == "redis://cache.internal:6379/2"
-    assert found["layer"] == "channels_redis.core.RedisChannelLayer"
+    assert found["layer"] == "taskmanager.channel_layers.CountingRedisChannelLayer"
     assert found["layer_config"]["hosts"] == ["redis://cache.internal:6379/2"]
     # channels-redis' default capacity of 100 drops events silently; ours is deliberate.
     assert found["layer_config"]["capacity"] >= 1000
