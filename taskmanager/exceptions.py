@@ -62,6 +62,14 @@ class PayloadTooLargeError(DomainError):
     message = "The request body is too large."
 
 
+class ServiceUnavailableError(DomainError):
+    """A dependency (file storage) failed; nothing was half-written, retrying may work."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    code = "service_unavailable"
+    message = "A storage service is unavailable; try again later."
+
+
 class UnsupportedMediaTypeError(DomainError):
     status_code = status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
     code = "unsupported_media_type"

@@ -8,6 +8,7 @@ from tasks.views import live_page
 api_v1 = [
     path("", include("accounts.urls")),
     path("", include("tasks.urls")),
+    path("", include("files.urls")),
 ]
 
 urlpatterns = [

@@ -12,6 +12,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import User
+from files.services import files_delete_for_task
 from taskmanager.exceptions import ConflictError, NotFoundError, PreconditionFailedError
 from tasks import caching, events
 from tasks.models import IdempotencyKey, Task, TaskEvent
@@ -159,6 +160,7 @@ def task_delete(*, actor: User, task: Task, expected_version: int | None = None)
             after=None,
         )
         caching.invalidate_for([current.owner_id, current.assignee_id])
+        files_delete_for_task(task=current)
         current.delete()
 
 

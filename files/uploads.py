@@ -1,0 +1,42 @@
+from typing import Any
+
+from django.conf import settings
+from django.core.files.uploadhandler import FileUploadHandler
+
+from taskmanager.exceptions import PayloadTooLargeError
+
+# Room for the multipart framing and the other form fields around the file.
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+class SizeLimitUploadHandler(FileUploadHandler):
+    """Refuses an upload over UPLOAD_MAX_BYTES as it streams in.
+
+    A declared Content-Length already over the limit is refused before any of the
+    body is read; otherwise each file's bytes are counted chunk by chunk and the
+    upload stops at the first chunk past the limit (the next handlers, which keep
+    the data in memory or a temporary file, never see more).
+    """
+
+    def handle_raw_input(
+        self,
+        input_data: Any,
+        META: dict[str, Any],
+        content_length: int,
+        boundary: bytes,
+        encoding: str | None = None,
+    ) -> None:
+        if content_length > settings.UPLOAD_MAX_BYTES + MULTIPART_OVERHEAD:
+            raise PayloadTooLargeError(_too_large())
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
+        if start + len(raw_data) > settings.UPLOAD_MAX_BYTES:
+            raise PayloadTooLargeError(_too_large())
+        return raw_data
+
+    def file_complete(self, file_size: int) -> None:
+        return None
+
+
+def _too_large() -> str:
+    return f"Files are at most {settings.UPLOAD_MAX_BYTES} bytes."
