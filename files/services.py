@@ -30,11 +30,15 @@ def file_create(*, owner: User, upload: UploadedFile, task: Task | None = None) 
     a random name and record it."""
     inspected = validation.inspect(upload)
     key = uuid.uuid4().hex
+    wanted_name = f"{STORAGE_PREFIX}/{key[:2]}/{key}"
     upload.seek(0)
     try:
-        storage_name = default_storage.save(f"{STORAGE_PREFIX}/{key[:2]}/{key}", upload)
+        storage_name = default_storage.save(wanted_name, upload)
     except Exception as exc:
         logger.warning("file storage refused an upload: %s: %s", type(exc).__name__, exc)
+        # A write that failed half way (a full disk) may have left part of the bytes;
+        # the name is a fresh random one, so whatever is there is this upload's.
+        _remove_stored(wanted_name)
         raise ServiceUnavailableError("The file could not be stored; try again.") from exc
     try:
         with transaction.atomic():

@@ -1,7 +1,7 @@
 from typing import Any
 
 from django.conf import settings
-from django.core.files.uploadhandler import FileUploadHandler
+from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 
 from taskmanager.exceptions import PayloadTooLargeError
 
@@ -15,7 +15,8 @@ class SizeLimitUploadHandler(FileUploadHandler):
     A declared Content-Length already over the limit is refused before any of the
     body is read; otherwise each file's bytes are counted chunk by chunk and the
     upload stops at the first chunk past the limit (the next handlers, which keep
-    the data in memory or a temporary file, never see more).
+    the data in memory or a temporary file, never see more, and their partial file
+    is closed and removed).
     """
 
     def handle_raw_input(
@@ -29,13 +30,24 @@ class SizeLimitUploadHandler(FileUploadHandler):
         if content_length > settings.UPLOAD_MAX_BYTES + MULTIPART_OVERHEAD:
             raise PayloadTooLargeError(_too_large())
 
+    too_large = False
+
     def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
         if start + len(raw_data) > settings.UPLOAD_MAX_BYTES:
-            raise PayloadTooLargeError(_too_large())
+            # StopUpload lets Django close (and so delete) the partial temporary
+            # files of the handlers after this one; the error comes once it has.
+            # The rest of the body, read and dropped, is within the framing room
+            # the Content-Length check allows.
+            self.too_large = True
+            raise StopUpload(connection_reset=False)
         return raw_data
 
     def file_complete(self, file_size: int) -> None:
         return None
+
+    def upload_complete(self) -> None:
+        if self.too_large:
+            raise PayloadTooLargeError(_too_large())
 
 
 def _too_large() -> str:

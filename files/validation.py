@@ -99,7 +99,7 @@ def _check_signature(upload: UploadedFile, extension: str, signatures: frozenset
     head = upload.read(SNIFF_BYTES)
     try:
         found = {match.extension.lower() for match in puremagic.magic_string(head)}
-    except puremagic.PureError:
+    except Exception:  # PureError when nothing matches; any failure on odd bytes alike
         found = set()
     if not found & signatures:
         raise UnsupportedMediaTypeError(f"The content is not a .{extension} file.")

@@ -212,6 +212,9 @@ if AWS_STORAGE_BUCKET_NAME:
             "file_overwrite": False,
             "default_acl": None,
             "querystring_auth": True,
+            # A download reads the object through a spooled file: past 1 MiB it
+            # goes to disk, so memory stays bounded whatever the upload limit.
+            "max_memory_size": 1024 * 1024,
         },
     }
 else:
