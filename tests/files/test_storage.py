@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -546,22 +547,32 @@ def test_s3_a_delete_removes_the_object(member, member_client, bucket):
 
 
 @pytest.mark.django_db
-def test_s3_cleanup_removes_old_orphan_objects_and_nothing_else(member, member_client, bucket):
+def test_s3_cleanup_removes_old_orphan_objects_and_nothing_else(
+    member, member_client, bucket, monkeypatch
+):
     bucket.put("uploads/aa/old-orphan", b"orphaned")
     bucket.put("avatars/outside-uploads", b"not ours")
     bucket.put("uploads-old/aa/looks-similar", b"not ours either")
-    # S3 keeps modification times in whole seconds; leave a clear gap for the cutoff.
-    time.sleep(3)
+    # S3 keeps modification times in whole seconds: at least 2 s apart after this.
+    time.sleep(2.1)
     bucket.put("uploads/bb/young-orphan", b"young")
     with_row = File.objects.get(pk=upload(member_client, "txt")["id"]).storage_name
+    # The clock stands half a second after the young orphan was stored, however long
+    # the run takes: 1 s is then past the old orphan and not yet the young one.
+    young_at = bucket.client.head_object(Bucket=bucket.name, Key="uploads/bb/young-orphan")[
+        "LastModified"
+    ]
+    monkeypatch.setattr(
+        services, "timezone", SimpleNamespace(now=lambda: young_at + timedelta(seconds=0.5))
+    )
 
-    dry = cleanup("--dry-run", "--older-than", "2")
+    dry = cleanup("--dry-run", "--older-than", "1")
 
     assert "orphan uploads/aa/old-orphan 8 bytes" in dry
     assert "orphans: 1 (8 bytes) would be removed" in dry
     assert "uploads/aa/old-orphan" in bucket.objects()
 
-    lines = cleanup("--older-than", "2")
+    lines = cleanup("--older-than", "1")
 
     assert "orphans: 1 (8 bytes) removed" in lines
     assert "missing: 0" in lines
