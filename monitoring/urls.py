@@ -6,4 +6,5 @@ app_name = "monitoring"
 
 urlpatterns = [
     path("health/", views.health, name="health"),
+    path("ready/", views.ready, name="ready"),
 ]

@@ -1,0 +1,83 @@
+"""/monitoring/ready/ checks each dependency for real and names the ones that fail."""
+
+import copy
+
+import pytest
+from django.db import OperationalError
+
+from monitoring import views
+from tests.accounts.conftest import assert_error
+
+URL = "/monitoring/ready/"
+CLOSED_PORT_REDIS = "redis://127.0.0.1:1/0"
+
+pytestmark = pytest.mark.django_db
+
+
+def test_ready_answers_200_with_each_check_and_its_latency(client):
+    response = client.get(URL)
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["status"] == "ok"
+    assert set(body["checks"]) == {"database", "cache", "channel_layer"}
+    for check in body["checks"].values():
+        assert check["ok"] is True
+        assert 0 <= check["latency_ms"] < views.CHECK_TIMEOUT_SECONDS * 1000
+
+
+def test_ready_needs_no_authentication_and_is_not_throttled(client, settings):
+    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "read": "1/min"}
+
+    statuses = {client.get(URL).status_code for _ in range(3)}
+
+    assert statuses == {200}
+
+
+def test_a_failing_database_is_503_naming_it(client, monkeypatch):
+    def refused(*args: object, **kwargs: object) -> None:
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(views.connection, "cursor", refused)
+
+    error = assert_error(client.get(URL), 503, "not_ready")
+
+    assert error["fields"] == {"database": ["OperationalError"]}
+    assert "database" in error["message"]
+
+
+def test_an_unreachable_cache_is_503_naming_it(client, settings):
+    # As in production: django-redis swallowing Redis faults, so only a round trip
+    # that brings the value back proves the cache.
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": CLOSED_PORT_REDIS,
+            "OPTIONS": {"IGNORE_EXCEPTIONS": True, "SOCKET_CONNECT_TIMEOUT": 0.5},
+        }
+    }
+
+    error = assert_error(client.get(URL), 503, "not_ready")
+
+    assert set(error["fields"]) == {"cache"}
+    assert "6379" not in str(error) and "127.0.0.1" not in str(error)
+
+
+def test_an_unreachable_channel_layer_is_503_naming_it(client, settings):
+    layers = copy.deepcopy(settings.CHANNEL_LAYERS)
+    layers["default"] = {
+        "BACKEND": "taskmanager.channel_layers.CountingRedisChannelLayer",
+        "CONFIG": {"hosts": [CLOSED_PORT_REDIS]},
+    }
+    settings.CHANNEL_LAYERS = layers
+
+    error = assert_error(client.get(URL), 503, "not_ready")
+
+    assert set(error["fields"]) == {"channel_layer"}
+
+
+def test_ready_refuses_writes_in_the_error_shape(client):
+    response = client.post(URL)
+
+    assert_error(response, 405, "method_not_allowed")
+    assert response["Allow"] == "GET, HEAD"
