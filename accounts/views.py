@@ -28,6 +28,7 @@ from accounts.serializers import (
 )
 from accounts.throttles import LOGIN_THROTTLES, RegisterThrottle
 from accounts.tokens import IssuedTokens
+from monitoring.metrics import LOGINS
 from taskmanager.net import client_ip
 
 EndReason = UserSession.EndReason
@@ -51,6 +52,7 @@ class PublicAuthEndpoint(APIView):
 
 def _login(request: Request, **credentials: str) -> IssuedTokens:
     user = authenticate(request._request, **credentials)
+    LOGINS.labels(outcome="failure" if user is None else "success").inc()
     if user is None:
         raise AuthenticationFailed("Invalid credentials.")
     return services.session_start(

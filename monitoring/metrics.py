@@ -1,16 +1,44 @@
-"""Prometheus metrics of this process.
+"""Prometheus metrics, defined once here so every module counts into the same objects.
 
-Defined once here so every module counts into the same objects; the
-`/monitoring/metrics/` endpoint (operations work) exposes the default registry.
+With several server processes (gunicorn workers, daphne) set PROMETHEUS_MULTIPROC_DIR
+to a directory they share: prometheus_client then keeps each process's values in
+files there, and `/monitoring/metrics/` sums them (monitoring.views.metrics).
 """
 
 import logging
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
+HTTP_REQUESTS = Counter(
+    "taskmanager_http_requests_total",
+    "HTTP requests answered, by view (URL name), method and status.",
+    ["view", "method", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "taskmanager_http_request_duration_seconds",
+    "Time to answer an HTTP request, by view and method.",
+    ["view", "method"],
+    buckets=(0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+THROTTLED_REQUESTS = Counter(
+    "taskmanager_throttled_requests_total",
+    "Requests refused with 429, by throttle scope.",
+    ["scope"],
+)
+LOGINS = Counter(
+    "taskmanager_logins_total",
+    "Password logins (login and token endpoints), by outcome.",
+    ["outcome"],
+)
+TASK_LIST_CACHE = Counter(
+    "taskmanager_task_cache_total",
+    "Lookups of cached task lists and statistics, by kind and result (hit, miss).",
+    ["kind", "result"],
+)
 WEBSOCKETS_OPEN = Gauge(
     "taskmanager_websockets_open",
-    "WebSocket connections currently open on this process.",
+    "WebSocket connections currently open (summed over live processes).",
+    multiprocess_mode="livesum",
 )
 TASK_EVENTS_SENT = Counter(
     "taskmanager_task_events_sent_total",

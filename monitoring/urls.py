@@ -7,4 +7,5 @@ app_name = "monitoring"
 urlpatterns = [
     path("health/", views.health, name="health"),
     path("ready/", views.ready, name="ready"),
+    path("metrics/", views.metrics, name="metrics"),
 ]

@@ -1,14 +1,19 @@
 import asyncio
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.crypto import constant_time_compare
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from taskmanager.exceptions import error_body
 
@@ -52,6 +57,28 @@ def ready(request: HttpRequest) -> JsonResponse:
         message = f"Not ready: {', '.join(failures)}."
         return JsonResponse(error_body("not_ready", message, failures), status=503)
     return JsonResponse({"status": "ok", "checks": results})
+
+
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus text: this process's metrics, or, with PROMETHEUS_MULTIPROC_DIR set
+    (gunicorn's workers), those of every process sharing that directory, summed."""
+    refused = _refuse_writes(request)
+    if refused:
+        return refused
+    token = settings.METRICS_TOKEN
+    given = request.headers.get("Authorization", "")
+    if token and not constant_time_compare(given, f"Bearer {token}"):
+        response = JsonResponse(
+            error_body("not_authenticated", "Give the metrics token as a Bearer token."),
+            status=401,
+        )
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    registry = REGISTRY
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
 
 def _check_database() -> None:

@@ -135,6 +135,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: it times and counts every response, the ones other middleware make too.
+    "monitoring.middleware.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -279,6 +281,9 @@ else:
             "CONFIG": {"capacity": CHANNEL_LAYER_CAPACITY, "expiry": 60},
         }
     }
+
+# /monitoring/metrics/ asks for `Authorization: Bearer <METRICS_TOKEN>` when it is set.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # Session login for the live page: the browsable API's login form.
 LOGIN_URL = "rest_framework:login"

@@ -21,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
+from monitoring.metrics import THROTTLED_REQUESTS
 from taskmanager.net import client_ip
 
 logger = logging.getLogger(__name__)
@@ -70,7 +71,10 @@ class FixedWindowThrottle(BaseThrottle):
         self._wait = window_start + window - now
         # What the X-RateLimit-* headers report (RateLimitHeadersMixin).
         request.rate_limit = RateLimit(allowed, max(0, allowed - count), math.ceil(self._wait))
-        return count <= allowed
+        if count > allowed:
+            THROTTLED_REQUESTS.labels(scope=self.scope).inc()
+            return False
+        return True
 
     def wait(self) -> float:
         return self._wait

@@ -19,6 +19,7 @@ from typing import Any
 from django.core.cache import cache
 
 from accounts.models import User
+from monitoring.metrics import TASK_LIST_CACHE
 from taskmanager.transactions import after_commit
 
 ENTRY_TTL = 300
@@ -60,6 +61,7 @@ def cached(
     digest = hashlib.sha256(params.encode()).hexdigest()[:32]
     key = f"tasks:{kind}:{user.pk}:{_versions(user)}:{digest}"
     value = cache.get(key)
+    TASK_LIST_CACHE.labels(kind=kind, result="miss" if value is None else "hit").inc()
     if value is None:
         value = compute()
         timeout = min(ENTRY_TTL, ttl(value))
