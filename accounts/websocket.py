@@ -23,7 +23,6 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.contrib.auth.models import AnonymousUser
 from django.http import parse_cookie
 from rest_framework.exceptions import AuthenticationFailed
-from rest_framework_simplejwt.exceptions import InvalidToken
 
 from accounts import auth_cache
 from accounts.authentication import SessionJWTAuthentication
@@ -52,7 +51,7 @@ def identify_token(raw: str) -> tuple[SocketIdentity, User]:
     try:
         token = authentication.get_validated_token(raw.encode())
         user = authentication.get_user(token)
-    except (InvalidToken, AuthenticationFailed) as exc:
+    except AuthenticationFailed as exc:  # InvalidToken is one too
         raise SocketAuthError("The token is invalid or expired, or its session has ended.") from exc
     identity = SocketIdentity(user.pk, "token", str(token["sid"]), float(token["exp"]))
     return identity, user

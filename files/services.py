@@ -65,11 +65,11 @@ def file_delete(*, file: File) -> None:
 
 
 def files_delete_for_task(*, task: Task) -> None:
-    """Inside the transaction deleting `task`: its attachments go with it."""
+    """Inside the transaction deleting `task`: the rows of its attachments go with the
+    task (CASCADE), their stored bytes once that commits."""
     names = list(File.objects.filter(task_id=task.pk).values_list("storage_name", flat=True))
     if not names:
         return
-    File.objects.filter(task_id=task.pk).delete()
 
     def remove() -> None:
         for name in names:

@@ -1,7 +1,7 @@
 from datetime import timedelta
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from files.services import files_cleanup
 
@@ -27,8 +27,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, dry_run: bool, older_than: int, **options: Any) -> None:
         if older_than < 0:
-            self.stderr.write("--older-than must be 0 or more.")
-            raise SystemExit(2)
+            raise CommandError("--older-than must be 0 or more.")
         report = files_cleanup(dry_run=dry_run, older_than=timedelta(seconds=older_than))
         for name, size in report.orphans:
             self.stdout.write(f"orphan {name} {size} bytes")
