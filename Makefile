@@ -4,16 +4,18 @@
 PYTHON ?= python3
 HOST ?= 127.0.0.1
 PORT ?= 8000
+WS_PORT ?= 8001
 VENV := .venv
 BIN := $(VENV)/bin
 # Extra arguments for pytest, e.g. `make test ARGS="-k refresh -x"`.
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev run test lint format check clean
+.PHONY: help install install-dev run serve test lint format check clean
 
 help:
 	@echo "make run    serve HTTP and WebSocket on $(HOST):$(PORT) (embedded defaults)"
+	@echo "make serve  production layout: gunicorn on $(PORT), daphne (/ws/) on $(WS_PORT); needs REDIS_URL"
 	@echo "make test   the whole test suite (PostgreSQL + Redis when DATABASE_URL and REDIS_URL are set)"
 	@echo "make lint   ruff check and ruff format --check"
 	@echo "make format ruff format and ruff check --fix"
@@ -38,6 +40,14 @@ run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+# gunicorn for HTTP and daphne for /ws/ on two ports (scripts/serve), as production
+# runs them behind nginx. Several processes: the cache and events need REDIS_URL.
+serve: install
+	@test -n "$$REDIS_URL" || { echo "make serve: set REDIS_URL (the processes share the cache and events through Redis); one process on embedded defaults: make run" >&2; exit 2; }
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	HOST=$(HOST) PORT=$(PORT) WS_PORT=$(WS_PORT) BIN=$(BIN) scripts/serve
 
 # The suite needs a SECRET_KEY when it runs on PostgreSQL with DEBUG off (production
 # rules); a throw-away one is given here unless the caller set their own.

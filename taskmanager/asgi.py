@@ -13,13 +13,14 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from accounts.websocket import SocketAuthMiddleware, browser_origin_validator  # noqa: E402
+from monitoring.logs import WebSocketRequestIdMiddleware  # noqa: E402
 from tasks.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": browser_origin_validator(
-            SocketAuthMiddleware(URLRouter(websocket_urlpatterns))
+        "websocket": WebSocketRequestIdMiddleware(
+            browser_origin_validator(SocketAuthMiddleware(URLRouter(websocket_urlpatterns)))
         ),
     }
 )

@@ -135,7 +135,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: it times and counts every response, the ones other middleware make too.
+    # First: the request id is on every record logged below, and the access line
+    # and metrics cover the responses other middleware make too.
+    "monitoring.logs.RequestLogMiddleware",
     "monitoring.middleware.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -296,6 +298,11 @@ SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 # no credentials, and how often an open socket's session and token are checked.
 WEBSOCKET_AUTH_TIMEOUT_SECONDS = env_positive_int("WEBSOCKET_AUTH_TIMEOUT_SECONDS", 5)
 WEBSOCKET_RECHECK_SECONDS = env_positive_int("WEBSOCKET_RECHECK_SECONDS", 5)
+# Where browsers open /ws/tasks/ when it is not this host (`make serve`: daphne on
+# its own port, no proxy in front). Empty: the page's own host, as behind nginx.
+WEBSOCKET_PUBLIC_URL = env.str("WEBSOCKET_PUBLIC_URL", default="")
+if WEBSOCKET_PUBLIC_URL and not WEBSOCKET_PUBLIC_URL.startswith(("ws://", "wss://")):
+    raise ImproperlyConfigured("WEBSOCKET_PUBLIC_URL must start with ws:// or wss://.")
 
 ACCESS_TOKEN_MINUTES = env_positive_int("ACCESS_TOKEN_MINUTES", 15)
 REFRESH_TOKEN_DAYS = env_positive_int("REFRESH_TOKEN_DAYS", 7)
@@ -366,6 +373,8 @@ SPECTACULAR_SETTINGS = {
 # Security: on by default. TLS is terminated by the reverse proxy, which sets
 # X-Forwarded-Proto; redirecting to HTTPS is switched on where a proxy is in front.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=False)
+# Health checks and Prometheus call the containers directly over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^monitoring/"]
 if env_bool("TRUST_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
@@ -393,16 +402,28 @@ FILE_UPLOAD_HANDLERS = [
 ]
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+# JSON lines for log pipelines; `plain` reads better in a terminal.
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")
+if LOG_FORMAT not in {"json", "plain"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r}: use json or plain.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "monitoring.log_format.JsonFormatter"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
     },
     "filters": {
+        "request_id": {"()": "monitoring.logs.RequestIdFilter"},
         "channel_layer_drops": {"()": "monitoring.metrics.channels_redis_drop_counter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.request": {"level": "ERROR"},

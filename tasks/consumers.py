@@ -9,6 +9,7 @@ changes into and out of the "all tasks" group.
 
 import asyncio
 import json
+import logging
 import random
 import time
 from collections import OrderedDict
@@ -21,6 +22,7 @@ from django.conf import settings
 
 from accounts.models import User
 from accounts.websocket import SocketAuthError, SocketIdentity, identify_token, recheck
+from monitoring.logs import REQUEST_ID_HEADER
 from monitoring.metrics import WEBSOCKETS_OPEN
 from tasks import events
 from tasks.selectors import task_events_visible_to
@@ -35,6 +37,8 @@ RESUME_BATCH = 200
 # channels-redis forgets group members after `group_expiry` (a day); a socket
 # that lives longer joins its groups again now and then.
 REJOIN_SECONDS = 3600
+
+logger = logging.getLogger(__name__)
 
 
 class RecentIds:
@@ -65,9 +69,12 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
         self.sent = RecentIds()
         self.closing = False
         self.background: set[asyncio.Task[None]] = set()
-        self.rejoined_at = time.monotonic()
+        self.rejoined_at = self.opened_at = time.monotonic()
         WEBSOCKETS_OPEN.inc()
-        await self.accept()
+        request_id = self.scope.get("request_id")
+        await self.accept(
+            headers=[(REQUEST_ID_HEADER.encode(), request_id.encode())] if request_id else None
+        )
         if self.scope.get("auth_error"):
             await self.refuse(self.scope["auth_error"])
         elif self.scope.get("auth") is not None:
@@ -83,6 +90,15 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(group, self.channel_name)
         self.joined.clear()
         WEBSOCKETS_OPEN.dec()
+        logger.info(
+            "websocket closed",
+            extra={
+                "path": self.scope["path"],
+                "user_id": self.user.pk if self.user else None,
+                "code": code,
+                "duration_s": round(time.monotonic() - self.opened_at, 3),
+            },
+        )
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.closing:
@@ -143,6 +159,10 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
         if self.closing:  # refused (the auth timeout) while the token was checked
             return
         self.identity, self.user = identity, user
+        logger.info(
+            "websocket authenticated",
+            extra={"path": self.scope["path"], "user_id": user.pk, "via": identity.via},
+        )
         await self.join_groups(user)
         await self.send_json({"type": "ready", "user": user.pk})
         self.spawn(self.keep_checking(identity))
@@ -184,6 +204,14 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
         if self.closing:
             return
         self.closing = True
+        logger.info(
+            "websocket refused",
+            extra={
+                "path": self.scope["path"],
+                "user_id": self.user.pk if self.user else None,
+                "reason": reason,
+            },
+        )
         await self.send_error("unauthorized", reason)
         await self.close(code=UNAUTHORIZED)
 

@@ -1,5 +1,6 @@
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db.models import Max, QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -199,6 +200,7 @@ def live_page(request: HttpRequest) -> HttpResponse:
             "last_event": last_event,
             "tasks": TaskOutputSerializer(tasks, many=True).data,
             "limit": LIVE_PAGE_TASKS,
+            "socket_url": settings.WEBSOCKET_PUBLIC_URL,
         }
     }
     return render(request, "tasks/live.html", context)

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import environ
 import psycopg
@@ -19,6 +20,7 @@ from psycopg import sql
 from taskmanager.settings import BASE_DIR
 
 BIN = Path(sys.executable).parent
+PASSWORD = "Wind-Copper-Lantern-42"
 
 
 def free_port() -> int:
@@ -74,6 +76,8 @@ def serve(
             "127.0.0.1",
             "-p",
             str(port),
+            # As in production: the application writes the (JSON) access lines.
+            "--access-log=/dev/null",
             "taskmanager.asgi:application",
         ]
     else:
@@ -83,7 +87,7 @@ def serve(
         process = subprocess.Popen(command, cwd=BASE_DIR, env=dict(env), stdout=log, stderr=log)
     server = Server(f"http://127.0.0.1:{port}", process, log_path)
     try:
-        _wait_until_healthy(server)
+        wait_until_healthy(server)
         yield server
     finally:
         process.terminate()
@@ -94,7 +98,7 @@ def serve(
             process.wait()
 
 
-def _wait_until_healthy(server: Server, timeout: float = 30) -> None:
+def wait_until_healthy(server: Server, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
@@ -165,3 +169,17 @@ def connections_to(database_url: str) -> int:
             "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", [config["NAME"]]
         ).fetchone()
     return int(row[0]) if row else 0
+
+
+def register_and_login(server: Server, username: str | None = None) -> dict[str, Any]:
+    username = username or f"user{uuid.uuid4().hex[:10]}"
+    credentials = {"username": username, "password": PASSWORD}
+    registered = requests.post(
+        f"{server.base_url}/api/v1/auth/register/",
+        json={**credentials, "email": f"{username}@example.com"},
+        timeout=10,
+    )
+    assert registered.status_code == 201, registered.text
+    login = requests.post(f"{server.base_url}/api/v1/auth/login/", json=credentials, timeout=10)
+    assert login.status_code == 200, login.text
+    return {**login.json(), "id": registered.json()["id"], "username": username}

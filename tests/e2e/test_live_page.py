@@ -9,8 +9,16 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.e2e.servers import Server, free_port, manage, production_env, serve
-from tests.e2e.test_realtime import PASSWORD, create_task, register_and_login
+from tests.e2e.servers import (
+    PASSWORD,
+    Server,
+    free_port,
+    manage,
+    production_env,
+    register_and_login,
+    serve,
+)
+from tests.e2e.test_realtime import create_task
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # As the machine's notes advise for a closed network: no background connections.

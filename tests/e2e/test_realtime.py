@@ -16,11 +16,13 @@ import requests
 from websockets.sync.client import ClientConnection, connect
 
 from tests.e2e.servers import (
+    PASSWORD,
     Server,
     connections_to,
     manage,
     postgres_database,
     production_env,
+    register_and_login,
     serve,
 )
 
@@ -30,7 +32,6 @@ needs_postgres_and_redis = pytest.mark.skipif(
     not (DATABASE_URL.startswith("postgres") and REDIS_URL),
     reason="needs DATABASE_URL (PostgreSQL) and REDIS_URL",
 )
-PASSWORD = "Wind-Copper-Lantern-42"
 
 
 @pytest.fixture(scope="module")
@@ -55,20 +56,6 @@ def http_server(shared_env: dict[str, str], tmp_path_factory: pytest.TempPathFac
 def ws_server(shared_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory):
     with serve("daphne", shared_env, tmp_path_factory.mktemp("logs")) as server:
         yield server
-
-
-def register_and_login(server: Server, username: str | None = None) -> dict[str, Any]:
-    username = username or f"user{uuid.uuid4().hex[:10]}"
-    credentials = {"username": username, "password": PASSWORD}
-    registered = requests.post(
-        f"{server.base_url}/api/v1/auth/register/",
-        json={**credentials, "email": f"{username}@example.com"},
-        timeout=10,
-    )
-    assert registered.status_code == 201, registered.text
-    login = requests.post(f"{server.base_url}/api/v1/auth/login/", json=credentials, timeout=10)
-    assert login.status_code == 200, login.text
-    return {**login.json(), "id": registered.json()["id"], "username": username}
 
 
 @contextmanager
@@ -193,7 +180,8 @@ def test_a_token_in_the_query_string_is_not_logged(embedded_daphne: Server):
         assert json.loads(socket.recv(timeout=10))["code"] == "unauthorized"
     log = embedded_daphne.log()
 
-    assert "WSCONNECT /ws/tasks/" in log, log
+    assert '"websocket authenticated"' in log, log
+    assert '"websocket refused"' in log, log
     assert user["access"] not in log
     assert bad not in log
 

@@ -173,3 +173,17 @@ def test_a_non_numeric_limit_is_an_error(tmp_path):
 
     assert result.returncode != 0
     assert "UPLOAD_MAX_BYTES" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [
+        ("LOG_FORMAT", "xml", "LOG_FORMAT"),
+        ("WEBSOCKET_PUBLIC_URL", "http://127.0.0.1:8001/ws/tasks/", "WEBSOCKET_PUBLIC_URL"),
+    ],
+)
+def test_a_bad_logging_or_socket_setting_stops_start_up(tmp_path, variable, value, named):
+    result = run_settings(tmp_path, **{variable: value})
+
+    assert result.returncode != 0
+    assert named in result.stderr

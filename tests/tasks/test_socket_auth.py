@@ -671,7 +671,7 @@ async def test_a_socket_from_a_cors_allowed_origin_is_accepted(member, login, se
     # The validator takes its list when the application is built: build one here
     # around the project's own stack.
     settings.CORS_ALLOWED_ORIGINS = ["https://app.example"]
-    validator = sockets.application.application_mapping["websocket"]
+    validator = sockets.application.application_mapping["websocket"].inner
     application = browser_origin_validator(validator.application)
     access = (await in_thread(login)(member))["access"]
     headers = [(b"authorization", f"Bearer {access}".encode())]

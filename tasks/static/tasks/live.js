@@ -55,8 +55,8 @@
 
   function connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    // Same origin: the session cookie authenticates the socket.
-    const socket = new WebSocket(`${scheme}://${location.host}/ws/tasks/`);
+    // The session cookie authenticates the socket: same host, whatever the port.
+    const socket = new WebSocket(initial.socket_url || `${scheme}://${location.host}/ws/tasks/`);
     socket.addEventListener("message", (event) => {
       const message = JSON.parse(event.data);
       switch (message.type) {
