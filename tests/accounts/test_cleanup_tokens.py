@@ -1,14 +1,18 @@
-"""manage.py cleanup_tokens: what it removes, what it keeps, and its scheduler mode."""
+"""manage.py cleanup_tokens: what it removes, what it keeps, its scheduler mode and the
+scheduler's health check in docker-compose.yml."""
 
 import os
 import signal
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from io import StringIO
+from pathlib import Path
 from uuid import uuid4
 
 import pytest
+import yaml
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -112,17 +116,25 @@ def test_nonsense_arguments_are_refused(args):
         call_command("cleanup_tokens", *args)
 
 
-@pytest.mark.django_db(transaction=False)
-def test_every_repeats_until_terminated(tmp_path):
+@pytest.fixture(scope="module")
+def scheduler_env(tmp_path_factory) -> dict[str, str]:
+    """The environment of a scheduler process on a migrated database of its own."""
+    directory = tmp_path_factory.mktemp("scheduler")
     env = {
         **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        "VAR_DIR": str(tmp_path),
+        "DATABASE_URL": f"sqlite:///{directory / 'db.sqlite3'}",
+        "VAR_DIR": str(directory),
     }
     env.pop("REDIS_URL", None)
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "-v0"], cwd=BASE_DIR, env=env, check=True
     )
+    return env
+
+
+@pytest.mark.django_db(transaction=False)
+def test_every_repeats_until_terminated(scheduler_env):
+    env = scheduler_env
     process = subprocess.Popen(
         [sys.executable, "manage.py", "cleanup_tokens", "--every", "1"],
         cwd=BASE_DIR,
@@ -143,6 +155,96 @@ def test_every_repeats_until_terminated(tmp_path):
     assert second.startswith("Removed 0 expired outstanding tokens")
     assert "Stopped." in rest
     assert process.returncode == 0
+
+
+@pytest.mark.django_db(transaction=False)
+def test_every_touches_the_heartbeat_after_each_run(scheduler_env, tmp_path):
+    heartbeat = tmp_path / "heartbeat"
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "manage.py", "cleanup_tokens"),
+            *("--every", "1", "--heartbeat", str(heartbeat)),
+        ],
+        cwd=BASE_DIR,
+        env=scheduler_env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        process.stdout.readline()
+        after_first_run = heartbeat.stat().st_mtime
+        process.stdout.readline()
+        process.stdout.readline()
+        # The third line comes after the second run's touch, a second after the first's.
+        after_third_run = heartbeat.stat().st_mtime
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert time.time() - after_first_run < 60
+    assert after_third_run - after_first_run >= 0.9
+    assert process.returncode == 0
+
+
+def test_a_single_run_touches_the_heartbeat_too(tmp_path):
+    heartbeat = tmp_path / "heartbeat"
+
+    run("--heartbeat", str(heartbeat))
+
+    assert time.time() - heartbeat.stat().st_mtime < 60
+
+
+def test_a_heartbeat_that_cannot_be_written_is_refused_before_any_run(seeded, tmp_path):
+    with pytest.raises(CommandError, match="heartbeat"):
+        run("--heartbeat", str(tmp_path / "missing" / "heartbeat"))
+
+    assert OutstandingToken.objects.count() == 7
+
+
+def scheduler_health_check(heartbeat: Path) -> tuple[list[str], int]:
+    """docker-compose.yml's scheduler health check, reading `heartbeat` instead of the
+    container's file, and the scheduler's interval."""
+    compose = yaml.safe_load((BASE_DIR / "docker-compose.yml").read_text())
+    scheduler = compose["services"]["scheduler"]
+    command: list[str] = scheduler["command"]
+    every = int(command[command.index("--every") + 1])
+    path = command[command.index("--heartbeat") + 1]
+    kind, executable, flag, code = scheduler["healthcheck"]["test"]
+    assert (kind, executable, flag) == ("CMD", "python", "-c")
+    assert code.count(path) == 1, "the check reads another file than the command writes"
+    return [sys.executable, "-c", code.replace(path, str(heartbeat))], every
+
+
+@pytest.mark.parametrize(
+    ("intervals", "seconds", "healthy"),
+    [
+        (0, 0, True),
+        (2, -60, True),  # a run late by most of an interval
+        (2, 60, False),  # two intervals without a run
+        (30, 0, False),
+    ],
+    ids=["fresh", "under-two-intervals", "over-two-intervals", "long-dead"],
+)
+def test_the_scheduler_health_check_fails_once_the_heartbeat_is_two_intervals_old(
+    tmp_path, intervals, seconds, healthy
+):
+    heartbeat = tmp_path / "heartbeat"
+    check, every = scheduler_health_check(heartbeat)
+    heartbeat.touch()
+    then = time.time() - (intervals * every + seconds)
+    os.utime(heartbeat, (then, then))
+
+    result = subprocess.run(check, capture_output=True, timeout=30)
+
+    assert (result.returncode == 0) == healthy, result.stderr
+
+
+def test_the_scheduler_health_check_fails_without_a_heartbeat(tmp_path):
+    check, _ = scheduler_health_check(tmp_path / "never-written")
+
+    assert subprocess.run(check, capture_output=True, timeout=30).returncode != 0
 
 
 def test_a_large_table_of_live_tokens_is_left_alone(member):

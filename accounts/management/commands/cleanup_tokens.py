@@ -1,6 +1,7 @@
 import signal
 import threading
 from argparse import ArgumentParser
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -26,6 +27,13 @@ class Command(BaseCommand):
             help="Repeat every SECONDS until stopped (SIGTERM or SIGINT): the scheduler's mode.",
         )
         parser.add_argument("--batch-size", type=int, default=5000, help="Rows per delete.")
+        parser.add_argument(
+            "--heartbeat",
+            type=Path,
+            metavar="FILE",
+            help="Touch FILE at start and after every completed run; a health check that "
+            "finds it older than two intervals knows the loop is stuck or dead.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         every = options["every"]
@@ -33,8 +41,13 @@ class Command(BaseCommand):
             raise CommandError("--every takes a number of seconds greater than zero.")
         if options["batch_size"] <= 0:
             raise CommandError("--batch-size must be greater than zero.")
+        heartbeat: Path | None = options["heartbeat"]
+        # At start too: a first run that is slow (a large backlog) must not look dead,
+        # and a path that cannot be written fails here, not an interval later.
+        self._beat(heartbeat)
         if every is None:
             self._run_once(options)
+            self._beat(heartbeat)
             return
         stop = threading.Event()
 
@@ -45,6 +58,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, request_stop)
         while not stop.is_set():
             self._run_once(options)
+            self._beat(heartbeat)
             stop.wait(every)
         self.stdout.write("Stopped.")
 
@@ -56,3 +70,11 @@ class Command(BaseCommand):
             f"{counts.blacklisted_tokens} blacklisted tokens, {counts.sessions} sessions."
         )
         self.stdout.flush()
+
+    def _beat(self, heartbeat: Path | None) -> None:
+        if heartbeat is None:
+            return
+        try:
+            heartbeat.touch()
+        except OSError as exc:
+            raise CommandError(f"Cannot touch the heartbeat file {heartbeat}: {exc}") from exc
