@@ -10,3 +10,4 @@ class MonitoringConfig(AppConfig):
     def ready(self) -> None:
         # Python's warnings go through logging too, so stderr stays JSON lines.
         logging.captureWarnings(True)
+        from monitoring import checks  # noqa: F401 - registers the deploy check

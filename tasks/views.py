@@ -10,6 +10,7 @@ from django.views.decorators.http import require_safe
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
+from rest_framework.serializers import BaseSerializer
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -64,9 +65,17 @@ def expected_version(request: Request, task: Task) -> int | None:
 
 @extend_schema_view(
     list=extend_schema(summary="List the tasks you can see"),
-    create=extend_schema(request=TaskInputSerializer, parameters=[IDEMPOTENCY_KEY]),
-    update=extend_schema(request=TaskInputSerializer, parameters=[IF_MATCH]),
-    partial_update=extend_schema(request=TaskInputSerializer, parameters=[IF_MATCH]),
+    create=extend_schema(
+        request=TaskInputSerializer,
+        responses={201: TaskOutputSerializer},
+        parameters=[IDEMPOTENCY_KEY],
+    ),
+    update=extend_schema(
+        request=TaskInputSerializer, responses=TaskOutputSerializer, parameters=[IF_MATCH]
+    ),
+    partial_update=extend_schema(
+        request=TaskInputSerializer, responses=TaskOutputSerializer, parameters=[IF_MATCH]
+    ),
     destroy=extend_schema(parameters=[IF_MATCH]),
 )
 @extend_schema(tags=["tasks"])
@@ -79,6 +88,13 @@ class TaskViewSet(RateLimitHeadersMixin, viewsets.ModelViewSet):
 
     def get_queryset(self) -> QuerySet[Task]:
         return selectors.task_visible_to(self.request.user)
+
+    def get_serializer_class(self) -> type[BaseSerializer[Any]]:
+        # The browsable API builds its create and update forms from this, asking
+        # with the form's method.
+        if self.request is not None and self.request.method in ("POST", "PUT", "PATCH"):
+            return TaskInputSerializer
+        return TaskOutputSerializer
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         if "overdue" in request.query_params:

@@ -56,7 +56,7 @@ def manage(*args: str, env: Mapping[str, str]) -> None:
 
 @contextmanager
 def serve(
-    kind: str, env: Mapping[str, str], log_dir: Path, port: int | None = None
+    kind: str, env: Mapping[str, str], log_dir: Path, port: int | None = None, workers: int = 2
 ) -> Iterator[Server]:
     """Run `gunicorn` (wsgi.py) or `daphne` (asgi.py) as production does; wait until ready."""
     port = port or free_port()
@@ -67,7 +67,7 @@ def serve(
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",
-            "2",
+            str(workers),
         ]
     elif kind == "daphne":
         command = [

@@ -2,8 +2,6 @@
 signs in with the session login, watches a task change over the API, and still sees
 changes made while the server was down once it comes back."""
 
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,53 +11,12 @@ from tests.e2e.servers import (
     PASSWORD,
     Server,
     free_port,
-    manage,
-    production_env,
     register_and_login,
     serve,
 )
 from tests.e2e.test_realtime import create_task
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# As the machine's notes advise for a closed network: no background connections.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-TIMEOUT_MS = 10_000
-
 sync_api = pytest.importorskip("playwright.sync_api")
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason="needs Chromium: apt-get install chromium"
-)
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    # Plain HTTP on 127.0.0.1: the session cookie cannot be a Secure one here.
-    env = production_env(tmp_path, SECURE_COOKIES="false")
-    manage("migrate", "--noinput", env=env)
-    manage("collectstatic", "--noinput", env=env)
-    return env
-
-
-@pytest.fixture
-def browser_page() -> Iterator["sync_api.Page"]:
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            page = browser.new_page()
-            page.set_default_timeout(TIMEOUT_MS)
-            yield page
-        finally:
-            browser.close()
 
 
 def patch_task(server: Server, access: str, task_id: int, changes: dict[str, str]) -> None:
@@ -73,12 +30,12 @@ def patch_task(server: Server, access: str, task_id: int, changes: dict[str, str
 
 
 def test_the_live_page_follows_changes_and_catches_up_after_a_dropped_connection(
-    env: dict[str, str], tmp_path: Path, browser_page
+    browser_env: dict[str, str], tmp_path: Path, browser_page
 ):
     expect = sync_api.expect
     page = browser_page
     port = free_port()
-    with serve("daphne", env, tmp_path, port=port) as server:
+    with serve("daphne", browser_env, tmp_path, port=port) as server:
         user = register_and_login(server)
         access = user["access"]
         old_task = create_task(server, access, "Written before the page opened")
@@ -100,11 +57,11 @@ def test_the_live_page_follows_changes_and_catches_up_after_a_dropped_connection
 
     # The server is gone: the page notices, and keeps trying.
     expect(status).to_have_attribute("data-state", "reconnecting")
-    with serve("gunicorn", env, tmp_path) as other:
+    with serve("gunicorn", browser_env, tmp_path) as other:
         # Changed while no socket server runs: only the outbox has these events.
         patch_task(other, access, task["id"], {"status": "completed"})
         patch_task(other, access, old_task["id"], {"title": "Renamed while offline"})
-    with serve("daphne", env, tmp_path, port=port):
+    with serve("daphne", browser_env, tmp_path, port=port):
         expect(status).to_have_attribute("data-state", "live")
         expect(row(page, task["id"])).to_contain_text("completed")
         expect(row(page, old_task["id"])).to_contain_text("Renamed while offline")
