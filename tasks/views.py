@@ -10,11 +10,11 @@ from django.views.decorators.http import require_safe
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.serializers import BaseSerializer
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 
 from taskmanager.exceptions import PreconditionFailedError
 from taskmanager.throttles import RateLimitHeadersMixin, ReadWriteThrottle
