@@ -1,26 +1,118 @@
-from typing import Any
+"""Users, sessions and refresh tokens in the Django admin.
 
-from django.contrib import admin
+Operators' changes go through `accounts.services`, so they have the API's
+consequences (sessions ended, tokens blacklisted, every process's auth cache told).
+Sessions and tokens are read-only: revoking is ending a session, never editing or
+deleting a row (deleting a blacklist row would make a revoked token valid again).
+"""
+
+from typing import Any, cast
+
+from django.contrib import admin, messages
+from django.contrib.admin.options import ShowFacets
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.db.models import QuerySet
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce, Now
 from django.forms import ModelForm
 from django.http import HttpRequest
+from rest_framework_simplejwt.token_blacklist import admin as _token_blacklist_admin  # noqa: F401
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from accounts import auth_cache, services
 from accounts.models import User, UserSession
+from accounts.roles import Role
+from taskmanager.exceptions import DomainError
+
+# Each user of an action costs a few short transactions; this bounds one request.
+BULK_LIMIT = 1000
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Viewable by operators; written only by the services."""
+
+    show_full_result_count = False
+    show_facets = ShowFacets.NEVER
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
-    list_display = ["username", "email", "role", "is_active", "is_staff", "date_joined"]
+    list_display = [
+        "username",
+        "email",
+        "role",
+        "is_active",
+        "live_sessions",
+        "is_staff",
+        "date_joined",
+    ]
     list_filter = ["is_active", "is_staff", "is_superuser", "groups"]
+    show_full_result_count = False
+    show_facets = ShowFacets.NEVER
+    actions = [
+        "end_sessions",
+        "set_role_member",
+        "set_role_manager",
+        "set_role_admin",
+        "deactivate",
+    ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
-        return super().get_queryset(request).prefetch_related("groups")
+        # A correlated subquery, not Count over a join: it runs for the page's rows
+        # only (through the session's (user, ended_at) index), and the paginator's
+        # COUNT(*) leaves it out, where a GROUP BY would aggregate every session.
+        live = (
+            UserSession.objects.filter(
+                user_id=OuterRef("pk"), ended_at__isnull=True, expires_at__gt=Now()
+            )
+            .order_by()
+            .values("user_id")
+            .annotate(count=Count("pk"))
+            .values("count")
+        )
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related("groups")
+            .annotate(live_session_count=Coalesce(Subquery(live, output_field=IntegerField()), 0))
+        )
 
     @admin.display(description="role")
     def role(self, user: User) -> str:
         return user.role
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Deleting a user would cascade to their tasks without events or cache
+        # invalidation; deactivating keeps the history and ends every session.
+        return False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = super().get_readonly_fields(request, obj)
+        if obj is not None and obj.pk == request.user.pk:
+            # Unticking your own "active" would lock you out (the API refuses it too).
+            return [*fields, "is_active"]
+        return fields
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[User], search_term: str
+    ) -> tuple[QuerySet[User], bool]:
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        # The task form's assignee autocomplete offers only users a task may get.
+        if request.path.endswith("/autocomplete/") and request.GET.get("field_name") == "assignee":
+            queryset = queryset.filter(is_active=True)
+        return queryset, may_have_duplicates
+
+    @admin.display(description="live sessions")
+    def live_sessions(self, user: User) -> int:
+        return int(getattr(user, "live_session_count", 0))
 
     def save_model(self, request: HttpRequest, obj: User, form: ModelForm, change: bool) -> None:
         super().save_model(request, obj, form, change)
@@ -33,17 +125,140 @@ class UserAdmin(DjangoUserAdmin):
         # Groups, permissions or status changed here reach every process's cache.
         auth_cache.user_changed(form.instance.pk)
 
+    # Actions: the API's user management (`accounts.manage_users`), user by user.
+
+    def has_manage_users_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("accounts.manage_users")
+
+    @admin.action(description="End all sessions", permissions=["manage_users"])
+    def end_sessions(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        users = self._selected(request, queryset)
+        ended = sum(
+            services.sessions_end_all(user=user, reason=UserSession.EndReason.ADMIN)
+            for user in users
+        )
+        self.message_user(
+            request, f"Ended {ended} session(s) of {len(users)} user(s).", messages.SUCCESS
+        )
+
+    @admin.action(description="Set role: member", permissions=["manage_users"])
+    def set_role_member(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        self._update(request, queryset, f"Role set to {Role.MEMBER}", role=Role.MEMBER)
+
+    @admin.action(description="Set role: manager", permissions=["manage_users"])
+    def set_role_manager(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        self._update(request, queryset, f"Role set to {Role.MANAGER}", role=Role.MANAGER)
+
+    @admin.action(description="Set role: admin", permissions=["manage_users"])
+    def set_role_admin(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        self._update(request, queryset, f"Role set to {Role.ADMIN}", role=Role.ADMIN)
+
+    @admin.action(description="Deactivate (ends their sessions)", permissions=["manage_users"])
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        self._update(request, queryset, "Deactivated", is_active=False)
+
+    def _update(
+        self, request: HttpRequest, queryset: QuerySet[User], done: str, **changes: Any
+    ) -> None:
+        actor = cast(User, request.user)  # the admin lets only staff users this far
+        updated = 0
+        for user in self._selected(request, queryset):
+            try:
+                services.user_admin_update(actor=actor, user=user, **changes)
+            except DomainError as exc:
+                # One refusal (yourself, a superuser's role) does not stop the others.
+                self.message_user(
+                    request, f"Skipped {user.username}: {exc.summary()}", messages.WARNING
+                )
+                continue
+            updated += 1
+        if updated:
+            self.message_user(request, f"{done}: {updated} user(s).", messages.SUCCESS)
+
+    def _selected(self, request: HttpRequest, queryset: QuerySet[User]) -> list[User]:
+        users = list(queryset.order_by("pk")[: BULK_LIMIT + 1])
+        if len(users) > BULK_LIMIT:
+            self.message_user(
+                request,
+                f"Only the first {BULK_LIMIT} selected users were handled; "
+                "run the action again for the others.",
+                messages.WARNING,
+            )
+        return users[:BULK_LIMIT]
+
 
 @admin.register(UserSession)
-class UserSessionAdmin(admin.ModelAdmin):
+class UserSessionAdmin(ReadOnlyAdmin):
     list_display = ["id", "user", "created_at", "last_used_at", "ip", "ended_at", "end_reason"]
     list_filter = ["end_reason"]
     list_select_related = ["user"]
     search_fields = ["user__username", "ip"]
     date_hierarchy = "created_at"
+    actions = ["end_selected"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
+    def has_manage_users_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("accounts.manage_users")
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    @admin.action(description="End the selected sessions", permissions=["manage_users"])
+    def end_selected(self, request: HttpRequest, queryset: QuerySet[UserSession]) -> None:
+        live = queryset.filter(ended_at__isnull=True).select_related("user")[:BULK_LIMIT]
+        ended = sum(
+            services.session_end(
+                user=session.user, session_id=session.pk, reason=UserSession.EndReason.ADMIN
+            )
+            for session in live
+        )
+        self.message_user(request, f"Ended {ended} session(s).", messages.SUCCESS)
+
+
+# SimpleJWT's own admins (registered by the import above, so replaceable here) let
+# operators add, edit and delete blacklist rows, order by user (a sort of the whole
+# table) and show the refresh tokens themselves.
+admin.site.unregister(OutstandingToken)
+admin.site.unregister(BlacklistedToken)
+
+
+@admin.register(OutstandingToken)
+class OutstandingTokenAdmin(ReadOnlyAdmin):
+    """Refresh tokens issued; ending the session is how one is revoked."""
+
+    list_display = ["jti", "user", "created_at", "expires_at"]
+    list_select_related = ["user"]
+    search_fields = ["=jti", "user__username"]
+    ordering = ["-id"]
+    # Without `token`: whoever reads a refresh token could use it.
+    readonly_fields = ("id", "jti", "user", "created_at", "expires_at")
+    fields = readonly_fields
+
+
+@admin.register(BlacklistedToken)
+class BlacklistedTokenAdmin(ReadOnlyAdmin):
+    list_display = ["token_jti", "token_user", "token_expires_at", "blacklisted_at"]
+    list_select_related = ["token__user"]
+    search_fields = ["=token__jti", "token__user__username"]
+    ordering = ["-id"]
+    readonly_fields = (
+        "id",
+        "token_jti",
+        "token_user",
+        "token_created_at",
+        "token_expires_at",
+        "blacklisted_at",
+    )
+    fields = readonly_fields
+
+    @admin.display(description="jti")
+    def token_jti(self, blacklisted: BlacklistedToken) -> str:
+        return blacklisted.token.jti
+
+    @admin.display(description="user")
+    def token_user(self, blacklisted: BlacklistedToken) -> User | None:
+        return cast(User | None, blacklisted.token.user)
+
+    @admin.display(description="created at")
+    def token_created_at(self, blacklisted: BlacklistedToken) -> Any:
+        return blacklisted.token.created_at
+
+    @admin.display(description="expires at")
+    def token_expires_at(self, blacklisted: BlacklistedToken) -> Any:
+        return blacklisted.token.expires_at

@@ -32,6 +32,15 @@ class DomainError(Exception):
         self.fields = fields or {}
         super().__init__(self.message)
 
+    def summary(self) -> str:
+        """One line for a person (the admin's messages): the field messages, if any."""
+        details = [
+            str(message)
+            for messages in self.fields.values()
+            for message in (messages if isinstance(messages, list) else [messages])
+        ]
+        return " ".join(details) or self.message
+
 
 class DomainValidationError(DomainError):
     code = "validation_error"
