@@ -62,13 +62,15 @@ class RequestLogMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER))
+        request_id = request_id_for(request.META.get("HTTP_X_REQUEST_ID"))
         request.META[REQUEST_ID_META] = request_id
         token = current_request_id.set(request_id)
         started = time.perf_counter()
         try:
             response = self.get_response(request)
             response[REQUEST_ID_HEADER] = request_id
+            if not access_logger.isEnabledFor(logging.INFO):
+                return response
             access_logger.info(
                 "%s %s %s",
                 request.method,

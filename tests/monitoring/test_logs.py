@@ -315,3 +315,13 @@ async def test_a_refused_websocket_is_logged_without_the_token(caplog_info):
     refused = [r for r in caplog_info.records if r.getMessage() == "websocket refused"]
     assert [record.request_id for record in refused] == ["ws-bad"]
     assert "forged.token.value" not in as_json_lines(caplog_info.records)
+
+
+@pytest.mark.django_db
+def test_above_info_there_is_no_access_line_but_still_a_request_id(client, caplog):
+    caplog.set_level(logging.WARNING)
+
+    response = client.get(HEALTH_URL, HTTP_X_REQUEST_ID="quiet-1")
+
+    assert response["X-Request-ID"] == "quiet-1"
+    assert access_lines(caplog) == []
