@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev run serve test lint format check clean
+.PHONY: help install install-dev run serve test lint format check clean bench
 
 help:
 	@echo "make run    serve HTTP and WebSocket on $(HOST):$(PORT) (embedded defaults)"
@@ -19,6 +19,7 @@ help:
 	@echo "make test   the whole test suite (PostgreSQL + Redis when DATABASE_URL and REDIS_URL are set)"
 	@echo "make lint   ruff check and ruff format --check"
 	@echo "make format ruff format and ruff check --fix"
+	@echo "make bench  load benchmarks on local PostgreSQL + Redis (needs wrk); BENCH_QUICK=1 for a smoke run"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +63,11 @@ lint: install-dev
 format: install-dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# Not part of `make test` or CI: several minutes of load on the local PostgreSQL and
+# Redis (a throw-away database and key prefix), then bench/RESULTS.md and results.json.
+bench: install-dev
+	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,1319 @@
+"""`make bench`: the API and the WebSocket fan-out under load, against a bare DRF ceiling.
+
+Creates a fresh PostgreSQL database (dropped at the end) and Redis key prefixes
+(deleted at the end), seeds them through the application's services
+(bench/seed.py), measures the baseline (bench/baseline/), starts the production
+servers as scripts/serve does (gunicorn, 2 sync workers; daphne for /ws/) on
+loopback, drives them with wrk (bench/wrk/*.lua), bench/paced.py and
+bench/ws_fanout.py from separate processes, stops what it started and writes
+bench/RESULTS.md (its own section) and bench/results.json.
+
+BENCH_QUICK=1 is a smoke run: a few seconds per scenario, 200 sockets, no 1M table;
+its report goes to bench/out/ and leaves bench/RESULTS.md alone. Not part of CI.
+See bench/README.md for what each scenario does.
+"""
+
+import json
+import math
+import os
+import platform
+import re
+import resource
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import IO, Any, cast
+
+import psycopg
+import redis
+import requests
+from psycopg import sql
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+BIN = Path(sys.executable).parent
+PG_SERVER = os.environ.get("BENCH_PG_SERVER", "postgres://postgres@127.0.0.1:5432")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+SECTION_START = "<!-- bench/run.py: start -->"
+SECTION_END = "<!-- bench/run.py: end -->"
+# Throttles would turn a load test into a test of the throttles.
+UNTHROTTLED = "1000000/min"
+
+
+@dataclass(frozen=True)
+class Plan:
+    duration: int  # seconds measured per HTTP scenario
+    warmup: int  # seconds of load thrown away before each
+    paced_duration: int  # the constant-rate scenario (f) needs more samples
+    ws_sockets: int
+    ws_seconds: int
+    ws_drain: int
+    managers: int
+    curve: tuple[tuple[str, int], ...]
+    output: Path
+
+
+FULL = Plan(
+    duration=15,
+    warmup=3,
+    paced_duration=20,
+    ws_sockets=2000,
+    ws_seconds=10,
+    ws_drain=300,
+    managers=20,
+    curve=(("list_10k", 10_000), ("list_100k", 100_000), ("list_1m", 1_000_000)),
+    output=BENCH,
+)
+SMOKE = Plan(
+    duration=3,
+    warmup=1,
+    paced_duration=5,
+    ws_sockets=200,
+    ws_seconds=3,
+    ws_drain=30,
+    managers=4,
+    curve=(("list_10k", 10_000), ("list_100k", 100_000)),
+    output=BENCH / "out",
+)
+PLAN = SMOKE if QUICK else FULL
+CONNECTIONS = 64
+WRK_THREADS = 2
+PACED_CONNECTIONS = 300
+PACE_MS = 2000
+PACED_RATE = 150
+WS_RATE = 50
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+# Processes.
+
+
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    base_url: str
+
+    def log_tail(self, lines: int = 30) -> str:
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(
+    name: str, command: list[str], env: Mapping[str, str], run_dir: Path, port: int, probe: str
+) -> Server:
+    log_path = run_dir / f"{name}.log"
+    with log_path.open("ab") as out:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=dict(env), stdout=out, stderr=out, start_new_session=True
+        )
+    server = Server(name, process, log_path, f"http://127.0.0.1:{port}")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited early:\n{server.log_tail()}")
+        with suppress(requests.RequestException):
+            if requests.get(server.base_url + probe, timeout=3).status_code == 200:
+                return server
+        time.sleep(0.2)
+    stop_server(server)
+    raise RuntimeError(f"{name} did not answer {probe}:\n{server.log_tail()}")
+
+
+def stop_server(server: Server) -> None:
+    if server.process.poll() is not None:
+        return
+    server.process.send_signal(signal.SIGTERM)
+    try:
+        server.process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        # Its own session: the group is this server and the workers it forked.
+        os.killpg(server.process.pid, signal.SIGKILL)
+        server.process.wait()
+
+
+def gunicorn_command(app: str, port: int) -> list[str]:
+    # As the Dockerfile and scripts/serve: from the repository, so gunicorn.conf.py applies.
+    return [str(BIN / "gunicorn"), app, "--bind", f"127.0.0.1:{port}", "--workers", "2"]
+
+
+def daphne_command(port: int) -> list[str]:
+    return [
+        str(BIN / "daphne"),
+        "-b",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "--ping-interval",
+        "20",
+        "--ping-timeout",
+        "30",
+        "--access-log=/dev/null",
+        "taskmanager.asgi:application",
+    ]
+
+
+# Memory.
+
+
+def rss_mb(pid: int) -> float | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    found = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+    return round(int(found.group(1)) / 1024, 1) if found else None
+
+
+def child_pids(pid: int) -> list[int]:
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with suppress(OSError):
+            children += [int(value) for value in (task / "children").read_text().split()]
+    return children
+
+
+@dataclass
+class MemoryWatch:
+    """Samples the RSS of the servers twice a second; keeps the peak per role."""
+
+    servers: dict[str, Server] = field(default_factory=dict)
+    peaks: dict[str, float] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def current(self) -> dict[str, float]:
+        figures: dict[str, float] = {}
+        for name, server in list(self.servers.items()):
+            if server.process.poll() is not None:
+                continue
+            master = rss_mb(server.process.pid)
+            if master is not None:
+                figures[f"{name}_master" if name == "gunicorn" else name] = master
+            if name == "gunicorn":
+                workers = [rss_mb(pid) for pid in child_pids(server.process.pid)]
+                for index, value in enumerate(sorted(v for v in workers if v is not None)):
+                    figures[f"gunicorn_worker{index + 1}"] = value
+        return figures
+
+    def sample(self) -> None:
+        for name, value in self.current().items():
+            self.peaks[name] = max(self.peaks.get(name, 0.0), value)
+
+    def start(self) -> None:
+        def loop() -> None:
+            while not self._stop.wait(0.5):
+                self.sample()
+
+        self._thread = threading.Thread(target=loop, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+
+
+# Load.
+
+
+@dataclass
+class Measured:
+    name: str
+    command: str
+    rps: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    max_ms: float
+    requests: int
+    errors: int
+    error_detail: dict[str, int]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def figures(self, baseline_rps: float | None) -> dict[str, Any]:
+        figures: dict[str, Any] = {
+            "rps": self.rps,
+            "p50_ms": self.p50_ms,
+            "p95_ms": self.p95_ms,
+            "p99_ms": self.p99_ms,
+            "errors": self.errors,
+            "ratio_to_baseline": (round(self.rps / baseline_rps, 3) if baseline_rps else None),
+            "max_ms": self.max_ms,
+            "requests": self.requests,
+            "error_detail": self.error_detail,
+            "command": self.command,
+        }
+        figures.update(self.extra)
+        return figures
+
+
+def wrk_command(script: str, url: str, connections: int) -> Callable[[int], list[str]]:
+    def command(seconds: int) -> list[str]:
+        return [
+            "wrk",
+            f"-t{WRK_THREADS}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--timeout",
+            "2s",
+            "--latency",
+            "-s",
+            str(BENCH / "wrk" / script),
+            url,
+        ]
+
+    return command
+
+
+def paced_command(url: str, warmup: int) -> Callable[[int], list[str]]:
+    def command(seconds: int) -> list[str]:
+        return [
+            sys.executable,
+            str(BENCH / "paced.py"),
+            "--url",
+            url,
+            "--rate",
+            str(PACED_RATE),
+            "--clients",
+            str(PACED_CONNECTIONS),
+            "--warmup",
+            str(warmup),
+            "--duration",
+            str(seconds),
+            "--timeout",
+            "2",
+        ]
+
+    return command
+
+
+def measure(
+    name: str,
+    command: Callable[[int], list[str]],
+    env: Mapping[str, str],
+    *,
+    duration: int,
+    warmup: int,
+    run_dir: Path,
+    shown_env: str = "",
+    after_warmup: Callable[[], Mapping[str, str]] | None = None,
+) -> Measured:
+    """Run `command(warmup)` and throw its figures away, then `command(duration)`;
+    the load generator prints its figures as one "BENCH_JSON {...}" line.
+    `after_warmup` runs in between and may add to the measured run's environment."""
+    full_env = {**os.environ, **env, "BENCH_THREADS": str(WRK_THREADS)}
+    if warmup:
+        warming = subprocess.run(command(warmup), env=full_env, capture_output=True, text=True)
+        if warming.returncode != 0:
+            raise RuntimeError(f"warm-up of {name} failed:\n{warming.stdout}\n{warming.stderr}")
+    if after_warmup:
+        time.sleep(1)  # requests the warm-up abandoned finish on the server
+        full_env.update(after_warmup())
+    done = subprocess.run(
+        command(duration), env=full_env, capture_output=True, text=True, check=True, timeout=900
+    )
+    (run_dir / f"load-{name}.txt").write_text(done.stdout + done.stderr)
+    line = next((line for line in done.stdout.splitlines() if line.startswith("BENCH_JSON ")), None)
+    if line is None:
+        raise RuntimeError(f"no figures for {name}:\n{done.stdout}\n{done.stderr}")
+    report = json.loads(line.removeprefix("BENCH_JSON "))
+    errors: dict[str, int] = {key: int(value) for key, value in report["errors"].items()}
+    counted = {key: int(value) for key, value in report.get("counted", {}).items()}
+    if report.get("counts_responses"):
+        # The script saw every response: its non-2xx count covers wrk's status >= 400.
+        errors["status"] = max(errors["status"], counted["other_status"])
+    latency = report["latency_us"]
+    extra: dict[str, Any] = {}
+    if report.get("counts_responses"):
+        extra = {"ok_2xx": counted["ok_2xx"], "starved": counted["starved"]}
+    return Measured(
+        name=name,
+        command=f"{shown_env} {' '.join(shorten(part) for part in command(duration))}".strip(),
+        rps=round(report["requests"] / (report["duration_us"] / 1e6), 1),
+        p50_ms=round(latency["p50"] / 1000, 2),
+        p95_ms=round(latency["p95"] / 1000, 2),
+        p99_ms=round(latency["p99"] / 1000, 2),
+        max_ms=round(latency["max"] / 1000, 2),
+        requests=int(report["requests"]),
+        errors=sum(errors.values()),
+        error_detail=errors,
+        extra=extra,
+    )
+
+
+# Database and Redis.
+
+
+def pg_connect(dbname: str, autocommit: bool = True) -> psycopg.Connection[Any]:
+    return psycopg.connect(f"{PG_SERVER}/{dbname}", autocommit=autocommit)
+
+
+@contextmanager
+def bench_database(name: str) -> Iterator[str]:
+    with pg_connect("postgres") as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield f"{PG_SERVER}/{name}"
+    finally:
+        with pg_connect("postgres") as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+@contextmanager
+def redis_prefix(prefix: str) -> Iterator[str]:
+    try:
+        yield prefix
+    finally:
+        client = redis.Redis.from_url(REDIS_URL)
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        for start in range(0, len(keys), 1000):
+            client.delete(*keys[start : start + 1000])
+        client.close()
+
+
+def scalar(conn: psycopg.Connection[Any], query: str, params: tuple[Any, ...] | None = None) -> int:
+    row = conn.execute(query, params).fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def fill_tasks(conn: psycopg.Connection[Any], total: int) -> dict[str, Any]:
+    """Top the task table up to `total` rows, a hundred per new member, by SQL."""
+    started = time.monotonic()
+    missing = total - scalar(conn, "SELECT count(*) FROM tasks_task")
+    if missing > 0:
+        existing = scalar(conn, "SELECT count(*) FROM accounts_user WHERE username LIKE 'filler%'")
+        new_users = math.ceil(missing / 100)
+        conn.execute(
+            "INSERT INTO accounts_user (password, is_superuser, username, first_name, last_name,"
+            " email, is_staff, is_active, date_joined)"
+            " SELECT '!', false, 'filler' || i, '', '', 'filler' || i || '@example.com',"
+            " false, true, now() FROM generate_series(%s::int, %s::int) AS i",
+            (existing, existing + new_users - 1),
+        )
+        conn.execute(
+            "INSERT INTO accounts_user_groups (user_id, group_id)"
+            " SELECT u.id, g.id FROM accounts_user u, auth_group g"
+            " WHERE u.username LIKE 'filler%%' AND g.name = 'member'"
+            " AND NOT EXISTS (SELECT 1 FROM accounts_user_groups x WHERE x.user_id = u.id)"
+        )
+        # Round-robin owners; every tenth task assigned to another member; statuses,
+        # priorities, due dates and a year of creation times spread evenly.
+        conn.execute(
+            "WITH owners AS (SELECT id, (row_number() OVER (ORDER BY id)) - 1 AS k"
+            "   FROM accounts_user WHERE username LIKE 'filler%%'),"
+            " n AS (SELECT count(*) AS n FROM owners)"
+            " INSERT INTO tasks_task (title, description, priority, status, due_date, owner_id,"
+            " assignee_id, created_at, updated_at, completed_at, version)"
+            " SELECT 'filler task ' || g, '', (ARRAY['low','medium','high'])[1 + g %% 3],"
+            "   s.status,"
+            "   CASE WHEN g %% 4 = 0 THEN now() + ((g %% 60) - 20) * interval '1 day' END,"
+            "   o.id, a.id, s.at, s.at,"
+            "   CASE WHEN s.status = 'completed' THEN s.at END, 1"
+            " FROM generate_series(1, %s::int) AS g"
+            " CROSS JOIN n"
+            " JOIN owners o ON o.k = g %% n.n"
+            " LEFT JOIN owners a ON g %% 10 = 0 AND a.k = (g * 7 + 1) %% n.n"
+            " CROSS JOIN LATERAL (SELECT"
+            "   (ARRAY['pending','in_progress','completed'])[1 + (g / 3) %% 3] AS status,"
+            "   now() - interval '1 minute' * (1 + g %% 525600) AS at) AS s",
+            (missing,),
+        )
+    conn.execute("VACUUM ANALYZE tasks_task")
+    conn.execute("ANALYZE accounts_user")
+    return {
+        "tasks": scalar(conn, "SELECT count(*) FROM tasks_task"),
+        "users": scalar(conn, "SELECT count(*) FROM accounts_user"),
+        "seed_seconds": round(time.monotonic() - started, 1),
+    }
+
+
+def write_counts(conn: psycopg.Connection[Any], owner: int) -> dict[str, int]:
+    """The owner's tasks, the versions they moved and their events, by kind."""
+    return {
+        "rows": scalar(conn, "SELECT count(*) FROM tasks_task WHERE owner_id = %s", (owner,)),
+        "versions_moved": scalar(
+            conn, "SELECT sum(version - 1) FROM tasks_task WHERE owner_id = %s", (owner,)
+        ),
+        "created_events": scalar(
+            conn,
+            "SELECT count(*) FROM tasks_taskevent WHERE owner_id = %s AND kind = 'created'",
+            (owner,),
+        ),
+        "updated_events": scalar(
+            conn,
+            "SELECT count(*) FROM tasks_taskevent WHERE owner_id = %s AND kind = 'updated'",
+            (owner,),
+        ),
+    }
+
+
+def check_creates(
+    conn: psycopg.Connection[Any], owner: int, before: dict[str, int], acknowledged: int
+) -> dict[str, Any]:
+    """Every acknowledged create is a row with its "created" event. wrk stops with
+    requests in flight that may still commit, so the new rows may exceed the 2xx count
+    by at most the number of connections."""
+    time.sleep(1)  # requests abandoned by wrk finish on the server
+    after = write_counts(conn, owner)
+    rows = after["rows"] - before["rows"]
+    events = after["created_events"] - before["created_events"]
+    without_event = scalar(
+        conn,
+        "SELECT count(*) FROM tasks_task t WHERE t.owner_id = %s AND NOT EXISTS"
+        " (SELECT 1 FROM tasks_taskevent e WHERE e.task_id = t.id AND e.kind = 'created')",
+        (owner,),
+    )
+    consistent = (
+        acknowledged <= rows <= acknowledged + CONNECTIONS and events == rows and without_event == 0
+    )
+    return {
+        "acknowledged_2xx": acknowledged,
+        "new_rows": rows,
+        "new_events": events,
+        "rows_without_event": without_event,
+        "consistent": consistent,
+    }
+
+
+def check_patches(
+    conn: psycopg.Connection[Any], owner: int, before: dict[str, int], acknowledged: int
+) -> dict[str, Any]:
+    """Every acknowledged PATCH moved its task's version by one and wrote one event."""
+    time.sleep(1)
+    after = write_counts(conn, owner)
+    moved = after["versions_moved"] - before["versions_moved"]
+    events = after["updated_events"] - before["updated_events"]
+    mismatched = scalar(
+        conn,
+        "SELECT count(*) FROM tasks_task t WHERE t.owner_id = %s AND t.version - 1 <>"
+        " (SELECT count(*) FROM tasks_taskevent e WHERE e.task_id = t.id AND e.kind = 'updated')",
+        (owner,),
+    )
+    consistent = (
+        acknowledged <= moved <= acknowledged + CONNECTIONS and events == moved and mismatched == 0
+    )
+    return {
+        "acknowledged_2xx": acknowledged,
+        "versions_moved": moved,
+        "new_events": events,
+        "tasks_whose_events_miss_a_version": mismatched,
+        "consistent": consistent,
+    }
+
+
+# The WebSocket scenario.
+
+
+def websocket_fanout(
+    daphne: Server,
+    gunicorn: Server,
+    seeded: dict[str, Any],
+    run_dir: Path,
+    memory: MemoryWatch,
+) -> dict[str, Any]:
+    tokens_path = run_dir / "manager_tokens.json"
+    tokens_path.write_text(json.dumps(seeded["manager_tokens"]))
+    listen_out, updates_out = run_dir / "ws_listen.json", run_dir / "ws_updates.jsonl"
+    ws_url = daphne.base_url.replace("http://", "ws://") + "/ws/tasks/"
+    listen_cmd = [
+        sys.executable,
+        str(BENCH / "ws_fanout.py"),
+        "listen",
+        "--url",
+        ws_url,
+        "--tokens",
+        str(tokens_path),
+        "--sockets",
+        str(PLAN.ws_sockets),
+        "--drain",
+        str(PLAN.ws_drain),
+        "--out",
+        str(listen_out),
+    ]
+    update_cmd = [
+        sys.executable,
+        str(BENCH / "ws_fanout.py"),
+        "update",
+        "--api",
+        gunicorn.base_url,
+        "--token",
+        seeded["tokens"]["fanout"],
+        "--tasks",
+        ",".join(str(i) for i in seeded["tasks"]["fanout"]),
+        "--rate",
+        str(WS_RATE),
+        "--duration",
+        str(PLAN.ws_seconds),
+        "--out",
+        str(updates_out),
+    ]
+    with (run_dir / "ws_listen.log").open("wb") as listen_log:
+        listener = subprocess.Popen(
+            listen_cmd,
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=listen_log,
+            text=True,
+        )
+        try:
+            assert listener.stdout is not None and listener.stdin is not None
+            ready_line = read_line_within(listener.stdout, 600)
+            if not ready_line.startswith("READY "):
+                raise RuntimeError(f"ws listener: {ready_line!r} (see {listen_log.name})")
+            ready = json.loads(ready_line.removeprefix("READY "))
+            opened, failed, took = ready["opened"], ready["failed"], ready["seconds"]
+            log(f"  {opened} sockets open in {took} s ({failed} failed)")
+            memory.sample()
+            after_open = memory.current().get("daphne")
+            dropped_before = dropped_messages(daphne)
+            cpu_before = cpu_seconds(daphne.process.pid)
+            subprocess.run(update_cmd, cwd=ROOT, check=True, timeout=PLAN.ws_seconds + 120)
+            listener.stdin.write(f"{updates_out}\n")
+            listener.stdin.flush()
+            listener.wait(timeout=PLAN.ws_drain + 300)
+            daphne_cpu = round(cpu_seconds(daphne.process.pid) - cpu_before, 1)
+            dropped = dropped_messages(daphne) - dropped_before
+        finally:
+            if listener.poll() is None:
+                listener.kill()
+                listener.wait()
+    result: dict[str, Any] = json.loads(listen_out.read_text())
+    updates = [json.loads(line) for line in updates_out.read_text().splitlines()]
+    http = sorted(record["latency_ms"] for record in updates)
+    result["updates"] = {
+        "sent": len(updates),
+        "acknowledged_2xx": sum(200 <= record["status"] < 300 for record in updates),
+        "rate_per_s": WS_RATE,
+        "seconds": PLAN.ws_seconds,
+        "patch_p50_ms": http[len(http) // 2] if http else None,
+        "patch_p99_ms": http[min(len(http) - 1, int(len(http) * 0.99))] if http else None,
+        "late_by_more_than_20ms": sum(record["late_ms"] > 20 for record in updates),
+    }
+    result["daphne_rss_mb_after_open"] = after_open
+    result["daphne_cpu_seconds"] = daphne_cpu
+    result["channel_layer_dropped_total"] = dropped
+    result["p99_ms"] = result["latency_ms"]["p99"]
+    result["commands"] = [
+        " ".join(shorten(part) for part in listen_cmd),
+        " ".join(shorten(part) for part in update_cmd).replace(
+            seeded["tokens"]["fanout"], "<member access token>"
+        ),
+    ]
+    return result
+
+
+def dropped_messages(daphne: Server) -> float:
+    """daphne's count of channel-layer messages it dropped (its /monitoring/metrics/)."""
+    text = requests.get(daphne.base_url + "/monitoring/metrics/", timeout=10).text
+    found = re.search(r"^taskmanager_channel_layer_dropped_total (\S+)$", text, re.MULTILINE)
+    return float(found.group(1)) if found else float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_until_idle(pid: int, limit: float) -> float:
+    """Seconds until the process uses under a tenth of a core (a server still sending
+    a backlog would slow the next scenario down)."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        before = cpu_seconds(pid)
+        time.sleep(1)
+        if cpu_seconds(pid) - before < 0.1:
+            break
+    return round(time.monotonic() - started, 1)
+
+
+def read_line_within(stream: IO[str], seconds: float) -> str:
+    box: list[str] = []
+    reader = threading.Thread(target=lambda: box.append(stream.readline()), daemon=True)
+    reader.start()
+    reader.join(seconds)
+    return box[0].strip() if box else ""
+
+
+def shorten(part: str) -> str:
+    if part.startswith(str(ROOT)):
+        return str(Path(part).relative_to(ROOT))
+    if part == sys.executable:
+        return ".venv/bin/python"
+    return part
+
+
+# Report.
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    with suppress(OSError):
+        found = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)
+        cpu = found.group(1) if found else cpu
+    memory = "unknown"
+    with suppress(OSError):
+        found = re.search(r"^MemTotal:\s+(\d+) kB", Path("/proc/meminfo").read_text(), re.M)
+        memory = f"{int(found.group(1)) // 1024} MiB" if found else memory
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory": memory,
+        "kernel": platform.release(),
+        "os": platform.platform(),
+    }
+
+
+def versions(database_url: str) -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for package in (
+        "Django",
+        "djangorestframework",
+        "gunicorn",
+        "daphne",
+        "channels",
+        "channels_redis",
+        "psycopg",
+        "redis",
+        "websockets",
+    ):
+        with suppress(metadata.PackageNotFoundError):
+            found[package] = metadata.version(package)
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+        found["postgresql"] = str(row[0]) if row else "unknown"
+    client = redis.Redis.from_url(REDIS_URL)
+    server_info = cast(dict[str, Any], client.info("server"))
+    found["redis_server"] = str(server_info["redis_version"])
+    client.close()
+    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout
+    found["wrk"] = wrk_version.split("Copyright")[0].removeprefix("wrk").strip()
+    return found
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's targets, each with the figures it was judged on."""
+    s = results["scenarios"]
+    ws = results["websocket"]
+    rows: list[dict[str, Any]] = []
+
+    def add(target: str, figures: str, met: bool | None) -> None:
+        rows.append({"target": target, "figures": figures, "met": met})
+
+    def ratio(name: str) -> float:
+        return float(s[name]["ratio_to_baseline"] or 0)
+
+    add(
+        "(a) list ≥ 70% of baseline rps",
+        f"{s['list']['rps']} rps = {ratio('list'):.0%} of {results['baseline']['rps']}",
+        ratio("list") >= 0.70,
+    )
+    add(
+        "(a) list p99 ≤ 3 x p50",
+        f"p99 {s['list']['p99_ms']} ms, p50 {s['list']['p50_ms']} ms",
+        s["list"]["p99_ms"] <= 3 * s["list"]["p50_ms"],
+    )
+    for name in ("create", "patch"):
+        check = s[name]["check"]
+        add(
+            f"({'c' if name == 'create' else 'd'}) {name} ≥ 40% of baseline rps",
+            f"{s[name]['rps']} rps = {ratio(name):.0%}",
+            ratio(name) >= 0.40,
+        )
+        add(
+            f"({'c' if name == 'create' else 'd'}) every 2xx {name} in the DB with its event",
+            ", ".join(f"{key} {value}" for key, value in check.items() if key != "consistent"),
+            bool(check["consistent"]) and s[name]["errors"] == 0,
+        )
+    seed = s["seed_rate"]
+    add(
+        "(f) 150 req/s from 300 clients: p95 ≤ 4 ms, p99 ≤ 6 ms, 0 errors",
+        f"{seed['rps']} rps, p95 {seed['p95_ms']} ms, p99 {seed['p99_ms']} ms,"
+        f" {seed['errors']} errors",
+        seed["p95_ms"] <= 4 and seed["p99_ms"] <= 6 and seed["errors"] == 0,
+    )
+    expected = ws["events"] * ws["sockets_requested"]
+    add(
+        "(g) every socket receives every event",
+        f"{ws['delivered']} of {expected} ({ws['sockets']} of {ws['sockets_requested']} sockets"
+        f" open, {ws['events']} events, {ws['sockets_with_every_event']} sockets got all)",
+        ws["delivered"] == expected and ws["events"] > 0,
+    )
+    p99 = ws["latency_ms"]["p99"]
+    add("(g) delivery p99 ≤ 100 ms", f"p99 {p99} ms", p99 is not None and p99 <= 100)
+    daphne_peak = results["rss"]["peak_mb"].get("daphne")
+    add(
+        "(g) daphne RSS < 400 MB",
+        f"peak {daphne_peak} MB",
+        daphne_peak is not None and daphne_peak < 400,
+    )
+    extra = results["extra_scenarios"]
+    if "list_1m" in s:
+        pairs = (
+            ("", s["list_10k"], s["list_1m"]),
+            (" (cache bypassed)", extra["list_10k_uncached"], extra["list_1m_uncached"]),
+        )
+        for label, small, large in pairs:
+            add(
+                f"(h) list p99 at 1M ≤ 1.5 x at 10k{label}",
+                f"{large['p99_ms']} ms vs {small['p99_ms']} ms"
+                f" ({large['p99_ms'] / small['p99_ms']:.2f}x)",
+                large["p99_ms"] <= 1.5 * small["p99_ms"],
+            )
+    else:
+        add("(h) list p99 at 1M ≤ 1.5 x at 10k", "not measured (BENCH_QUICK skips 1M)", None)
+    worker = results["rss_mb_per_worker"]
+    add("per-worker RSS after the run ≤ 150 MB", f"{worker} MB (largest worker)", worker <= 150)
+    return rows
+
+
+def fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.2f}" if value < 100 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+SCENARIO_TEXT = {
+    "list": "(a) GET /api/v1/tasks/ (page of 20), member owning 100 tasks",
+    "detail": "(b) GET /api/v1/tasks/{id}/, one of the 100 at random",
+    "create": "(c) POST /api/v1/tasks/",
+    "patch": "(d) PATCH /api/v1/tasks/{id}/ status, with If-Match",
+    "statistics": "(e) GET /api/v1/tasks/statistics/",
+    "seed_rate": "(f) task list at a constant 150 req/s: 300 clients, one every 2 s each"
+    " (bench/paced.py, a connection per request)",
+}
+
+
+def markdown(results: dict[str, Any]) -> str:
+    base = results["baseline"]
+    lines = [
+        SECTION_START,
+        "## make bench: the API and WebSocket fan-out under load (issue 8)",
+        "",
+        f"Run: `{results['run']['command']}` on {results['run']['date']}"
+        f" ({'smoke run, BENCH_QUICK=1' if results['run']['quick'] else 'full run'},"
+        f" {results['run']['seconds']:.0f} s in all).",
+        f"Machine: {results['machine']['cpu']}, {results['machine']['cores']} cores,"
+        f" {results['machine']['memory']}, Linux {results['machine']['kernel']}. The load"
+        " generators run on the same cores as the servers, PostgreSQL and Redis.",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()) + ".",
+        "",
+        "Servers, started from the repository as scripts/serve starts them:",
+        "",
+        *(f"- `{command}`" for command in results["servers"]["commands"]),
+        "",
+        "Settings: " + results["servers"]["settings"],
+        "",
+        f"Baseline (ceiling): {fmt(base['rps'])} requests/s, p50 {fmt(base['p50_ms'])} ms,"
+        f" p99 {fmt(base['p99_ms'])} ms, {base['errors']} errors: `{base['command']}`"
+        f" ({base['what']}). Measured again at the end: {fmt(base['rps_at_end'])} requests/s.",
+        "",
+        "| scenario | what | requests/s | x baseline | p50 ms | p95 ms | p99 ms | errors |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, figures in results["scenarios"].items():
+        what = SCENARIO_TEXT.get(name) or figures.get("what", "")
+        lines.append(
+            f"| {name} | {what} | {fmt(figures['rps'])} | {fmt(figures['ratio_to_baseline'])} |"
+            f" {fmt(figures['p50_ms'])} | {fmt(figures['p95_ms'])} | {fmt(figures['p99_ms'])} |"
+            f" {fmt(figures['errors'])} |"
+        )
+    for name, figures in results["extra_scenarios"].items():
+        lines.append(
+            f"| {name} | {figures.get('what', '')} | {fmt(figures['rps'])} |"
+            f" {fmt(figures['ratio_to_baseline'])} | {fmt(figures['p50_ms'])} |"
+            f" {fmt(figures['p95_ms'])} | {fmt(figures['p99_ms'])} | {fmt(figures['errors'])} |"
+        )
+    lines += [
+        "",
+        f"HTTP scenarios: {CONNECTIONS} connections (f: {PACED_CONNECTIONS}), {WRK_THREADS} wrk"
+        f" threads, {PLAN.warmup} s warm-up then {PLAN.duration} s measured (f:"
+        f" {PLAN.paced_duration} s). Errors are connection errors, timeouts (2 s) and every"
+        " non-2xx answer. Command lines are in results.json; for example:",
+        "",
+        f"- `{results['scenarios']['list']['command']}`",
+        f"- `{results['scenarios']['patch']['command']}`",
+        f"- `{results['scenarios']['seed_rate']['command']}`",
+        "",
+        "Writes checked in the database after their scenario:",
+        "",
+    ]
+    for name in ("create", "patch"):
+        check = results["scenarios"][name]["check"]
+        details = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in check.items())
+        lines.append(f"- {name}: {details}.")
+    ws = results["websocket"]
+    lines += [
+        "",
+        f"WebSocket fan-out (g): {ws['sockets']} of {ws['sockets_requested']} sockets open on"
+        f" one daphne process in {ws['open_seconds']} s ({results['websocket_managers']}"
+        f" managers' sessions), {ws['updates']['rate_per_s']} PATCH/s for"
+        f" {ws['updates']['seconds']} s through gunicorn ({ws['updates']['acknowledged_2xx']} of"
+        f" {ws['updates']['sent']} acknowledged, PATCH p50 {fmt(ws['updates']['patch_p50_ms'])}"
+        f" ms). Delivered {fmt(ws['delivered'])} of {fmt(ws['expected_deliveries'])}"
+        f" frames: {ws['events_reaching_every_socket']} of {ws['events']} events reached every"
+        f" socket, {ws['events_reaching_no_socket']} reached none;"
+        f" {ws['sockets_with_every_event']} sockets got every event; closed by the server:"
+        f" {ws['closed_by_server'] or 'none'}; the listener waited {ws['drain_seconds']} s after"
+        " the last update (it stops once nothing has arrived for 15 s); daphne's"
+        f" `taskmanager_channel_layer_dropped_total` rose by {ws['channel_layer_dropped_total']:g}."
+        f" CPU meanwhile: daphne {ws['daphne_cpu_seconds']} s, the listener"
+        f" {ws['listener_cpu_seconds']} s (whole run). Latency from the HTTP response to the"
+        " frame on a socket:"
+        f" p50 {fmt(ws['latency_ms']['p50'])} ms, p95 {fmt(ws['latency_ms']['p95'])} ms,"
+        f" p99 {fmt(ws['latency_ms']['p99'])} ms, max {fmt(ws['latency_ms']['max'])} ms; until"
+        f" the last socket had an event: p50 {fmt(ws['last_socket_latency_ms']['p50'])} ms,"
+        f" p99 {fmt(ws['last_socket_latency_ms']['p99'])} ms.",
+        "",
+        "Cost curve (h): tasks in the table when measured: "
+        + ", ".join(
+            f"{name} {fmt(step['tasks'])} tasks / {fmt(step['users'])} users"
+            f" (seeded in {step['seed_seconds']} s)"
+            for name, step in results["curve"].items()
+        )
+        + ". `_uncached` adds a unique query parameter to every request, so the per-user"
+        " list cache misses and PostgreSQL answers each one.",
+        "",
+        "Memory (RSS, MB): "
+        + ", ".join(f"{k} {v}" for k, v in results["rss"]["after_run_mb"].items())
+        + " after the run; peaks "
+        + ", ".join(f"{k} {v}" for k, v in results["rss"]["peak_mb"].items())
+        + ".",
+        "",
+        "| target | figures | met |",
+        "| --- | --- | --- |",
+    ]
+    for row in results["targets"]:
+        met = {True: "met", False: "**not met**", None: "not measured"}[row["met"]]
+        lines.append(f"| {row['target']} | {row['figures']} | {met} |")
+    lines += ["", SECTION_END, ""]
+    return "\n".join(lines)
+
+
+def write_results_md(path: Path, section: str) -> None:
+    """Replace this script's section of RESULTS.md (or append it); keep the rest."""
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    if SECTION_START in text and SECTION_END in text:
+        before, rest = text.split(SECTION_START, 1)
+        after = rest.split(SECTION_END, 1)[1].lstrip("\n")
+        text = before + section + ("\n" + after if after else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text)
+
+
+# The run.
+
+
+def app_env(database_url: str, prefix: str, run_dir: Path, log_level: str) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("DATABASE_URL", "REDIS_URL", "PROMETHEUS_MULTIPROC_DIR")
+    }
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "taskmanager.settings",
+            "DEBUG": "false",
+            "SECRET_KEY": "bench-" + secrets.token_urlsafe(48),
+            "DATABASE_URL": database_url,
+            "REDIS_URL": REDIS_URL,
+            "CACHE_KEY_PREFIX": f"{prefix}-cache",
+            "CHANNEL_LAYER_PREFIX": f"{prefix}-asgi",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "SECURE_COOKIES": "false",
+            "THROTTLE_READ_RATE": UNTHROTTLED,
+            "THROTTLE_WRITE_RATE": UNTHROTTLED,
+            "THROTTLE_LOGIN_RATE": UNTHROTTLED,
+            "THROTTLE_LOGIN_IP_RATE": UNTHROTTLED,
+            "ACCESS_TOKEN_MINUTES": "240",
+            "LOG_LEVEL": log_level,
+            "VAR_DIR": str(run_dir / "var"),
+            "STATIC_ROOT": str(run_dir / "static"),
+            "MEDIA_ROOT": str(run_dir / "media"),
+        }
+    )
+    return env
+
+
+SETTINGS_TEXT = (
+    "DEBUG=false; THROTTLE_READ_RATE, THROTTLE_WRITE_RATE, THROTTLE_LOGIN_RATE and"
+    f" THROTTLE_LOGIN_IP_RATE={UNTHROTTLED} (still counted in Redis on every request, never"
+    " reached); LOG_LEVEL=WARNING, so the access line the application writes per request"
+    " (an INFO record) is not written, except in `list_log_info`; ACCESS_TOKEN_MINUTES=240;"
+    " the psycopg pool at its defaults (1 to 10 connections per process); a fresh PostgreSQL"
+    " database and fresh Redis key prefixes, removed afterwards."
+)
+
+
+def main() -> int:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # inherited by daphne and clients
+    if shutil.which("wrk") is None:
+        print("make bench needs wrk: apt-get install -y wrk", file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    run_id = secrets.token_hex(4)
+    run_dir = BENCH / "out" / f"run-{datetime.now(UTC):%Y%m%dT%H%M%S}-{run_id}"
+    run_dir.mkdir(parents=True)
+    (run_dir / "static").mkdir()
+    log(f"{'smoke' if QUICK else 'full'} run; logs and raw output in {run_dir.relative_to(ROOT)}")
+    servers: list[Server] = []
+    memory = MemoryWatch()
+    try:
+        with (
+            bench_database(f"bench_{run_id}") as database_url,
+            redis_prefix(f"bench-{run_id}") as prefix,
+        ):
+            results = run(database_url, prefix, run_dir, servers, memory)
+    finally:
+        memory.stop()
+        for server in reversed(servers):
+            stop_server(server)
+    results["run"]["seconds"] = round(time.monotonic() - started, 1)
+    results["targets"] = targets(results)
+    PLAN.output.mkdir(parents=True, exist_ok=True)
+    (PLAN.output / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_results_md(PLAN.output / "RESULTS.md", markdown(results))
+    log(f"wrote {(PLAN.output / 'RESULTS.md').relative_to(ROOT)} and results.json")
+    for row in results["targets"]:
+        met = {True: "met    ", False: "NOT MET", None: "n/a    "}[row["met"]]
+        log(f"  {met} {row['target']}: {row['figures']}")
+    return 0
+
+
+def run(
+    database_url: str, prefix: str, run_dir: Path, servers: list[Server], memory: MemoryWatch
+) -> dict[str, Any]:
+    env = app_env(database_url, prefix, run_dir, "WARNING")
+    results: dict[str, Any] = {
+        "run": {
+            "command": "BENCH_QUICK=1 make bench" if QUICK else "make bench",
+            "quick": QUICK,
+            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        },
+        "machine": machine(),
+        "versions": versions(database_url),
+    }
+
+    log("migrate")
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    log("seed accounts, sessions and tasks through the services")
+    seed_started = time.monotonic()
+    seeded_out = subprocess.run(
+        [sys.executable, str(BENCH / "seed.py"), "--managers", str(PLAN.managers)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    seeded: dict[str, Any] = json.loads(seeded_out.stdout)
+    results["seed_seconds"] = round(time.monotonic() - seed_started, 1)
+    results["websocket_managers"] = len(seeded["manager_tokens"])
+    tokens = seeded["tokens"]
+    users = seeded["users"]
+    conn = pg_connect(database_url.rsplit("/", 1)[1])
+
+    # The ceiling first.
+    base_port = free_port()
+    baseline_env = {
+        **{k: v for k, v in env.items() if k != "PROMETHEUS_MULTIPROC_DIR"},
+        "DJANGO_SETTINGS_MODULE": "bench.baseline.settings",
+    }
+    baseline_cmd = gunicorn_command("bench.baseline.wsgi:application", base_port)
+
+    def measure_baseline(name: str) -> Measured:
+        server = start_server("baseline", baseline_cmd, baseline_env, run_dir, base_port, "/tasks/")
+        servers.append(server)
+        try:
+            return measure(
+                name,
+                wrk_command("get.lua", server.base_url, CONNECTIONS),
+                {"BENCH_PATHS": "/tasks/"},
+                duration=PLAN.duration,
+                warmup=PLAN.warmup,
+                run_dir=run_dir,
+                shown_env="BENCH_PATHS=/tasks/",
+            )
+        finally:
+            stop_server(server)
+            servers.remove(server)
+
+    log("baseline")
+    baseline = measure_baseline("baseline")
+    baseline_rps = baseline.rps
+    log(f"  {baseline_rps} rps, p99 {baseline.p99_ms} ms")
+
+    # The application, as scripts/serve runs it.
+    http_port, ws_port = free_port(), free_port()
+    gunicorn_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(run_dir / "prometheus")}
+    gunicorn = start_server(
+        "gunicorn",
+        gunicorn_command("taskmanager.wsgi:application", http_port),
+        gunicorn_env,
+        run_dir,
+        http_port,
+        "/monitoring/health/",
+    )
+    servers.append(gunicorn)
+    daphne = start_server(
+        "daphne", daphne_command(ws_port), env, run_dir, ws_port, "/monitoring/health/"
+    )
+    servers.append(daphne)
+    memory.servers.update({"gunicorn": gunicorn, "daphne": daphne})
+    memory.start()
+    results["servers"] = {
+        "commands": [
+            "PROMETHEUS_MULTIPROC_DIR=<tmp> "
+            + " ".join(
+                shorten(p) for p in gunicorn_command("taskmanager.wsgi:application", http_port)
+            ),
+            " ".join(shorten(p) for p in daphne_command(ws_port)),
+            "baseline: DJANGO_SETTINGS_MODULE=bench.baseline.settings "
+            + " ".join(shorten(p) for p in baseline_cmd),
+        ],
+        "settings": SETTINGS_TEXT,
+    }
+
+    api = gunicorn.base_url
+    scenarios: dict[str, Measured] = {}
+    extra: dict[str, dict[str, Any]] = {}
+
+    def http(
+        name: str,
+        token_name: str,
+        env_extra: Mapping[str, str],
+        *,
+        script: str = "get.lua",
+        connections: int = CONNECTIONS,
+        paced: bool = False,
+        duration: int | None = None,
+        after_warmup: Callable[[], Mapping[str, str]] | None = None,
+    ) -> Measured:
+        log(name)
+        shown = " ".join(
+            f"{key}={value}"
+            for key, value in env_extra.items()
+            if key not in ("BENCH_PATHS", "BENCH_TASKS")
+        )
+        if paced:
+            # paced.py warms up itself: its first seconds are sent but not counted.
+            command = paced_command(api + env_extra["BENCH_PATHS"], PLAN.warmup)
+            warmup = 0
+        else:
+            command = wrk_command(script, api, connections)
+            warmup = PLAN.warmup
+            paths = env_extra.get("BENCH_PATHS", "")
+            if paths:
+                shown += f" BENCH_PATHS={paths if ',' not in paths else '<the 100 tasks paths>'}"
+        if "BENCH_TASKS" in env_extra:
+            shown += " BENCH_TASKS=<id:version of the 256 tasks>"
+        measured = measure(
+            name,
+            command,
+            {**env_extra, "BENCH_TOKEN": tokens[token_name]},
+            duration=duration or PLAN.duration,
+            warmup=warmup,
+            run_dir=run_dir,
+            shown_env=f"BENCH_TOKEN=<{token_name} access token> {shown.strip()}".strip(),
+            after_warmup=after_warmup,
+        )
+        memory.sample()
+        log(
+            f"  {measured.rps} rps, p50 {measured.p50_ms} ms, p99 {measured.p99_ms} ms,"
+            f" {measured.errors} errors"
+        )
+        return measured
+
+    list_path = "/api/v1/tasks/"
+    detail_paths = ",".join(f"/api/v1/tasks/{i}/" for i in seeded["tasks"]["reader"])
+    scenarios["list"] = http("list", "reader", {"BENCH_PATHS": list_path})
+    scenarios["detail"] = http("detail", "reader", {"BENCH_PATHS": detail_paths})
+
+    before: dict[str, int] = {}
+
+    def count_creates() -> dict[str, str]:
+        before.update(write_counts(conn, users["creator"]))
+        return {}
+
+    scenarios["create"] = http(
+        "create", "creator", {}, script="create.lua", after_warmup=count_creates
+    )
+    check = check_creates(conn, users["creator"], before, scenarios["create"].extra["ok_2xx"])
+    scenarios["create"].extra["check"] = check
+    log(f"  check: {check}")
+
+    def current_versions() -> dict[str, str]:
+        before.update(write_counts(conn, users["patcher"]))
+        rows = conn.execute(
+            "SELECT id, version FROM tasks_task WHERE owner_id = %s ORDER BY id",
+            (users["patcher"],),
+        ).fetchall()
+        return {"BENCH_TASKS": ",".join(f"{task}:{version}" for task, version in rows)}
+
+    seeded_versions = ",".join(f"{task}:1" for task in seeded["tasks"]["patcher"])
+    scenarios["patch"] = http(
+        "patch",
+        "patcher",
+        {"BENCH_TASKS": seeded_versions},
+        script="patch.lua",
+        after_warmup=current_versions,
+    )
+    check = check_patches(conn, users["patcher"], before, scenarios["patch"].extra["ok_2xx"])
+    scenarios["patch"].extra["check"] = check
+    log(f"  check: {check}")
+    scenarios["statistics"] = http(
+        "statistics", "reader", {"BENCH_PATHS": "/api/v1/tasks/statistics/"}
+    )
+    scenarios["seed_rate"] = http(
+        "seed_rate",
+        "reader",
+        {"BENCH_PATHS": list_path},
+        paced=True,
+        duration=PLAN.paced_duration,
+    )
+    # The same offered load from wrk, whose paced connections sit idle between
+    # requests: what a sync worker meets without a buffering proxy in front.
+    idle = http(
+        "seed_rate_wrk_idle_connections",
+        "reader",
+        {"BENCH_PATHS": list_path, "BENCH_PACE_MS": str(PACE_MS)},
+        connections=PACED_CONNECTIONS,
+        duration=PLAN.paced_duration,
+    )
+    extra["seed_rate_wrk_idle_connections"] = idle.figures(baseline_rps) | {
+        "what": "(f) by wrk: 300 open connections, each idle 2 s between requests",
+    }
+
+    log(f"websocket fan-out: {PLAN.ws_sockets} sockets, {WS_RATE} updates/s")
+    websocket = websocket_fanout(daphne, gunicorn, seeded, run_dir, memory)
+    log(
+        f"  delivered {websocket['delivered']} of {websocket['expected_deliveries']},"
+        f" p99 {websocket['latency_ms']['p99']} ms"
+    )
+
+    settled = wait_until_idle(daphne.process.pid, limit=120)
+    log(f"  daphne idle again after {settled} s")
+    websocket["daphne_busy_after_seconds"] = settled
+
+    # The cost curve: the created tasks go, then filler members' tasks top the table up.
+    conn.execute("DELETE FROM tasks_task WHERE owner_id = %s", (users["creator"],))
+    curve: dict[str, dict[str, Any]] = {}
+    for name, total in PLAN.curve:
+        log(f"{name}: seeding the table to {total:,} tasks")
+        curve[name] = fill_tasks(conn, total)
+        log(f"  {curve[name]}")
+        scenarios[name] = http(name, "reader", {"BENCH_PATHS": list_path})
+        scenarios[name].extra["tasks_in_table"] = curve[name]["tasks"]
+        uncached = http(f"{name}_uncached", "reader", {"BENCH_PATHS": list_path, "BENCH_BUST": "1"})
+        extra[f"{name}_uncached"] = uncached.figures(baseline_rps) | {
+            "what": f"(h) list with {curve[name]['tasks']:,} tasks, every request a cache miss",
+            "tasks_in_table": curve[name]["tasks"],
+        }
+    for name, _ in PLAN.curve:
+        scenarios[name].extra["what"] = (
+            f"(h) task list with {curve[name]['tasks']:,} tasks in the table"
+        )
+
+    # After the run: the workers' memory, before anything restarts.
+    time.sleep(1)
+    after_run = memory.current()
+    workers = [value for key, value in after_run.items() if key.startswith("gunicorn_worker")]
+
+    # The access log's cost: the same list with LOG_LEVEL=INFO (a JSON line per request).
+    log("list with LOG_LEVEL=INFO")
+    stop_server(gunicorn)
+    servers.remove(gunicorn)
+    info_env = {**gunicorn_env, "LOG_LEVEL": "INFO"}
+    gunicorn = start_server(
+        "gunicorn-info",
+        gunicorn_command("taskmanager.wsgi:application", http_port),
+        info_env,
+        run_dir,
+        http_port,
+        "/monitoring/health/",
+    )
+    servers.append(gunicorn)
+    memory.servers.pop("gunicorn", None)
+    info = http("list_log_info", "reader", {"BENCH_PATHS": list_path})
+    extra["list_log_info"] = info.figures(baseline_rps) | {
+        "what": "(a) again with LOG_LEVEL=INFO: the application's access line per request",
+    }
+    stop_server(gunicorn)
+    servers.remove(gunicorn)
+
+    log("baseline again")
+    baseline_end = measure_baseline("baseline_end")
+    log(f"  {baseline_end.rps} rps")
+    conn.close()
+
+    results["baseline"] = {
+        "rps": baseline_rps,
+        "p50_ms": baseline.p50_ms,
+        "p95_ms": baseline.p95_ms,
+        "p99_ms": baseline.p99_ms,
+        "errors": baseline.errors,
+        "command": baseline.command,
+        "what": "bare DRF APIView, ModelSerializer, 20 rows of tasks_task in one"
+        " query, no authentication, startproject middleware, gunicorn 2 sync workers",
+        "rps_at_end": baseline_end.rps,
+        "p99_ms_at_end": baseline_end.p99_ms,
+    }
+    results["scenarios"] = {
+        name: scenarios[name].figures(baseline_rps)
+        for name in (
+            "list",
+            "detail",
+            "create",
+            "patch",
+            "statistics",
+            "seed_rate",
+            *(name for name, _ in PLAN.curve),
+        )
+    }
+    results["extra_scenarios"] = extra
+    results["websocket"] = websocket
+    results["curve"] = curve
+    results["rss_mb_per_worker"] = max(workers) if workers else None
+    results["rss"] = {"after_run_mb": after_run, "peak_mb": dict(memory.peaks)}
+    return results
+
+
+if __name__ == "__main__":
+    sys.exit(main())
