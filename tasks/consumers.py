@@ -90,14 +90,8 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(group, self.channel_name)
         self.joined.clear()
         WEBSOCKETS_OPEN.dec()
-        logger.info(
-            "websocket closed",
-            extra={
-                "path": self.scope["path"],
-                "user_id": self.user.pk if self.user else None,
-                "code": code,
-                "duration_s": round(time.monotonic() - self.opened_at, 3),
-            },
+        self.log(
+            "websocket closed", code=code, duration_s=round(time.monotonic() - self.opened_at, 3)
         )
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -159,10 +153,7 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
         if self.closing:  # refused (the auth timeout) while the token was checked
             return
         self.identity, self.user = identity, user
-        logger.info(
-            "websocket authenticated",
-            extra={"path": self.scope["path"], "user_id": user.pk, "via": identity.via},
-        )
+        self.log("websocket authenticated", via=identity.via)
         await self.join_groups(user)
         await self.send_json({"type": "ready", "user": user.pk})
         self.spawn(self.keep_checking(identity))
@@ -204,14 +195,7 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
         if self.closing:
             return
         self.closing = True
-        logger.info(
-            "websocket refused",
-            extra={
-                "path": self.scope["path"],
-                "user_id": self.user.pk if self.user else None,
-                "reason": reason,
-            },
-        )
+        self.log("websocket refused", reason=reason)
         await self.send_error("unauthorized", reason)
         await self.close(code=UNAUTHORIZED)
 
@@ -255,6 +239,11 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
 
     async def send_json(self, content: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(content))
+
+    def log(self, message: str, **fields: Any) -> None:
+        """A connection record; the request id comes from monitoring.logs."""
+        user_id = self.user.pk if self.user else None
+        logger.info(message, extra={"path": self.scope["path"], "user_id": user_id, **fields})
 
     async def send_error(self, code: str, detail: str) -> None:
         await self.send_json({"type": "error", "code": code, "detail": detail})
