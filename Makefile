@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev run serve test lint format check clean bench
+.PHONY: help install install-dev run serve test lint format check clean bench fuzz
 
 help:
 	@echo "make run    serve HTTP and WebSocket on $(HOST):$(PORT) (embedded defaults)"
@@ -20,6 +20,7 @@ help:
 	@echo "make lint   ruff check and ruff format --check"
 	@echo "make format ruff format and ruff check --fix"
 	@echo "make bench  load benchmarks on local PostgreSQL + Redis (needs wrk); BENCH_QUICK=1 for a smoke run"
+	@echo "make fuzz   schemathesis against the server's own /api/schema/ (FUZZ_EXAMPLES=100 per operation)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +69,11 @@ format: install-dev
 # Redis (a throw-away database and key prefix), then bench/RESULTS.md and results.json.
 bench: install-dev
 	$(BIN)/python bench/run.py
+
+# Contract fuzzing (scripts/fuzz): a fresh database (PostgreSQL when DATABASE_URL is
+# set, else SQLite) and gunicorn, then schemathesis as a member and as an admin.
+fuzz: install-dev
+	$(BIN)/python scripts/fuzz
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

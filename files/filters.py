@@ -1,10 +1,11 @@
 import django_filters
 
 from files.models import File
+from taskmanager.filters import IdFilter
 
 
 class FileFilter(django_filters.FilterSet):
-    task = django_filters.NumberFilter(field_name="task_id")
+    task = IdFilter(field_name="task_id")
 
     class Meta:
         model = File

@@ -6,6 +6,7 @@ from django.db import connection
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django_filters.widgets import QueryArrayWidget
 
+from taskmanager.filters import IdFilter, UtcIsoDateTimeFilter
 from tasks.models import Task
 from tasks.selectors import overdue_q
 
@@ -28,9 +29,11 @@ class ManyValuesWidget(QueryArrayWidget):
 
 class TaskOrderingFilter(django_filters.OrderingFilter):
     def filter(self, qs: QuerySet[Task], value: Any) -> QuerySet[Task]:
-        if not value:
+        # Empty terms (`?ordering=title,`) are skipped, as django-filter's own filter does,
+        # rather than ordering by a field named "" (a FieldError, a 500).
+        ordering = [self.get_ordering_value(param) for param in value or [] if param]
+        if not ordering:
             return qs
-        ordering = [self.get_ordering_value(param) for param in value]
         if any(term.lstrip("-") == "priority_rank" for term in ordering):
             qs = qs.annotate(priority_rank=PRIORITY_RANK)
         # The id breaks ties, so pages never repeat or skip a task.
@@ -47,9 +50,9 @@ class TaskFilter(django_filters.FilterSet):
         choices=Task.Priority.choices, widget=ManyValuesWidget, distinct=False
     )
     search = django_filters.CharFilter(method="filter_search", max_length=200)
-    assignee = django_filters.NumberFilter(field_name="assignee_id")
-    due_before = django_filters.IsoDateTimeFilter(field_name="due_date", lookup_expr="lte")
-    due_after = django_filters.IsoDateTimeFilter(field_name="due_date", lookup_expr="gte")
+    assignee = IdFilter(field_name="assignee_id")
+    due_before = UtcIsoDateTimeFilter(field_name="due_date", lookup_expr="lte")
+    due_after = UtcIsoDateTimeFilter(field_name="due_date", lookup_expr="gte")
     # A choice, not BooleanFilter: that one reads "maybe" as "no filter".
     overdue = django_filters.ChoiceFilter(
         choices=[("true", "true"), ("false", "false")], method="filter_overdue"

@@ -1,0 +1,43 @@
+"""Filters shared by the apps' filtersets: values the database can compare, or 400."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+import django_filters
+from django import forms
+from django_filters.fields import IsoDateTimeField
+
+# Ids are 64-bit signed integers in every database we run on.
+MAX_ID = 2**63 - 1
+
+
+class IdFilter(django_filters.NumberFilter):
+    """An id to match. A number past the column's range is a 400: SQLite's driver
+    cannot even send it (OverflowError, a 500), where it could only match nothing."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", -MAX_ID - 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
+
+
+class UtcIsoDateTimeField(IsoDateTimeField):
+    def to_python(self, value: Any) -> datetime | None:
+        result = super().to_python(value)
+        if result is None:
+            return None
+        try:
+            return result.astimezone(UTC)
+        except OverflowError:
+            raise forms.ValidationError(
+                "The date/time is out of range in UTC.", code="invalid"
+            ) from None
+
+
+class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """An ISO 8601 date/time, compared in UTC. PostgreSQL refuses UTC offsets past
+    ±15:59 that ISO 8601 and Python allow (a 500); SQLite's adapter converts to UTC
+    and overflows past year 9999 or before year 1 (a 500). Both are now the value
+    in UTC, or a 400 naming the parameter."""
+
+    field_class = UtcIsoDateTimeField

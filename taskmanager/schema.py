@@ -1,0 +1,55 @@
+"""The error responses of the OpenAPI schema: the one error shape of the API and the
+statuses each operation can answer with it (checked by `make fuzz`).
+
+    @extend_schema(responses={200: TaskOutputSerializer, **errors(401, 404, 429)})
+"""
+
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable, machine-readable: `validation_error`, ...")
+    message = serializers.CharField(help_text="For a person; may change.")
+    fields = serializers.DictField(
+        help_text="Per input field (a body field, a query parameter or a header), what is "
+        "wrong with it; empty unless the input was invalid."
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer()
+
+
+_DESCRIPTIONS = {
+    400: "Invalid input: a body field, query parameter or header (named in `fields`), "
+    "or a body that cannot be parsed.",
+    401: "No credentials, or the token, its session or its user is no longer valid "
+    "(`WWW-Authenticate: Bearer`).",
+    403: "Not allowed for your role, or a session-cookie request without its CSRF token.",
+    404: "No such resource, or one you cannot see.",
+    409: "Conflicts with the current state (an Idempotency-Key in use or used with another body).",
+    412: "`If-Match` does not name the current version (`ETag`).",
+    413: "The request body is too large.",
+    415: "The body's (or the uploaded file's) type is not accepted.",
+    429: "Throttled: `Retry-After` gives the seconds to wait.",
+    503: "The file storage failed; nothing was half-written, retrying may work.",
+}
+
+# The statuses most operations share. Every authenticated view is throttled
+# (REST_FRAMEWORK's DEFAULT_THROTTLE_CLASSES or its own).
+AUTHENTICATED = (401, 429)
+# Unsafe methods: a session-cookie request without its CSRF token is 403.
+AUTHENTICATED_WRITE = (*AUTHENTICATED, 403)
+WITH_BODY = (400, 413, 415)
+
+
+def errors(*statuses: int | tuple[int, ...]) -> dict[int, OpenApiResponse]:
+    """Error responses for `extend_schema(responses=...)`, in the error shape."""
+    codes: set[int] = set()
+    for status in statuses:
+        codes.update(status if isinstance(status, tuple) else (status,))
+    return {
+        code: OpenApiResponse(ErrorSerializer, description=_DESCRIPTIONS[code])
+        for code in sorted(codes)
+    }
