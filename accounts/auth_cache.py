@@ -11,6 +11,11 @@ re-reads the database), and the new state is written with `cache.set` once it
 commits, which wins over a reader that loaded the row just before the commit and
 re-added the old state. Entries live a short while so an operator's change to a
 group's permissions reaches every process quickly.
+
+The cache is shared, so an entry is checked before it is trusted (a few isinstance
+checks): one that is not what this module writes is a miss. It is deleted before
+the database is read and the fresh state added, so a change published meanwhile
+still wins, as on any miss.
 """
 
 from datetime import datetime, timedelta
@@ -53,15 +58,31 @@ def user_key(user_id: int | str) -> str:
 
 def authenticated_user(user_id: int, session_id: str) -> User | None:
     """The user of a live session, or None when the session or the user is done."""
-    keys = (session_key(session_id), user_key(user_id))
-    found = cache.get_many(keys)
-    session = found.get(keys[0])
-    if session is None:
-        session = _load_session(session_id)
-        cache.add(keys[0], session, SNAPSHOT_TTL)
-    if not _session_is_live(session, user_id):
-        return None
-    return _active_user(user_id, found.get(keys[1]))
+    return authenticated_users([(user_id, session_id)])[0]
+
+
+def authenticated_users(pairs: list[tuple[int, str]]) -> list[User | None]:
+    """`authenticated_user` for each (user id, session id), in one cache round trip
+    (the open WebSockets of a process are checked together). A user with several
+    sessions is one User object."""
+    keys = {key for user_id, sid in pairs for key in (session_key(sid), user_key(user_id))}
+    found = cache.get_many(list(keys))
+    users: dict[int, User | None] = {}
+    result: list[User | None] = []
+    for user_id, session_id in pairs:
+        key = session_key(session_id)
+        if not _is_session_state(found.get(key)):
+            if key in found:
+                cache.delete(key)
+            found[key] = _load_session(session_id)
+            cache.add(key, found[key], SNAPSHOT_TTL)
+        if not _session_is_live(found[key], user_id):
+            result.append(None)
+            continue
+        if user_id not in users:
+            users[user_id] = _active_user(user_id, found.get(user_key(user_id)))
+        result.append(users[user_id])
+    return result
 
 
 def session_cookie_user(user_id: int, session_hash: str) -> User | None:
@@ -73,13 +94,40 @@ def session_cookie_user(user_id: int, session_hash: str) -> User | None:
     return user
 
 
-def _active_user(user_id: int, snapshot: dict[str, Any] | None) -> User | None:
-    if snapshot is None:
+def _active_user(user_id: int, snapshot: Any) -> User | None:
+    if not _is_user_snapshot(snapshot, user_id):
+        if snapshot is not None:
+            cache.delete(user_key(user_id))
         snapshot = load_user_snapshot(user_id)
         cache.add(user_key(user_id), snapshot, SNAPSHOT_TTL)
     if not snapshot or not snapshot["is_active"]:
         return None
     return _user_from_snapshot(snapshot)
+
+
+def _is_session_state(value: Any) -> bool:
+    """What `_session_state` (or `_load_session` for a missing row) writes."""
+    if not isinstance(value, dict) or not isinstance(value.get("ended"), bool):
+        return False
+    return value["ended"] or (
+        isinstance(value.get("user_id"), int) and isinstance(value.get("expires_at"), datetime)
+    )
+
+
+# What `_user_from_snapshot` reads; `load_user_snapshot` writes them all, or nothing
+# for a user that does not exist.
+_SNAPSHOT_KEYS = frozenset((*_USER_FIELDS, "role", "perms"))
+
+
+def _is_user_snapshot(value: Any, user_id: int) -> bool:
+    if not isinstance(value, dict):
+        return False
+    return not value or (
+        value.keys() >= _SNAPSHOT_KEYS
+        and value["id"] == user_id
+        and isinstance(value["is_active"], bool)
+        and isinstance(value["perms"], list)
+    )
 
 
 def _session_is_live(session: dict[str, Any], user_id: int) -> bool:

@@ -1,7 +1,7 @@
 from typing import Any
 
 from django.contrib.auth import authenticate, logout
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.parsers import FormParser
@@ -26,10 +26,17 @@ from accounts.serializers import (
     UserAdminUpdateInputSerializer,
     UserOutputSerializer,
 )
-from accounts.throttles import LOGIN_THROTTLES, RegisterThrottle
+from accounts.throttles import (
+    LOGIN_THROTTLES,
+    CurrentPasswordThrottle,
+    RefreshThrottle,
+    RegisterThrottle,
+)
 from accounts.tokens import IssuedTokens
 from monitoring.metrics import LOGINS
 from taskmanager.net import client_ip
+from taskmanager.schema import AUTHENTICATED, AUTHENTICATED_WRITE, WITH_BODY, errors
+from taskmanager.throttles import ReadWriteThrottle
 
 EndReason = UserSession.EndReason
 
@@ -66,7 +73,9 @@ class RegisterView(PublicAuthEndpoint):
     throttle_classes = [RegisterThrottle]
 
     @extend_schema(
-        request=RegisterInputSerializer, responses={201: UserOutputSerializer}, tags=["auth"]
+        request=RegisterInputSerializer,
+        responses={201: UserOutputSerializer, **errors(WITH_BODY, 429)},
+        tags=["auth"],
     )
     def post(self, request: Request) -> Response:
         payload = RegisterInputSerializer(data=request.data)
@@ -79,7 +88,9 @@ class LoginView(PublicAuthEndpoint):
     throttle_classes = LOGIN_THROTTLES
 
     @extend_schema(
-        request=LoginInputSerializer, responses={200: TokensOutputSerializer}, tags=["auth"]
+        request=LoginInputSerializer,
+        responses={200: TokensOutputSerializer, **errors(WITH_BODY, 401, 429)},
+        tags=["auth"],
     )
     def post(self, request: Request) -> Response:
         payload = LoginInputSerializer(data=request.data)
@@ -102,7 +113,7 @@ class TokenView(PublicAuthEndpoint):
 
     @extend_schema(
         request={"application/x-www-form-urlencoded": TokenGrantInputSerializer},
-        responses={200: OAuth2TokensOutputSerializer},
+        responses={200: OAuth2TokensOutputSerializer, **errors(WITH_BODY, 401, 429)},
         tags=["auth"],
     )
     def post(self, request: Request) -> Response:
@@ -116,8 +127,12 @@ class TokenView(PublicAuthEndpoint):
 
 
 class RefreshView(PublicAuthEndpoint):
+    throttle_classes = [RefreshThrottle]
+
     @extend_schema(
-        request=RefreshInputSerializer, responses={200: TokensOutputSerializer}, tags=["auth"]
+        request=RefreshInputSerializer,
+        responses={200: TokensOutputSerializer, **errors(WITH_BODY, 401, 429)},
+        tags=["auth"],
     )
     def post(self, request: Request) -> Response:
         payload = RefreshInputSerializer(data=request.data)
@@ -128,7 +143,9 @@ class RefreshView(PublicAuthEndpoint):
 
 class LogoutView(APIView):
     @extend_schema(
-        request=None, responses={204: OpenApiResponse(description="Ended")}, tags=["auth"]
+        request=None,
+        responses={204: OpenApiResponse(description="Ended"), **errors(AUTHENTICATED_WRITE)},
+        tags=["auth"],
     )
     def post(self, request: Request) -> Response:
         session_id = session_id_of(request)
@@ -141,7 +158,9 @@ class LogoutView(APIView):
 
 class LogoutAllView(APIView):
     @extend_schema(
-        request=None, responses={204: OpenApiResponse(description="Ended")}, tags=["auth"]
+        request=None,
+        responses={204: OpenApiResponse(description="Ended"), **errors(AUTHENTICATED_WRITE)},
+        tags=["auth"],
     )
     def post(self, request: Request) -> Response:
         services.sessions_end_all(user=request.user, reason=EndReason.LOGOUT_ALL)
@@ -150,6 +169,12 @@ class LogoutAllView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+@extend_schema_view(
+    list=extend_schema(
+        responses={200: SessionOutputSerializer(many=True), **errors(AUTHENTICATED, 400)}
+    ),
+    destroy=extend_schema(responses={204: None, **errors(AUTHENTICATED_WRITE, 404)}),
+)
 @extend_schema(tags=["auth"])
 class SessionViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
     serializer_class = SessionOutputSerializer
@@ -168,12 +193,18 @@ class SessionViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.G
 
 
 class MeView(APIView):
-    @extend_schema(responses={200: UserOutputSerializer}, tags=["users"])
+    # The default reads and writes, and a password change's check of the current
+    # password at the login rate.
+    throttle_classes = [ReadWriteThrottle, CurrentPasswordThrottle]
+
+    @extend_schema(responses={200: UserOutputSerializer, **errors(AUTHENTICATED)}, tags=["users"])
     def get(self, request: Request) -> Response:
         return Response(UserOutputSerializer(request.user).data)
 
     @extend_schema(
-        request=MeUpdateInputSerializer, responses={200: UserOutputSerializer}, tags=["users"]
+        request=MeUpdateInputSerializer,
+        responses={200: UserOutputSerializer, **errors(AUTHENTICATED_WRITE, WITH_BODY)},
+        tags=["users"],
     )
     def patch(self, request: Request) -> Response:
         # The authenticated user is a cached snapshot without the password hash.
@@ -190,6 +221,14 @@ class MeView(APIView):
         return Response(UserOutputSerializer(user).data)
 
 
+@extend_schema_view(
+    list=extend_schema(
+        responses={200: UserOutputSerializer(many=True), **errors(AUTHENTICATED, 400, 403)}
+    ),
+    retrieve=extend_schema(
+        responses={200: UserOutputSerializer, **errors(AUTHENTICATED, 403, 404)}
+    ),
+)
 @extend_schema(tags=["users"])
 class UserViewSet(
     mixins.ListModelMixin,
@@ -202,7 +241,10 @@ class UserViewSet(
     def get_queryset(self) -> Any:
         return selectors.user_list()
 
-    @extend_schema(request=UserAdminUpdateInputSerializer, responses={200: UserOutputSerializer})
+    @extend_schema(
+        request=UserAdminUpdateInputSerializer,
+        responses={200: UserOutputSerializer, **errors(AUTHENTICATED_WRITE, WITH_BODY, 404)},
+    )
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
         user = self.get_object()
         payload = UserAdminUpdateInputSerializer(data=request.data)

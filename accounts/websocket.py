@@ -6,13 +6,16 @@ Django session cookie (all read here, at the handshake), or a first message
 `{"type": "auth", "token": ...}`, which the consumer hands to `identify_token`.
 Tokens go through the same checks as HTTP requests (signature, expiry, type, and
 the session and user through the revocation cache), so ending a session ends its
-sockets too, at the consumer's next `recheck`.
+sockets too, at the next check of the process's `IdentityWatch`.
 """
 
+import asyncio
+import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import import_module
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -27,8 +30,10 @@ from rest_framework.exceptions import AuthenticationFailed
 from accounts import auth_cache
 from accounts.authentication import SessionJWTAuthentication
 from accounts.models import User
+from taskmanager.loops import PerLoop
 
 Scope = dict[str, Any]
+logger = logging.getLogger(__name__)
 
 
 class SocketAuthError(Exception):
@@ -75,18 +80,89 @@ def identify_session(session_key: str) -> tuple[SocketIdentity, User]:
     return SocketIdentity(user.pk, "cookie", session_key), user
 
 
-def recheck(identity: SocketIdentity) -> User | None:
-    """The identity's user, fresh (role and permissions included), while it is
-    still valid; None once the token expired or the session or user is done."""
-    if identity.via == "token":
-        if identity.expires_at is not None and time.time() >= identity.expires_at:
-            return None
-        return auth_cache.authenticated_user(identity.user_id, identity.session)
+def recheck_many(identities: Sequence[SocketIdentity]) -> list[User | None]:
+    """Each identity's user, fresh (role and permissions included), while it is
+    still valid; None once the token expired or the session or user is done. The
+    identities of tokens in one cache round trip."""
+    now = time.time()
+    live_tokens = [
+        (identity.user_id, identity.session)
+        for identity in identities
+        if identity.via == "token" and (identity.expires_at is None or now < identity.expires_at)
+    ]
+    by_token = dict(zip(live_tokens, auth_cache.authenticated_users(live_tokens), strict=True))
+    result: list[User | None] = []
+    for identity in identities:
+        if identity.via == "token":
+            result.append(by_token.get((identity.user_id, identity.session)))
+        else:
+            result.append(_recheck_cookie(identity))
+    return result
+
+
+def _recheck_cookie(identity: SocketIdentity) -> User | None:
     try:
         _, user = identify_session(identity.session)
     except SocketAuthError:
         return None
     return user if user.pk == identity.user_id else None
+
+
+class Watched(Protocol):
+    """An open socket (tasks.consumers.TaskEventConsumer)."""
+
+    identity: SocketIdentity | None
+
+    async def rechecked(self, user: User | None) -> None: ...
+
+
+class IdentityWatch:
+    """Checks the identities of the open sockets of a process every
+    WEBSOCKET_RECHECK_SECONDS, all in one go: one thread hop and one cache round trip
+    for thousands of sockets, where a check per socket cost a core (bench/RESULTS.md).
+    Each socket is told its fresh user, or None when it must close."""
+
+    def __init__(self) -> None:
+        self._sockets: set[Watched] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, socket: Watched) -> None:
+        self._sockets.add(socket)
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._run())
+
+    def discard(self, socket: Watched) -> None:
+        self._sockets.discard(socket)
+        if not self._sockets and self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(float(settings.WEBSOCKET_RECHECK_SECONDS))
+            await self.check_all()
+
+    async def check_all(self) -> None:
+        checked = [(socket, socket.identity) for socket in self._sockets if socket.identity]
+        try:
+            users = await database_sync_to_async(recheck_many)([i for _, i in checked])
+        except Exception:
+            # The cache and the database both failed: check again next time.
+            logger.exception("could not check the identities of %d sockets", len(checked))
+            return
+        for (socket, _), user in zip(checked, users, strict=True):
+            try:
+                await socket.rechecked(user)
+            except Exception:
+                logger.exception("a socket failed to take its checked identity")
+
+
+_watches = PerLoop(IdentityWatch)
+
+
+def identity_watch() -> IdentityWatch:
+    """The watch of the running event loop."""
+    return _watches.get()
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

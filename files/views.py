@@ -1,12 +1,14 @@
+import logging
 import unicodedata
 from typing import Any
 from urllib.parse import quote
 
+from django.core.files import File as StoredFile
 from django.core.files.storage import default_storage
 from django.db.models import QuerySet
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import MultiPartParser
@@ -19,13 +21,38 @@ from files.filters import FileFilter
 from files.models import File
 from files.permissions import FileAccess
 from files.serializers import FileOutputSerializer, FileUploadInputSerializer
-from taskmanager.exceptions import NotFoundError, ServiceUnavailableError
+from files.validation import ALLOWED
+from taskmanager.exceptions import GoneError, NotFoundError, ServiceUnavailableError
+from taskmanager.schema import (
+    AUTHENTICATED,
+    AUTHENTICATED_WRITE,
+    WITH_BODY,
+    ErrorSerializer,
+    errors,
+)
 from taskmanager.throttles import RateLimitHeadersMixin, ReadWriteThrottle
 from tasks.selectors import task_visible_to
 
 DOWNLOAD_BLOCK_SIZE = 64 * 1024
+DOWNLOAD_MEDIA_TYPES = sorted({content_type for content_type, _ in ALLOWED.values()})
+DOWNLOAD = OpenApiResponse(OpenApiTypes.BINARY, description="The file's bytes, as an attachment.")
+GONE = OpenApiResponse(
+    ErrorSerializer,
+    description="The file's stored bytes are missing or are not the ones uploaded.",
+)
+
+logger = logging.getLogger(__name__)
 
 
+@extend_schema_view(
+    list=extend_schema(
+        responses={200: FileOutputSerializer(many=True), **errors(AUTHENTICATED, 400, 429)}
+    ),
+    retrieve=extend_schema(
+        responses={200: FileOutputSerializer, **errors(AUTHENTICATED, 404, 429)}
+    ),
+    destroy=extend_schema(responses={204: None, **errors(AUTHENTICATED_WRITE, 404, 429)}),
+)
 @extend_schema(tags=["files"])
 class FileViewSet(
     RateLimitHeadersMixin,
@@ -44,7 +71,14 @@ class FileViewSet(
     def get_queryset(self) -> QuerySet[File]:
         return selectors.file_visible_to(self.request.user)
 
-    @extend_schema(request={"multipart/form-data": FileUploadInputSerializer})
+    @extend_schema(
+        request={"multipart/form-data": FileUploadInputSerializer},
+        # 404: the task named is not one you can see; 415: the file's type is not allowed.
+        responses={
+            201: FileOutputSerializer,
+            **errors(AUTHENTICATED_WRITE, WITH_BODY, 404, 429, 503),
+        },
+    )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         payload = FileUploadInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -63,15 +97,19 @@ class FileViewSet(
     def perform_destroy(self, instance: File) -> None:
         services.file_delete(file=instance)
 
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    @extend_schema(
+        # The file's own type, one of the types uploads are accepted in.
+        responses={
+            **{(200, media_type): DOWNLOAD for media_type in DOWNLOAD_MEDIA_TYPES},
+            **errors(AUTHENTICATED, 404, 429, 503),
+            410: GONE,
+        }
+    )
     @action(detail=True, methods=["get"], filterset_class=None)
     def download(self, request: Request, pk: str | None = None) -> FileResponse:
         """The file's bytes, streamed, as an attachment."""
         file = self.get_object()
-        try:
-            handle = default_storage.open(file.storage_name, "rb")
-        except Exception as exc:
-            raise ServiceUnavailableError("The stored file cannot be read now.") from exc
+        handle = open_stored(file)
         response = FileResponse(handle, content_type=file.content_type)
         response.block_size = DOWNLOAD_BLOCK_SIZE
         response["Content-Length"] = str(file.size)
@@ -79,6 +117,37 @@ class FileViewSet(
         response["X-Content-Type-Options"] = "nosniff"
         response["Cache-Control"] = "private, no-store"
         return response
+
+
+def open_stored(file: File) -> StoredFile:
+    """The file's stored bytes, opened; 410 when they are missing or their size is not
+    the one recorded (the Content-Length sent would not match what follows), 503 when
+    the storage fails."""
+    try:
+        handle = default_storage.open(file.storage_name, "rb")
+    except FileNotFoundError as exc:
+        # Both storages say so: FileSystemStorage, and S3Storage for a 404 from S3.
+        logger.error("stored bytes of file %s are missing (%s)", file.pk, file.storage_name)
+        raise GoneError("The file's content is no longer available.") from exc
+    except Exception as exc:
+        raise ServiceUnavailableError("The stored file cannot be read now.") from exc
+    try:
+        # A stat of the open file on disk; S3 answered it with the object's metadata.
+        size = handle.size
+    except Exception as exc:
+        handle.close()
+        raise ServiceUnavailableError("The stored file cannot be read now.") from exc
+    if size != file.size:
+        handle.close()
+        logger.error(
+            "stored bytes of file %s are %s bytes, %s recorded (%s)",
+            file.pk,
+            size,
+            file.size,
+            file.storage_name,
+        )
+        raise GoneError("The file's content is no longer available.")
+    return handle
 
 
 def attachment_header(name: str) -> str:

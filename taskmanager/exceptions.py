@@ -6,11 +6,13 @@ so no request ever answers a stack trace.
 """
 
 import logging
+import sys
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -57,6 +59,15 @@ class ConflictError(DomainError):
     status_code = status.HTTP_409_CONFLICT
     code = "conflict"
     message = "The request conflicts with the current state."
+
+
+class GoneError(DomainError):
+    """The resource's row exists but what it stands for is lost for good (a file's
+    bytes missing or changed in storage): retrying will not help."""
+
+    status_code = status.HTTP_410_GONE
+    code = "gone"
+    message = "The resource is no longer available."
 
 
 class PreconditionFailedError(DomainError):
@@ -140,6 +151,12 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     elif isinstance(exc, SuspiciousOperation):
         body = error_body("bad_request", "The request was malformed.")
         status_code = status.HTTP_400_BAD_REQUEST
+    elif _database_unavailable(exc):
+        request = context.get("request")
+        _log_database_unavailable(exc, request)
+        body = error_body(*DATABASE_UNAVAILABLE)
+        status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+        headers["Retry-After"] = DATABASE_RETRY_AFTER
     else:
         request = context.get("request")
         logger.exception(
@@ -154,6 +171,27 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     # around the view must not be committed.
     set_rollback()
     return Response(body, status=status_code, headers=headers)
+
+
+# The database down or restarting (connections refused, the pool timing out, a
+# connection lost mid-query): nothing was committed, and retrying soon may work.
+DATABASE_UNAVAILABLE = ("service_unavailable", "The database is unavailable; try again later.")
+DATABASE_RETRY_AFTER = "5"
+
+
+def _database_unavailable(exc: BaseException | None) -> bool:
+    return isinstance(exc, OperationalError | InterfaceError)
+
+
+def _log_database_unavailable(exc: BaseException, request: HttpRequest | None) -> None:
+    # A warning without the traceback: an outage would otherwise flood the log.
+    logger.warning(
+        "database unavailable in %s %s: %s: %s",
+        getattr(request, "method", "?"),
+        getattr(request, "path", "?"),
+        type(exc).__name__,
+        exc,
+    )
 
 
 # Views for errors raised outside DRF (unknown URLs, Django's own 400/403/500).
@@ -174,4 +212,10 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
 
 
 def server_error(request: HttpRequest) -> JsonResponse:
+    # Django calls this while it handles the exception (a middleware's, a page's).
+    exc = sys.exc_info()[1]
+    if _database_unavailable(exc):
+        response = _json_error(503, *DATABASE_UNAVAILABLE)
+        response["Retry-After"] = DATABASE_RETRY_AFTER
+        return response
     return _json_error(500, "server_error", "An unexpected error occurred.")

@@ -326,6 +326,8 @@ THROTTLE_RATES = {
     # Login and token attempts per username + client IP, and per client IP.
     "login": env.str("THROTTLE_LOGIN_RATE", default="5/min"),
     "login_ip": env.str("THROTTLE_LOGIN_IP_RATE", default="30/min"),
+    # Token refreshes per client IP (accounts.throttles.RefreshThrottle).
+    "refresh": env.str("THROTTLE_REFRESH_RATE", default="60/min"),
 }
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 
@@ -348,6 +350,9 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # Every view: `read`/`write` per user (per client IP when anonymous); the public
+    # auth endpoints set their own.
+    "DEFAULT_THROTTLE_CLASSES": ["taskmanager.throttles.ReadWriteThrottle"],
     "DEFAULT_THROTTLE_RATES": THROTTLE_RATES,
     # Proxies in front of the app whose X-Forwarded-For is trusted (nginx: 1).
     "NUM_PROXIES": NUM_PROXIES,

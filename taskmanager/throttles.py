@@ -5,24 +5,34 @@ every test sees the configured value). With Redis the count is one INCR shared b
 all processes; with the local-memory cache it is per process.
 """
 
+from __future__ import annotations
+
 import hashlib
 import logging
 import math
 import time
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.conf import settings
 from django.core.cache import cache, caches
 from django_redis.cache import RedisCache
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
-from rest_framework.views import APIView
 
 from monitoring.metrics import THROTTLED_REQUESTS
 from taskmanager.net import client_ip
+
+if TYPE_CHECKING:
+    from rest_framework.views import APIView
+
+    _ViewBase = APIView
+else:
+    # DEFAULT_THROTTLE_CLASSES names ReadWriteThrottle, and DRF imports it while it
+    # defines APIView: this module must not import rest_framework.views at run time.
+    _ViewBase = object
 
 logger = logging.getLogger(__name__)
 
@@ -92,9 +102,21 @@ class FixedWindowThrottle(BaseThrottle):
                 value = cache.incr(key)
             except ValueError:
                 continue
-            return int(value)
+            except TypeError:  # not a number: incr adds 1 to whatever it finds
+                return _restart_corrupt_counter(key, window)
+            if not isinstance(value, int):  # a float or a bool still adds up
+                return _restart_corrupt_counter(key, window)
+            return value
         logger.warning("throttle counter %s could not be started", key)
         return None
+
+
+def _restart_corrupt_counter(key: str, window: int) -> int:
+    """A counter that is not a number (nothing this code wrote) counts from this
+    request on, rather than failing every request or letting them all through."""
+    logger.warning("throttle counter %s is not a number; restarted", key)
+    cache.set(key, 1, timeout=window + 1)
+    return 1
 
 
 def _redis_increment(key: str, window: int) -> int | None:
@@ -106,6 +128,16 @@ def _redis_increment(key: str, window: int) -> int | None:
         pipe.incr(redis_key)
         pipe.expire(redis_key, window + 1, nx=True)
         count, _ = pipe.execute()
+    except ResponseError:
+        # INCR of a value that is not an integer: start the counter again, with the
+        # window's expiry (the EXPIRE above may have kept the old value's).
+        logger.warning("throttle counter %s is not a number; restarted", key)
+        try:
+            backend.client.get_client(write=True).set(redis_key, 1, ex=window + 1)
+        except RedisError:
+            logger.warning("throttle not counted: Redis unavailable", exc_info=True)
+            return None
+        return 1
     except RedisError:
         logger.warning("throttle not counted: Redis unavailable", exc_info=True)
         return None
@@ -132,7 +164,7 @@ class ReadWriteThrottle(FixedWindowThrottle):
         return f"ip:{client_ip(request)}"
 
 
-class RateLimitHeadersMixin(APIView):
+class RateLimitHeadersMixin(_ViewBase):
     """Adds X-RateLimit-Limit, -Remaining and -Reset to every response of a
     throttled view, the 429s included."""
 

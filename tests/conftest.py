@@ -1,12 +1,18 @@
 import copy
+import time
 import uuid
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 from django.conf import settings
 from django.core.cache import cache
 from django.test import override_settings
 from rest_framework.test import APIClient
+
+import taskmanager.throttles
+
+DAY = 24 * 60 * 60
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -32,6 +38,19 @@ def _isolated_cache() -> Iterator[None]:
             cache.delete_pattern("*")
         else:
             cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _throttle_windows_start_with_the_test(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Throttles count per fixed window (minute, hour, day). Their clock is moved so
+    each test starts on a day boundary and runs in one window of every size; with the
+    real clock a test that counts to a limit across a minute boundary saw its count
+    start again and failed by chance."""
+    started = time.time()
+    shift = (started // DAY + 1) * DAY - started
+    monkeypatch.setattr(
+        taskmanager.throttles, "time", SimpleNamespace(time=lambda: time.time() + shift)
+    )
 
 
 @pytest.fixture(autouse=True)

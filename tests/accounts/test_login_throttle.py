@@ -5,7 +5,7 @@ from urllib.parse import urlencode
 import pytest
 
 from accounts.models import User, UserSession
-from tests.accounts.conftest import LOGIN_URL, assert_error
+from tests.accounts.conftest import LOGIN_URL, REFRESH_URL, assert_error
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -165,3 +165,23 @@ def test_registration_is_throttled_per_ip_at_the_login_rate(api_client, settings
     assert_throttled(register(3))
     assert not User.objects.filter(username="new3").exists()
     assert register(4, ip="192.0.2.11").status_code == 201
+
+
+def test_refreshes_are_counted_per_ip_at_their_own_rate(api_client, member, login, settings):
+    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "refresh": "3/min", "write": "1/min"}
+    refresh = login(member)["refresh"]
+    for _ in range(3):
+        response = api_client.post(
+            REFRESH_URL, {"refresh": refresh}, format="json", REMOTE_ADDR="192.0.2.20"
+        )
+        assert response.status_code == 200, response.content  # not held to the write rate
+        refresh = response.json()["refresh"]
+
+    fourth = api_client.post(
+        REFRESH_URL, {"refresh": refresh}, format="json", REMOTE_ADDR="192.0.2.20"
+    )
+    assert_throttled(fourth)
+    elsewhere = api_client.post(
+        REFRESH_URL, {"refresh": refresh}, format="json", REMOTE_ADDR="192.0.2.21"
+    )
+    assert elsewhere.status_code == 200, elsewhere.content  # the throttled one changed nothing

@@ -33,7 +33,7 @@ from tests.files.samples import (
     text_bytes,
     text_of_size,
 )
-from tests.tasks.conftest import in_fresh_window, task_url
+from tests.tasks.conftest import task_url
 
 pytestmark = pytest.mark.django_db
 
@@ -469,7 +469,6 @@ def rates(settings):
             "read": f"{read}/min",
             "write": f"{write}/min",
         }
-        in_fresh_window()
 
     return _rates
 

@@ -124,6 +124,20 @@ def test_unexpected_exception_outside_drf_is_500_in_the_same_shape():
     assert "secret" not in response.content.decode()
 
 
+@pytest.mark.parametrize("kind", ["refused", "lost"])
+@pytest.mark.parametrize("prefix", ["database-down", "plain-database-down"])
+def test_the_database_down_is_503_with_retry_after_and_no_details(prefix, kind, caplog):
+    client = Client(raise_request_exception=False)
+
+    response = client.get(f"/t/{prefix}/{kind}/")
+
+    error = assert_error(response, 503, "service_unavailable")
+    assert error["message"] == "The database is unavailable; try again later."
+    assert response["Retry-After"] == "5"
+    assert "10.0.0.5" not in response.content.decode()
+    assert "closed" not in response.content.decode()
+
+
 def test_body_over_the_memory_limit_is_413(api_client, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
 

@@ -89,6 +89,7 @@ def test_nothing_set_gives_the_embedded_defaults(tmp_path):
         "write": "10/min",
         "login": "5/min",
         "login_ip": "30/min",
+        "refresh": "60/min",
     }
     assert found["upload_max"] == 5 * 1024 * 1024
 

@@ -1,5 +1,6 @@
 """Views that raise each kind of error, mounted beside the real URLs for the tests."""
 
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
 from rest_framework import serializers
@@ -87,6 +88,23 @@ def plain_crash(request: HttpRequest) -> HttpResponse:
     raise RuntimeError("secret internal detail")
 
 
+DATABASE_ERRORS = {
+    "refused": OperationalError('connection to server at "10.0.0.5", port 5432 failed'),
+    "lost": InterfaceError("connection already closed"),
+}
+
+
+class DatabaseDownView(APIView):
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request, kind: str) -> Response:
+        raise DATABASE_ERRORS[kind]
+
+
+def plain_database_down(request: HttpRequest, kind: str) -> HttpResponse:
+    raise DATABASE_ERRORS[kind]
+
+
 urlpatterns = [
     path("t/echo/", EchoView.as_view()),
     path("t/private/", PrivateView.as_view()),
@@ -95,5 +113,7 @@ urlpatterns = [
     path("t/domain/<str:kind>/", DomainErrorView.as_view()),
     path("t/crash/", CrashView.as_view()),
     path("t/plain-crash/", plain_crash),
+    path("t/database-down/<str:kind>/", DatabaseDownView.as_view()),
+    path("t/plain-database-down/<str:kind>/", plain_database_down),
     *project_urlpatterns,
 ]

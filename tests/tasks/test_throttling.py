@@ -9,7 +9,6 @@ from tests.tasks.conftest import (
     TASKS_URL,
     assert_error,
     events_url,
-    in_fresh_window,
     task_url,
 )
 
@@ -28,7 +27,6 @@ def rates(settings):
             "read": f"{read}/min",
             "write": f"{write}/min",
         }
-        in_fresh_window()
 
     return _rates
 

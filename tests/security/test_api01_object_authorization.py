@@ -1,0 +1,268 @@
+"""API1:2023 Broken Object Level Authorization.
+
+Every object endpoint of the schema (a path with an `{id}`), called with another
+user's id, answers exactly as for an id that does not exist (404, or the 403 of an
+admin-only endpoint) and changes nothing; every list leaves other users' objects
+out, whatever its query parameters; and nobody's socket carries an event of a task
+they may not see.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+
+from accounts.models import User, UserSession
+from files.models import File
+from tasks.models import Task, TaskEvent
+from tasks.services import task_delete, task_update
+from tests.accounts.conftest import claims
+from tests.factories import TaskFactory
+from tests.security.conftest import fill, openapi_schema, operations
+from tests.tasks.sockets import (
+    assert_all_silent,
+    next_of_type,
+    open_sockets,
+    receive,
+    send,
+)
+
+MISSING_ID = 987654321
+MISSING_SESSION = "00000000-0000-4000-8000-000000000000"
+
+# Every path of the schema with an id, and how to find Otto's object for it.
+# `test_every_object_endpoint_of_the_schema_is_covered` fails when a new one appears.
+OBJECT_PATHS: dict[str, str] = {
+    "/api/v1/auth/sessions/{id}/": "session",
+    "/api/v1/files/{id}/": "file",
+    "/api/v1/files/{id}/download/": "file",
+    "/api/v1/tasks/{id}/": "task",
+    "/api/v1/tasks/{id}/events/": "task",
+    "/api/v1/users/{id}/": "user",
+}
+# Object endpoints a member and a manager may not use at all (function level, API5):
+# the answer must then not depend on whether the id exists.
+ADMIN_ONLY_PATHS = {"/api/v1/users/{id}/"}
+
+# A valid body for each write, so a refusal cannot be a validation error.
+BODIES: dict[str, dict[str, Any]] = {
+    "put": {"title": "Taken over", "description": "", "priority": "high"},
+    "patch": {"title": "Taken over"},
+}
+
+
+@pytest.fixture
+def others_objects(other_member: User, others_task: Any, others_file: dict, login: Any) -> dict:
+    """Otto's id of each kind (his task, his file, a live session of his, himself)."""
+    tokens = login(other_member)
+    return {
+        "task": others_task.pk,
+        "file": others_file["id"],
+        "session": claims(tokens["access"])["sid"],
+        "user": other_member.pk,
+        "tokens": tokens,
+    }
+
+
+def state_of(objects: dict[str, Any]) -> tuple[Any, ...]:
+    """What a refused request must leave as it was."""
+    task = Task.objects.get(pk=objects["task"])
+    session = UserSession.objects.get(pk=objects["session"])
+    user = User.objects.get(pk=objects["user"])
+    return (
+        task.title,
+        task.version,
+        task.owner_id,
+        File.objects.filter(pk=objects["file"]).exists(),
+        session.ended_at,
+        user.is_active,
+        user.role,
+        TaskEvent.objects.filter(task_id=objects["task"]).count(),
+    )
+
+
+def object_operations() -> list[tuple[str, str, str]]:
+    """(role, path, method); managers see every task by design (API5 checks what
+    they may change), so they are tried on the other kinds only."""
+    return [
+        (role, path, method)
+        for path, method, _ in operations()
+        if "{" in path
+        for role in ("member", "manager")
+        if not (role == "manager" and OBJECT_PATHS.get(path) == "task")
+    ]
+
+
+def call(client: Any, method: str, url: str) -> Any:
+    body = BODIES.get(method)
+    if body is None:
+        return getattr(client, method)(url)
+    return getattr(client, method)(url, body, format="json")
+
+
+def test_every_object_endpoint_of_the_schema_is_covered():
+    paths = {path for path in openapi_schema()["paths"] if "{" in path}
+
+    assert paths == set(OBJECT_PATHS)
+
+
+@pytest.mark.parametrize(("role", "path", "method"), object_operations())
+def test_another_users_object_answers_as_a_missing_one_and_stays_unchanged(
+    role, path, method, request, others_objects, committed
+):
+    client = request.getfixturevalue(f"{role}_client")
+    kind = OBJECT_PATHS[path]
+    missing = MISSING_SESSION if kind == "session" else MISSING_ID
+    before = state_of(others_objects)
+
+    with committed():
+        response = call(client, method, fill(path, others_objects[kind]))
+    answer_for_missing = call(client, method, fill(path, missing))
+
+    expected = 403 if path in ADMIN_ONLY_PATHS else 404
+    assert response.status_code == expected, response.content
+    assert response.json()["error"]["code"] == (
+        "permission_denied" if expected == 403 else "not_found"
+    )
+    # Same status and body as for an id nobody has: the id's existence does not leak.
+    assert answer_for_missing.status_code == expected
+    assert answer_for_missing.json() == response.json()
+    assert state_of(others_objects) == before
+
+
+@pytest.mark.parametrize("path", sorted(set(OBJECT_PATHS) - ADMIN_ONLY_PATHS))
+def test_the_owner_reaches_each_object_endpoint(path, other_member_client, others_objects):
+    # The positive control: the same ids work for their owner.
+    client = other_member_client
+    if "sessions" in path:
+        response = client.delete(fill(path, others_objects["session"]))
+        assert response.status_code == 204
+        return
+    response = client.get(fill(path, others_objects[OBJECT_PATHS[path]]))
+    assert response.status_code == 200, response.content
+
+
+def test_a_session_of_another_user_survives_a_delete_attempt(member_client, others_objects):
+    response = member_client.delete(f"/api/v1/auth/sessions/{others_objects['session']}/")
+
+    assert response.status_code == 404
+    otto = member_client.__class__(others_objects["tokens"])
+    assert otto.get("/api/v1/users/me/").status_code == 200
+
+
+# --- lists ---------------------------------------------------------------------------
+
+# Every paginated list of the schema and how Otto's object would show in it.
+LIST_PATHS: dict[str, Callable[[dict[str, Any], dict[str, Any]], bool]] = {
+    "/api/v1/tasks/": lambda item, o: item["id"] == o["task"],
+    "/api/v1/tasks/events/": lambda item, o: item["task"] == o["task"],
+    "/api/v1/files/": lambda item, o: item["id"] == o["file"],
+    "/api/v1/auth/sessions/": lambda item, o: item["id"] == o["session"],
+}
+# Lists that are not a member's at all (API5 checks the 403).
+ADMIN_ONLY_LISTS = {"/api/v1/users/"}
+
+
+def test_every_list_of_the_schema_is_covered():
+    schema = openapi_schema()
+    lists = {
+        path
+        for path, item in schema["paths"].items()
+        if "get" in item
+        and "{" not in path
+        and any(p["name"] == "limit" for p in item["get"].get("parameters", []))
+    }
+
+    assert lists == set(LIST_PATHS) | ADMIN_ONLY_LISTS
+
+
+# Query parameters a caller might use to reach further than their own objects.
+WIDENING_QUERIES: list[dict[str, Any]] = [
+    {},
+    {"limit": 100},
+    {"owner": "{user}"},
+    {"assignee": "{user}"},
+    {"search": "Private"},
+    {"task": "{task}"},
+    {"after": 0},
+    {"user": "{user}"},
+    {"all": "true"},
+]
+
+
+@pytest.mark.parametrize("path", sorted(LIST_PATHS))
+@pytest.mark.parametrize("query", WIDENING_QUERIES, ids=lambda q: ",".join(q) or "plain")
+def test_lists_leave_out_other_users_objects_whatever_the_query(
+    path, query, member_client, other_member_client, others_objects, task
+):
+    params = {
+        key: value.format(**others_objects) if isinstance(value, str) else value
+        for key, value in query.items()
+    }
+    shows_others = LIST_PATHS[path]
+
+    response = member_client.get(path, params)
+
+    # An unknown or invalid parameter may be refused; it must never widen the list.
+    assert response.status_code in (200, 400), response.content
+    if response.status_code == 200:
+        body = response.json()
+        assert not [item for item in body["results"] if shows_others(item, others_objects)]
+    # Positive control: the object is in its owner's list.
+    listed = other_member_client.get(path, {"limit": 100}).json()["results"]
+    assert [item for item in listed if shows_others(item, others_objects)]
+
+
+def test_statistics_count_only_what_the_member_sees(member_client, others_task, task):
+    TaskFactory(owner=others_task.owner, title="Another of Otto's", status="completed")
+
+    figures = member_client.get("/api/v1/tasks/statistics/").json()
+
+    assert figures["total"] == 1
+    assert figures["by_status"] == {"pending": 1, "in_progress": 0, "completed": 0}
+
+
+def test_a_file_cannot_be_attached_to_another_users_task(member_client, others_task):
+    from tests.files.conftest import post_file
+    from tests.files.samples import sample
+
+    response = post_file(member_client, "notes.png", sample("png"), task=others_task)
+
+    assert response.status_code == 404
+    assert not File.objects.filter(task=others_task).exists()
+
+
+# --- sockets -------------------------------------------------------------------------
+
+sockets_db = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+
+@sockets_db
+async def test_no_event_of_another_users_task_reaches_a_members_socket(
+    member_client, other_member, manager_client, others_task
+):
+    async with open_sockets(member_client.tokens, manager_client.tokens) as (mia, manon):
+        await database_sync_to_async(task_update)(
+            actor=other_member, task=others_task, data={"title": "Renamed"}
+        )
+        # Positive control: a manager, who may see it, is told.
+        assert (await next_of_type(manon, "task.updated"))["task"]["id"] == others_task.pk
+        await database_sync_to_async(task_delete)(actor=other_member, task=others_task)
+        assert (await next_of_type(manon, "task.deleted"))["task"]["id"] == others_task.pk
+
+        await assert_all_silent(mia)
+
+
+@sockets_db
+async def test_a_resume_replays_only_events_the_member_may_see(
+    member_client, other_member, others_task, task
+):
+    async with open_sockets(member_client.tokens) as (mia,):
+        await send(mia, {"type": "resume", "after": 0})
+        replayed = []
+        while (message := await receive(mia))["type"] != "resumed":
+            replayed.append(message["task"]["id"])
+
+    assert replayed == [task.pk]
+    assert message["count"] == 1

@@ -1,0 +1,264 @@
+"""API3:2023 Broken Object Property Level Authorization.
+
+Writes cannot set the properties the server owns (owner, version, role, active
+flag, staff and superuser flags, a file's hash, size, type or owner): they are
+refused by name or ignored, and never change anything. Reads expose exactly the
+documented fields: no password hash anywhere, no other user's email to a member,
+no storage names or refresh-token ids.
+"""
+
+import hashlib
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from accounts import auth_cache
+from accounts.models import User
+from files.models import File
+from tasks.models import Task
+from tests.accounts.conftest import ME_URL, assert_error
+from tests.factories import PASSWORD, TaskFactory
+from tests.files.conftest import FILE_SHAPE, post_file
+from tests.files.samples import sample
+from tests.security.conftest import fill, openapi_schema, walk_strings
+from tests.tasks.conftest import EVENT_SHAPE, TASK_SHAPE
+
+USER_SHAPE = {"id", "username", "email", "role", "is_active", "date_joined"}
+SESSION_SHAPE = {"id", "created_at", "last_used_at", "ip", "user_agent", "current"}
+PRIVILEGES = {"role": "admin", "is_staff": True, "is_superuser": True, "is_active": True}
+
+
+# --- mass assignment ---------------------------------------------------------------
+
+
+def test_a_created_task_ignores_owner_version_and_timestamps_sent_by_the_client(
+    member_client, member, other_member
+):
+    response = member_client.post(
+        "/api/v1/tasks/",
+        {
+            "title": "Mine",
+            "owner": other_member.pk,
+            "version": 99,
+            "id": 424242,
+            "created_at": "2000-01-01T00:00:00Z",
+            "completed_at": "2000-01-01T00:00:00Z",
+        },
+        format="json",
+    )
+
+    assert response.status_code == 201, response.content
+    task = Task.objects.get(pk=response.json()["id"])
+    assert (task.owner_id, task.version, task.completed_at) == (member.pk, 1, None)
+    assert task.pk != 424242
+    assert task.created_at.year > 2000
+
+
+@pytest.mark.parametrize("method", ["put", "patch"])
+def test_an_update_cannot_move_a_task_to_another_owner_or_version(
+    method, member_client, member, other_member, task
+):
+    response = getattr(member_client, method)(
+        f"/api/v1/tasks/{task.pk}/",
+        {"title": "Mine still", "owner": other_member.pk, "version": 99, "id": task.pk + 1},
+        format="json",
+    )
+
+    assert response.status_code == 200, response.content
+    task.refresh_from_db()
+    assert (task.owner_id, task.version, task.title) == (member.pk, 2, "Mine still")
+
+
+@pytest.mark.parametrize("field", ["snapshot", "is_deleted", "owner_id", "assignee_id", "events"])
+def test_unknown_task_properties_are_refused_by_name(field, member_client, task):
+    response = member_client.patch(f"/api/v1/tasks/{task.pk}/", {field: 1}, format="json")
+
+    error = assert_error(response, 400, "validation_error")
+    assert field in error["fields"]
+    assert Task.objects.get(pk=task.pk).version == task.version
+
+
+@pytest.mark.parametrize(
+    "extra", [{k: v} for k, v in PRIVILEGES.items()] + [{"groups": [1]}, {"is_active": False}]
+)
+def test_registration_cannot_grant_privileges(extra, db):
+    body = {"username": "eve", "email": "eve@example.com", "password": PASSWORD, **extra}
+
+    response = APIClient().post("/api/v1/auth/register/", body, format="json")
+
+    error = assert_error(response, 400, "validation_error")
+    assert set(extra) <= set(error["fields"])
+    assert not User.objects.filter(username="eve").exists()
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        *({k: v} for k, v in PRIVILEGES.items()),
+        {"username": "someone-else"},
+        {"id": 1},
+        {"date_joined": "2000-01-01T00:00:00Z"},
+        {"password_hash": "md5$x$y"},
+    ],
+)
+def test_a_member_cannot_change_their_own_privileged_properties(extra, member_client, member):
+    response = member_client.patch(ME_URL, extra, format="json")
+
+    error = assert_error(response, 400, "validation_error")
+    assert set(extra) <= set(error["fields"])
+    fresh = User.objects.get(pk=member.pk)
+    assert (fresh.role, fresh.is_staff, fresh.is_superuser, fresh.username) == (
+        "member",
+        False,
+        False,
+        "mia",
+    )
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"is_superuser": True},
+        {"is_staff": True},
+        {"password": "Another-Copper-Lantern-43"},
+        {"email": "taken-over@example.com"},
+        {"username": "renamed"},
+    ],
+)
+def test_even_an_admin_sets_only_role_and_status_of_another_user(extra, admin_client, other_member):
+    response = admin_client.patch(f"/api/v1/users/{other_member.pk}/", extra, format="json")
+
+    error = assert_error(response, 400, "validation_error")
+    assert set(extra) <= set(error["fields"])
+    fresh = User.objects.get(pk=other_member.pk)
+    assert (fresh.is_superuser, fresh.is_staff, fresh.email, fresh.username) == (
+        False,
+        False,
+        "otto@example.com",
+        "otto",
+    )
+    assert fresh.check_password(PASSWORD)
+
+
+@pytest.mark.parametrize(
+    "field",
+    ["sha256", "size", "content_type", "owner", "name", "storage_name", "created_at"],
+)
+def test_an_upload_cannot_set_the_properties_the_server_computes(field, member_client, media_root):
+    response = post_file(member_client, "photo.png", sample("png"), fields={field: "forged"})
+
+    error = assert_error(response, 400, "validation_error")
+    assert field in error["fields"]
+    assert not File.objects.exists()
+    assert not [p for p in media_root.rglob("*") if p.is_file()]
+
+
+def test_an_uploads_type_and_hash_come_from_its_bytes_not_from_the_client(member_client):
+    content = sample("png")
+
+    response = post_file(member_client, "photo.png", content, "text/html")
+
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["content_type"] == "image/png"
+    assert body["sha256"] == hashlib.sha256(content).hexdigest()
+    assert body["size"] == len(content)
+
+
+# --- exposure ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def shared_world(member, other_member, manager, admin, member_client, other_member_client):
+    """Otto's task assigned to Mia, events on it, a file each: everything a member may
+    legitimately see of another user."""
+    shared = TaskFactory(owner=other_member, assignee=member, title="For Mia")
+    other_member_client.patch(f"/api/v1/tasks/{shared.pk}/", {"status": "in_progress"})
+    mine = TaskFactory(owner=member, assignee=other_member, title="For Otto")
+    file = post_file(member_client, "photo.png", sample("png"), task=mine).json()
+    return {"task": shared.pk, "file": file["id"], "users": [member, other_member, manager, admin]}
+
+
+def readable_urls(world: dict[str, Any], session_id: str) -> list[str]:
+    """Every GET of the schema, with ids the caller may see."""
+    urls = []
+    for path, item in openapi_schema()["paths"].items():
+        if "get" not in item:
+            continue
+        if "{" not in path:
+            urls.append(path)
+        elif path.startswith("/api/v1/tasks/"):
+            urls.append(fill(path, world["task"]))
+        elif path.startswith("/api/v1/files/"):
+            urls.append(fill(path, world["file"]))
+        elif path.startswith("/api/v1/users/"):
+            urls.append(fill(path, world["users"][1].pk))
+        else:
+            raise AssertionError(f"no id to read {path} with: add it here")
+    return urls
+
+
+def json_bodies(client: Any, urls: list[str]) -> dict[str, Any]:
+    bodies = {}
+    for url in urls:
+        response = client.get(url)
+        if response.status_code == 200 and response["Content-Type"].startswith("application/json"):
+            bodies[url] = response.json()
+    return bodies
+
+
+def password_hashes(users: list[User]) -> list[str]:
+    return [User.objects.get(pk=user.pk).password for user in users]
+
+
+@pytest.mark.parametrize("role", ["member", "admin"])
+def test_no_response_carries_a_password_or_its_hash(role, request, shared_world):
+    client = request.getfixturevalue(f"{role}_client")
+    bodies = json_bodies(client, readable_urls(shared_world, ""))
+    hashes = password_hashes(shared_world["users"])
+
+    assert len(bodies) >= 8  # the walk did read the API
+    for url, body in bodies.items():
+        strings = walk_strings(body)
+        assert not [s for s in strings if "password" in s.lower()], url
+        assert not [s for s in strings if s in hashes or s.startswith(("md5$", "argon2"))], url
+
+
+def test_a_member_sees_no_other_users_email(member_client, shared_world, other_member):
+    bodies = json_bodies(member_client, readable_urls(shared_world, ""))
+
+    assert len(bodies) >= 8
+    for url, body in bodies.items():
+        assert "otto@example.com" not in str(body), url
+        assert "manon@example.com" not in str(body), url
+    # They do see that Otto is involved, by id only.
+    assert bodies[f"/api/v1/tasks/{shared_world['task']}/"]["owner"] == other_member.pk
+
+
+def test_each_resource_exposes_exactly_its_documented_fields(
+    admin_client, member_client, shared_world
+):
+    task_id, file_id = shared_world["task"], shared_world["file"]
+
+    assert set(admin_client.get(f"/api/v1/tasks/{task_id}/").json()) == TASK_SHAPE
+    for event in member_client.get(f"/api/v1/tasks/{task_id}/events/").json()["results"]:
+        assert set(event) == EVENT_SHAPE
+        assert set(event["changes"]) <= TASK_SHAPE
+    assert set(member_client.get(f"/api/v1/files/{file_id}/").json()) == FILE_SHAPE
+    assert set(member_client.get(ME_URL).json()) == USER_SHAPE
+    for user in admin_client.get("/api/v1/users/").json()["results"]:
+        assert set(user) == USER_SHAPE
+    for session in member_client.get("/api/v1/auth/sessions/").json()["results"]:
+        assert set(session) == SESSION_SHAPE
+
+
+def test_the_cached_user_carries_no_password_hash(member_client, member):
+    assert member_client.get(ME_URL).status_code == 200
+
+    snapshot = cache.get(auth_cache.user_key(member.pk))
+
+    assert snapshot, "the request should have cached the user"
+    assert "password" not in snapshot
+    assert User.objects.get(pk=member.pk).password not in str(snapshot)

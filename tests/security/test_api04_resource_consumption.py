@@ -1,0 +1,280 @@
+"""API4:2023 Unrestricted Resource Consumption.
+
+Every paginated list of the schema answers at most 100 items whatever `limit`
+asks; uploads stop at UPLOAD_MAX_BYTES and other bodies at
+DATA_UPLOAD_MAX_MEMORY_SIZE (413, nothing stored); string fields and headers have
+bounds; socket messages have a size limit and a rate limit; and every API operation
+is throttled, with `Retry-After` on the 429.
+"""
+
+import json
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.urls import resolve
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from accounts.models import User, UserSession
+from files.models import File
+from tasks.models import Task, TaskEvent
+from tests.accounts.conftest import assert_error
+from tests.factories import TaskFactory
+from tests.files.conftest import post_file
+from tests.files.samples import text_of_size
+from tests.security.conftest import fill, openapi_schema, operations
+from tests.tasks.sockets import TIMEOUT, connected, receive, send, socket
+
+MAX_PAGE = 100
+MANY = MAX_PAGE + 5
+
+
+def paginated_paths() -> list[str]:
+    return sorted(
+        path
+        for path, item in openapi_schema()["paths"].items()
+        if "get" in item and any(p["name"] == "limit" for p in item["get"].get("parameters", []))
+    )
+
+
+@pytest.fixture
+def crowded(admin: User) -> dict[str, Any]:
+    """More than a page of everything the admin can list (rows written in bulk)."""
+    now = timezone.now()
+    tasks = Task.objects.bulk_create(Task(owner=admin, title=f"Bulk {n}") for n in range(MANY))
+    TaskEvent.objects.bulk_create(
+        TaskEvent(task_id=tasks[0].pk, kind="updated", actor=admin, owner_id=admin.pk)
+        for _ in range(MANY)
+    )
+    File.objects.bulk_create(
+        File(
+            owner=admin,
+            name=f"f{n}.txt",
+            storage_name=f"uploads/00/{uuid.uuid4().hex}",
+            size=1,
+            content_type="text/plain",
+            sha256="0" * 64,
+        )
+        for n in range(MANY)
+    )
+    UserSession.objects.bulk_create(
+        UserSession(user=admin, refresh_jti=uuid.uuid4().hex, expires_at=now + timedelta(days=1))
+        for _ in range(MANY)
+    )
+    User.objects.bulk_create(
+        User(username=f"bulk{n}", email=f"bulk{n}@example.com") for n in range(MANY)
+    )
+    return {"id": tasks[0].pk}
+
+
+def test_the_schema_lists_the_paginated_lists():
+    assert len(paginated_paths()) >= 6
+
+
+@pytest.mark.parametrize("path", paginated_paths())
+@pytest.mark.parametrize("limit", ["101", "1000", "1000000000", "9" * 400])
+def test_no_list_answers_more_than_a_hundred_items(path, limit, admin_client, crowded):
+    response = admin_client.get(fill(path, crowded["id"]), {"limit": limit})
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert len(body["results"]) == MAX_PAGE
+    assert body["count"] > MAX_PAGE
+    assert body["next"]
+
+
+@pytest.mark.parametrize("path", paginated_paths())
+@pytest.mark.parametrize("limit", ["0", "-1", "1e9", "0x10", "abc"])
+def test_nonsense_limits_are_refused_not_defaulted(path, limit, admin_client, crowded):
+    response = admin_client.get(fill(path, crowded["id"]), {"limit": limit})
+
+    error = assert_error(response, 400, "validation_error")
+    assert "limit" in error["fields"]
+
+
+@pytest.mark.parametrize("path", paginated_paths())
+def test_an_offset_past_any_table_answers_an_empty_page(path, admin_client, crowded):
+    for offset in (str(2**63), "9" * 400):
+        response = admin_client.get(fill(path, crowded["id"]), {"offset": offset})
+
+        assert response.status_code == 200, response.content
+        assert response.json()["results"] == []
+
+
+def test_an_upload_over_the_limit_is_refused_and_leaves_nothing(
+    member_client, settings, media_root
+):
+    settings.UPLOAD_MAX_BYTES = 2048
+
+    response = post_file(member_client, "big.txt", text_of_size(4096))
+
+    assert_error(response, 413, "payload_too_large")
+    assert not File.objects.exists()
+    assert not [p for p in media_root.rglob("*") if p.is_file()]
+
+
+def test_an_upload_declaring_a_large_body_is_refused_before_it_is_read(member_client, settings):
+    settings.UPLOAD_MAX_BYTES = 2048
+
+    response = post_file(
+        member_client, "small.txt", text_of_size(10), CONTENT_LENGTH=str(10 * 1024 * 1024)
+    )
+
+    assert_error(response, 413, "payload_too_large")
+
+
+def json_writes() -> list[tuple[str, str]]:
+    return [
+        (path, method)
+        for path, method, op in operations()
+        if "application/json" in op.get("requestBody", {}).get("content", {})
+    ]
+
+
+@pytest.mark.parametrize(("path", "method"), json_writes())
+def test_every_json_body_over_the_limit_is_refused(path, method, admin, admin_client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 4096
+    body = json.dumps({"title": "x" * 8192})
+    # Ids that exist, so the refusal is the body's.
+    own = admin.pk if path.startswith("/api/v1/users/") else TaskFactory(owner=admin).pk
+
+    response = getattr(admin_client, method)(fill(path, own), body, content_type="application/json")
+
+    assert_error(response, 413, "payload_too_large")
+
+
+def test_a_form_with_too_many_fields_is_refused(db):
+    body = "&".join(f"f{n}=1" for n in range(2000))
+
+    response = APIClient().post(
+        "/api/v1/auth/token/", body, content_type="application/x-www-form-urlencoded"
+    )
+
+    assert response.status_code in (400, 413), response.content
+    assert "error" in response.json()
+
+
+@pytest.mark.parametrize(("field", "size"), [("title", 201), ("description", 10001)])
+def test_task_text_fields_are_bounded(field, size, member_client):
+    body = {"title": "ok", field: "x" * size}
+
+    response = member_client.post("/api/v1/tasks/", body, format="json")
+
+    error = assert_error(response, 400, "validation_error")
+    assert field in error["fields"]
+
+
+def test_an_idempotency_key_is_bounded(member_client):
+    response = member_client.post(
+        "/api/v1/tasks/", {"title": "ok"}, format="json", HTTP_IDEMPOTENCY_KEY="k" * 256
+    )
+
+    assert_error(response, 400, "validation_error")
+    assert not Task.objects.exists()
+
+
+# --- sockets -------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.parametrize("authenticated", [True, False])
+async def test_an_oversized_socket_message_is_refused_and_closes_the_socket(
+    authenticated, member_client
+):
+    communicator = socket(token=member_client.tokens["access"] if authenticated else None)
+    if authenticated:
+        await connected(communicator)
+    else:
+        assert (await communicator.connect())[0]
+
+    await send(communicator, {"type": "ping", "pad": "x" * 5000})
+
+    error = await receive(communicator)
+    assert error["code"] == "message_too_large"
+    closing = await communicator.receive_output(TIMEOUT)
+    assert closing == {"type": "websocket.close", "code": 1009}
+    await communicator.disconnect()
+
+
+FLOOD = 300
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+async def test_a_socket_flooding_messages_is_rate_limited(member_client):
+    # Each message costs the server work (a resume reads up to 1000 events); a client
+    # must not be able to send them as fast as it can write.
+    communicator = socket(token=member_client.tokens["access"])
+    await connected(communicator)
+    for _ in range(FLOOD):
+        await send(communicator, {"type": "resume", "after": 0})
+
+    limited, served = False, 0
+    while served < FLOOD and not limited:
+        output = await communicator.receive_output(TIMEOUT)
+        if output["type"] == "websocket.close":
+            limited = True
+            break
+        message = json.loads(output["text"])
+        if message["type"] == "error":
+            assert message["code"] in ("rate_limited", "throttled"), message
+            limited = True
+        served += message["type"] == "resumed"
+    await communicator.disconnect()
+
+    assert limited, f"{FLOOD} messages in a burst were all served"
+
+
+# --- throttles -----------------------------------------------------------------------
+
+
+def unthrottled_operations() -> list[str]:
+    found = []
+    for path, method, _ in operations():
+        view = resolve(fill(path, 1)).func
+        cls = view.cls
+        actions = getattr(view, "actions", None) or {}
+        handler = actions.get(method, method)
+        throttles = getattr(getattr(cls, handler, None), "kwargs", {}).get(
+            "throttle_classes", cls.throttle_classes
+        )
+        if not throttles:
+            found.append(f"{method.upper()} {path}")
+    return found
+
+
+def test_every_api_operation_is_throttled():
+    # DEFAULT_THROTTLE_CLASSES is empty: a view without its own throttle_classes
+    # can be called as fast as a client can send.
+    unthrottled = unthrottled_operations()
+
+    assert unthrottled == [], "not throttled:\n" + "\n".join(unthrottled)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "scope"),
+    [
+        ("get", "/api/v1/tasks/", "read"),
+        ("get", "/api/v1/tasks/statistics/", "read"),
+        ("get", "/api/v1/tasks/events/", "read"),
+        ("get", "/api/v1/files/", "read"),
+        ("post", "/api/v1/tasks/", "write"),
+        ("post", "/api/v1/files/", "write"),
+    ],
+)
+def test_reads_and_writes_are_throttled_per_user_with_retry_after(
+    method, path, scope, member_client, other_member_client, settings
+):
+    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, scope: "3/min"}
+
+    answers = [getattr(member_client, method)(path, {}).status_code for _ in range(3)]
+    refused = getattr(member_client, method)(path, {})
+
+    assert 429 not in answers
+    error = assert_error(refused, 429, "throttled")
+    assert error["message"]
+    assert 1 <= int(refused["Retry-After"]) <= 60
+    assert refused["X-RateLimit-Remaining"] == "0"
+    # Per user: someone else is not held up.
+    assert getattr(other_member_client, method)(path, {}).status_code != 429

@@ -1,0 +1,307 @@
+"""API7:2023 Server Side Request Forgery.
+
+The service fetches nothing a client names: it has no webhooks, no URL imports, no
+avatars by URL, and its file storage is configured by the operator only. This is
+checked at run time rather than by reading the code: every outbound connection and
+name lookup of the process is watched while a full pass of API requests carries
+URLs (cloud metadata, loopback services, file://) in every string field, header and
+query parameter a client controls; the only destinations allowed are the
+configured database and Redis.
+"""
+
+import socket
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode, urlparse
+
+import pytest
+from django.conf import settings as django_settings
+from django.core.files.storage import default_storage
+from django.test import Client
+from rest_framework.test import APIClient
+
+from files.models import File
+from tests.accounts.conftest import LOGIN_URL, REFRESH_URL
+from tests.factories import PASSWORD
+from tests.files.conftest import post_file
+from tests.files.samples import sample
+from tests.security.conftest import operations
+
+URLS = [
+    "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
+    "http://metadata.google.internal/computeMetadata/v1/",
+    "http://127.0.0.1:22/",
+    "http://[::1]:6379/",
+    "https://attacker.example/collect",
+    "file:///etc/passwd",
+    "gopher://127.0.0.1:6379/_FLUSHALL",
+]
+
+
+def allowed_destinations() -> set[tuple[str, int]]:
+    """The database and Redis this process is configured with (none on the defaults)."""
+    allowed = set()
+    db = django_settings.DATABASES["default"]
+    if db.get("HOST"):
+        allowed.add((db["HOST"], int(db.get("PORT") or 5432)))
+    if django_settings.REDIS_URL:
+        redis = urlparse(django_settings.REDIS_URL)
+        allowed.add((redis.hostname or "localhost", redis.port or 6379))
+    return allowed
+
+
+@dataclass
+class Outbound:
+    allowed: set[tuple[str, int]]
+    attempts: list[Any] = field(default_factory=list)
+
+    def permits(self, host: Any, port: Any) -> bool:
+        try:
+            return (str(host), int(port)) in self.allowed
+        except (TypeError, ValueError):
+            return False
+
+
+@pytest.fixture
+def outbound(monkeypatch: pytest.MonkeyPatch) -> Iterator[Outbound]:
+    """Records (and blocks) every connection and lookup to anything but DB and Redis."""
+    watch = Outbound(allowed_destinations())
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+    real_getaddrinfo = socket.getaddrinfo
+
+    def guard(address: Any) -> None:
+        if isinstance(address, tuple) and not watch.permits(address[0], address[1]):
+            watch.attempts.append(("connect", address))
+            raise OSError(f"outbound connection to {address!r} blocked by the test")
+
+    def connect(self: socket.socket, address: Any) -> None:
+        guard(address)
+        return real_connect(self, address)
+
+    def connect_ex(self: socket.socket, address: Any) -> int:
+        guard(address)
+        return real_connect_ex(self, address)
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if not watch.permits(host, port):
+            watch.attempts.append(("lookup", host, port))
+            raise socket.gaierror(f"lookup of {host!r} blocked by the test")
+        return real_getaddrinfo(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    yield watch
+
+
+def test_the_watch_catches_an_outbound_request(outbound):
+    # The control: a fetch by any library going through Python's sockets is seen.
+    with pytest.raises(OSError):
+        urllib.request.urlopen(URLS[0], timeout=1)  # noqa: S310
+
+    assert outbound.attempts
+
+
+def requests_carrying(url: str, ids: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    """(label, method, callable) for one pass over the API with `url` everywhere."""
+    member, anonymous = ids["member"], APIClient()
+    task_id = ids["task"]
+    headers = {
+        "HTTP_REFERER": url,
+        "HTTP_X_FORWARDED_HOST": urlparse(url).netloc or "attacker.example",
+        "HTTP_X_FORWARDED_FOR": "169.254.169.254",
+        "HTTP_ORIGIN": url,
+        "HTTP_FORWARDED": f"for=169.254.169.254;host={url}",
+    }
+    query = {"url": url, "callback": url, "webhook": url, "next": url, "redirect": url}
+    return [
+        (
+            "register",
+            "post",
+            lambda: anonymous.post(
+                "/api/v1/auth/register/",
+                {"username": "eve", "email": "eve@example.com", "password": url + "-Lantern-42"},
+                format="json",
+                **headers,
+            ),
+        ),
+        (
+            "login",
+            "post",
+            lambda: anonymous.post(
+                LOGIN_URL, {"username": url, "password": url}, format="json", **headers
+            ),
+        ),
+        (
+            "token",
+            "post",
+            lambda: anonymous.post(
+                "/api/v1/auth/token/",
+                urlencode(
+                    {
+                        "grant_type": "password",
+                        "username": url,
+                        "password": url,
+                        "scope": url,
+                        "client_id": url,
+                    }
+                ),
+                content_type="application/x-www-form-urlencoded",
+                **headers,
+            ),
+        ),
+        (
+            "refresh",
+            "post",
+            lambda: anonymous.post(REFRESH_URL, {"refresh": url}, format="json", **headers),
+        ),
+        (
+            "create",
+            "post",
+            lambda: member.post(
+                "/api/v1/tasks/?" + urlencode(query),
+                {"title": url, "description": f"see {url}"},
+                format="json",
+                HTTP_IDEMPOTENCY_KEY=url,
+                **headers,
+            ),
+        ),
+        (
+            "update",
+            "patch",
+            lambda: member.patch(
+                f"/api/v1/tasks/{task_id}/", {"description": url}, format="json", **headers
+            ),
+        ),
+        (
+            "conditional",
+            "patch",
+            lambda: member.patch(
+                f"/api/v1/tasks/{task_id}/",
+                {"description": url},
+                format="json",
+                HTTP_IF_MATCH=url,
+                **headers,
+            ),
+        ),
+        (
+            "replace",
+            "put",
+            lambda: member.put(
+                f"/api/v1/tasks/{task_id}/", {"title": url}, format="json", **headers
+            ),
+        ),
+        ("list", "get", lambda: member.get("/api/v1/tasks/", {"search": url, **query}, **headers)),
+        ("ordered", "get", lambda: member.get("/api/v1/tasks/", {"ordering": url}, **headers)),
+        ("feed", "get", lambda: member.get("/api/v1/tasks/events/", query, **headers)),
+        (
+            "upload",
+            "post",
+            lambda: post_file(member, "link.txt", url.encode(), "text/uri-list", **headers),
+        ),
+        ("upload-named", "post", lambda: post_file(member, f"{url}x.png", sample("png"))),
+        ("files", "get", lambda: member.get("/api/v1/files/", query, **headers)),
+        (
+            "profile",
+            "patch",
+            lambda: member.patch(
+                "/api/v1/users/me/", {"email": "mia@169.254.169.254"}, format="json", **headers
+            ),
+        ),
+        ("sessions", "get", lambda: member.get("/api/v1/auth/sessions/", query, **headers)),
+        ("schema", "get", lambda: anonymous.get("/api/schema/", query, **headers)),
+        ("ready", "get", lambda: anonymous.get("/monitoring/ready/", query, **headers)),
+    ]
+
+
+def test_the_pass_covers_every_write_of_the_schema():
+    # Each write operation of the schema has a request above carrying URLs.
+    writes = {(path, method) for path, method, _ in operations() if method != "get"}
+    covered_paths = {
+        "/api/v1/auth/register/",
+        "/api/v1/auth/login/",
+        "/api/v1/auth/token/",
+        "/api/v1/auth/refresh/",
+        "/api/v1/tasks/",
+        "/api/v1/tasks/{id}/",
+        "/api/v1/files/",
+        "/api/v1/users/me/",
+    }
+    # Writes without a string a client chooses (logout, deletes, an admin's role and
+    # status choices) have nothing to carry a URL.
+    no_free_text = {
+        "/api/v1/auth/logout/",
+        "/api/v1/auth/logout-all/",
+        "/api/v1/auth/sessions/{id}/",
+        "/api/v1/files/{id}/",
+        "/api/v1/users/{id}/",
+    }
+
+    assert {path for path, _ in writes} <= covered_paths | no_free_text
+
+
+@pytest.mark.parametrize("url", URLS)
+def test_no_request_makes_the_server_connect_anywhere_a_client_names(
+    url, outbound, member_client, task, committed
+):
+    ids = {"member": member_client, "task": task.pk}
+
+    for label, _, send in requests_carrying(url, ids):
+        with committed():
+            response = send()
+        assert response.status_code < 500, (label, response.status_code, response.content)
+
+    assert outbound.attempts == []
+
+
+def test_file_storage_cannot_be_chosen_by_a_request(member_client, media_root):
+    storages = dict(django_settings.STORAGES)
+    forged = {
+        "storage": "s3",
+        "endpoint_url": URLS[0],
+        "AWS_S3_ENDPOINT_URL": URLS[0],
+        "bucket_name": "attacker",
+        "location": "/etc",
+    }
+
+    refused = post_file(member_client, "a.png", sample("png"), fields=forged)
+    stored = post_file(member_client, "a.png", sample("png"), QUERY_STRING=urlencode(forged))
+
+    assert refused.status_code == 400
+    assert set(forged) <= set(refused.json()["error"]["fields"])
+    assert stored.status_code == 201, stored.content
+    row = File.objects.get(pk=stored.json()["id"])
+    assert (media_root / row.storage_name).is_file()
+    assert default_storage.exists(row.storage_name)
+    assert dict(django_settings.STORAGES) == storages
+
+
+def test_links_the_api_returns_point_at_this_host_whatever_the_headers(member_client):
+    response = post_file(
+        member_client,
+        "a.png",
+        sample("png"),
+        HTTP_X_FORWARDED_HOST="169.254.169.254",
+        HTTP_FORWARDED="host=169.254.169.254",
+    )
+
+    assert response.status_code == 201
+    assert urlparse(response.json()["download_url"]).hostname == "testserver"
+
+
+def test_an_unknown_host_header_is_refused(member_client):
+    response = member_client.get("/api/v1/files/", HTTP_HOST="169.254.169.254")
+
+    assert response.status_code == 400
+
+
+def test_the_login_page_does_not_redirect_off_site(member):
+    response = Client().post(
+        "/api-auth/login/?next=" + URLS[4],
+        {"username": "mia", "password": PASSWORD, "next": URLS[4]},
+    )
+
+    assert response.status_code == 302  # logged in
+    assert not urlparse(response["Location"]).netloc
