@@ -14,6 +14,7 @@ from typing import Any
 
 import environ
 import psycopg
+import pytest
 import requests
 from psycopg import sql
 
@@ -21,6 +22,14 @@ from taskmanager.settings import BASE_DIR
 
 BIN = Path(sys.executable).parent
 PASSWORD = "Wind-Copper-Lantern-42"
+
+# Several server processes share state only through PostgreSQL and Redis.
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+REDIS_URL = os.environ.get("REDIS_URL", "")
+needs_postgres_and_redis = pytest.mark.skipif(
+    not (DATABASE_URL.startswith("postgres") and REDIS_URL),
+    reason="needs DATABASE_URL (PostgreSQL) and REDIS_URL",
+)
 
 
 def free_port() -> int:

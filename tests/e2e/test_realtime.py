@@ -4,7 +4,6 @@ client, as in the README), PostgreSQL and Redis shared between the processes."""
 import asyncio
 import contextlib
 import json
-import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,21 +15,17 @@ import requests
 from websockets.sync.client import ClientConnection, connect
 
 from tests.e2e.servers import (
+    DATABASE_URL,
     PASSWORD,
+    REDIS_URL,
     Server,
     connections_to,
     manage,
+    needs_postgres_and_redis,
     postgres_database,
     production_env,
     register_and_login,
     serve,
-)
-
-DATABASE_URL = os.environ.get("DATABASE_URL", "")
-REDIS_URL = os.environ.get("REDIS_URL", "")
-needs_postgres_and_redis = pytest.mark.skipif(
-    not (DATABASE_URL.startswith("postgres") and REDIS_URL),
-    reason="needs DATABASE_URL (PostgreSQL) and REDIS_URL",
 )
 
 
