@@ -94,6 +94,9 @@ PACED_CONNECTIONS = 300
 PACE_MS = 2000
 PACED_RATE = 150
 WS_RATE = 50
+# Also measured, before (g): the same sockets at a rate one daphne process keeps up
+# with on this machine, to show delivery and latency below saturation.
+WS_LIGHT_RATE = 2
 
 
 def log(message: str) -> None:
@@ -472,6 +475,20 @@ def write_counts(conn: psycopg.Connection[Any], owner: int) -> dict[str, int]:
     }
 
 
+def settled_counts(conn: psycopg.Connection[Any], owner: int) -> dict[str, int]:
+    """`write_counts` once the writes the warm-up abandoned have all landed (a busy
+    server still has some queued): two readings half a second apart agree."""
+    counts = write_counts(conn, owner)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        again = write_counts(conn, owner)
+        if again == counts:
+            break
+        counts = again
+    return counts
+
+
 def check_creates(
     conn: psycopg.Connection[Any], owner: int, before: dict[str, int], acknowledged: int
 ) -> dict[str, Any]:
@@ -535,10 +552,12 @@ def websocket_fanout(
     seeded: dict[str, Any],
     run_dir: Path,
     memory: MemoryWatch,
+    rate: int,
 ) -> dict[str, Any]:
     tokens_path = run_dir / "manager_tokens.json"
     tokens_path.write_text(json.dumps(seeded["manager_tokens"]))
-    listen_out, updates_out = run_dir / "ws_listen.json", run_dir / "ws_updates.jsonl"
+    listen_out = run_dir / f"ws_listen_{rate}.json"
+    updates_out = run_dir / f"ws_updates_{rate}.jsonl"
     ws_url = daphne.base_url.replace("http://", "ws://") + "/ws/tasks/"
     listen_cmd = [
         sys.executable,
@@ -566,13 +585,13 @@ def websocket_fanout(
         "--tasks",
         ",".join(str(i) for i in seeded["tasks"]["fanout"]),
         "--rate",
-        str(WS_RATE),
+        str(rate),
         "--duration",
         str(PLAN.ws_seconds),
         "--out",
         str(updates_out),
     ]
-    with (run_dir / "ws_listen.log").open("wb") as listen_log:
+    with (run_dir / f"ws_listen_{rate}.log").open("wb") as listen_log:
         listener = subprocess.Popen(
             listen_cmd,
             cwd=ROOT,
@@ -609,7 +628,7 @@ def websocket_fanout(
     result["updates"] = {
         "sent": len(updates),
         "acknowledged_2xx": sum(200 <= record["status"] < 300 for record in updates),
-        "rate_per_s": WS_RATE,
+        "rate_per_s": rate,
         "seconds": PLAN.ws_seconds,
         "patch_p50_ms": http[len(http) // 2] if http else None,
         "patch_p99_ms": http[min(len(http) - 1, int(len(http) * 0.99))] if http else None,
@@ -813,6 +832,30 @@ SCENARIO_TEXT = {
 }
 
 
+def websocket_paragraph(title: str, ws: dict[str, Any], results: dict[str, Any]) -> str:
+    return (
+        f"{title}: {ws['sockets']} of {ws['sockets_requested']} sockets open on"
+        f" one daphne process in {ws['open_seconds']} s ({results['websocket_managers']}"
+        f" managers' sessions), {ws['updates']['rate_per_s']} PATCH/s for"
+        f" {ws['updates']['seconds']} s through gunicorn ({ws['updates']['acknowledged_2xx']} of"
+        f" {ws['updates']['sent']} acknowledged, PATCH p50 {fmt(ws['updates']['patch_p50_ms'])}"
+        f" ms). Delivered {fmt(ws['delivered'])} of {fmt(ws['expected_deliveries'])}"
+        f" frames: {ws['events_reaching_every_socket']} of {ws['events']} events reached every"
+        f" socket, {ws['events_reaching_no_socket']} reached none;"
+        f" {ws['sockets_with_every_event']} sockets got every event; closed by the server:"
+        f" {ws['closed_by_server'] or 'none'}; the listener waited {ws['drain_seconds']} s after"
+        " the last update (it stops once nothing has arrived for 15 s); daphne's"
+        f" `taskmanager_channel_layer_dropped_total` rose by {ws['channel_layer_dropped_total']:g}."
+        f" CPU meanwhile: daphne {ws['daphne_cpu_seconds']} s, the listener"
+        f" {ws['listener_cpu_seconds']} s (whole run). Latency from the HTTP response to the"
+        " frame on a socket:"
+        f" p50 {fmt(ws['latency_ms']['p50'])} ms, p95 {fmt(ws['latency_ms']['p95'])} ms,"
+        f" p99 {fmt(ws['latency_ms']['p99'])} ms, max {fmt(ws['latency_ms']['max'])} ms; until"
+        f" the last socket had an event: p50 {fmt(ws['last_socket_latency_ms']['p50'])} ms,"
+        f" p99 {fmt(ws['last_socket_latency_ms']['p99'])} ms."
+    )
+
+
 def markdown(results: dict[str, Any]) -> str:
     base = results["baseline"]
     lines = [
@@ -871,28 +914,11 @@ def markdown(results: dict[str, Any]) -> str:
         check = results["scenarios"][name]["check"]
         details = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in check.items())
         lines.append(f"- {name}: {details}.")
-    ws = results["websocket"]
     lines += [
         "",
-        f"WebSocket fan-out (g): {ws['sockets']} of {ws['sockets_requested']} sockets open on"
-        f" one daphne process in {ws['open_seconds']} s ({results['websocket_managers']}"
-        f" managers' sessions), {ws['updates']['rate_per_s']} PATCH/s for"
-        f" {ws['updates']['seconds']} s through gunicorn ({ws['updates']['acknowledged_2xx']} of"
-        f" {ws['updates']['sent']} acknowledged, PATCH p50 {fmt(ws['updates']['patch_p50_ms'])}"
-        f" ms). Delivered {fmt(ws['delivered'])} of {fmt(ws['expected_deliveries'])}"
-        f" frames: {ws['events_reaching_every_socket']} of {ws['events']} events reached every"
-        f" socket, {ws['events_reaching_no_socket']} reached none;"
-        f" {ws['sockets_with_every_event']} sockets got every event; closed by the server:"
-        f" {ws['closed_by_server'] or 'none'}; the listener waited {ws['drain_seconds']} s after"
-        " the last update (it stops once nothing has arrived for 15 s); daphne's"
-        f" `taskmanager_channel_layer_dropped_total` rose by {ws['channel_layer_dropped_total']:g}."
-        f" CPU meanwhile: daphne {ws['daphne_cpu_seconds']} s, the listener"
-        f" {ws['listener_cpu_seconds']} s (whole run). Latency from the HTTP response to the"
-        " frame on a socket:"
-        f" p50 {fmt(ws['latency_ms']['p50'])} ms, p95 {fmt(ws['latency_ms']['p95'])} ms,"
-        f" p99 {fmt(ws['latency_ms']['p99'])} ms, max {fmt(ws['latency_ms']['max'])} ms; until"
-        f" the last socket had an event: p50 {fmt(ws['last_socket_latency_ms']['p50'])} ms,"
-        f" p99 {fmt(ws['last_socket_latency_ms']['p99'])} ms.",
+        websocket_paragraph("WebSocket fan-out (g)", results["websocket"], results),
+        "",
+        websocket_paragraph("The same below saturation", results["websocket_light"], results),
         "",
         "Cost curve (h): tasks in the table when measured: "
         + ", ".join(
@@ -1169,7 +1195,7 @@ def run(
     before: dict[str, int] = {}
 
     def count_creates() -> dict[str, str]:
-        before.update(write_counts(conn, users["creator"]))
+        before.update(settled_counts(conn, users["creator"]))
         return {}
 
     scenarios["create"] = http(
@@ -1180,7 +1206,7 @@ def run(
     log(f"  check: {check}")
 
     def current_versions() -> dict[str, str]:
-        before.update(write_counts(conn, users["patcher"]))
+        before.update(settled_counts(conn, users["patcher"]))
         rows = conn.execute(
             "SELECT id, version FROM tasks_task WHERE owner_id = %s ORDER BY id",
             (users["patcher"],),
@@ -1221,12 +1247,18 @@ def run(
         "what": "(f) by wrk: 300 open connections, each idle 2 s between requests",
     }
 
-    log(f"websocket fan-out: {PLAN.ws_sockets} sockets, {WS_RATE} updates/s")
-    websocket = websocket_fanout(daphne, gunicorn, seeded, run_dir, memory)
-    log(
-        f"  delivered {websocket['delivered']} of {websocket['expected_deliveries']},"
-        f" p99 {websocket['latency_ms']['p99']} ms"
-    )
+    websockets: dict[int, dict[str, Any]] = {}
+    for rate in (WS_LIGHT_RATE, WS_RATE):
+        log(f"websocket fan-out: {PLAN.ws_sockets} sockets, {rate} updates/s")
+        websockets[rate] = websocket_fanout(daphne, gunicorn, seeded, run_dir, memory, rate)
+        log(
+            f"  delivered {websockets[rate]['delivered']} of"
+            f" {websockets[rate]['expected_deliveries']},"
+            f" p99 {websockets[rate]['latency_ms']['p99']} ms"
+        )
+        if rate != WS_RATE:
+            log(f"  daphne idle again after {wait_until_idle(daphne.process.pid, limit=120)} s")
+    websocket = websockets[WS_RATE]
 
     settled = wait_until_idle(daphne.process.pid, limit=120)
     log(f"  daphne idle again after {settled} s")
@@ -1309,6 +1341,7 @@ def run(
     }
     results["extra_scenarios"] = extra
     results["websocket"] = websocket
+    results["websocket_light"] = websockets[WS_LIGHT_RATE]
     results["curve"] = curve
     results["rss_mb_per_worker"] = max(workers) if workers else None
     results["rss"] = {"after_run_mb": after_run, "peak_mb": dict(memory.peaks)}

@@ -20,6 +20,7 @@ import asyncio
 import json
 import queue
 import resource
+import secrets
 import sys
 import threading
 import time
@@ -235,6 +236,7 @@ def update(args: argparse.Namespace) -> None:
     records: list[dict[str, Any]] = []
     lock = threading.Lock()
     count = int(args.rate * args.duration)
+    run = secrets.token_hex(3)
     start = time.monotonic() + 0.5
 
     def one(index: int) -> None:
@@ -248,8 +250,9 @@ def update(args: argparse.Namespace) -> None:
         try:
             response = local.session.patch(
                 f"{args.api}/api/v1/tasks/{task_id}/",
-                # A new title every time: a PATCH that changes nothing sends no event.
-                json={"title": f"fan-out {step}-{index}"},
+                # A new title every time (this run's too: runs share tasks): a PATCH
+                # that changes nothing sends no event.
+                json={"title": f"fan-out {run} {step}-{index}"},
                 timeout=10,
             )
             status, version = response.status_code, response.json().get("version", 0)

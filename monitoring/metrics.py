@@ -42,7 +42,7 @@ WEBSOCKETS_OPEN = Gauge(
 )
 TASK_EVENTS_SENT = Counter(
     "taskmanager_task_events_sent_total",
-    "Task events handed to the channel layer, one per group sent to.",
+    "Task events handed to the channel layer (one message per event).",
     ["kind"],
 )
 TASK_EVENT_SEND_FAILURES = Counter(

@@ -9,9 +9,15 @@ reader cache the pre-commit rows under the new version.
 
 If the cache is down, reads miss and compute from the database (django-redis logs
 the fault), and bumps are lost harmlessly: nothing was cached meanwhile either.
+
+The cache is shared (other releases, a partial write, an operator's mistake), so what
+is read back is checked before it is trusted: an entry not in the envelope `cached`
+writes is a miss, and a version counter that is not an integer is replaced by a new
+one, which only makes the entries cached under it unreachable.
 """
 
 import hashlib
+import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -22,8 +28,12 @@ from accounts.models import User
 from monitoring.metrics import TASK_LIST_CACHE
 from taskmanager.transactions import after_commit
 
+logger = logging.getLogger(__name__)
+
 ENTRY_TTL = 300
 ALL = "all"
+# Marks the envelope `cached` stores its values in; a new layout takes a new mark.
+ENTRY_FORMAT = 1
 
 
 def _version_key(scope: str) -> str:
@@ -37,6 +47,10 @@ def _scopes(user: User) -> list[str]:
     return scopes
 
 
+def _is_counter(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _versions(user: User) -> str:
     keys = [_version_key(scope) for scope in _scopes(user)]
     found = cache.get_many(keys)
@@ -46,7 +60,13 @@ def _versions(user: User) -> str:
         if key not in found:
             cache.add(key, time.time_ns(), timeout=None)
             found[key] = cache.get(key)
-    return ".".join(str(found.get(key)) for key in keys)
+        if not _is_counter(found[key]):
+            # A corrupt counter could not be bumped, which would freeze the lists
+            # cached under it; a new one (never used: it is the time) replaces it.
+            logger.warning("task cache version %s is not a counter; replaced", key)
+            found[key] = time.time_ns()
+            cache.set(key, found[key], timeout=None)
+    return ".".join(str(found[key]) for key in keys)
 
 
 def cached(
@@ -60,13 +80,19 @@ def cached(
     kept for `ttl(value)` seconds (at most ENTRY_TTL)."""
     digest = hashlib.sha256(params.encode()).hexdigest()[:32]
     key = f"tasks:{kind}:{user.pk}:{_versions(user)}:{digest}"
-    value = cache.get(key)
-    TASK_LIST_CACHE.labels(kind=kind, result="miss" if value is None else "hit").inc()
-    if value is None:
-        value = compute()
-        timeout = min(ENTRY_TTL, ttl(value))
-        if timeout > 0:
-            cache.set(key, value, timeout)
+    entry = cache.get(key)
+    # Only what this function stored counts as a hit: anything else under the key
+    # (text, a number, another layout) is recomputed and overwritten.
+    hit = isinstance(entry, dict) and entry.get("format") == ENTRY_FORMAT and "value" in entry
+    TASK_LIST_CACHE.labels(kind=kind, result="hit" if hit else "miss").inc()
+    if hit:
+        return entry["value"]
+    if entry is not None:
+        logger.warning("task cache entry %s is not one of ours; recomputed", key)
+    value = compute()
+    timeout = min(ENTRY_TTL, ttl(value))
+    if timeout > 0:
+        cache.set(key, {"format": ENTRY_FORMAT, "value": value}, timeout)
     return value
 
 
@@ -82,6 +108,14 @@ def _bump(scopes: list[str]) -> None:
     for scope in scopes:
         key = _version_key(scope)
         try:
-            cache.incr(key)
+            bumped = cache.incr(key)
         except ValueError:  # no counter yet: nothing cached under it either
             cache.add(key, time.time_ns(), timeout=None)
+            continue
+        except TypeError:  # not a number: incr adds 1 to whatever it finds
+            bumped = None
+        if not _is_counter(bumped):
+            # A new counter makes everything cached under the old value unreachable,
+            # as a bump would.
+            logger.warning("task cache version %s is not a counter; replaced", key)
+            cache.set(key, time.time_ns(), timeout=None)

@@ -1,16 +1,17 @@
 """`/ws/tasks/`: task events, live, to everyone allowed to see them (docs/asyncapi.yaml).
 
 A connection follows its user's group, and the "all tasks" group while the user
-holds `tasks.view_any_task`. The identity is checked again every few seconds, so a
-logout, a replayed refresh token, a deactivation or an expired token closes the
-socket with 4401 without the client sending anything; the same check follows role
-changes into and out of the "all tasks" group.
+holds `tasks.view_any_task`; the process's fan-out (tasks.fanout) hands it the events
+of those groups. The process checks the identities of its sockets every few seconds
+(accounts.websocket.IdentityWatch), so a logout, a replayed refresh token or a
+deactivation closes the socket with 4401 without the client sending anything, as
+does the token's expiry, at that moment; the same check follows role changes into
+and out of the "all tasks" group.
 """
 
 import asyncio
 import json
 import logging
-import random
 import time
 from collections import OrderedDict
 from collections.abc import Coroutine
@@ -21,30 +22,45 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from accounts.models import User
-from accounts.websocket import SocketAuthError, SocketIdentity, identify_token, recheck
+from accounts.websocket import (
+    SocketAuthError,
+    SocketIdentity,
+    identify_token,
+    identity_watch,
+)
 from monitoring.logs import REQUEST_ID_HEADER
 from monitoring.metrics import WEBSOCKETS_OPEN
 from tasks import events
+from tasks.fanout import local_fanout
 from tasks.selectors import task_events_visible_to
 
 UNAUTHORIZED = 4401
+# The channel layer failed and events may have been missed: reconnect and resume.
+RESUME_NEEDED = 4503
+POLICY_VIOLATION = 1008
 MESSAGE_TOO_BIG = 1009
+# Client messages: a ping now and then, a resume after a reconnect. Each costs the
+# server work (a resume reads up to 1000 events), so a socket may send MESSAGE_RATE a
+# second, MESSAGE_BURST at once; past that each gets `rate_limited`, and a client
+# that sends MESSAGE_BURST more regardless is closed with 1008.
+MESSAGE_RATE = 10.0
+MESSAGE_BURST = 20
 # Client messages are a few dozen bytes; anything much larger is refused unread.
 MAX_MESSAGE_CHARS = 4096
 # A resume sends at most this many events; `complete: false` asks for another.
 RESUME_LIMIT = 1000
 RESUME_BATCH = 200
-# channels-redis forgets group members after `group_expiry` (a day); a socket
-# that lives longer joins its groups again now and then.
-REJOIN_SECONDS = 3600
+# No channel-layer alias by this name: a socket gets no layer channel of its own
+# (Channels skips it when the alias has no layer); its events come from
+# tasks.fanout, which follows the groups for the whole process.
+NO_OWN_CHANNEL = "tasks.sockets-have-no-own-channel"
 
 logger = logging.getLogger(__name__)
 
 
 class RecentIds:
-    """The ids of the last events sent on a socket: an event reaches a manager both
-    through their own group and the "all tasks" group, and a resume may overlap
-    what already arrived live."""
+    """The ids of the last events sent on a socket: an event is handed over once,
+    but a resume may overlap what already arrived live."""
 
     def __init__(self, size: int = 4096) -> None:
         self._ids: OrderedDict[int, None] = OrderedDict()
@@ -59,18 +75,55 @@ class RecentIds:
             self._ids.popitem(last=False)
 
 
+class MessageBudget:
+    """A token bucket: `rate` messages a second, at most `burst` at once."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens, self.at = float(burst), time.monotonic()
+        self.refused_in_a_row = 0
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens < 1:
+            self.refused_in_a_row += 1
+            return False
+        self.tokens -= 1
+        self.refused_in_a_row = 0
+        return True
+
+
 class TaskEventConsumer(AsyncWebsocketConsumer):
+    channel_layer_alias = NO_OWN_CHANNEL
     identity: SocketIdentity | None
     user: User | None
 
-    async def connect(self) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.identity, self.user = None, None
         self.joined: set[str] = set()
         self.sent = RecentIds()
+        self.budget = MessageBudget(MESSAGE_RATE, MESSAGE_BURST)
+        # Events handed over while the socket is not ready for them (before `ready`,
+        # during a resume); sent, in order, right after.
+        self.held: list[tuple[int, str]] | None = []
         self.closing = False
         self.background: set[asyncio.Task[None]] = set()
-        self.rejoined_at = self.opened_at = time.monotonic()
+        self.opened_at = time.monotonic()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        # Counted and let go around the whole connection: a consumer that fails (the
+        # layer down at the handshake) never reaches `disconnect`.
         WEBSOCKETS_OPEN.inc()
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            WEBSOCKETS_OPEN.dec()
+            await self.let_go()
+
+    async def connect(self) -> None:
         request_id = self.scope.get("request_id")
         await self.accept(
             headers=[(REQUEST_ID_HEADER.encode(), request_id.encode())] if request_id else None
@@ -83,16 +136,33 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
             self.spawn(self.expect_auth())
 
     async def disconnect(self, code: int) -> None:
-        self.closing = True
-        for task in self.background:
-            task.cancel()
-        for group in self.joined:
-            await self.channel_layer.group_discard(group, self.channel_name)
-        self.joined.clear()
-        WEBSOCKETS_OPEN.dec()
+        await self.let_go()
         self.log(
             "websocket closed", code=code, duration_s=round(time.monotonic() - self.opened_at, 3)
         )
+
+    async def let_go(self) -> None:
+        """Stop everything the socket started (idempotent)."""
+        self.closing = True
+        identity_watch().discard(self)
+        for task in self.background:
+            task.cancel()
+        fanout = local_fanout()
+        joined, self.joined = self.joined, set()
+        for group in joined:
+            await fanout.leave(group, self)
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Events wait while a client message is handled, from the moment it arrives:
+        a `resume` sent before an event was committed is answered before that event."""
+        if message["type"] != "websocket.receive" or self.held is not None:
+            await super().dispatch(message)
+            return
+        self.held = []
+        try:
+            await super().dispatch(message)
+        finally:
+            await self.release_held()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.closing:
@@ -107,6 +177,9 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
             self.closing = True
             await self.close(code=MESSAGE_TOO_BIG)
             return
+        if not self.budget.take():
+            await self.over_budget()
+            return
         try:
             message = json.loads(text_data)
         except ValueError:
@@ -119,6 +192,16 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
             await self.first_message(message)
         else:
             await self.dispatch_client_message(message)
+
+    async def over_budget(self) -> None:
+        if self.budget.refused_in_a_row <= MESSAGE_BURST:
+            await self.send_error(
+                "rate_limited", f"At most {MESSAGE_RATE:g} messages a second; this one was dropped."
+            )
+            return
+        self.closing = True
+        self.log("websocket closed for flooding")
+        await self.close(code=POLICY_VIOLATION)
 
     async def first_message(self, message: dict[str, Any]) -> None:
         token = message.get("token")
@@ -156,39 +239,39 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
         self.log("websocket authenticated", via=identity.via)
         await self.join_groups(user)
         await self.send_json({"type": "ready", "user": user.pk})
-        self.spawn(self.keep_checking(identity))
+        await self.release_held()
+        identity_watch().add(self)
+        if identity.expires_at is not None:
+            self.spawn(self.close_at_expiry(identity.expires_at))
 
     async def expect_auth(self) -> None:
         await asyncio.sleep(settings.WEBSOCKET_AUTH_TIMEOUT_SECONDS)
         if self.identity is None:
             await self.refuse("No credentials within the time allowed.")
 
-    async def keep_checking(self, identity: SocketIdentity) -> None:
-        interval = float(settings.WEBSOCKET_RECHECK_SECONDS)
-        while not self.closing:
-            # Jitter spreads the checks of sockets opened together.
-            delay = interval * random.uniform(0.8, 1.0)  # noqa: S311
-            if identity.expires_at is not None:
-                delay = min(delay, max(0.0, identity.expires_at - time.time()))
-            await asyncio.sleep(delay)
-            user = await database_sync_to_async(recheck)(identity)
-            if user is None:
-                await self.refuse("The session has ended or the token expired.")
-                return
-            self.user = user
-            await self.join_groups(user)
+    async def close_at_expiry(self, expires_at: float) -> None:
+        await asyncio.sleep(max(0.0, expires_at - time.time()))
+        await self.refuse("The token expired.")
+
+    async def rechecked(self, user: User | None) -> None:
+        """The identity checked again (IdentityWatch): the fresh user, or None."""
+        if self.closing:
+            return
+        if user is None:
+            await self.refuse("The session has ended or the token expired.")
+            return
+        self.user = user
+        await self.join_groups(user)
 
     async def join_groups(self, user: User) -> None:
         wanted = {events.user_group(user.pk)}
         if user.has_perm("tasks.view_any_task"):
             wanted.add(events.ALL_TASKS_GROUP)
-        to_join = wanted - self.joined
-        if time.monotonic() - self.rejoined_at > REJOIN_SECONDS:
-            to_join, self.rejoined_at = wanted, time.monotonic()
-        for group in to_join:
-            await self.channel_layer.group_add(group, self.channel_name)
+        fanout = local_fanout()
+        for group in wanted - self.joined:
+            await fanout.join(group, self)
         for group in self.joined - wanted:
-            await self.channel_layer.group_discard(group, self.channel_name)
+            await fanout.leave(group, self)
         self.joined = wanted
 
     async def refuse(self, reason: str) -> None:
@@ -201,17 +284,32 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
 
     # Events.
 
-    async def task_event(self, layer_message: dict[str, Any]) -> None:
-        """An event from the channel layer (tasks.events._send)."""
-        message = layer_message["message"]
-        if self.closing or self.identity is None or message["event"] in self.sent:
+    async def deliver(self, event_id: int, text: str) -> None:
+        """An event of one of this socket's groups, JSON-encoded (tasks.fanout)."""
+        if self.closing or event_id in self.sent:
             return
-        self.sent.add(message["event"])
-        await self.send_json(message)
+        if self.held is not None:
+            self.held.append((event_id, text))
+            return
+        self.sent.add(event_id)
+        await self.send(text_data=text)
+
+    async def events_lost(self) -> None:
+        """The layer failed and is back (tasks.fanout): events may have been missed."""
+        if self.closing:
+            return
+        self.closing = True
+        self.log("websocket closed: the channel layer failed, events may be missing")
+        await self.close(code=RESUME_NEEDED)
+
+    async def release_held(self) -> None:
+        held, self.held = self.held or [], None
+        for event_id, text in held:
+            await self.deliver(event_id, text)
 
     async def resume(self, after: int) -> None:
         """Missed events, oldest first. The socket already follows its groups, so an
-        event committed while this reads arrives live afterwards, and is sent once."""
+        event committed while this reads is held (`dispatch`) and sent once, after."""
         user = self.user
         if user is None:
             return

@@ -1,11 +1,45 @@
+from datetime import datetime
+from typing import Any
+
 from rest_framework import serializers
 
 from accounts.models import User
 from taskmanager.serializers import StrictFieldsMixin
 from tasks.models import Task, TaskEvent
 
+# An unbound field, used only for DRF's datetime output (ISO 8601 in the current
+# time zone, "Z" for UTC): the lean `to_representation`s below write exactly what the
+# generated fields would.
+_DATETIME = serializers.DateTimeField()
+
+
+def datetime_out(value: datetime | None) -> str | None:
+    return _DATETIME.to_representation(value) if value is not None else None
+
 
 class TaskOutputSerializer(serializers.ModelSerializer[Task]):
+    """The task as the API shows it. The fields below describe it (the schema, the
+    browsable API); `to_representation` writes it without building them: a task is
+    serialised on every read and three times per write, and ModelSerializer builds
+    its fields for each serializer (tests/tasks/test_serializers.py holds the two
+    to the same output)."""
+
+    def to_representation(self, instance: Task) -> dict[str, Any]:
+        return {
+            "id": instance.pk,
+            "title": instance.title,
+            "description": instance.description,
+            "priority": str(instance.priority),
+            "status": str(instance.status),
+            "due_date": datetime_out(instance.due_date),
+            "owner": instance.owner_id,
+            "assignee": instance.assignee_id,
+            "created_at": datetime_out(instance.created_at),
+            "updated_at": datetime_out(instance.updated_at),
+            "completed_at": datetime_out(instance.completed_at),
+            "version": instance.version,
+        }
+
     class Meta:
         model = Task
         fields = [
@@ -54,9 +88,21 @@ class TaskInputSerializer(StrictFieldsMixin, serializers.Serializer):
 
 
 class TaskEventOutputSerializer(serializers.ModelSerializer[TaskEvent]):
+    """A task event; written without building the fields, as TaskOutputSerializer."""
+
     at = serializers.DateTimeField(source="created_at", read_only=True)
     task = serializers.IntegerField(source="task_id", read_only=True)
     actor = serializers.IntegerField(source="actor_id", read_only=True, allow_null=True)
+
+    def to_representation(self, instance: TaskEvent) -> dict[str, Any]:
+        return {
+            "id": instance.pk,
+            "task": instance.task_id,
+            "kind": str(instance.kind),
+            "actor": instance.actor_id,
+            "changes": instance.changes,
+            "at": datetime_out(instance.created_at),
+        }
 
     class Meta:
         model = TaskEvent

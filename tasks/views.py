@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
 from taskmanager.exceptions import PreconditionFailedError
+from taskmanager.schema import AUTHENTICATED, AUTHENTICATED_WRITE, WITH_BODY, errors
 from taskmanager.throttles import RateLimitHeadersMixin, ReadWriteThrottle
 from tasks import caching, selectors, services
 from tasks.filters import TaskFilter
@@ -39,6 +40,9 @@ IF_MATCH = OpenApiParameter(
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key", str, OpenApiParameter.HEADER, description="Makes a retried create safe"
 )
+# A change of one task: not yours to change (or a cookie without CSRF) 403, not visible
+# 404, an `If-Match` of another version 412.
+TASK_WRITE = (*AUTHENTICATED_WRITE, 404, 412, 429)
 
 
 def etag(task: Task) -> str:
@@ -64,19 +68,32 @@ def expected_version(request: Request, task: Task) -> int | None:
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List the tasks you can see"),
+    list=extend_schema(
+        summary="List the tasks you can see",
+        responses={200: TaskOutputSerializer(many=True), **errors(AUTHENTICATED, 400, 429)},
+    ),
     create=extend_schema(
         request=TaskInputSerializer,
-        responses={201: TaskOutputSerializer},
+        responses={201: TaskOutputSerializer, **errors(AUTHENTICATED_WRITE, WITH_BODY, 409, 429)},
         parameters=[IDEMPOTENCY_KEY],
     ),
+    retrieve=extend_schema(
+        responses={200: TaskOutputSerializer, **errors(AUTHENTICATED, 404, 429)},
+    ),
     update=extend_schema(
-        request=TaskInputSerializer, responses=TaskOutputSerializer, parameters=[IF_MATCH]
+        request=TaskInputSerializer,
+        responses={200: TaskOutputSerializer, **errors(TASK_WRITE, WITH_BODY)},
+        parameters=[IF_MATCH],
     ),
     partial_update=extend_schema(
-        request=TaskInputSerializer, responses=TaskOutputSerializer, parameters=[IF_MATCH]
+        request=TaskInputSerializer,
+        responses={200: TaskOutputSerializer, **errors(TASK_WRITE, WITH_BODY)},
+        parameters=[IF_MATCH],
     ),
-    destroy=extend_schema(parameters=[IF_MATCH]),
+    destroy=extend_schema(
+        responses={204: None, **errors(TASK_WRITE)},
+        parameters=[IF_MATCH],
+    ),
 )
 @extend_schema(tags=["tasks"])
 class TaskViewSet(RateLimitHeadersMixin, viewsets.ModelViewSet):
@@ -157,7 +174,7 @@ class TaskViewSet(RateLimitHeadersMixin, viewsets.ModelViewSet):
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(responses={200: StatisticsOutputSerializer})
+    @extend_schema(responses={200: StatisticsOutputSerializer, **errors(AUTHENTICATED, 429)})
     @action(detail=False, methods=["get"], filterset_class=None)
     def statistics(self, request: Request) -> Response:
         def compute() -> dict[str, Any]:
@@ -174,7 +191,11 @@ class TaskViewSet(RateLimitHeadersMixin, viewsets.ModelViewSet):
         return Response(value["figures"])
 
     @extend_schema(
-        operation_id="v1_tasks_history", responses={200: TaskEventOutputSerializer(many=True)}
+        operation_id="v1_tasks_history",
+        responses={
+            200: TaskEventOutputSerializer(many=True),
+            **errors(AUTHENTICATED, 400, 404, 429),
+        },
     )
     @action(detail=True, methods=["get"], url_path="events", filterset_class=None)
     def history(self, request: Request, pk: str | None = None) -> Response:
@@ -184,7 +205,7 @@ class TaskViewSet(RateLimitHeadersMixin, viewsets.ModelViewSet):
     @extend_schema(
         operation_id="v1_tasks_events_feed",
         parameters=[EventFeedQuerySerializer],
-        responses={200: TaskEventOutputSerializer(many=True)},
+        responses={200: TaskEventOutputSerializer(many=True), **errors(AUTHENTICATED, 400, 429)},
     )
     @action(detail=False, methods=["get"], url_path="events", filterset_class=None)
     def feed(self, request: Request) -> Response:

@@ -11,7 +11,6 @@ Who is who in every test module:
     admin ("ada")           sees, changes and deletes every task
 """
 
-import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -128,17 +127,6 @@ def assert_task_unchanged(before: Any) -> None:
         "version",
     ):
         assert getattr(after, field) == getattr(before, field), field
-
-
-def in_fresh_window(seconds_needed: float = 10.0) -> None:
-    """Wait for the next minute if fewer than `seconds_needed` are left in this one.
-
-    Throttles count per fixed minute; a test that crosses into the next one would
-    see its count start again.
-    """
-    left = 60 - (time.time() % 60)
-    if left < seconds_needed:
-        time.sleep(left + 0.05)
 
 
 @pytest.fixture(autouse=True)

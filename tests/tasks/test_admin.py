@@ -148,7 +148,7 @@ def test_a_bulk_status_change_is_sent_to_the_owners_sockets(operator_client, mem
     task = TaskFactory(owner=member, status="pending")
     layer = get_channel_layer()
     channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(events.user_group(member.pk), channel)
+    async_to_sync(layer.group_add)(events.EVENTS_GROUP, channel)
 
     with committed():
         act(operator_client, "mark_completed", [task])

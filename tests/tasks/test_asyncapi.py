@@ -13,7 +13,7 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT7
 
 from taskmanager.settings import BASE_DIR
-from tasks import services
+from tasks import consumers, services
 from tests.tasks.sockets import socket
 
 DOCUMENT_PATH = Path(BASE_DIR) / "docs" / "asyncapi.yaml"
@@ -114,9 +114,11 @@ def test_every_message_type_is_documented_once_per_direction():
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 async def test_every_message_the_consumer_sends_matches_the_document(
-    member, other_member, login, settings
+    member, other_member, login, settings, monkeypatch
 ):
     settings.WEBSOCKET_RECHECK_SECONDS = 60
+    # The budget barely refills, however slowly a busy machine handles the flood below.
+    monkeypatch.setattr(consumers, "MESSAGE_RATE", 0.01)
     received_schemas, sent_schemas = message_schemas("receive"), message_schemas("send")
     seen: dict[str, list[dict[str, Any]]] = {}
     tokens = await database_sync_to_async(login)(member)
@@ -158,6 +160,13 @@ async def test_every_message_the_consumer_sends_matches_the_document(
         await hear(communicator)
         for bad in ("{not json", "[1]", '{"type": "teleport"}', '{"type": "resume"}'):
             await say(communicator, bad)
+            await hear(communicator)
+        # Past the message budget: pongs, then `rate_limited` errors (sent as fast as
+        # possible: `say` validates, which is slow enough for the budget to refill).
+        flood = consumers.MESSAGE_BURST + 10
+        for _ in range(flood):
+            await communicator.send_to(text_data='{"type": "ping"}')
+        for _ in range(flood):
             await hear(communicator)
         await say(communicator, "x" * 5000)
         await hear(communicator)

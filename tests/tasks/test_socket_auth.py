@@ -116,16 +116,18 @@ def post(client: Any, url: str, data: dict[str, Any] | None = None) -> Any:
 
 
 class RecheckSpy:
-    """Wraps the consumer's periodic `recheck` to tell when it has run for a user: a
-    role change is followed at the next check, and nothing is sent to the client then."""
+    """Wraps the periodic check of the open sockets' identities (IdentityWatch) to
+    tell when it has run for a user: a role change is followed at the next check,
+    and nothing is sent to the client then."""
 
-    def __init__(self, recheck: Callable[..., Any]) -> None:
-        self._recheck = recheck
+    def __init__(self, recheck_many: Callable[..., Any]) -> None:
+        self._recheck_many = recheck_many
         self.started: Counter[int] = Counter()
 
-    def __call__(self, identity: Any) -> Any:
-        self.started[identity.user_id] += 1
-        return self._recheck(identity)
+    def __call__(self, identities: Any) -> Any:
+        for identity in identities:
+            self.started[identity.user_id] += 1
+        return self._recheck_many(identities)
 
     async def wait_for_checks(
         self, user: User, count: int = 2, timeout: float = CLOSE_TIMEOUT
@@ -147,10 +149,10 @@ def fast_recheck(settings: Any) -> None:
 
 @pytest.fixture
 def recheck_spy(fast_recheck: None, monkeypatch: pytest.MonkeyPatch) -> RecheckSpy:
-    import tasks.consumers
+    import accounts.websocket
 
-    spy = RecheckSpy(tasks.consumers.recheck)
-    monkeypatch.setattr(tasks.consumers, "recheck", spy)
+    spy = RecheckSpy(accounts.websocket.recheck_many)
+    monkeypatch.setattr(accounts.websocket, "recheck_many", spy)
     return spy
 
 

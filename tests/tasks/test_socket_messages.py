@@ -519,3 +519,41 @@ async def test_nothing_is_answered_after_the_close_for_a_too_large_message(membe
 
         await send(ws, {"type": "ping"})
         await assert_silent(ws)
+
+
+# --- flooding -----------------------------------------------------------------------
+
+
+async def test_a_burst_past_the_message_budget_gets_rate_limited_errors(member_client, monkeypatch):
+    # A slow refill, so that a busy machine handling the burst slowly still runs out.
+    monkeypatch.setattr(consumers, "MESSAGE_RATE", 1.0)
+    burst = consumers.MESSAGE_BURST
+    async with open_sockets(member_client.tokens) as (ws,):
+        for _ in range(burst + 3):
+            await send(ws, {"type": "ping"})
+
+        answers = [await receive(ws) for _ in range(burst + 3)]
+
+        # A budget refills while the burst is read, so a pong or two may come late.
+        pongs = [a for a in answers if a == {"type": "pong"}]
+        limited = [a for a in answers if a.get("code") == "rate_limited"]
+        assert len(pongs) + len(limited) == burst + 3
+        assert burst <= len(pongs) < burst + 3
+        assert limited and all(set(a) == ERROR_SHAPE for a in limited)
+
+        # The budget refills: after a pause the socket is served again.
+        await asyncio.sleep(2 / consumers.MESSAGE_RATE)
+        await send(ws, {"type": "ping"})
+        assert await receive(ws) == {"type": "pong"}
+
+
+async def test_a_client_that_keeps_flooding_is_closed_with_1008(member_client):
+    async with open_sockets(member_client.tokens) as (ws,):
+        for _ in range(3 * consumers.MESSAGE_BURST + 5):
+            await send(ws, {"type": "resume", "after": 0})
+
+        while True:
+            output = await ws.receive_output(TIMEOUT)
+            if output["type"] == "websocket.close":
+                break
+        assert output == {"type": "websocket.close", "code": 1008}

@@ -1,0 +1,192 @@
+"""Task events to the sockets of one server process.
+
+The sockets do not follow groups on the channel layer themselves. With
+channels-redis every socket of a process would wait on the layer's one receive
+lock, and Channels would pass each message through a thread (closing old database
+connections) for every socket: a few thousand managers on one process received
+about 1,500 frames a second in total (bench/RESULTS.md). Instead, one channel per
+process (per event loop) follows one layer group, `EVENTS_GROUP`, to which every
+event is sent once. Each event therefore arrives once per process and is encoded
+once, then handed to every local socket in one of its audience groups
+(`tasks.events.audience`). Which groups a socket is in, and so what it may see, is
+decided by the consumer (tasks.consumers).
+"""
+
+import asyncio
+import json
+import logging
+from typing import Any, Protocol
+
+from channels.layers import BaseChannelLayer, get_channel_layer
+from django.core.exceptions import ImproperlyConfigured
+
+from taskmanager.loops import PerLoop
+
+logger = logging.getLogger(__name__)
+
+# The layer group every process follows, and the type of its messages
+# (tasks.events._send).
+EVENTS_GROUP = "tasks.events"
+EVENT_MESSAGE_TYPE = "task.event"
+# What a socket may be sent (docs/asyncapi.yaml): nothing else goes out.
+EVENT_FIELDS = frozenset({"type", "event", "task", "changes", "actor", "at"})
+EVENT_TYPES = frozenset({"task.created", "task.updated", "task.deleted"})
+# channels-redis forgets group members after `group_expiry` (a day): the process
+# channel joins the group again this often.
+REJOIN_SECONDS = 3600
+# After the layer fails (Redis restarting), the receiver tries every RETRY_SECONDS to
+# join the group again (a restarted Redis has forgotten it). Events sent meanwhile
+# did not reach this process: once it is back, its sockets are told (`events_lost`)
+# and their clients resume from the outbox.
+RETRY_SECONDS = 1.0
+
+
+class Recipient(Protocol):
+    """A socket that events can be handed to (tasks.consumers.TaskEventConsumer)."""
+
+    async def deliver(self, event_id: int, text: str) -> None: ...
+
+    async def events_lost(self) -> None: ...
+
+
+class LocalFanout:
+    """The audience groups of the sockets of this process, and the one channel that
+    receives the events for them. Used from one event loop only (`local_fanout`)."""
+
+    def __init__(self) -> None:
+        self._members: dict[str, set[Recipient]] = {}
+        self._channel: str | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        # Starting and stopping wait for the layer: one at a time.
+        self._lock = asyncio.Lock()
+
+    async def join(self, group: str, recipient: Recipient) -> None:
+        async with self._lock:
+            if self._channel is None:
+                layer = channel_layer()
+                channel = await layer.new_channel()
+                joined = await self._join_group(layer, channel)
+                self._channel = channel
+                self._tasks = [
+                    asyncio.ensure_future(self._receive(layer, channel, joined)),
+                    asyncio.ensure_future(self._rejoin_now_and_then(layer, channel)),
+                ]
+            self._members.setdefault(group, set()).add(recipient)
+
+    async def leave(self, group: str, recipient: Recipient) -> None:
+        async with self._lock:
+            members = self._members.get(group)
+            if members is None or recipient not in members:
+                return
+            members.discard(recipient)
+            if not members:
+                del self._members[group]
+            if self._members or self._channel is None:
+                return
+            # No socket left: stop receiving rather than keep a channel open.
+            channel, self._channel = self._channel, None
+            for task in self._tasks:
+                task.cancel()
+            self._tasks = []
+            try:
+                await channel_layer().group_discard(EVENTS_GROUP, channel)
+            except Exception as exc:  # the layer is down; the membership expires there
+                logger.warning("could not leave the events group: %r", exc)
+
+    def recipients(self, groups: list[str]) -> set[Recipient]:
+        found: set[Recipient] = set()
+        for group in groups:
+            found |= self._members.get(group, set())
+        return found
+
+    async def _receive(self, layer: BaseChannelLayer, channel: str, joined: bool) -> None:
+        while True:
+            if not joined:
+                await asyncio.sleep(RETRY_SECONDS)
+                joined = await self._join_group(layer, channel)
+                if joined:
+                    await self._events_lost()
+                continue
+            try:
+                message = await layer.receive(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("task events: the channel layer failed (%r); retrying", exc)
+                joined = False
+                continue
+            await self._dispatch(message)
+
+    async def _events_lost(self) -> None:
+        for recipient in set().union(*self._members.values()):
+            try:
+                await recipient.events_lost()
+            except Exception:
+                logger.exception("a socket could not be told that events were lost")
+
+    async def _dispatch(self, message: Any) -> None:
+        # What comes out of Redis is checked before it is trusted: a message of
+        # another shape (another version of the sender, or not ours) is dropped.
+        if not _well_formed(message):
+            logger.warning("task events: a malformed layer message was dropped")
+            return
+        event, groups = message["message"], message["groups"]
+        event_id = event["event"]
+        try:
+            text = json.dumps(event)
+        except (TypeError, ValueError):
+            logger.warning("task events: event %s could not be encoded; dropped", event_id)
+            return
+        for recipient in self.recipients(groups):
+            try:
+                await recipient.deliver(event_id, text)
+            except Exception:
+                # One socket's failure must not keep the event from the others.
+                logger.exception("task event %s not delivered to a socket", event_id)
+
+    async def _rejoin_now_and_then(self, layer: BaseChannelLayer, channel: str) -> None:
+        while True:
+            await asyncio.sleep(REJOIN_SECONDS)
+            await self._join_group(layer, channel)
+
+    async def _join_group(self, layer: BaseChannelLayer, channel: str) -> bool:
+        try:
+            await layer.group_add(EVENTS_GROUP, channel)
+        except Exception as exc:
+            logger.warning("task events: could not join the events group (%r)", exc)
+            return False
+        return True
+
+
+def _well_formed(message: Any) -> bool:
+    if not isinstance(message, dict) or message.get("type") != EVENT_MESSAGE_TYPE:
+        return False
+    groups, event = message.get("groups"), message.get("message")
+    if not isinstance(groups, list) or not all(isinstance(group, str) for group in groups):
+        return False
+    if not isinstance(event, dict) or event.keys() != EVENT_FIELDS:
+        return False
+    event_id = event["event"]
+    return (
+        type(event_id) is int
+        and event_id > 0
+        and event["type"] in EVENT_TYPES
+        and isinstance(event["task"], dict)
+        and isinstance(event["changes"], dict)
+    )
+
+
+_fanouts = PerLoop(LocalFanout)
+
+
+def local_fanout() -> LocalFanout:
+    """The fan-out of the running event loop."""
+    return _fanouts.get()
+
+
+def channel_layer() -> BaseChannelLayer:
+    """The default layer (the sender in tasks.events and the fan-out use the same)."""
+    layer = get_channel_layer()
+    if layer is None:
+        raise ImproperlyConfigured("CHANNEL_LAYERS has no default layer.")
+    return layer
