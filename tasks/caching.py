@@ -1,11 +1,13 @@
-"""Per-user caches of task lists and statistics under versioned keys.
+"""Per-user caches of task lists and statistics, checked against version counters.
 
-A key embeds the reader's version counters: their own (`user:<id>`) and, for those
-who see every task, the "all" counter. A write bumps the counters of everyone who
-can see the task (owner, assignee, old assignee, and "all") once it commits, so a
-reader's next request builds a new key; nothing is ever scanned or deleted, and old
-entries simply expire. A bump happens after commit: bumping earlier could let a
-reader cache the pre-commit rows under the new version.
+A reader has version counters: their own (`user:<id>`) and, for those who see every
+task, the "all" counter. An entry records the counters it was computed under and is
+a hit only while they are still the reader's; one MGET reads the counters and the
+entry together. A write bumps the counters of everyone who can see the task (owner,
+assignee, old assignee, and "all") once it commits, so the entries computed before
+no longer match; nothing is ever scanned or deleted, and old entries are overwritten
+or expire. A bump happens after commit: bumping earlier could let a reader cache the
+pre-commit rows under the new version.
 
 If the cache is down, reads miss and compute from the database (django-redis logs
 the fault), and bumps are lost harmlessly: nothing was cached meanwhile either.
@@ -33,7 +35,7 @@ logger = logging.getLogger(__name__)
 ENTRY_TTL = 300
 ALL = "all"
 # Marks the envelope `cached` stores its values in; a new layout takes a new mark.
-ENTRY_FORMAT = 1
+ENTRY_FORMAT = 2
 
 
 def _version_key(scope: str) -> str:
@@ -51,9 +53,11 @@ def _is_counter(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _versions(user: User) -> str:
+def _versions(user: User, found: dict[str, Any] | None = None) -> str:
+    """The reader's counters as one string; `found` holds those already read."""
     keys = [_version_key(scope) for scope in _scopes(user)]
-    found = cache.get_many(keys)
+    if found is None:
+        found = cache.get_many(keys)
     # A missing counter starts at the current time, never at a number an evicted
     # counter may already have used.
     for key in keys:
@@ -78,22 +82,31 @@ def cached(
 ) -> Any:
     """The cached value for this user and these parameters, computed on a miss and
     kept for `ttl(value)` seconds (at most ENTRY_TTL)."""
-    digest = hashlib.sha256(params.encode()).hexdigest()[:32]
-    key = f"tasks:{kind}:{user.pk}:{_versions(user)}:{digest}"
-    entry = cache.get(key)
-    # Only what this function stored counts as a hit: anything else under the key
-    # (text, a number, another layout) is recomputed and overwritten.
-    hit = isinstance(entry, dict) and entry.get("format") == ENTRY_FORMAT and "value" in entry
+    key = entry_key(user, kind, params)
+    found = cache.get_many([*(_version_key(scope) for scope in _scopes(user)), key])
+    versions = _versions(user, found)
+    entry = found.get(key)
+    # Only what this function stored counts: anything else under the key (text, a
+    # number, another layout) is recomputed and overwritten; an entry of ours computed
+    # under other counters is out of date.
+    ours = isinstance(entry, dict) and entry.get("format") == ENTRY_FORMAT and "value" in entry
+    hit = ours and entry.get("versions") == versions
     TASK_LIST_CACHE.labels(kind=kind, result="hit" if hit else "miss").inc()
     if hit:
         return entry["value"]
-    if entry is not None:
+    if entry is not None and not ours:
         logger.warning("task cache entry %s is not one of ours; recomputed", key)
     value = compute()
     timeout = min(ENTRY_TTL, ttl(value))
     if timeout > 0:
-        cache.set(key, {"format": ENTRY_FORMAT, "value": value}, timeout)
+        cache.set(key, {"format": ENTRY_FORMAT, "versions": versions, "value": value}, timeout)
     return value
+
+
+def entry_key(user: User, kind: str, params: str) -> str:
+    """Where `cached` keeps this user's `kind` for these parameters."""
+    digest = hashlib.sha256(params.encode()).hexdigest()[:32]
+    return f"tasks:{kind}:{user.pk}:{digest}"
 
 
 def invalidate_for(user_ids: Iterable[int | None]) -> None:

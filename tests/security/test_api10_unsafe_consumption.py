@@ -6,7 +6,6 @@ storage (disk or S3). Each may be malformed, corrupt or missing; none of that ma
 crash a socket or a request (500), leak, or be passed on as if it were valid.
 """
 
-import hashlib
 from typing import Any
 
 import pytest
@@ -158,8 +157,7 @@ def test_a_corrupt_ended_session_entry_never_lets_a_revoked_token_back_in(member
 
 
 def _list_key(member: Any, url: str) -> str:
-    digest = hashlib.sha256(url.encode()).hexdigest()[:32]
-    return f"tasks:list:{member.pk}:{caching._versions(member)}:{digest}"
+    return caching.entry_key(member, "list", url)
 
 
 @pytest.mark.parametrize("value", GARBAGE)
@@ -176,8 +174,7 @@ def test_a_corrupt_cached_task_list_is_recomputed(value, member_client, member, 
 
 @pytest.mark.parametrize("value", GARBAGE)
 def test_corrupt_cached_statistics_are_recomputed(value, member_client, member, task):
-    key = f"tasks:statistics:{member.pk}:{caching._versions(member)}:"
-    cache.set(key + hashlib.sha256(b"").hexdigest()[:32], value, 60)
+    cache.set(caching.entry_key(member, "statistics", ""), value, 60)
 
     response = member_client.get("/api/v1/tasks/statistics/")
 

@@ -5,7 +5,6 @@ tests/security/test_api10_unsafe_consumption.py checks the API answers (no 500, 
 garbage served, no frozen list); these check what is left in the cache afterwards.
 """
 
-import hashlib
 from typing import Any
 
 import pytest
@@ -32,8 +31,7 @@ class Computed:
 
 
 def key_of(member: Any, kind: str, params: str) -> str:
-    digest = hashlib.sha256(params.encode()).hexdigest()[:32]
-    return f"tasks:{kind}:{member.pk}:{caching._versions(member)}:{digest}"
+    return caching.entry_key(member, kind, params)
 
 
 def test_a_cached_value_is_computed_once_and_then_served(member):
@@ -46,7 +44,9 @@ def test_a_cached_value_is_computed_once_and_then_served(member):
     assert compute.calls == 1
 
 
-@pytest.mark.parametrize("value", [*CORRUPT, {"figures": 7}, {"format": 99, "value": 1}])
+@pytest.mark.parametrize(
+    "value", [*CORRUPT, {"figures": 7}, {"format": 99, "value": 1}, {"format": 1, "value": 1}]
+)
 def test_a_value_the_cache_did_not_store_is_a_miss_and_is_overwritten(value, member):
     cache.set(key_of(member, "list", "p"), value, 60)
     compute = Computed()
@@ -93,3 +93,37 @@ def test_a_corrupt_throttle_counter_restarts_and_counts_on(value):
         # The restarted counter expires with its window.
         client = cache.client.get_client(write=True)
         assert 0 < client.ttl(cache.make_key("throttle:read:user:1:0")) <= 61
+
+
+def test_an_entry_computed_under_other_counters_is_out_of_date(member):
+    compute = Computed()
+    caching.cached(member, "list", "p", compute)
+
+    caching._bump([f"user:{member.pk}"])
+
+    assert caching.cached(member, "list", "p", compute) == {"figures": 2}
+    assert caching.cached(member, "list", "p", compute) == {"figures": 2}
+    assert compute.calls == 2
+
+
+class CacheCalls:
+    """Stands in for the cache in `tasks.caching`, recording which methods run."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        self.calls.append(name)
+        return getattr(self.real, name)
+
+
+def test_a_hit_reads_the_counters_and_the_entry_in_one_cache_call(member, monkeypatch):
+    compute = Computed()
+    caching.cached(member, "list", "p", compute)
+    recorder = CacheCalls(cache)
+    monkeypatch.setattr(caching, "cache", recorder)
+
+    assert caching.cached(member, "list", "p", compute) == {"figures": 1}
+
+    assert recorder.calls == ["get_many"]
