@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 import time
-from collections import OrderedDict
+from bisect import bisect_left
 from collections.abc import Coroutine
 from typing import Any
 
@@ -58,21 +58,40 @@ NO_OWN_CHANNEL = "tasks.sockets-have-no-own-channel"
 logger = logging.getLogger(__name__)
 
 
-class RecentIds:
-    """The ids of the last events sent on a socket: an event is handed over once,
-    but a resume may overlap what already arrived live."""
+class SentIds:
+    """The highest event ids sent on a socket, at most `size` (a resume looks at no
+    more), kept sorted: an event is handed over once, but a resume may overlap what
+    already arrived live. Live events come in id order but for the odd one another
+    process sent a moment later, so adding is nearly always an append. A list of
+    1,000 ids costs 8 KB per socket (the ints are the fan-out's, shared by every
+    socket); an OrderedDict of the last 4,096 cost about 470 KB (`make soak`).
+    """
 
-    def __init__(self, size: int = 4096) -> None:
-        self._ids: OrderedDict[int, None] = OrderedDict()
+    def __init__(self, size: int) -> None:
+        self._ids: list[int] = []
         self._size = size
 
     def __contains__(self, event_id: object) -> bool:
-        return event_id in self._ids
+        if not isinstance(event_id, int):
+            return False
+        ids = self._ids
+        at = bisect_left(ids, event_id)
+        return at < len(ids) and ids[at] == event_id
+
+    def __len__(self) -> int:
+        return len(self._ids)
 
     def add(self, event_id: int) -> None:
-        self._ids[event_id] = None
-        if len(self._ids) > self._size:
-            self._ids.popitem(last=False)
+        ids = self._ids
+        if not ids or event_id > ids[-1]:
+            ids.append(event_id)
+        else:
+            at = bisect_left(ids, event_id)
+            if at < len(ids) and ids[at] == event_id:
+                return
+            ids.insert(at, event_id)
+        if len(ids) > self._size:
+            del ids[0]
 
 
 class MessageBudget:
@@ -104,7 +123,7 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
         super().__init__(*args, **kwargs)
         self.identity, self.user = None, None
         self.joined: set[str] = set()
-        self.sent = RecentIds()
+        self.sent = SentIds(RESUME_LIMIT)
         self.budget = MessageBudget(MESSAGE_RATE, MESSAGE_BURST)
         # Events handed over while the socket is not ready for them (before `ready`,
         # during a resume); sent, in order, right after.
