@@ -553,9 +553,22 @@ def websocket_fanout(
     run_dir: Path,
     memory: MemoryWatch,
     rate: int,
+    *,
+    sockets: int = PLAN.ws_sockets,
+    seconds: int = PLAN.ws_seconds,
+    drain: int = PLAN.ws_drain,
+    listener_tokens: str = "manager_tokens",
 ) -> dict[str, Any]:
-    tokens_path = run_dir / "manager_tokens.json"
-    tokens_path.write_text(json.dumps(seeded["manager_tokens"]))
+    """`sockets` sockets (`listener_tokens` of the seed: the managers', who see every
+    event, or ["fanout"], the updated tasks' owner) while `rate` updates/s run for
+    `seconds`; then wait at most `drain` seconds for every socket to have every event."""
+    tokens = (
+        seeded[listener_tokens]
+        if listener_tokens in seeded
+        else [seeded["tokens"][listener_tokens]]
+    )
+    tokens_path = run_dir / f"{listener_tokens}.json"
+    tokens_path.write_text(json.dumps(tokens))
     listen_out = run_dir / f"ws_listen_{rate}.json"
     updates_out = run_dir / f"ws_updates_{rate}.jsonl"
     ws_url = daphne.base_url.replace("http://", "ws://") + "/ws/tasks/"
@@ -568,9 +581,9 @@ def websocket_fanout(
         "--tokens",
         str(tokens_path),
         "--sockets",
-        str(PLAN.ws_sockets),
+        str(sockets),
         "--drain",
-        str(PLAN.ws_drain),
+        str(drain),
         "--out",
         str(listen_out),
     ]
@@ -587,7 +600,7 @@ def websocket_fanout(
         "--rate",
         str(rate),
         "--duration",
-        str(PLAN.ws_seconds),
+        str(seconds),
         "--out",
         str(updates_out),
     ]
@@ -612,10 +625,10 @@ def websocket_fanout(
             after_open = memory.current().get("daphne")
             dropped_before = dropped_messages(daphne)
             cpu_before = cpu_seconds(daphne.process.pid)
-            subprocess.run(update_cmd, cwd=ROOT, check=True, timeout=PLAN.ws_seconds + 120)
+            subprocess.run(update_cmd, cwd=ROOT, check=True, timeout=seconds + 120)
             listener.stdin.write(f"{updates_out}\n")
             listener.stdin.flush()
-            listener.wait(timeout=PLAN.ws_drain + 300)
+            listener.wait(timeout=drain + 300)
             daphne_cpu = round(cpu_seconds(daphne.process.pid) - cpu_before, 1)
             dropped = dropped_messages(daphne) - dropped_before
         finally:
@@ -629,7 +642,7 @@ def websocket_fanout(
         "sent": len(updates),
         "acknowledged_2xx": sum(200 <= record["status"] < 300 for record in updates),
         "rate_per_s": rate,
-        "seconds": PLAN.ws_seconds,
+        "seconds": seconds,
         "patch_p50_ms": http[len(http) // 2] if http else None,
         "patch_p99_ms": http[min(len(http) - 1, int(len(http) * 0.99))] if http else None,
         "late_by_more_than_20ms": sum(record["late_ms"] > 20 for record in updates),
@@ -945,12 +958,15 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_results_md(path: Path, section: str) -> None:
-    """Replace this script's section of RESULTS.md (or append it); keep the rest."""
+def write_results_md(
+    path: Path, section: str, markers: tuple[str, str] = (SECTION_START, SECTION_END)
+) -> None:
+    """Replace the section between `markers` in RESULTS.md (or append it); keep the rest."""
+    start, end = markers
     text = path.read_text() if path.exists() else "# Benchmark results\n"
-    if SECTION_START in text and SECTION_END in text:
-        before, rest = text.split(SECTION_START, 1)
-        after = rest.split(SECTION_END, 1)[1].lstrip("\n")
+    if start in text and end in text:
+        before, rest = text.split(start, 1)
+        after = rest.split(end, 1)[1].lstrip("\n")
         text = before + section + ("\n" + after if after else "")
     else:
         text = text.rstrip("\n") + "\n\n" + section
