@@ -23,6 +23,7 @@ from files.permissions import FileAccess
 from files.serializers import FileOutputSerializer, FileUploadInputSerializer
 from files.validation import ALLOWED
 from taskmanager.exceptions import GoneError, NotFoundError, ServiceUnavailableError
+from taskmanager.filters import FiltersOnListsOnly
 from taskmanager.schema import (
     AUTHENTICATED,
     AUTHENTICATED_WRITE,
@@ -55,6 +56,7 @@ logger = logging.getLogger(__name__)
 )
 @extend_schema(tags=["files"])
 class FileViewSet(
+    FiltersOnListsOnly,
     RateLimitHeadersMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,

@@ -41,3 +41,17 @@ class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
     in UTC, or a 400 naming the parameter."""
 
     field_class = UtcIsoDateTimeField
+
+
+class FiltersOnListsOnly:
+    """A viewset mixin: filters, search and ordering narrow lists, never one object.
+    DRF also runs them in `get_object`, where they built a filter form for every
+    detail, PATCH and DELETE (about a millisecond, measured in a PATCH profile) and a
+    detail URL with a list's query string could 404 an object the caller may see."""
+
+    detail: bool | None
+
+    def filter_queryset(self, queryset: Any) -> Any:
+        if self.detail:
+            return queryset
+        return super().filter_queryset(queryset)  # type: ignore[misc]

@@ -24,7 +24,9 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django_redis.cache import RedisCache
+from redis.exceptions import RedisError
 
 from accounts.models import User
 from monitoring.metrics import TASK_LIST_CACHE
@@ -117,7 +119,31 @@ def invalidate_for(user_ids: Iterable[int | None]) -> None:
     after_commit(lambda: _bump(scopes))
 
 
+# One round trip for all of a write's counters on Redis: each one that exists and
+# holds an integer goes up by one; a missing one starts at ARGV[1] (the time, as
+# `_versions` starts one); one holding anything else is replaced by ARGV[1] too, and
+# its position is returned so that it is logged.
+_BUMP_SCRIPT = """
+local replaced = {}
+for i, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 0 then
+    redis.call('SET', key, ARGV[1])
+  else
+    local bumped = redis.pcall('INCR', key)
+    if type(bumped) == 'table' and bumped.err then
+      redis.call('SET', key, ARGV[1])
+      table.insert(replaced, i)
+    end
+  end
+end
+return replaced
+"""
+
+
 def _bump(scopes: list[str]) -> None:
+    if isinstance(caches["default"], RedisCache):
+        _bump_on_redis(scopes)
+        return
     for scope in scopes:
         key = _version_key(scope)
         try:
@@ -132,3 +158,18 @@ def _bump(scopes: list[str]) -> None:
             # as a bump would.
             logger.warning("task cache version %s is not a counter; replaced", key)
             cache.set(key, time.time_ns(), timeout=None)
+
+
+def _bump_on_redis(scopes: list[str]) -> None:
+    backend = caches["default"]
+    keys = [backend.make_key(_version_key(scope)) for scope in scopes]
+    try:
+        client = backend.client.get_client(write=True)
+        replaced = client.eval(_BUMP_SCRIPT, len(keys), *keys, time.time_ns())
+    except RedisError:
+        # As with the cache down anywhere else: nothing can be cached meanwhile either.
+        logger.warning("task cache versions not bumped: Redis unavailable", exc_info=True)
+        return
+    for position in replaced:
+        key = _version_key(scopes[position - 1])
+        logger.warning("task cache version %s is not a counter; replaced", key)

@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import User
@@ -103,15 +102,18 @@ def task_update(
     task: Task,
     data: dict[str, Any],
     expected_version: int | None = None,
+    locked: bool = False,
 ) -> Task:
     """Apply `data` (model field names; `assignee` a user or None) to the task.
 
     The row is locked while the change is computed, so two writers never lose each
     other's changes; `expected_version` (from If-Match) must still be current.
     The version moves by one, in the database, only when something changed.
+    `locked`: the caller read `task` FOR UPDATE in the transaction it has open (the
+    API does, saving a query); the change joins that transaction.
     """
-    with transaction.atomic():
-        current = _locked(task)
+    with _write_transaction(locked):
+        current = task if locked else _locked(task)
         if expected_version is not None and current.version != expected_version:
             raise PreconditionFailedError()
         values = {
@@ -128,10 +130,13 @@ def task_update(
             changed["completed_at"] = now if changed["status"] == Status.COMPLETED else None
         before = events.snapshot(current)
         previous_assignee_id = current.assignee_id
-        Task.objects.filter(pk=current.pk).update(
-            **changed, updated_at=now, version=F("version") + 1
-        )
-        current.refresh_from_db()
+        # The row is locked, so the new version is the locked one plus one, and the
+        # values written are the row's from now on: no read back.
+        for name, value in changed.items():
+            setattr(current, name, value)
+        current.updated_at = now
+        current.version += 1
+        current.save(update_fields=[*changed, "updated_at", "version"])
         events.record(
             kind=TaskEvent.Kind.UPDATED,
             task=current,
@@ -146,10 +151,13 @@ def task_update(
     return current
 
 
-def task_delete(*, actor: User, task: Task, expected_version: int | None = None) -> None:
-    """Delete the task, keeping its history (a "deleted" event with its last state)."""
-    with transaction.atomic():
-        current = _locked(task)
+def task_delete(
+    *, actor: User, task: Task, expected_version: int | None = None, locked: bool = False
+) -> None:
+    """Delete the task, keeping its history (a "deleted" event with its last state).
+    `locked` as for `task_update`."""
+    with _write_transaction(locked):
+        current = task if locked else _locked(task)
         if expected_version is not None and current.version != expected_version:
             raise PreconditionFailedError()
         events.record(
@@ -162,6 +170,13 @@ def task_delete(*, actor: User, task: Task, expected_version: int | None = None)
         caching.invalidate_for([current.owner_id, current.assignee_id])
         files_delete_for_task(task=current)
         current.delete()
+
+
+def _write_transaction(locked: bool) -> transaction.Atomic:
+    if locked and not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("locked=True needs the transaction that locked the task")
+    # Joining the caller's transaction takes no savepoint (two more round trips).
+    return transaction.atomic(savepoint=not locked)
 
 
 def _locked(task: Task) -> Task:

@@ -2,6 +2,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.db.models import Max, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -17,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
 from taskmanager.exceptions import PreconditionFailedError
+from taskmanager.filters import FiltersOnListsOnly
 from taskmanager.schema import AUTHENTICATED, AUTHENTICATED_WRITE, WITH_BODY, errors
 from taskmanager.throttles import RateLimitHeadersMixin, ReadWriteThrottle
 from tasks import caching, selectors, services
@@ -96,15 +98,20 @@ def expected_version(request: Request, task: Task) -> int | None:
     ),
 )
 @extend_schema(tags=["tasks"])
-class TaskViewSet(RateLimitHeadersMixin, viewsets.ModelViewSet):
+class TaskViewSet(FiltersOnListsOnly, RateLimitHeadersMixin, viewsets.ModelViewSet):
     serializer_class = TaskOutputSerializer
     permission_classes = [IsAuthenticated, TaskAccess]
     throttle_classes = [ReadWriteThrottle]
     filterset_class = TaskFilter
     lookup_value_regex = r"\d+"
 
+    # Set by update and destroy inside their transaction: get_object then reads the
+    # task and locks its row in one query.
+    for_update = False
+
     def get_queryset(self) -> QuerySet[Task]:
-        return selectors.task_visible_to(self.request.user)
+        tasks = selectors.task_visible_to(self.request.user)
+        return tasks.select_for_update(of=("self",)) if self.for_update else tasks
 
     def get_serializer_class(self) -> type[BaseSerializer[Any]]:
         # The browsable API builds its create and update forms from this, asking
@@ -155,24 +162,39 @@ class TaskViewSet(RateLimitHeadersMixin, viewsets.ModelViewSet):
         return Response(body, status=status.HTTP_201_CREATED, headers=headers)
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        task = self.get_object()
-        partial = kwargs.get("partial", False)
-        payload = TaskInputSerializer(data=request.data, partial=partial)
-        payload.is_valid(raise_exception=True)
-        task = services.task_update(
-            actor=request.user,
-            task=task,
-            data=payload.validated_data,
-            expected_version=expected_version(request, task),
-        )
+        with transaction.atomic():
+            task = self._locked_object()
+            partial = kwargs.get("partial", False)
+            payload = TaskInputSerializer(data=request.data, partial=partial)
+            payload.is_valid(raise_exception=True)
+            task = services.task_update(
+                actor=request.user,
+                task=task,
+                data=payload.validated_data,
+                expected_version=expected_version(request, task),
+                locked=True,
+            )
         return Response(TaskOutputSerializer(task).data, headers={"ETag": etag(task)})
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        task = self.get_object()
-        services.task_delete(
-            actor=request.user, task=task, expected_version=expected_version(request, task)
-        )
+        with transaction.atomic():
+            task = self._locked_object()
+            services.task_delete(
+                actor=request.user,
+                task=task,
+                expected_version=expected_version(request, task),
+                locked=True,
+            )
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def _locked_object(self) -> Task:
+        """`get_object` (404 outside what the user sees, object permissions), with
+        the row locked until the open transaction ends."""
+        self.for_update = True
+        try:
+            return self.get_object()
+        finally:
+            self.for_update = False
 
     @extend_schema(responses={200: StatisticsOutputSerializer, **errors(AUTHENTICATED, 429)})
     @action(detail=False, methods=["get"], filterset_class=None)

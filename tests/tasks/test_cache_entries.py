@@ -127,3 +127,20 @@ def test_a_hit_reads_the_counters_and_the_entry_in_one_cache_call(member, monkey
     assert caching.cached(member, "list", "p", compute) == {"figures": 1}
 
     assert recorder.calls == ["get_many"]
+
+
+def test_one_bump_moves_each_kind_of_counter_as_a_counter(member, caplog):
+    counting, missing, corrupt = (caching._version_key(f"user:{n}") for n in (1, 2, 3))
+    cache.set(counting, 41, None)
+    cache.set(corrupt, "garbage", None)
+
+    caching._bump(["user:1", "user:2", "user:3"])
+
+    assert cache.get(counting) == 42
+    # A counter starts at the time in nanoseconds, never at a small number an
+    # evicted counter may already have used.
+    assert cache.get(missing) > 10**18
+    assert isinstance(cache.get(corrupt), int) and cache.get(corrupt) > 10**18
+    assert [r.getMessage() for r in caplog.records if "not a counter" in r.getMessage()] == [
+        "task cache version tasks:version:user:3 is not a counter; replaced"
+    ]

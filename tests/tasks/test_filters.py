@@ -260,3 +260,14 @@ def test_two_invalid_parameters_are_both_named(member_client, tasks):
 
     error = assert_field_error(response, "status")
     assert "priority" in error["fields"]
+
+
+@pytest.mark.parametrize("query", ["status=completed", "search=nothing-like-it", "ordering=-id"])
+def test_a_lists_query_string_does_not_narrow_one_task(query, member_client, task):
+    # Filters, search and ordering are for lists: the task is found by its id alone.
+    url = f"/api/v1/tasks/{task.pk}/?{query}"
+
+    assert member_client.get(url).status_code == 200
+    patched = member_client.patch(url, {"title": "Renamed"}, format="json")
+    assert patched.status_code == 200, patched.content
+
