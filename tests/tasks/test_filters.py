@@ -270,4 +270,3 @@ def test_a_lists_query_string_does_not_narrow_one_task(query, member_client, tas
     assert member_client.get(url).status_code == 200
     patched = member_client.patch(url, {"title": "Renamed"}, format="json")
     assert patched.status_code == 200, patched.content
-
