@@ -976,6 +976,28 @@ def write_results_md(
 # The run.
 
 
+def migrate_and_seed(env: Mapping[str, str], managers: int) -> dict[str, Any]:
+    """Migrate the fresh database, then seed it (bench/seed.py); the seed's JSON."""
+    log("migrate")
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    log("seed accounts, sessions and tasks through the services")
+    seeded = subprocess.run(
+        [sys.executable, str(BENCH / "seed.py"), "--managers", str(managers)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return cast(dict[str, Any], json.loads(seeded.stdout))
+
+
 def app_env(database_url: str, prefix: str, run_dir: Path, log_level: str) -> dict[str, str]:
     env = {
         key: value
@@ -1067,25 +1089,8 @@ def run(
         "versions": versions(database_url),
     }
 
-    log("migrate")
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    log("seed accounts, sessions and tasks through the services")
     seed_started = time.monotonic()
-    seeded_out = subprocess.run(
-        [sys.executable, str(BENCH / "seed.py"), "--managers", str(PLAN.managers)],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    seeded: dict[str, Any] = json.loads(seeded_out.stdout)
+    seeded = migrate_and_seed(env, PLAN.managers)
     results["seed_seconds"] = round(time.monotonic() - seed_started, 1)
     results["websocket_managers"] = len(seeded["manager_tokens"])
     tokens = seeded["tokens"]

@@ -27,7 +27,6 @@ import resource
 import secrets
 import shutil
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -55,6 +54,7 @@ from bench.run import (
     log,
     machine,
     measure,
+    migrate_and_seed,
     pg_connect,
     redis_prefix,
     rss_mb,
@@ -207,24 +207,7 @@ def soak(database_url: str, prefix: str, run_dir: Path, servers: list[Server]) -
         "machine": machine(),
         "versions": versions(database_url),
     }
-    log("migrate and seed")
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    seeded: dict[str, Any] = json.loads(
-        subprocess.run(
-            [sys.executable, str(BENCH / "seed.py"), "--managers", "1"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-    )
+    seeded = migrate_and_seed(env, managers=1)
     http_port, ws_port = free_port(), free_port()
     gunicorn = start_server(
         "gunicorn",
