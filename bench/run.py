@@ -50,6 +50,8 @@ SECTION_START = "<!-- bench/run.py: start -->"
 SECTION_END = "<!-- bench/run.py: end -->"
 # Throttles would turn a load test into a test of the throttles.
 UNTHROTTLED = "1000000/min"
+APP = "taskmanager.wsgi:application"
+HEALTH = "/monitoring/health/"
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,34 @@ def stop_server(server: Server) -> None:
         # Its own session: the group is this server and the workers it forked.
         os.killpg(server.process.pid, signal.SIGKILL)
         server.process.wait()
+
+
+def app_gunicorn_env(env: Mapping[str, str], run_dir: Path) -> dict[str, str]:
+    return {**env, "PROMETHEUS_MULTIPROC_DIR": str(run_dir / "prometheus")}
+
+
+def start_app(
+    env: Mapping[str, str], run_dir: Path, servers: list[Server]
+) -> tuple[Server, Server]:
+    """gunicorn and daphne as scripts/serve starts them, each on a free port; added
+    to `servers` (stopped by the caller)."""
+    http_port, ws_port = free_port(), free_port()
+    gunicorn = start_server(
+        "gunicorn",
+        gunicorn_command(APP, http_port),
+        app_gunicorn_env(env, run_dir),
+        run_dir,
+        http_port,
+        HEALTH,
+    )
+    servers.append(gunicorn)
+    daphne = start_server("daphne", daphne_command(ws_port), env, run_dir, ws_port, HEALTH)
+    servers.append(daphne)
+    return gunicorn, daphne
+
+
+def port_of(server: Server) -> int:
+    return int(server.base_url.rsplit(":", 1)[1])
 
 
 def gunicorn_command(app: str, port: int) -> list[str]:
@@ -557,18 +587,13 @@ def websocket_fanout(
     sockets: int = PLAN.ws_sockets,
     seconds: int = PLAN.ws_seconds,
     drain: int = PLAN.ws_drain,
-    listener_tokens: str = "manager_tokens",
+    tokens: list[str] | None = None,
 ) -> dict[str, Any]:
-    """`sockets` sockets (`listener_tokens` of the seed: the managers', who see every
-    event, or ["fanout"], the updated tasks' owner) while `rate` updates/s run for
-    `seconds`; then wait at most `drain` seconds for every socket to have every event."""
-    tokens = (
-        seeded[listener_tokens]
-        if listener_tokens in seeded
-        else [seeded["tokens"][listener_tokens]]
-    )
-    tokens_path = run_dir / f"{listener_tokens}.json"
-    tokens_path.write_text(json.dumps(tokens))
+    """`sockets` sockets on `tokens` (by default the managers', who see every event)
+    while `rate` updates/s run for `seconds`; then wait at most `drain` seconds for
+    every socket to have every event."""
+    tokens_path = run_dir / f"ws_tokens_{rate}.json"
+    tokens_path.write_text(json.dumps(tokens or seeded["manager_tokens"]))
     listen_out = run_dir / f"ws_listen_{rate}.json"
     updates_out = run_dir / f"ws_updates_{rate}.jsonl"
     ws_url = daphne.base_url.replace("http://", "ws://") + "/ws/tasks/"
@@ -1128,29 +1153,15 @@ def run(
     log(f"  {baseline_rps} rps, p99 {baseline.p99_ms} ms")
 
     # The application, as scripts/serve runs it.
-    http_port, ws_port = free_port(), free_port()
-    gunicorn_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(run_dir / "prometheus")}
-    gunicorn = start_server(
-        "gunicorn",
-        gunicorn_command("taskmanager.wsgi:application", http_port),
-        gunicorn_env,
-        run_dir,
-        http_port,
-        "/monitoring/health/",
-    )
-    servers.append(gunicorn)
-    daphne = start_server(
-        "daphne", daphne_command(ws_port), env, run_dir, ws_port, "/monitoring/health/"
-    )
-    servers.append(daphne)
+    gunicorn, daphne = start_app(env, run_dir, servers)
+    http_port, ws_port = port_of(gunicorn), port_of(daphne)
+    gunicorn_env = app_gunicorn_env(env, run_dir)
     memory.servers.update({"gunicorn": gunicorn, "daphne": daphne})
     memory.start()
     results["servers"] = {
         "commands": [
             "PROMETHEUS_MULTIPROC_DIR=<tmp> "
-            + " ".join(
-                shorten(p) for p in gunicorn_command("taskmanager.wsgi:application", http_port)
-            ),
+            + " ".join(shorten(p) for p in gunicorn_command(APP, http_port)),
             " ".join(shorten(p) for p in daphne_command(ws_port)),
             "baseline: DJANGO_SETTINGS_MODULE=bench.baseline.settings "
             + " ".join(shorten(p) for p in baseline_cmd),
@@ -1316,11 +1327,11 @@ def run(
     info_env = {**gunicorn_env, "LOG_LEVEL": "INFO"}
     gunicorn = start_server(
         "gunicorn-info",
-        gunicorn_command("taskmanager.wsgi:application", http_port),
+        gunicorn_command(APP, http_port),
         info_env,
         run_dir,
         http_port,
-        "/monitoring/health/",
+        HEALTH,
     )
     servers.append(gunicorn)
     memory.servers.pop("gunicorn", None)

@@ -39,6 +39,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.run import (
+    APP,
     BENCH,
     ROOT,
     MemoryWatch,
@@ -49,18 +50,18 @@ from bench.run import (
     check_patches,
     child_pids,
     daphne_command,
-    free_port,
     gunicorn_command,
     log,
     machine,
     measure,
     migrate_and_seed,
     pg_connect,
+    port_of,
     redis_prefix,
     rss_mb,
     settled_counts,
     shorten,
-    start_server,
+    start_app,
     stop_server,
     versions,
     websocket_fanout,
@@ -208,22 +209,10 @@ def soak(database_url: str, prefix: str, run_dir: Path, servers: list[Server]) -
         "versions": versions(database_url),
     }
     seeded = migrate_and_seed(env, managers=1)
-    http_port, ws_port = free_port(), free_port()
-    gunicorn = start_server(
-        "gunicorn",
-        gunicorn_command("taskmanager.wsgi:application", http_port),
-        {**env, "PROMETHEUS_MULTIPROC_DIR": str(run_dir / "prometheus")},
-        run_dir,
-        http_port,
-        "/monitoring/health/",
-    )
-    servers.append(gunicorn)
-    daphne = start_server(
-        "daphne", daphne_command(ws_port), env, run_dir, ws_port, "/monitoring/health/"
-    )
-    servers.append(daphne)
+    gunicorn, daphne = start_app(env, run_dir, servers)
+    http_port, ws_port = port_of(gunicorn), port_of(daphne)
     results["servers"] = [
-        " ".join(shorten(p) for p in gunicorn_command("taskmanager.wsgi:application", http_port)),
+        " ".join(shorten(p) for p in gunicorn_command(APP, http_port)),
         " ".join(shorten(p) for p in daphne_command(ws_port)),
     ]
 
@@ -275,7 +264,7 @@ def soak(database_url: str, prefix: str, run_dir: Path, servers: list[Server]) -
             sockets=WS_SOCKETS,
             seconds=SECONDS,
             drain=60,
-            listener_tokens="fanout",
+            tokens=[seeded["tokens"]["fanout"]],
         )
         loads = {load.name: pool.submit(drive, load) for load in MIX}
         measured = {name: future.result() for name, future in loads.items()}
