@@ -1,7 +1,9 @@
 """schemathesis hooks of scripts/fuzz (loaded through SCHEMATHESIS_HOOKS).
 
-- Counts the requests sent per operation into the JSON file FUZZ_COUNTS when the
-  run ends, for scripts/fuzz's summary.
+- Counts the requests sent per phase and operation into the JSON file FUZZ_COUNTS
+  when the run ends (`{"fuzzing": {"GET /api/v1/tasks/": 100, ...}, ...}`), for
+  scripts/fuzz's summary and its check that every operation got FUZZ_EXAMPLES
+  cases in the fuzzing phase.
 - With FUZZ_USERNAME set (the session-ending pass), every case logs in first and
   carries the access token of that new session, so a logout or a logout-all in one
   case leaves the next case a live session to end.
@@ -17,14 +19,16 @@ from typing import Any
 import requests
 import schemathesis
 
-_calls: Counter[str] = Counter()
+_calls: dict[str, Counter[str]] = {}
 _lock = threading.Lock()
 
 
 @schemathesis.hook
 def after_call(ctx: Any, case: Any, response: Any) -> None:
+    meta = case.meta
+    phase = str(meta.phase.name) if meta is not None else "other"
     with _lock:
-        _calls[case.operation.label] += 1
+        _calls.setdefault(phase, Counter())[case.operation.label] += 1
 
 
 @atexit.register
