@@ -73,6 +73,7 @@ class RegisterView(PublicAuthEndpoint):
     throttle_classes = [RegisterThrottle]
 
     @extend_schema(
+        summary="Create an account (a member)",
         request=RegisterInputSerializer,
         responses={201: UserOutputSerializer, **errors(WITH_BODY, 429)},
         tags=["auth"],
@@ -88,6 +89,9 @@ class LoginView(PublicAuthEndpoint):
     throttle_classes = LOGIN_THROTTLES
 
     @extend_schema(
+        summary="Log in: start a session",
+        description="With a username or an email. Throttled per username and address, "
+        "and per address.",
         request=LoginInputSerializer,
         responses={200: TokensOutputSerializer, **errors(WITH_BODY, 401, 429)},
         tags=["auth"],
@@ -112,6 +116,7 @@ class TokenView(PublicAuthEndpoint):
     throttle_classes = LOGIN_THROTTLES
 
     @extend_schema(
+        summary="Log in with the OAuth2 password grant",
         request={"application/x-www-form-urlencoded": TokenGrantInputSerializer},
         responses={200: OAuth2TokensOutputSerializer, **errors(WITH_BODY, 401, 429)},
         tags=["auth"],
@@ -130,6 +135,9 @@ class RefreshView(PublicAuthEndpoint):
     throttle_classes = [RefreshThrottle]
 
     @extend_schema(
+        summary="Rotate a refresh token",
+        description="A new access and refresh token for the same session. A refresh "
+        "token already rotated is a replay: the whole session ends, and 401.",
         request=RefreshInputSerializer,
         responses={200: TokensOutputSerializer, **errors(WITH_BODY, 401, 429)},
         tags=["auth"],
@@ -143,6 +151,7 @@ class RefreshView(PublicAuthEndpoint):
 
 class LogoutView(APIView):
     @extend_schema(
+        summary="Log out: end this session",
         request=None,
         responses={204: OpenApiResponse(description="Ended"), **errors(AUTHENTICATED_WRITE)},
         tags=["auth"],
@@ -158,6 +167,7 @@ class LogoutView(APIView):
 
 class LogoutAllView(APIView):
     @extend_schema(
+        summary="End every session of yours",
         request=None,
         responses={204: OpenApiResponse(description="Ended"), **errors(AUTHENTICATED_WRITE)},
         tags=["auth"],
@@ -171,9 +181,14 @@ class LogoutAllView(APIView):
 
 @extend_schema_view(
     list=extend_schema(
-        responses={200: SessionOutputSerializer(many=True), **errors(AUTHENTICATED, 400)}
+        summary="Your live sessions",
+        description="The one making this request has `current: true`.",
+        responses={200: SessionOutputSerializer(many=True), **errors(AUTHENTICATED, 400)},
     ),
-    destroy=extend_schema(responses={204: None, **errors(AUTHENTICATED_WRITE, 404)}),
+    destroy=extend_schema(
+        summary="End one of your sessions",
+        responses={204: None, **errors(AUTHENTICATED_WRITE, 404)},
+    ),
 )
 @extend_schema(tags=["auth"])
 class SessionViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
@@ -197,11 +212,17 @@ class MeView(APIView):
     # password at the login rate.
     throttle_classes = [ReadWriteThrottle, CurrentPasswordThrottle]
 
-    @extend_schema(responses={200: UserOutputSerializer, **errors(AUTHENTICATED)}, tags=["users"])
+    @extend_schema(
+        summary="Your profile",
+        responses={200: UserOutputSerializer, **errors(AUTHENTICATED)},
+        tags=["users"],
+    )
     def get(self, request: Request) -> Response:
         return Response(UserOutputSerializer(request.user).data)
 
     @extend_schema(
+        summary="Change your email or password",
+        description="A new password needs the current one, and ends your other sessions.",
         request=MeUpdateInputSerializer,
         responses={200: UserOutputSerializer, **errors(AUTHENTICATED_WRITE, WITH_BODY)},
         tags=["users"],
@@ -223,10 +244,12 @@ class MeView(APIView):
 
 @extend_schema_view(
     list=extend_schema(
-        responses={200: UserOutputSerializer(many=True), **errors(AUTHENTICATED, 400, 403)}
+        summary="List users (admins)",
+        responses={200: UserOutputSerializer(many=True), **errors(AUTHENTICATED, 400, 403)},
     ),
     retrieve=extend_schema(
-        responses={200: UserOutputSerializer, **errors(AUTHENTICATED, 403, 404)}
+        summary="Get a user (admins)",
+        responses={200: UserOutputSerializer, **errors(AUTHENTICATED, 403, 404)},
     ),
 )
 @extend_schema(tags=["users"])
@@ -242,6 +265,8 @@ class UserViewSet(
         return selectors.user_list()
 
     @extend_schema(
+        summary="Set a user's role or deactivate them (admins)",
+        description="Deactivating a user ends all their sessions.",
         request=UserAdminUpdateInputSerializer,
         responses={200: UserOutputSerializer, **errors(AUTHENTICATED_WRITE, WITH_BODY, 404)},
     )

@@ -47,12 +47,16 @@ logger = logging.getLogger(__name__)
 
 @extend_schema_view(
     list=extend_schema(
-        responses={200: FileOutputSerializer(many=True), **errors(AUTHENTICATED, 400, 429)}
+        summary="List your files",
+        responses={200: FileOutputSerializer(many=True), **errors(AUTHENTICATED, 400, 429)},
     ),
     retrieve=extend_schema(
-        responses={200: FileOutputSerializer, **errors(AUTHENTICATED, 404, 429)}
+        summary="Get a file's metadata",
+        responses={200: FileOutputSerializer, **errors(AUTHENTICATED, 404, 429)},
     ),
-    destroy=extend_schema(responses={204: None, **errors(AUTHENTICATED_WRITE, 404, 429)}),
+    destroy=extend_schema(
+        summary="Delete a file", responses={204: None, **errors(AUTHENTICATED_WRITE, 404, 429)}
+    ),
 )
 @extend_schema(tags=["files"])
 class FileViewSet(
@@ -74,6 +78,9 @@ class FileViewSet(
         return selectors.file_visible_to(self.request.user)
 
     @extend_schema(
+        summary="Upload a file",
+        description="Multipart, optionally attached to a `task` you can see. The size, "
+        "the extension and the file's first bytes must agree with an accepted type.",
         request={"multipart/form-data": FileUploadInputSerializer},
         # 404: the task named is not one you can see; 415: the file's type is not allowed.
         responses={
@@ -100,12 +107,13 @@ class FileViewSet(
         services.file_delete(file=instance)
 
     @extend_schema(
+        summary="Download a file",
         # The file's own type, one of the types uploads are accepted in.
         responses={
             **{(200, media_type): DOWNLOAD for media_type in DOWNLOAD_MEDIA_TYPES},
             **errors(AUTHENTICATED, 404, 429, 503),
             410: GONE,
-        }
+        },
     )
     @action(detail=True, methods=["get"], filterset_class=None)
     def download(self, request: Request, pk: str | None = None) -> FileResponse:

@@ -1,11 +1,35 @@
-"""The error responses of the OpenAPI schema: the one error shape of the API and the
-statuses each operation can answer with it (checked by `make fuzz`).
+"""The OpenAPI schema's conventions.
 
-    @extend_schema(responses={200: TaskOutputSerializer, **errors(401, 404, 429)})
+- The error responses: the one error shape of the API and the statuses each
+  operation can answer with it (checked by `make fuzz`).
+
+      @extend_schema(responses={200: TaskOutputSerializer, **errors(401, 404, 429)})
+
+- `AutoSchema`: an operation's description is its view's own documentation.
 """
 
+import inspect
+
+from drf_spectacular import openapi
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
+
+
+class AutoSchema(openapi.AutoSchema):
+    """Describes an operation with the docstring of its action, or else of its view,
+    written on the view itself (or an `extend_schema(description=...)`).
+
+    drf-spectacular's default walks the view's bases up to DRF's own classes and
+    takes the first docstring it meets: a mixin's notes for its readers (how rate
+    limit headers are added, why filters skip `get_object`) became the description
+    of every task and file operation in Swagger UI and ReDoc."""
+
+    def get_description(self) -> str:
+        view_class = type(self.view)
+        action = getattr(self.view, "action", None) or self.method.lower()
+        own = view_class.__dict__.get(action) if action in view_class.__dict__ else None
+        doc = getattr(own, "__doc__", None) or view_class.__dict__.get("__doc__")
+        return inspect.cleandoc(doc) if doc else ""
 
 
 class ErrorDetailSerializer(serializers.Serializer):

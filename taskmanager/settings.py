@@ -357,7 +357,7 @@ REST_FRAMEWORK = {
     # Proxies in front of the app whose X-Forwarded-For is trusted (nginx: 1).
     "NUM_PROXIES": NUM_PROXIES,
     "EXCEPTION_HANDLER": "taskmanager.exceptions.api_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "taskmanager.schema.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 

@@ -75,24 +75,38 @@ def expected_version(request: Request, task: Task) -> int | None:
         responses={200: TaskOutputSerializer(many=True), **errors(AUTHENTICATED, 400, 429)},
     ),
     create=extend_schema(
+        summary="Create a task (you own it)",
+        description="A retry with the same `Idempotency-Key` and body returns the first "
+        "response; the same key with another body is a 409. Keys live 24 hours.",
         request=TaskInputSerializer,
         responses={201: TaskOutputSerializer, **errors(AUTHENTICATED_WRITE, WITH_BODY, 409, 429)},
         parameters=[IDEMPOTENCY_KEY],
     ),
     retrieve=extend_schema(
+        summary="Get a task",
+        description="`ETag` names its version; `If-None-Match` with it answers 304.",
         responses={200: TaskOutputSerializer, **errors(AUTHENTICATED, 404, 429)},
     ),
     update=extend_schema(
+        summary="Replace a task",
+        description="Owners and assignees change a task, managers and admins any. With "
+        "`If-Match`, a version that moved on answers 412.",
         request=TaskInputSerializer,
         responses={200: TaskOutputSerializer, **errors(TASK_WRITE, WITH_BODY)},
         parameters=[IF_MATCH],
     ),
     partial_update=extend_schema(
+        summary="Change some fields of a task",
+        description="Only the fields sent change; `null` clears a nullable field. "
+        "With `If-Match`, a version that moved on answers 412.",
         request=TaskInputSerializer,
         responses={200: TaskOutputSerializer, **errors(TASK_WRITE, WITH_BODY)},
         parameters=[IF_MATCH],
     ),
     destroy=extend_schema(
+        summary="Delete a task",
+        description="Owners delete their tasks, admins any (others get 403). With "
+        "`If-Match`, a version that moved on answers 412.",
         responses={204: None, **errors(TASK_WRITE)},
         parameters=[IF_MATCH],
     ),
@@ -196,7 +210,11 @@ class TaskViewSet(FiltersOnListsOnly, RateLimitHeadersMixin, viewsets.ModelViewS
         finally:
             self.for_update = False
 
-    @extend_schema(responses={200: StatisticsOutputSerializer, **errors(AUTHENTICATED, 429)})
+    @extend_schema(
+        summary="Count the tasks you can see",
+        description="By status and priority, overdue, and the completion rate.",
+        responses={200: StatisticsOutputSerializer, **errors(AUTHENTICATED, 429)},
+    )
     @action(detail=False, methods=["get"], filterset_class=None)
     def statistics(self, request: Request) -> Response:
         def compute() -> dict[str, Any]:
@@ -214,6 +232,8 @@ class TaskViewSet(FiltersOnListsOnly, RateLimitHeadersMixin, viewsets.ModelViewS
 
     @extend_schema(
         operation_id="v1_tasks_history",
+        summary="A task's history",
+        description="Its events, oldest first: who changed which fields, from what to what.",
         responses={
             200: TaskEventOutputSerializer(many=True),
             **errors(AUTHENTICATED, 400, 404, 429),
@@ -226,6 +246,9 @@ class TaskViewSet(FiltersOnListsOnly, RateLimitHeadersMixin, viewsets.ModelViewS
 
     @extend_schema(
         operation_id="v1_tasks_events_feed",
+        summary="The events you missed",
+        description="Events of the tasks you can see with an id above `after`, oldest "
+        "first: what a WebSocket client fetches after a disconnect.",
         parameters=[EventFeedQuerySerializer],
         responses={200: TaskEventOutputSerializer(many=True), **errors(AUTHENTICATED, 400, 429)},
     )
