@@ -14,6 +14,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from accounts.websocket import SocketAuthMiddleware, browser_origin_validator  # noqa: E402
 from monitoring.logs import WebSocketRequestIdMiddleware  # noqa: E402
+from taskmanager.startup import settle  # noqa: E402
 from tasks.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
@@ -24,3 +25,5 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+settle()

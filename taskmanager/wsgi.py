@@ -12,3 +12,7 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "taskmanager.settings")
 
 application = get_wsgi_application()
+
+from taskmanager.startup import settle  # noqa: E402 (needs the apps loaded)
+
+settle()
