@@ -27,7 +27,7 @@ class AutoSchema(openapi.AutoSchema):
     def get_description(self) -> str:
         view_class = type(self.view)
         action = getattr(self.view, "action", None) or self.method.lower()
-        own = view_class.__dict__.get(action) if action in view_class.__dict__ else None
+        own = view_class.__dict__.get(action)  # the action as written on this view
         doc = getattr(own, "__doc__", None) or view_class.__dict__.get("__doc__")
         return inspect.cleandoc(doc) if doc else ""
 
