@@ -1,3 +1,4 @@
+import time
 from uuid import UUID
 
 from rest_framework.request import Request
@@ -8,6 +9,15 @@ from rest_framework_simplejwt.tokens import Token
 from accounts import auth_cache
 from accounts.models import User
 
+# Access tokens SimpleJWT has verified in this process, by their exact bytes (the
+# signature included, so no other token matches). Verifying one costs about 70 µs,
+# most of a warm request's authentication; a hit is a dict lookup and an expiry
+# check. Revocation is not cached: `get_user` asks the shared cache every time.
+# Bounded by starting again when full; a dict's get, set and clear are each atomic,
+# so the threads of the WebSocket server may share it.
+VERIFIED_TOKENS_MAX = 1024
+_verified: dict[bytes, Token] = {}
+
 
 class SessionJWTAuthentication(JWTAuthentication):
     """Bearer access tokens, accepted only while their session and user are live.
@@ -15,6 +25,18 @@ class SessionJWTAuthentication(JWTAuthentication):
     SimpleJWT checks signature, algorithm, expiry and type (a refresh token is not
     an access token); this adds the revocation check through the cache.
     """
+
+    def get_validated_token(self, raw_token: bytes) -> Token:
+        token = _verified.get(raw_token)
+        # Expired as PyJWT decides with no leeway: once the clock reaches "exp" it
+        # goes back to SimpleJWT, which applies any LEEWAY and gives the error.
+        if token is not None and int(time.time()) < token["exp"]:
+            return token
+        token = super().get_validated_token(raw_token)
+        if len(_verified) >= VERIFIED_TOKENS_MAX:
+            _verified.clear()
+        _verified[raw_token] = token
+        return token
 
     def get_user(self, validated_token: Token) -> User:
         user_id = validated_token.get("user_id")
