@@ -1,7 +1,8 @@
 """Session and user state for authentication, kept in the cache.
 
 A request with a Bearer token costs one cache round trip (`get_many` of its session
-and user entries) and no query when both are cached. On a miss the database, the
+and user entries; on Redis the round trip of taskmanager.readahead, which carries the
+view's first reads too) and no query when both are cached. On a miss the database, the
 source of truth, is read and the entry added with `cache.add`, which never
 overwrites.
 
@@ -28,6 +29,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
 from accounts.models import User, UserSession
+from taskmanager.readahead import ReadAhead
 from taskmanager.transactions import after_commit
 
 SNAPSHOT_TTL = 60
@@ -56,17 +58,30 @@ def user_key(user_id: int | str) -> str:
     return f"auth:user:{user_id}"
 
 
-def authenticated_user(user_id: int, session_id: str) -> User | None:
-    """The user of a live session, or None when the session or the user is done."""
-    return authenticated_users([(user_id, session_id)])[0]
+def entry_keys(user_id: int, session_id: str) -> list[str]:
+    """What `authenticated_user` reads: the session's and the user's entries."""
+    return [session_key(session_id), user_key(user_id)]
 
 
-def authenticated_users(pairs: list[tuple[int, str]]) -> list[User | None]:
+def authenticated_user(
+    user_id: int, session_id: str, ahead: ReadAhead | None = None
+) -> User | None:
+    """The user of a live session, or None when the session or the user is done.
+    With `ahead` holding the entries, no cache round trip of its own."""
+    read = ahead.get_many(entry_keys(user_id, session_id)) if ahead is not None else None
+    return authenticated_users([(user_id, session_id)], read)[0]
+
+
+def authenticated_users(
+    pairs: list[tuple[int, str]], read: dict[str, Any] | None = None
+) -> list[User | None]:
     """`authenticated_user` for each (user id, session id), in one cache round trip
-    (the open WebSockets of a process are checked together). A user with several
-    sessions is one User object."""
-    keys = {key for user_id, sid in pairs for key in (session_key(sid), user_key(user_id))}
-    found = cache.get_many(list(keys))
+    (the open WebSockets of a process are checked together), or none when `read`
+    already holds their entries. A user with several sessions is one User object."""
+    if read is None:
+        keys = {key for user_id, sid in pairs for key in entry_keys(user_id, sid)}
+        read = cache.get_many(list(keys))
+    found = dict(read)
     users: dict[int, User | None] = {}
     result: list[User | None] = []
     for user_id, session_id in pairs:

@@ -8,6 +8,8 @@ from rest_framework_simplejwt.tokens import Token
 
 from accounts import auth_cache
 from accounts.models import User
+from taskmanager import readahead
+from taskmanager.throttles import ReadWriteThrottle
 
 # Access tokens SimpleJWT has verified in this process, by their exact bytes (the
 # signature included, so no other token matches). Verifying one costs about 70 µs,
@@ -38,18 +40,50 @@ class SessionJWTAuthentication(JWTAuthentication):
         _verified[raw_token] = token
         return token
 
-    def get_user(self, validated_token: Token) -> User:
+    def authenticate(self, request: Request) -> tuple[User, Token] | None:
+        # SimpleJWT's, with the request passed on to `get_user`.
+        header = self.get_header(request)
+        raw_token = self.get_raw_token(header) if header is not None else None
+        if raw_token is None:
+            return None
+        validated_token = self.get_validated_token(raw_token)
+        return self.get_user(validated_token, request), validated_token
+
+    def get_user(self, validated_token: Token, request: Request | None = None) -> User:
+        """The token's user while its session is live. Given the request, the one
+        round trip that reads the session also carries what the view will read
+        first (taskmanager.readahead)."""
         user_id = validated_token.get("user_id")
         try:
-            session_id = UUID(str(validated_token.get("sid")))
+            session_id = str(UUID(str(validated_token.get("sid"))))
         except ValueError:
             session_id = None
         if not isinstance(user_id, int) or session_id is None:
             raise InvalidToken("Token is not bound to a session.")
-        user = auth_cache.authenticated_user(user_id, str(session_id))
+        ahead = None
+        if request is not None:
+            ahead = request.read_ahead = readahead.fetch(_plan(request, user_id, session_id))
+        user = auth_cache.authenticated_user(user_id, session_id, ahead)
         if user is None:
             raise AuthenticationFailed("The session has ended.", code="session_ended")
         return user
+
+
+def _plan(request: Request, user_id: int, session_id: str) -> readahead.Plan:
+    """The session and user entries, the throttle's counter, and the cache keys the
+    view says it reads first (its `read_ahead_keys(request, user_id)`)."""
+    plan = readahead.Plan(keys=auth_cache.entry_keys(user_id, session_id))
+    view = (request.parser_context or {}).get("view")
+    if view is None:
+        return plan
+    if any(issubclass(throttle, ReadWriteThrottle) for throttle in view.throttle_classes):
+        counter = ReadWriteThrottle.counter_for(request, user_id)
+        if counter is not None:
+            plan.counters.append(counter)
+    read_ahead_keys = getattr(view, "read_ahead_keys", None)
+    if read_ahead_keys is not None:
+        plan.keys += read_ahead_keys(request, user_id)
+    return plan
 
 
 def session_id_of(request: Request) -> str | None:

@@ -23,6 +23,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 
 from monitoring.metrics import THROTTLED_REQUESTS
+from taskmanager import readahead
 from taskmanager.net import client_ip
 
 if TYPE_CHECKING:
@@ -51,6 +52,18 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(count), _PERIODS[period.strip()[0]]
 
 
+def window_start(now: float, window: int) -> int:
+    return int(now // window) * window
+
+
+def counter_key(scope: str, ident: str, start: int) -> str:
+    return f"throttle:{scope}:{ident}:{start}"
+
+
+def user_ident(user_id: int) -> str:
+    return f"user:{user_id}"
+
+
 def hashed(value: str) -> str:
     # Keeps user-supplied text (usernames) out of cache keys: bounded, no odd bytes.
     return hashlib.sha256(value.encode()).hexdigest()[:32]
@@ -74,11 +87,17 @@ class FixedWindowThrottle(BaseThrottle):
             return True
         allowed, window = parse_rate(rate)
         now = time.time()
-        window_start = int(now // window) * window
-        count = self._increment(f"throttle:{self.scope}:{ident}:{window_start}", window)
+        start = window_start(now, window)
+        key = counter_key(self.scope, ident, start)
+        # Counted already when authentication read ahead (taskmanager.readahead),
+        # unless the window has turned since.
+        ahead = readahead.of(request)
+        count = ahead.counted(key) if ahead is not None else None
+        if count is None:
+            count = self._increment(key, window)
         if count is None:  # the cache is down (logged): let the request through
             return True
-        self._wait = window_start + window - now
+        self._wait = start + window - now
         # What the X-RateLimit-* headers report (RateLimitHeadersMixin).
         request.rate_limit = RateLimit(allowed, max(0, allowed - count), math.ceil(self._wait))
         if count > allowed:
@@ -154,13 +173,28 @@ class ReadWriteThrottle(FixedWindowThrottle):
     anonymous requests."""
 
     def allow_request(self, request: Request, view: APIView) -> bool:
-        self.scope = "read" if request.method in SAFE_METHODS else "write"
+        self.scope = self.scope_of(request)
         return super().allow_request(request, view)
+
+    @staticmethod
+    def scope_of(request: Request) -> str:
+        return "read" if request.method in SAFE_METHODS else "write"
+
+    @classmethod
+    def counter_for(cls, request: Request, user_id: int) -> tuple[str, int] | None:
+        """The counter (key, window) `allow_request` counts for this user's request
+        now, for authentication to count ahead; None when the scope has no rate."""
+        scope = cls.scope_of(request)
+        rate = settings.THROTTLE_RATES.get(scope)
+        if not rate:
+            return None
+        _allowed, window = parse_rate(rate)
+        return counter_key(scope, user_ident(user_id), window_start(time.time(), window)), window
 
     def identity(self, request: Request, view: APIView) -> str | None:
         user = request.user
         if user is not None and user.is_authenticated:
-            return f"user:{user.pk}"
+            return user_ident(user.pk)
         return f"ip:{client_ip(request)}"
 
 

@@ -30,6 +30,7 @@ from redis.exceptions import RedisError
 
 from accounts.models import User
 from monitoring.metrics import TASK_LIST_CACHE
+from taskmanager.readahead import ReadAhead
 from taskmanager.transactions import after_commit
 
 logger = logging.getLogger(__name__)
@@ -44,8 +45,12 @@ def _version_key(scope: str) -> str:
     return f"tasks:version:{scope}"
 
 
+def _user_scope(user_id: int) -> str:
+    return f"user:{user_id}"
+
+
 def _scopes(user: User) -> list[str]:
-    scopes = [f"user:{user.pk}"]
+    scopes = [_user_scope(user.pk)]
     if user.has_perm("tasks.view_any_task"):
         scopes.append(ALL)
     return scopes
@@ -81,11 +86,16 @@ def cached(
     params: str,
     compute: Callable[[], Any],
     ttl: Callable[[Any], int] = lambda value: ENTRY_TTL,
+    ahead: ReadAhead | None = None,
 ) -> Any:
     """The cached value for this user and these parameters, computed on a miss and
-    kept for `ttl(value)` seconds (at most ENTRY_TTL)."""
-    key = entry_key(user, kind, params)
-    found = cache.get_many([*(_version_key(scope) for scope in _scopes(user)), key])
+    kept for `ttl(value)` seconds (at most ENTRY_TTL). With `ahead` holding
+    `read_ahead_keys` (read during authentication), no round trip of its own."""
+    key = entry_key(user.pk, kind, params)
+    keys = [*(_version_key(scope) for scope in _scopes(user)), key]
+    found = ahead.get_many(keys) if ahead is not None else None
+    if found is None:
+        found = cache.get_many(keys)
     versions = _versions(user, found)
     entry = found.get(key)
     # Only what this function stored counts: anything else under the key (text, a
@@ -105,16 +115,22 @@ def cached(
     return value
 
 
-def entry_key(user: User, kind: str, params: str) -> str:
+def entry_key(user_id: int, kind: str, params: str) -> str:
     """Where `cached` keeps this user's `kind` for these parameters."""
     digest = hashlib.sha256(params.encode()).hexdigest()[:32]
-    return f"tasks:{kind}:{user.pk}:{digest}"
+    return f"tasks:{kind}:{user_id}:{digest}"
+
+
+def read_ahead_keys(user_id: int, kind: str, params: str) -> list[str]:
+    """Every key `cached` may read for this user (before their permissions are known,
+    both counters a reader can have) and these parameters."""
+    return [_version_key(_user_scope(user_id)), _version_key(ALL), entry_key(user_id, kind, params)]
 
 
 def invalidate_for(user_ids: Iterable[int | None]) -> None:
     """After the current transaction commits, make these users' (and every
     "see all" reader's) cached lists and statistics unreachable."""
-    scopes = [f"user:{uid}" for uid in sorted({uid for uid in user_ids if uid is not None})]
+    scopes = [_user_scope(uid) for uid in sorted({uid for uid in user_ids if uid is not None})]
     scopes.append(ALL)
     after_commit(lambda: _bump(scopes))
 

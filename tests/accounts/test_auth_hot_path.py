@@ -3,6 +3,7 @@
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.cache import cache, caches
 
 pytestmark = pytest.mark.django_db
@@ -32,6 +33,10 @@ def cache_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return calls
 
 
+@pytest.mark.skipif(
+    bool(django_settings.REDIS_URL),
+    reason="on Redis, authentication reads ahead (tests/tasks/test_read_ahead.py)",
+)
 def test_warm_request_costs_one_cache_round_trip_and_no_query(
     member_client, cache_calls, django_assert_num_queries, settings
 ):

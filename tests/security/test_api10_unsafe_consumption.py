@@ -157,7 +157,7 @@ def test_a_corrupt_ended_session_entry_never_lets_a_revoked_token_back_in(member
 
 
 def _list_key(member: Any, url: str) -> str:
-    return caching.entry_key(member, "list", url)
+    return caching.entry_key(member.pk, "list", url)
 
 
 @pytest.mark.parametrize("value", GARBAGE)
@@ -174,7 +174,7 @@ def test_a_corrupt_cached_task_list_is_recomputed(value, member_client, member, 
 
 @pytest.mark.parametrize("value", GARBAGE)
 def test_corrupt_cached_statistics_are_recomputed(value, member_client, member, task):
-    cache.set(caching.entry_key(member, "statistics", ""), value, 60)
+    cache.set(caching.entry_key(member.pk, "statistics", ""), value, 60)
 
     response = member_client.get("/api/v1/tasks/statistics/")
 

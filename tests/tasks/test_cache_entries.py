@@ -31,7 +31,7 @@ class Computed:
 
 
 def key_of(member: Any, kind: str, params: str) -> str:
-    return caching.entry_key(member, kind, params)
+    return caching.entry_key(member.pk, kind, params)
 
 
 def test_a_cached_value_is_computed_once_and_then_served(member):

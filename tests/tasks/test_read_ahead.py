@@ -1,0 +1,149 @@
+"""On Redis a warm authenticated request reads ahead: the session, the user, the
+throttle's counter and the view's first cache reads in one round trip."""
+
+from typing import Any
+
+import pytest
+from django.conf import settings as django_settings
+from django.core.cache import cache
+from redis.connection import Connection
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from taskmanager import readahead, throttles
+from tests.factories import TaskFactory
+from tests.tasks.conftest import STATS_URL, TASKS_URL, list_ids, task_url
+
+pytestmark = pytest.mark.django_db
+on_redis = pytest.mark.skipif(not django_settings.REDIS_URL, reason="Redis round trips")
+
+
+@pytest.fixture
+def packets(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Every packet sent to Redis (one per round trip: a pipeline is one packet)."""
+    sent: list[bytes] = []
+    send = Connection.send_packed_command
+
+    def record(connection: Connection, command: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(b"".join(command) if isinstance(command, list) else bytes(command))
+        return send(connection, command, *args, **kwargs)
+
+    monkeypatch.setattr(Connection, "send_packed_command", record)
+    return sent
+
+
+@on_redis
+def test_a_warm_cached_list_is_one_round_trip(member, member_client, packets):
+    TaskFactory.create_batch(3, owner=member)
+    first = member_client.get(TASKS_URL)
+    assert first.status_code == 200
+    packets.clear()
+
+    again = member_client.get(TASKS_URL)
+
+    assert again.status_code == 200
+    assert again.json() == first.json()
+    assert len(packets) == 1, packets
+    assert all(command in packets[0] for command in (b"MGET", b"INCRBY", b"EXPIRE"))
+    assert int(again["X-RateLimit-Remaining"]) == int(first["X-RateLimit-Remaining"]) - 1
+
+
+@on_redis
+def test_warm_statistics_are_one_round_trip(member, member_client, packets):
+    TaskFactory.create_batch(2, owner=member)
+    assert member_client.get(STATS_URL).status_code == 200
+    packets.clear()
+
+    assert member_client.get(STATS_URL).json()["total"] == 2
+    assert len(packets) == 1, packets
+
+
+@on_redis
+def test_a_warm_detail_reads_the_session_and_counts_in_one_round_trip(
+    member, member_client, packets
+):
+    task = TaskFactory(owner=member)
+    assert member_client.get(task_url(task)).status_code == 200
+    packets.clear()
+
+    assert member_client.get(task_url(task)).status_code == 200
+    assert len(packets) == 1, packets  # the task itself comes from the database
+
+
+@on_redis
+def test_a_write_is_seen_through_the_read_ahead(member, member_client, committed):
+    task = TaskFactory(owner=member)
+    assert list_ids(member_client) == [task.pk]
+
+    with committed():
+        created = member_client.post(TASKS_URL, {"title": "Second"}, format="json")
+    assert created.status_code == 201
+
+    assert sorted(list_ids(member_client)) == sorted([task.pk, created.json()["id"]])
+
+
+@on_redis
+def test_the_throttle_still_refuses_past_its_rate(member_client, settings):
+    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "read": "3/min"}
+    remaining = [member_client.get(TASKS_URL)["X-RateLimit-Remaining"] for _ in range(3)]
+
+    refused = member_client.get(TASKS_URL)
+
+    assert remaining == ["2", "1", "0"]
+    assert refused.status_code == 429
+
+
+@on_redis
+def test_a_redis_fault_reading_ahead_leaves_each_reader_to_ask_itself(
+    member, member_client, monkeypatch
+):
+    TaskFactory.create_batch(2, owner=member)
+    assert member_client.get(TASKS_URL).status_code == 200
+
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        raise RedisConnectionError("down for this request")
+
+    monkeypatch.setattr(readahead, "_send", fail)
+    response = member_client.get(TASKS_URL)
+
+    assert response.status_code == 200
+    assert response.json()["count"] == 2
+    assert response["X-RateLimit-Remaining"]  # counted by the throttle itself
+
+
+@on_redis
+def test_a_counter_that_is_no_integer_is_restarted_by_the_throttle(member, member_client):
+    assert member_client.get(TASKS_URL).status_code == 200
+    key = throttles.ReadWriteThrottle.counter_for(_get_request(), member.pk)
+    assert key is not None
+    cache.set(key[0], "not a number")
+
+    response = member_client.get(TASKS_URL)
+
+    assert response.status_code == 200
+    assert cache.get(key[0]) == 1
+
+
+def _get_request() -> Any:
+    from rest_framework.request import Request
+    from rest_framework.test import APIRequestFactory
+
+    return Request(APIRequestFactory().get(TASKS_URL))
+
+
+def test_a_turned_window_is_counted_by_the_throttle() -> None:
+    ahead = readahead.ReadAhead({}, [], {"throttle:read:user:1:0": 5})
+
+    assert ahead.counted("throttle:read:user:1:60") is None
+    assert ahead.counted("throttle:read:user:1:0") == 5
+
+
+def test_keys_not_read_ahead_are_not_answered() -> None:
+    ahead = readahead.ReadAhead({"a": 1}, ["a", "b"], {})
+
+    assert ahead.get_many(["a", "b"]) == {"a": 1}
+    assert ahead.get_many(["a", "c"]) is None
+
+
+@pytest.mark.skipif(bool(django_settings.REDIS_URL), reason="the local-memory cache")
+def test_without_redis_nothing_is_read_ahead() -> None:
+    assert readahead.fetch(readahead.Plan(keys=["a"], counters=[("b", 60)])) is None
