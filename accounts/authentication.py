@@ -65,6 +65,8 @@ class SessionJWTAuthentication(JWTAuthentication):
             ahead = request.read_ahead = readahead.fetch(_plan(request, user_id, session_id))
         user = auth_cache.authenticated_user(user_id, session_id, ahead)
         if user is None:
+            if ahead is not None:
+                readahead.uncount(ahead)
             raise AuthenticationFailed("The session has ended.", code="session_ended")
         return user
 

@@ -8,11 +8,14 @@ others will read: SimpleJWT's authentication sends them all in one pipeline (MGE
 and INCR with EXPIRE NX), and each reader takes its part from the request's
 `ReadAhead` instead of asking the cache again.
 
-What a reader then does with the values does not change: the same checks of what
-is read back, the same fallbacks. The read ahead is an optimisation only; without
-it (the local-memory cache, Redis failing, a value that does not decode, a
-throttle window that turned between the two) every reader asks the cache itself,
-as before.
+The counter is counted before the session is known to be live; a request whose
+session has ended takes its count back (`uncount`), so a revoked token cannot spend
+its user's allowance.
+
+What a reader does with the values does not change: the same checks of what is
+read back, the same fallbacks. The read ahead is an optimisation only; without it
+(the local-memory cache, Redis failing, a value that does not decode, a throttle
+window that turned between the two) every reader asks the cache itself, as before.
 """
 
 import logging
@@ -96,6 +99,21 @@ def fetch(plan: Plan) -> ReadAhead | None:
         if isinstance(count, int):
             counted[key] = count
     return ReadAhead(found, keys, counted)
+
+
+def uncount(ahead: ReadAhead) -> None:
+    """Take back the counts of a request that then failed authentication (a token of
+    an ended session), so that holding one cannot spend its user's allowance."""
+    backend = caches["default"]
+    if not ahead._counted or not isinstance(backend, RedisCache):
+        return
+    try:
+        pipe = backend.client.get_client(write=True).pipeline(transaction=False)
+        for key in ahead._counted:
+            pipe.decr(backend.make_key(key))
+        pipe.execute()
+    except RedisError:
+        logger.warning("read ahead counts not taken back: Redis unavailable", exc_info=True)
 
 
 def _send(backend: RedisCache, keys: list[str], counters: list[tuple[str, int]]) -> list[Any]:

@@ -93,6 +93,21 @@ def test_the_throttle_still_refuses_past_its_rate(member_client, settings):
 
 
 @on_redis
+def test_a_token_of_an_ended_session_does_not_spend_its_users_allowance(
+    member, client_for, settings
+):
+    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "read": "3/min"}
+    ended, live = client_for(member), client_for(member)
+    assert ended.post("/api/v1/auth/logout/").status_code == 204
+
+    refused = [ended.get(TASKS_URL).status_code for _ in range(5)]
+    remaining = [live.get(TASKS_URL)["X-RateLimit-Remaining"] for _ in range(3)]
+
+    assert refused == [401] * 5
+    assert remaining == ["2", "1", "0"]
+
+
+@on_redis
 def test_a_redis_fault_reading_ahead_leaves_each_reader_to_ask_itself(
     member, member_client, monkeypatch
 ):
