@@ -145,7 +145,7 @@ def _get_request() -> Any:
     return Request(APIRequestFactory().get(TASKS_URL))
 
 
-def test_a_turned_window_is_counted_by_the_throttle() -> None:
+def test_a_count_read_ahead_for_another_window_is_not_reported() -> None:
     ahead = readahead.ReadAhead({}, [], {"throttle:read:user:1:0": 5})
 
     assert ahead.counted("throttle:read:user:1:60") is None
