@@ -59,6 +59,9 @@ class ReadAhead:
         """The counter's value after this request's increment, if it was counted."""
         return self._counted.get(key)
 
+    def counted_keys(self) -> list[str]:
+        return list(self._counted)
+
 
 def of(request: Request | None) -> ReadAhead | None:
     """The request's read ahead, if authentication made one."""
@@ -82,6 +85,7 @@ def fetch(plan: Plan) -> ReadAhead | None:
     if keys:
         values = replies.pop(0)
         if isinstance(values, Exception):
+            logger.warning("read ahead dropped: MGET failed: %s", values)
             return None
         try:
             found = {
@@ -105,11 +109,12 @@ def uncount(ahead: ReadAhead) -> None:
     """Take back the counts of a request that then failed authentication (a token of
     an ended session), so that holding one cannot spend its user's allowance."""
     backend = caches["default"]
-    if not ahead._counted or not isinstance(backend, RedisCache):
+    keys = ahead.counted_keys()
+    if not keys or not isinstance(backend, RedisCache):
         return
     try:
         pipe = backend.client.get_client(write=True).pipeline(transaction=False)
-        for key in ahead._counted:
+        for key in keys:
             pipe.decr(backend.make_key(key))
         pipe.execute()
     except RedisError:

@@ -16,6 +16,8 @@ from rest_framework.utils.encoders import JSONEncoder
 # Datetimes to DRF's encoder: it writes UTC as "Z", as the API always has.
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
 _default = JSONEncoder().default
+# As DRF does: JSON stays a strict subset of JavaScript.
+_LINE_SEPARATORS = (("\u2028".encode(), b"\\u2028"), ("\u2029".encode(), b"\\u2029"))
 
 
 class ORJSONRenderer(JSONRenderer):
@@ -33,7 +35,6 @@ class ORJSONRenderer(JSONRenderer):
             rendered = orjson.dumps(data, default=_default, option=_OPTIONS)
         except orjson.JSONEncodeError:
             return super().render(data, accepted_media_type, renderer_context)
-        # As DRF does: JSON stays a strict subset of JavaScript.
-        return rendered.replace("\u2028".encode(), b"\\u2028").replace(
-            "\u2029".encode(), b"\\u2029"
-        )
+        for raw, escaped in _LINE_SEPARATORS:
+            rendered = rendered.replace(raw, escaped)
+        return rendered
