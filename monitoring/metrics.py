@@ -50,6 +50,11 @@ TASK_EVENT_SEND_FAILURES = Counter(
     "Task events the channel layer could not take (Redis down or slow); "
     "clients get them on resume or from the HTTP feed.",
 )
+TASK_EVENTS_MISSED = Counter(
+    "taskmanager_task_events_missed_total",
+    "Task events a server process found it never received (numbered sends with a "
+    "gap); its sockets were closed with 4503 to resume.",
+)
 CHANNEL_LAYER_DROPPED = Counter(
     "taskmanager_channel_layer_dropped_total",
     "Messages the channel layer dropped because a receiving channel was full "

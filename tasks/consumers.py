@@ -35,7 +35,8 @@ from tasks.fanout import local_fanout
 from tasks.selectors import task_events_visible_to
 
 UNAUTHORIZED = 4401
-# The channel layer failed and events may have been missed: reconnect and resume.
+# Events may have been missed (the channel layer failed, or a message never reached
+# this process): reconnect and resume.
 RESUME_NEEDED = 4503
 POLICY_VIOLATION = 1008
 MESSAGE_TOO_BIG = 1009
@@ -314,11 +315,12 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=text)
 
     async def events_lost(self) -> None:
-        """The layer failed and is back (tasks.fanout): events may have been missed."""
+        """Events may have been missed (tasks.fanout): the layer failed and is back, or
+        a message never reached this process."""
         if self.closing:
             return
         self.closing = True
-        self.log("websocket closed: the channel layer failed, events may be missing")
+        self.log("websocket closed to resume: events may be missing")
         await self.close(code=RESUME_NEEDED)
 
     async def release_held(self) -> None:

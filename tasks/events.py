@@ -4,6 +4,8 @@ and sent to the sockets of everyone who may see the task once that commits."""
 import asyncio
 import logging
 import os
+import secrets
+import socket
 import threading
 from collections.abc import Coroutine
 from typing import Any
@@ -14,6 +16,7 @@ from django.db import connection
 
 from accounts.models import User
 from monitoring.metrics import TASK_EVENT_SEND_FAILURES, TASK_EVENTS_SENT
+from taskmanager.loops import PerLoop
 from taskmanager.transactions import after_commit
 from tasks.fanout import EVENT_MESSAGE_TYPE, EVENTS_GROUP, channel_layer
 from tasks.models import Task, TaskEvent
@@ -122,9 +125,38 @@ def _send(groups: list[str], message: dict[str, Any]) -> None:
     TASK_EVENTS_SENT.labels(kind=message["type"]).inc()
 
 
+class _Numbering:
+    """This process's name on the layer and the number of its last send. Numbered
+    sends let a receiving process see that one of them never arrived (tasks.fanout):
+    channels-redis forgets a message that waited past its expiry, or that found the
+    receiving channel full, without telling anyone."""
+
+    def __init__(self) -> None:
+        self._pid = 0
+        self._sender = ""
+        self._number = 0
+
+    def next(self) -> tuple[str, int]:
+        pid = os.getpid()
+        if pid != self._pid:  # a forked worker is a sender of its own
+            self._pid, self._number = pid, 0
+            self._sender = f"{socket.gethostname()}:{pid}:{secrets.token_hex(4)}"
+        self._number += 1
+        return self._sender, self._number
+
+
+_numbering = _Numbering()
+# Sends leave a loop one at a time, numbered as they go: they reach Redis in the
+# order of their numbers, so a number skipped at the receiver is a message lost.
+_send_turns = PerLoop(asyncio.Lock)
+
+
 async def _group_send(layer_message: dict[str, Any]) -> None:
     layer = channel_layer()
-    await asyncio.wait_for(layer.group_send(EVENTS_GROUP, layer_message), SEND_TIMEOUT_SECONDS)
+    async with _send_turns.get():
+        sender, number = _numbering.next()
+        numbered = {**layer_message, "sender": sender, "number": number}
+        await asyncio.wait_for(layer.group_send(EVENTS_GROUP, numbered), SEND_TIMEOUT_SECONDS)
 
 
 class _SendLoop:

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.core.exceptions import ImproperlyConfigured
 
+from monitoring.metrics import TASK_EVENTS_MISSED
 from taskmanager.loops import PerLoop
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,9 @@ REJOIN_SECONDS = 3600
 # did not reach this process: once it is back, its sockets are told (`events_lost`)
 # and their clients resume from the outbox.
 RETRY_SECONDS = 1.0
+# Senders whose last number a process remembers (tasks.events numbers the sends of
+# each process): past this many, it starts again from the next message of each.
+MAX_SENDERS = 4096
 
 
 class Recipient(Protocol):
@@ -57,6 +61,8 @@ class LocalFanout:
         self._members: dict[str, set[Recipient]] = {}
         self._channel: str | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        # The number of the last message received from each sender (tasks.events).
+        self._last_number: dict[str, int] = {}
         # Starting and stopping wait for the layer: one at a time.
         self._lock = asyncio.Lock()
 
@@ -67,6 +73,8 @@ class LocalFanout:
                 channel = await layer.new_channel()
                 joined = await self._join_group(layer, channel)
                 self._channel = channel
+                # Sends before this channel joined were never meant for it.
+                self._last_number.clear()
                 self._tasks = [
                     asyncio.ensure_future(self._receive(layer, channel, joined)),
                     asyncio.ensure_future(self._rejoin_now_and_then(layer, channel)),
@@ -106,6 +114,7 @@ class LocalFanout:
                 joined = await self._join_group(layer, channel)
                 if joined:
                     await self._events_lost()
+                    self._last_number.clear()
                 continue
             try:
                 message = await layer.receive(channel)
@@ -132,6 +141,17 @@ class LocalFanout:
             return
         event, groups = message["message"], message["groups"]
         event_id = event["event"]
+        missed = self._missed_before(message)
+        if missed:
+            # Which sockets the lost events were for is not known: all resume.
+            TASK_EVENTS_MISSED.inc(missed)
+            logger.warning(
+                "task events: %d message(s) from %.100s never arrived (expired or dropped by"
+                " the channel layer); this process's sockets are told to resume",
+                missed,
+                message["sender"],
+            )
+            await self._events_lost()
         try:
             text = json.dumps(event)
         except (TypeError, ValueError):
@@ -143,6 +163,24 @@ class LocalFanout:
             except Exception:
                 # One socket's failure must not keep the event from the others.
                 logger.exception("task event %s not delivered to a socket", event_id)
+
+    def _missed_before(self, message: dict[str, Any]) -> int:
+        """How many of the sender's messages before this one never arrived.
+
+        A message that comes late or twice counts nothing (a socket skips an event it
+        was already sent); one without a number (a sender from before numbering) is
+        not checked.
+        """
+        sender, number = message.get("sender"), message.get("number")
+        if not isinstance(sender, str) or type(number) is not int:
+            return 0
+        last = self._last_number.get(sender)
+        if last is not None and number <= last:
+            return 0
+        if last is None and len(self._last_number) >= MAX_SENDERS:
+            self._last_number.clear()
+        self._last_number[sender] = number
+        return 0 if last is None else number - last - 1
 
     async def _rejoin_now_and_then(self, layer: BaseChannelLayer, channel: str) -> None:
         while True:

@@ -1,0 +1,207 @@
+"""Each process numbers the task events it sends (tasks.events); a process whose
+sockets receive them (tasks.fanout) closes its sockets with 4503 when a number never
+arrives, so their clients resume instead of missing an event without knowing.
+
+channels-redis forgets a message that waited past its expiry (a process more than a
+minute behind) or found the receiving channel full, without a word to anyone."""
+
+import asyncio
+import logging
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from prometheus_client import REGISTRY
+
+from tasks import consumers, events, fanout
+from tasks.services import task_create
+from tests.tasks.sockets import TIMEOUT, assert_all_silent, open_sockets, receive
+
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+in_thread = database_sync_to_async
+
+
+def missed_total() -> float:
+    return REGISTRY.get_sample_value("taskmanager_task_events_missed_total") or 0.0
+
+
+def layer_message(event_id: int, **numbering: Any) -> dict[str, Any]:
+    """An event for every manager's socket, as tasks.events sends it."""
+    return {
+        "type": fanout.EVENT_MESSAGE_TYPE,
+        "groups": [events.ALL_TASKS_GROUP],
+        "message": {
+            "type": "task.updated",
+            "event": event_id,
+            "task": {"id": 1, "title": f"Version {event_id}"},
+            "changes": {},
+            "actor": 1,
+            "at": "2026-11-21T12:00:00Z",
+        },
+        **numbering,
+    }
+
+
+async def assert_closed_to_resume(ws: Any) -> None:
+    closed = await ws.receive_output(TIMEOUT)
+    assert closed == {"type": "websocket.close", "code": consumers.RESUME_NEEDED}, closed
+
+
+async def test_the_sends_of_a_process_are_numbered_one_after_another(member, monkeypatch):
+    layer = get_channel_layer()
+    sent: list[dict[str, Any]] = []
+    group_send = layer.group_send
+
+    async def recorded(group: str, message: dict[str, Any]) -> None:
+        sent.append(message)
+        await group_send(group, message)
+
+    monkeypatch.setattr(layer, "group_send", recorded)
+    for title in ("One", "Two", "Three"):
+        await in_thread(task_create)(actor=member, title=title)
+
+    assert len(sent) == 3
+    assert len({message["sender"] for message in sent}) == 1
+    first = sent[0]["number"]
+    assert [message["number"] for message in sent] == [first, first + 1, first + 2]
+
+
+def test_a_forked_worker_numbers_its_sends_as_a_sender_of_its_own(monkeypatch):
+    numbering = events._Numbering()
+    monkeypatch.setattr(events.os, "getpid", lambda: 1000)
+    parent = [numbering.next(), numbering.next()]
+    monkeypatch.setattr(events.os, "getpid", lambda: 1001)
+    child = numbering.next()
+
+    assert [number for _sender, number in parent] == [1, 2]
+    assert child[1] == 1
+    assert child[0] != parent[0][0]
+
+
+async def test_a_message_lost_on_the_layer_closes_the_sockets_to_resume(
+    member, manager_client, monkeypatch, caplog
+):
+    """The layer loses the second of three sends (as an expired message is lost): the
+    first arrives, and the third tells the sockets that something is missing."""
+    caplog.set_level(logging.WARNING, logger="tasks.fanout")
+    layer = get_channel_layer()
+    group_send = layer.group_send
+    calls = 0
+
+    async def losing_the_second(group: str, message: dict[str, Any]) -> None:
+        nonlocal calls
+        calls += 1
+        if calls != 2:
+            await group_send(group, message)
+
+    monkeypatch.setattr(layer, "group_send", losing_the_second)
+    missed = missed_total()
+
+    async with open_sockets(manager_client.tokens) as (ws,):
+        first = await in_thread(task_create)(actor=member, title="Arrives")
+        message = await receive(ws)
+        assert message["task"]["id"] == first.pk
+
+        await in_thread(task_create)(actor=member, title="Lost on the layer")
+        await assert_all_silent(ws)
+        await in_thread(task_create)(actor=member, title="Shows the gap")
+
+        await assert_closed_to_resume(ws)
+
+    assert missed_total() == missed + 1
+    assert any("never arrived" in record.getMessage() for record in caplog.records)
+
+
+async def test_numbers_in_order_close_nothing_and_a_late_or_repeated_one_is_not_a_gap(
+    manager_client,
+):
+    async with open_sockets(manager_client.tokens) as (ws,):
+        receiver = fanout.local_fanout()
+        missed = missed_total()
+
+        await receiver._dispatch(layer_message(101, sender="web-1", number=7))
+        await receiver._dispatch(layer_message(102, sender="web-1", number=8))
+        await receiver._dispatch(layer_message(201, sender="web-2", number=1))
+        await receiver._dispatch(layer_message(102, sender="web-1", number=8))  # twice
+        await receiver._dispatch(layer_message(100, sender="web-1", number=6))  # late
+
+        delivered = [(await receive(ws))["event"] for _ in range(4)]
+        assert delivered == [101, 102, 201, 100]  # the repeat is skipped by the socket
+        await assert_all_silent(ws)
+        assert missed_total() == missed
+
+
+async def test_a_skipped_number_closes_every_socket_of_the_process_to_resume(
+    member_client, manager_client
+):
+    async with open_sockets(member_client.tokens, manager_client.tokens) as (own, managing):
+        receiver = fanout.local_fanout()
+        missed = missed_total()
+
+        await receiver._dispatch(layer_message(101, sender="web-1", number=7))
+        assert (await receive(managing))["event"] == 101
+        await receiver._dispatch(layer_message(104, sender="web-1", number=10))
+
+        # Whose the two lost events were is not known: the member's socket, which the
+        # arriving event is not for, resumes too.
+        await assert_closed_to_resume(own)
+        await assert_closed_to_resume(managing)
+        assert missed_total() == missed + 2
+
+
+async def test_a_message_without_a_number_is_delivered_unchecked(manager_client):
+    """From a sender of before the numbering (a rolling deploy)."""
+    async with open_sockets(manager_client.tokens) as (ws,):
+        receiver = fanout.local_fanout()
+        await receiver._dispatch(layer_message(101, sender="web-1", number=7))
+        await receiver._dispatch(layer_message(102))
+        await receiver._dispatch(layer_message(103, sender="web-1", number="9"))
+        await receiver._dispatch(layer_message(104, sender="web-1", number=8))
+
+        delivered = [(await receive(ws))["event"] for _ in range(4)]
+        assert delivered == [101, 102, 103, 104]
+        await assert_all_silent(ws)
+
+
+async def test_numbers_sent_while_the_process_had_no_socket_are_not_a_gap(manager_client):
+    """With no socket left the process leaves the layer; what was sent meanwhile was
+    never meant for it."""
+    async with open_sockets(manager_client.tokens) as (ws,):
+        await fanout.local_fanout()._dispatch(layer_message(101, sender="web-1", number=7))
+        assert (await receive(ws))["event"] == 101
+
+    async with open_sockets(manager_client.tokens) as (ws,):
+        await fanout.local_fanout()._dispatch(layer_message(150, sender="web-1", number=40))
+        assert (await receive(ws))["event"] == 150
+        await assert_all_silent(ws)
+
+
+async def test_the_senders_remembered_are_bounded(manager_client, monkeypatch):
+    monkeypatch.setattr(fanout, "MAX_SENDERS", 3)
+    async with open_sockets(manager_client.tokens) as (ws,):
+        receiver = fanout.local_fanout()
+        for index in range(5):
+            await receiver._dispatch(layer_message(100 + index, sender=f"web-{index}", number=1))
+            assert (await receive(ws))["event"] == 100 + index
+            assert len(receiver._last_number) <= 3
+
+
+async def test_sends_leave_one_at_a_time_in_the_order_of_their_numbers(monkeypatch):
+    """Threads of a gthread worker send at once; a slow first send must not let a
+    later number reach the layer before it."""
+    layer = get_channel_layer()
+    arrived: list[int] = []
+
+    async def first_one_slow(group: str, message: dict[str, Any]) -> None:
+        if not arrived and message["number"] == first:
+            await asyncio.sleep(0.05)
+        arrived.append(message["number"])
+
+    monkeypatch.setattr(layer, "group_send", first_one_slow)
+    first = events._numbering.next()[1] + 1
+    sends = [events._group_send(layer_message(100 + index)) for index in range(5)]
+    await asyncio.gather(*sends)
+
+    assert arrived == list(range(first, first + 5))
