@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev run serve test lint format check clean bench soak fuzz
+.PHONY: help install install-dev run serve test lint format check clean bench bench-servers soak fuzz
 
 help:
 	@echo "make run    serve HTTP and WebSocket on $(HOST):$(PORT) (embedded defaults)"
@@ -20,6 +20,7 @@ help:
 	@echo "make lint   ruff check and ruff format --check"
 	@echo "make format ruff format and ruff check --fix"
 	@echo "make bench  load benchmarks on local PostgreSQL + Redis (needs wrk); BENCH_QUICK=1 for a smoke run"
+	@echo "make bench-servers  the API under gunicorn sync and gthread workers and granian (needs wrk)"
 	@echo "make soak   ten minutes of mixed load: errors and memory growth (BENCH_SOAK_SECONDS)"
 	@echo "make fuzz   schemathesis against the server's own /api/schema/ (FUZZ_EXAMPLES=100 per operation)"
 
@@ -70,6 +71,11 @@ format: install-dev
 # Redis (a throw-away database and key prefix), then bench/RESULTS.md and results.json.
 bench: install-dev
 	$(BIN)/python bench/run.py
+
+# The same app under each candidate WSGI server (bench/servers.py): the choice of
+# gunicorn sync workers, with the figures. Its own section of bench/RESULTS.md.
+bench-servers: install-dev
+	$(BIN)/python bench/servers.py
 
 # Ten minutes of the mixed load (bench/soak.py): errors and memory growth. Not in CI.
 soak: install-dev
