@@ -1064,30 +1064,54 @@ SETTINGS_TEXT = (
 )
 
 
-def main() -> int:
+def ready_for_load(target: str) -> bool:
+    """Open files as many as allowed (inherited by daphne and the clients); wrk there."""
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # inherited by daphne and clients
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if shutil.which("wrk") is None:
-        print("make bench needs wrk: apt-get install -y wrk", file=sys.stderr)
-        return 2
-    started = time.monotonic()
+        print(f"{target} needs wrk: apt-get install -y wrk", file=sys.stderr)
+        return False
+    return True
+
+
+@dataclass
+class Workspace:
+    run_dir: Path  # logs and the load generators' raw output (git-ignored)
+    database_url: str
+    prefix: str
+    servers: list[Server]  # stopped on the way out
+
+
+@contextmanager
+def workspace(kind: str) -> Iterator[Workspace]:
+    """A fresh database and Redis key prefixes, removed afterwards, and a run folder."""
     run_id = secrets.token_hex(4)
-    run_dir = BENCH / "out" / f"run-{datetime.now(UTC):%Y%m%dT%H%M%S}-{run_id}"
-    run_dir.mkdir(parents=True)
-    (run_dir / "static").mkdir()
-    log(f"{'smoke' if QUICK else 'full'} run; logs and raw output in {run_dir.relative_to(ROOT)}")
+    run_dir = BENCH / "out" / f"{kind}-{datetime.now(UTC):%Y%m%dT%H%M%S}-{run_id}"
+    (run_dir / "static").mkdir(parents=True)
+    log(f"{kind}: logs and raw output in {run_dir.relative_to(ROOT)}")
     servers: list[Server] = []
-    memory = MemoryWatch()
     try:
         with (
             bench_database(f"bench_{run_id}") as database_url,
             redis_prefix(f"bench-{run_id}") as prefix,
         ):
-            results = run(database_url, prefix, run_dir, servers, memory)
+            yield Workspace(run_dir, database_url, prefix, servers)
     finally:
-        memory.stop()
         for server in reversed(servers):
             stop_server(server)
+
+
+def main() -> int:
+    if not ready_for_load("make bench"):
+        return 2
+    started = time.monotonic()
+    log("smoke run" if QUICK else "full run")
+    memory = MemoryWatch()
+    with workspace("run") as work:
+        try:
+            results = run(work.database_url, work.prefix, work.run_dir, work.servers, memory)
+        finally:
+            memory.stop()
     results["run"]["seconds"] = round(time.monotonic() - started, 1)
     results["targets"] = targets(results)
     PLAN.output.mkdir(parents=True, exist_ok=True)

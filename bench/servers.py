@@ -11,13 +11,11 @@ and at the end, so the drift of the machine during the run shows.
 Sets up as `make bench` does (a fresh PostgreSQL database and Redis key prefixes,
 removed afterwards; bench/seed.py) and writes its own section of bench/RESULTS.md and
 bench/servers.json. Needs wrk; granian is in requirements-dev.txt (the application
-does not use it). Not part of CI.
+does not use it). BENCH_QUICK=1 is a smoke run of a few seconds per load, whose
+report goes to bench/out/. Not part of CI.
 """
 
 import json
-import resource
-import secrets
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -30,16 +28,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.run import (
     APP,
-    BENCH,
     BIN,
     CONNECTIONS,
-    FULL,
     HEALTH,
+    PLAN,
+    QUICK,
     ROOT,
     Measured,
     Server,
     app_env,
-    bench_database,
     child_pids,
     free_port,
     gunicorn_command,
@@ -49,12 +46,13 @@ from bench.run import (
     migrate_and_seed,
     paced_command,
     pg_connect,
-    redis_prefix,
+    ready_for_load,
     rss_mb,
     shorten,
     start_server,
     stop_server,
     versions,
+    workspace,
     write_results_md,
     wrk_command,
 )
@@ -109,28 +107,14 @@ LOADS = ("list", "patch", "seed_rate")
 
 
 def main() -> int:
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    if shutil.which("wrk") is None:
-        print("make bench-servers needs wrk: apt-get install -y wrk", file=sys.stderr)
+    if not ready_for_load("make bench-servers"):
         return 2
-    run_id = secrets.token_hex(4)
-    run_dir = BENCH / "out" / f"servers-{datetime.now(UTC):%Y%m%dT%H%M%S}-{run_id}"
-    (run_dir / "static").mkdir(parents=True)
-    log(f"servers; logs and raw output in {run_dir.relative_to(ROOT)}")
-    servers: list[Server] = []
-    try:
-        with (
-            bench_database(f"bench_{run_id}") as database_url,
-            redis_prefix(f"bench-{run_id}") as prefix,
-        ):
-            results = compare(database_url, prefix, run_dir, servers)
-    finally:
-        for server in reversed(servers):
-            stop_server(server)
-    (BENCH / "servers.json").write_text(json.dumps(results, indent=2) + "\n")
-    write_results_md(BENCH / "RESULTS.md", markdown(results), MARKERS)
-    log("wrote bench/RESULTS.md (its servers section) and bench/servers.json")
+    with workspace("servers") as work:
+        results = compare(work.database_url, work.prefix, work.run_dir, work.servers)
+    PLAN.output.mkdir(parents=True, exist_ok=True)
+    (PLAN.output / "servers.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_results_md(PLAN.output / "RESULTS.md", markdown(results), MARKERS)
+    log(f"wrote {(PLAN.output / 'RESULTS.md').relative_to(ROOT)} (its servers section)")
     return 0
 
 
@@ -138,7 +122,7 @@ def compare(database_url: str, prefix: str, run_dir: Path, servers: list[Server]
     env = app_env(database_url, prefix, run_dir, "WARNING")
     results: dict[str, Any] = {
         "run": {
-            "command": "make bench-servers",
+            "command": "BENCH_QUICK=1 make bench-servers" if QUICK else "make bench-servers",
             "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         },
         "machine": machine(),
@@ -155,8 +139,8 @@ def compare(database_url: str, prefix: str, run_dir: Path, servers: list[Server]
                 name,
                 wrk_command("get.lua", url, CONNECTIONS),
                 {"BENCH_TOKEN": tokens["reader"], "BENCH_PATHS": "/api/v1/tasks/"},
-                duration=FULL.duration,
-                warmup=FULL.warmup,
+                duration=PLAN.duration,
+                warmup=PLAN.warmup,
                 run_dir=run_dir,
             )
         if load == "patch":
@@ -164,16 +148,16 @@ def compare(database_url: str, prefix: str, run_dir: Path, servers: list[Server]
                 name,
                 wrk_command("patch.lua", url, CONNECTIONS),
                 {"BENCH_TOKEN": tokens["patcher"], "BENCH_TASKS": versions_of(users["patcher"])},
-                duration=FULL.duration,
-                warmup=FULL.warmup,
+                duration=PLAN.duration,
+                warmup=PLAN.warmup,
                 run_dir=run_dir,
                 after_warmup=lambda: {"BENCH_TASKS": versions_of(users["patcher"])},
             )
         return measure(
             name,
-            paced_command(url + "/api/v1/tasks/", FULL.warmup),
+            paced_command(url + "/api/v1/tasks/", PLAN.warmup),
             {"BENCH_TOKEN": tokens["reader"]},
-            duration=FULL.paced_duration,
+            duration=PLAN.paced_duration,
             warmup=0,
             run_dir=run_dir,
         )
@@ -243,8 +227,8 @@ def baseline(env: dict[str, str], run_dir: Path, servers: list[Server]) -> Measu
             "baseline",
             wrk_command("get.lua", server.base_url, CONNECTIONS),
             {"BENCH_PATHS": "/tasks/"},
-            duration=FULL.duration,
-            warmup=FULL.warmup,
+            duration=PLAN.duration,
+            warmup=PLAN.warmup,
             run_dir=run_dir,
         )
     finally:
@@ -263,8 +247,10 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         "## make bench-servers: the WSGI server (issue 8)",
         "",
-        f"Run: `{results['run']['command']}` on {results['run']['date']}. Same machine and"
-        " settings as `make bench`; the candidates one after the other on one seeded"
+        f"Run: `{results['run']['command']}` on {results['run']['date']}. Machine:"
+        f" {results['machine']['cpu']}, {results['machine']['cores']} cores; gunicorn"
+        f" {results['versions']['gunicorn']}, granian {results['versions']['granian']}."
+        " The settings of `make bench`; the candidates one after the other on one seeded"
         " database, the first again at the end. The ceiling (bare DRF, gunicorn sync, 2"
         f" workers) gave {results['baseline_rps']['start']} requests/s at the start and"
         f" {results['baseline_rps']['end']} at the end. list and PATCH: 64 connections at"

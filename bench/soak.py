@@ -23,9 +23,6 @@ bench/RESULTS.md; a shorter run (BENCH_SOAK_SECONDS below 600) writes to bench/o
 import json
 import os
 import re
-import resource
-import secrets
-import shutil
 import statistics
 import sys
 import threading
@@ -45,7 +42,6 @@ from bench.run import (
     MemoryWatch,
     Server,
     app_env,
-    bench_database,
     check_creates,
     check_patches,
     child_pids,
@@ -57,14 +53,14 @@ from bench.run import (
     migrate_and_seed,
     pg_connect,
     port_of,
-    redis_prefix,
+    ready_for_load,
     rss_mb,
     settled_counts,
     shorten,
     start_app,
-    stop_server,
     versions,
     websocket_fanout,
+    workspace,
     write_results_md,
     wrk_command,
 )
@@ -168,25 +164,11 @@ def error_records(server: Server) -> int:
 
 
 def main() -> int:
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    if shutil.which("wrk") is None:
-        print("make soak needs wrk: apt-get install -y wrk", file=sys.stderr)
+    if not ready_for_load("make soak"):
         return 2
-    run_id = secrets.token_hex(4)
-    run_dir = BENCH / "out" / f"soak-{datetime.now(UTC):%Y%m%dT%H%M%S}-{run_id}"
-    (run_dir / "static").mkdir(parents=True)
-    log(f"soak for {SECONDS} s; logs and raw output in {run_dir.relative_to(ROOT)}")
-    servers: list[Server] = []
-    try:
-        with (
-            bench_database(f"bench_{run_id}") as database_url,
-            redis_prefix(f"bench-{run_id}") as prefix,
-        ):
-            results = soak(database_url, prefix, run_dir, servers)
-    finally:
-        for server in reversed(servers):
-            stop_server(server)
+    log(f"soak for {SECONDS} s")
+    with workspace("soak") as work:
+        results = soak(work.database_url, work.prefix, work.run_dir, work.servers)
     OUTPUT.mkdir(parents=True, exist_ok=True)
     (OUTPUT / "soak.json").write_text(json.dumps(results, indent=2) + "\n")
     write_results_md(OUTPUT / "RESULTS.md", markdown(results), MARKERS)
