@@ -17,7 +17,18 @@ from monitoring.metrics import CHANNEL_LAYER_DROPPED
 
 class CountingInMemoryChannelLayer(InMemoryChannelLayer):
     """The embedded default's layer. Its `group_send` swallows `ChannelFull` per
-    receiving channel; counting it where each channel's send fails shows the drop."""
+    receiving channel; counting it where each channel's send fails shows the drop.
+
+    When a message expires, Channels' in-memory layer also takes its channel out of
+    every group, as if nobody read it any more. The only channels in groups here are
+    the fan-out's, one per server process, which leave their group themselves: one
+    that fell behind would stop receiving events at all (until its hourly rejoin).
+    It stays in its groups; the expired event shows as a gap (tasks.fanout), as on
+    channels-redis, which keeps the members too.
+    """
+
+    def _remove_from_groups(self, channel: str) -> None:
+        return
 
     async def send(self, channel: str, message: dict[str, Any]) -> None:
         try:

@@ -205,3 +205,39 @@ async def test_sends_leave_one_at_a_time_in_the_order_of_their_numbers(monkeypat
     await asyncio.gather(*sends)
 
     assert arrived == list(range(first, first + 5))
+
+
+async def test_an_event_the_layer_expired_while_the_process_was_behind_closes_its_sockets(
+    member, manager_client, monkeypatch
+):
+    """The real expiry of the layer in use (channels-redis on Redis, the in-memory layer
+    otherwise): the process stops reading after the first event, the second waits past
+    the expiry and is forgotten, the third shows the gap."""
+    layer = get_channel_layer()
+    monkeypatch.setattr(layer, "expiry", 2)
+    receive_from_layer = layer.receive
+    caught_up = asyncio.Event()
+    calls = 0
+
+    async def behind_after_the_first(channel: str) -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            await caught_up.wait()
+        return await receive_from_layer(channel)
+
+    monkeypatch.setattr(layer, "receive", behind_after_the_first)
+    missed = missed_total()
+
+    async with open_sockets(manager_client.tokens) as (ws,):
+        first = await in_thread(task_create)(actor=member, title="Read in time")
+        assert (await receive(ws))["task"]["id"] == first.pk
+
+        await in_thread(task_create)(actor=member, title="Waits past the expiry")
+        await asyncio.sleep(4.5)  # channels-redis counts expiry in whole seconds
+        await in_thread(task_create)(actor=member, title="Read after the gap")
+        caught_up.set()
+
+        await assert_closed_to_resume(ws)
+
+    assert missed_total() == missed + 1
