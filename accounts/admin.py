@@ -11,6 +11,7 @@ from typing import Any, cast
 from django.contrib import admin, messages
 from django.contrib.admin.options import ShowFacets
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import AdminPasswordChangeForm
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Now
 from django.forms import ModelForm
@@ -25,6 +26,11 @@ from taskmanager.exceptions import DomainError
 
 # Each user of an action costs a few short transactions; this bounds one request.
 BULK_LIMIT = 1000
+
+# Privileges beyond the roles, for superusers to give. Other operators change roles
+# through the actions (`user_set_role` keeps `is_staff` with the role); with these
+# fields they could make themselves superusers or grant any permission.
+SUPERUSER_FIELDS = ["is_superuser", "is_staff", "groups", "user_permissions"]
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -43,8 +49,20 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class PasswordResetForm(AdminPasswordChangeForm):
+    """The admin's password form, through `user_reset_password`: the user's sessions
+    end (Django's form would only change the hash, and every token kept working)."""
+
+    def save(self, commit: bool = True) -> User:
+        data = self.cleaned_data
+        password = data["password1"] if data["set_usable_password"] else None
+        self.user = services.user_reset_password(user=self.user, password=password)
+        return cast(User, self.user)
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
+    change_password_form = PasswordResetForm
     list_display = [
         "username",
         "email",
@@ -94,11 +112,19 @@ class UserAdmin(DjangoUserAdmin):
         # invalidation; deactivating keeps the history and ends every session.
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Only a superuser changes a superuser (their password included), as in the API.
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        fields = super().get_readonly_fields(request, obj)
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            fields += SUPERUSER_FIELDS
         if obj is not None and obj.pk == request.user.pk:
             # Unticking your own "active" would lock you out (the API refuses it too).
-            return [*fields, "is_active"]
+            fields.append("is_active")
         return fields
 
     def get_search_results(

@@ -9,7 +9,7 @@ class AccountsConfig(AppConfig):
         from django.db.models import CharField
         from django.db.models.functions import Lower
 
-        # `username__lower=value.lower()` compiles to LOWER("username") = ..., which
+        # `username__lower=lowered(name)` compiles to LOWER("username") = LOWER(%s), which
         # the functional unique indexes serve; `__iexact` uses UPPER(...) LIKE on
         # PostgreSQL and would scan.
         CharField.register_lookup(Lower)

@@ -3,7 +3,7 @@ from typing import Any
 from django.contrib.auth.backends import ModelBackend
 from django.http import HttpRequest
 
-from accounts.models import User
+from accounts.models import User, lowered
 
 
 class UsernameOrEmailBackend(ModelBackend):
@@ -36,9 +36,9 @@ class UsernameOrEmailBackend(ModelBackend):
 def find_login_user(*, username: str | None, email: str | None) -> User | None:
     users = User._default_manager
     if email:
-        return users.filter(email__lower=email.strip().lower()).first()
-    name = (username or "").strip().lower()
-    user = users.filter(username__lower=name).first()
+        return users.filter(email__lower=lowered(email.strip())).first()
+    name = (username or "").strip()
+    user = users.filter(username__lower=lowered(name)).first()
     if user is None and "@" in name:
-        user = users.filter(email__lower=name).first()
+        user = users.filter(email__lower=lowered(name)).first()
     return user

@@ -9,6 +9,14 @@ from django.utils import timezone
 from accounts.roles import ROLE_PRECEDENCE, Role
 
 
+def lowered(name: str) -> Lower:
+    """`name` lower-cased by the database, as the case-insensitive unique indexes
+    lower their column (`username__lower=lowered(name)`). Python's `str.lower` is
+    not the same function: PostgreSQL keeps a final sigma, SQLite folds ASCII only,
+    and a name lowered on one side only would miss its account."""
+    return Lower(models.Value(name, output_field=models.CharField()))
+
+
 class User(AbstractUser):
     """A person who uses the API; username and email are unique whatever their case."""
 
@@ -20,7 +28,7 @@ class User(AbstractUser):
         swappable = "AUTH_USER_MODEL"
         constraints = [
             # Also the indexes behind case-insensitive login by username or email
-            # (`username__lower=...`, see AccountsConfig.ready).
+            # (`username__lower=lowered(name)`, see AccountsConfig.ready).
             models.UniqueConstraint(Lower("username"), name="accounts_user_username_ci_unique"),
             models.UniqueConstraint(Lower("email"), name="accounts_user_email_ci_unique"),
         ]

@@ -3,9 +3,10 @@ from typing import Any
 from django.contrib.auth import password_validation
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Q
 from rest_framework import serializers
 
-from accounts.models import User, UserSession
+from accounts.models import User, UserSession, lowered
 from accounts.roles import Role
 from taskmanager.serializers import StrictFieldsMixin
 
@@ -26,8 +27,17 @@ def _validate_password(password: str, user: User) -> None:
         raise serializers.ValidationError(list(exc.messages)) from exc
 
 
+def _name_taken(name: str) -> Q:
+    """Accounts a login by `name` could reach: a login's `username` that matches no
+    username is tried as an email (accounts.backends), so usernames and emails are
+    one namespace. Otherwise a newcomer could take someone's email as their
+    username, and that person's login by email through `username` would reach the
+    newcomer's account instead."""
+    return Q(username__lower=lowered(name)) | Q(email__lower=lowered(name))
+
+
 def _email_is_free(email: str, *, exclude_pk: int | None = None) -> str:
-    taken = User.objects.filter(email__lower=email.strip().lower())
+    taken = User.objects.filter(_name_taken(email.strip()))
     if exclude_pk is not None:
         taken = taken.exclude(pk=exclude_pk)
     if taken.exists():
@@ -41,7 +51,7 @@ class RegisterInputSerializer(StrictFieldsMixin, serializers.Serializer):
     password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
 
     def validate_username(self, value: str) -> str:
-        if User.objects.filter(username__lower=value.lower()).exists():
+        if User.objects.filter(_name_taken(value)).exists():
             raise serializers.ValidationError("This username is already taken.")
         return value
 

@@ -17,7 +17,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from accounts import auth_cache, tokens
 from accounts.models import User, UserSession
 from accounts.roles import Role
-from taskmanager.exceptions import DomainValidationError
+from taskmanager.exceptions import DomainValidationError, PermissionDeniedError
 
 EndReason = UserSession.EndReason
 
@@ -153,12 +153,31 @@ def user_update_profile(
     return fresh
 
 
+def user_reset_password(*, user: User, password: str | None) -> User:
+    """An operator's new password for the user, or none at all (None: no password
+    signs them in). Every session of the user ends: a reset is how an operator locks
+    out whoever holds the account's tokens."""
+    with transaction.atomic():
+        fresh = User.objects.select_for_update().get(pk=user.pk)
+        if password is None:
+            fresh.set_unusable_password()
+        else:
+            fresh.set_password(password)
+        fresh.save(update_fields=["password"])
+        sessions_end_all(user=fresh, reason=EndReason.PASSWORD_CHANGE)
+        auth_cache.user_changed(fresh.pk)
+    return fresh
+
+
 def user_admin_update(
     *, actor: User, user: User, role: str | None = None, is_active: bool | None = None
 ) -> User:
-    """An admin's change of another user's role and/or status, all or nothing."""
+    """An admin's change of another user's role and/or status, all or nothing. Only
+    a superuser changes a superuser."""
     if actor.pk == user.pk and is_active is False:
         raise DomainValidationError(fields={"is_active": ["You cannot deactivate yourself."]})
+    if user.is_superuser and not actor.is_superuser:
+        raise PermissionDeniedError("Only a superuser may change a superuser.")
     with transaction.atomic():
         if role is not None:
             user = user_set_role(user=user, role=role)

@@ -5,7 +5,7 @@ from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from accounts.models import User
+from accounts.models import User, lowered
 from taskmanager.net import client_ip
 from taskmanager.throttles import FixedWindowThrottle, IPThrottle, hashed
 
@@ -24,9 +24,19 @@ def _login_name(data: Any) -> tuple[str, str] | None:
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             continue
         name = str(value).strip().lower()
+        if not name.isascii() and not _encodable(name):
+            return None  # a lone surrogate: the serializer refuses it (400), nothing to count
         if name:
             return field, name
     return None
+
+
+def _encodable(name: str) -> bool:
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _account_name(field: str, name: str) -> str:
@@ -39,9 +49,9 @@ def _account_name(field: str, name: str) -> str:
     if "\x00" in name or len(name) > MAX_EMAIL_LENGTH:
         return name  # no account has it (PostgreSQL refuses a NUL in a query: a 500)
     if field == "email":
-        match = Q(email__lower=name)
+        match = Q(email__lower=lowered(name))
     else:  # the backend tries the username first, then the email
-        match = Q(username__lower=name) | Q(email__lower=name)
+        match = Q(username__lower=lowered(name)) | Q(email__lower=lowered(name))
     found = list(User._default_manager.filter(match).values_list("username", "email")[:2])
     for username, _ in found:
         if field == "username" and username.lower() == name:

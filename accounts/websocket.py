@@ -54,9 +54,10 @@ def identify_token(raw: str) -> tuple[SocketIdentity, User]:
     """An access token, checked exactly as for an HTTP request."""
     authentication = SessionJWTAuthentication()
     try:
-        token = authentication.get_validated_token(raw.encode())
+        # A JWT is ASCII: anything else (a lone surrogate too) is no token.
+        token = authentication.get_validated_token(raw.encode("ascii"))
         user = authentication.get_user(token)
-    except AuthenticationFailed as exc:  # InvalidToken is one too
+    except (AuthenticationFailed, UnicodeEncodeError) as exc:  # InvalidToken is one too
         raise SocketAuthError("The token is invalid or expired, or its session has ended.") from exc
     identity = SocketIdentity(user.pk, "token", str(token["sid"]), float(token["exp"]))
     return identity, user

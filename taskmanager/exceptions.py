@@ -49,6 +49,12 @@ class DomainValidationError(DomainError):
     message = "Invalid input."
 
 
+class PermissionDeniedError(DomainError):
+    status_code = status.HTTP_403_FORBIDDEN
+    code = "permission_denied"
+    message = "You do not have permission to perform this action."
+
+
 class NotFoundError(DomainError):
     status_code = status.HTTP_404_NOT_FOUND
     code = "not_found"

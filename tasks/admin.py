@@ -18,7 +18,7 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
-from accounts.models import User
+from accounts.models import User, lowered
 from taskmanager.exceptions import DomainError, NotFoundError, PreconditionFailedError
 from tasks import services
 from tasks.models import Task, TaskEvent
@@ -82,7 +82,7 @@ class UsernameFilter(InputFilter):
         value = self.cleaned_value()
         if not value:
             return queryset
-        return queryset.filter(**{f"{self.field}__username__lower": value.lower()})
+        return queryset.filter(**{f"{self.field}__username__lower": lowered(value)})
 
 
 class OwnerFilter(UsernameFilter):

@@ -423,3 +423,83 @@ def test_the_assignee_autocomplete_offers_only_active_users(operator_client):
 
     assert response.status_code == 200
     assert [item["text"] for item in response.json()["results"]] == ["casey-active"]
+
+
+# Passwords and privileges.
+
+NEW_PASSWORD = "An0ther-long-passphrase"
+
+
+@pytest.mark.parametrize("usable", [True, False])
+def test_a_password_reset_in_the_admin_ends_every_session_of_the_user(
+    admin_role_client, member, member_client, committed, usable
+):
+    form = {"usable_password": "true", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD}
+    if not usable:
+        form = {"usable_password": "false", "unset-password": "1"}
+
+    with committed():
+        response = admin_role_client.post(f"{USERS}{member.pk}/password/", form)
+
+    assert response.status_code == 302, response.content
+    member.refresh_from_db()
+    assert member.check_password(NEW_PASSWORD) is usable
+    assert member.has_usable_password() is usable
+    assert session_of(member_client).end_reason == UserSession.EndReason.PASSWORD_CHANGE
+    assert member_client.get(ME_URL).status_code == 401
+    assert refresh(member_client).status_code == 401
+
+
+def test_an_operator_who_resets_their_own_password_stays_in_the_admin(admin_role_client, admin):
+    response = admin_role_client.post(
+        f"{USERS}{admin.pk}/password/",
+        {"usable_password": "true", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
+    )
+
+    assert response.status_code == 302
+    assert admin_role_client.get(USERS).status_code == 200
+
+
+def test_an_admin_role_operator_cannot_give_privileges_beyond_the_roles(
+    admin_role_client, admin, member
+):
+    from django.contrib.auth.models import Permission
+
+    everything = Permission.objects.get(codename="delete_any_task")
+    for user in (admin, member):
+        response = admin_role_client.post(
+            f"{USERS}{user.pk}/change/",
+            {
+                **_change_form(user, groups=[]),
+                "is_superuser": "on",
+                "is_staff": "on",
+                "user_permissions": [everything.pk],
+            },
+        )
+        assert response.status_code == 302, response.content
+
+    admin.refresh_from_db()
+    member.refresh_from_db()
+    assert (admin.is_superuser, admin.is_staff, admin.role) == (False, True, Role.ADMIN)
+    assert (member.is_superuser, member.is_staff, member.role) == (False, False, Role.MEMBER)
+    assert not member.user_permissions.exists()
+    assert not member.has_perm("tasks.delete_any_task")
+
+
+def test_only_a_superuser_changes_a_superuser(admin_role_client, operator, operator_client):
+    change = admin_role_client.post(
+        f"{USERS}{operator.pk}/change/", _change_form(operator, is_active="")
+    )
+    password = admin_role_client.post(
+        f"{USERS}{operator.pk}/password/",
+        {"usable_password": "true", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
+    )
+    deactivate = act(admin_role_client, "deactivate", [operator])
+
+    assert (change.status_code, password.status_code) == (403, 403)
+    assert deactivate.status_code == 302
+    assert any("Only a superuser" in text for _, text in notes(deactivate))
+    operator.refresh_from_db()
+    assert operator.is_active and operator.is_superuser
+    assert not operator.check_password(NEW_PASSWORD)
+    assert operator_client.get(f"{USERS}{operator.pk}/change/").status_code == 200

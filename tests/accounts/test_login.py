@@ -160,3 +160,18 @@ def test_each_login_is_a_separate_session(api_client, member, login):
 
     assert claims(first["access"])["sid"] != claims(second["access"])["sid"]
     assert UserSession.objects.filter(user=member, ended_at__isnull=True).count() == 2
+
+
+@pytest.mark.parametrize(
+    "name",
+    ['"username": "\\ud800"', '"email": "\\ud800@example.com"', '"username": "a\\ud800@x.com"'],
+    ids=["username", "email", "username-as-email"],
+)
+def test_a_login_name_with_a_lone_surrogate_is_400(api_client, member, name):
+    # JSON may escape a lone surrogate; Python decodes it to a str that encodes to nothing.
+    body = "{" + name + ', "password": "' + PASSWORD + '"}'
+
+    response = api_client.post(LOGIN_URL, body, content_type="application/json")
+
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "validation_error"

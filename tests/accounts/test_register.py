@@ -147,3 +147,38 @@ def test_register_with_an_unknown_field_is_400_naming_it(api_client, field, valu
 
     assert_field_error(response, field)
     assert not User.objects.filter(username="nora").exists()
+
+
+# Usernames and emails are one namespace: a login's `username` that matches no
+# username is tried as an email (accounts.backends).
+
+
+def test_register_with_a_username_that_is_someones_email_is_400_naming_username(api_client):
+    UserFactory(username="mia", email="mia@example.com")
+
+    response = register(api_client, username="MIA@example.com", email="else@example.com")
+
+    assert_field_error(response, "username")
+    assert not User.objects.filter(email="else@example.com").exists()
+
+
+def test_register_with_an_email_that_is_someones_username_is_400_naming_email(api_client):
+    UserFactory(username="bo@home.org", email="bo@example.com")
+
+    response = register(api_client, username="nora", email="Bo@Home.org")
+
+    assert_field_error(response, "email")
+    assert not User.objects.filter(username="nora").exists()
+
+
+@pytest.mark.parametrize("username", ["Élan", "ΣΑΣ", "Ωmega"])
+def test_a_registered_non_ascii_username_logs_in_and_cannot_be_taken_again(api_client, username):
+    assert register(api_client, username=username).status_code == 201
+
+    login = api_client.post(
+        "/api/v1/auth/login/", {"username": username, "password": NEW_PASSWORD}, format="json"
+    )
+    again = register(api_client, username=username, email="twin@example.com")
+
+    assert login.status_code == 200, login.content
+    assert_field_error(again, "username")

@@ -254,3 +254,16 @@ def test_a_superuser_without_the_admin_group_is_an_admin(client_for, member):
 
     assert response.status_code == 200, response.content
     assert client_for(root).get(ME_URL).json()["role"] == "admin"
+
+
+@pytest.mark.parametrize("change", [{"is_active": False}, {"role": "admin"}])
+def test_only_a_superuser_changes_a_superuser(admin_client, client_for, change):
+    root = UserFactory(username="root", email="root@example.com", superuser=True)
+
+    refused = admin_client.patch(user_url(root), change, format="json")
+    by_a_superuser = client_for(
+        UserFactory(username="root2", email="root2@example.com", superuser=True)
+    ).patch(user_url(root), change, format="json")
+
+    assert_error(refused, 403, "permission_denied")
+    assert by_a_superuser.status_code == 200, by_a_superuser.content

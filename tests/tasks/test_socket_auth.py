@@ -300,8 +300,10 @@ async def test_a_first_message_that_is_not_auth_is_refused(settings):
         {"type": "auth", "token": ""},
         {"type": "auth"},
         {"type": "auth", "token": 42},
+        {"type": "auth", "token": "\ud800"},
+        {"type": "auth", "token": "é.é.é"},
     ],
-    ids=["garbage", "empty", "missing", "not-a-string"],
+    ids=["garbage", "empty", "missing", "not-a-string", "lone-surrogate", "not-ascii"],
 )
 async def test_a_first_auth_message_with_a_bad_token_is_refused(message, settings):
     settings.WEBSOCKET_AUTH_TIMEOUT_SECONDS = 30
