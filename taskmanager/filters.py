@@ -12,8 +12,11 @@ MAX_ID = 2**63 - 1
 
 
 class IdFilter(django_filters.NumberFilter):
-    """An id to match. A number past the column's range is a 400: SQLite's driver
-    cannot even send it (OverflowError, a 500), where it could only match nothing."""
+    """An id to match: a whole number (NumberFilter's decimal field would truncate
+    2.7 to 2). A number past the column's range is a 400: SQLite's driver cannot
+    even send it (OverflowError, a 500), where it could only match nothing."""
+
+    field_class = forms.IntegerField
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("min_value", -MAX_ID - 1)

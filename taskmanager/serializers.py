@@ -27,3 +27,14 @@ class StrictFieldsMixin(serializers.Serializer):
             if errors:
                 raise serializers.ValidationError(errors)
         return super().to_internal_value(data)
+
+
+class IdRelatedField(serializers.PrimaryKeyRelatedField[Any]):
+    """A related object named by its id: a whole number (or its digits in a form).
+    A JSON number with a fraction or an exponent is no id: Django would truncate 2.9
+    to another object's 2, and 1e400 (infinity) would be a 500."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, float):
+            self.fail("incorrect_type", data_type="number with a fraction or an exponent")
+        return super().to_internal_value(data)

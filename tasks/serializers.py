@@ -4,7 +4,7 @@ from typing import Any
 from rest_framework import serializers
 
 from accounts.models import User
-from taskmanager.serializers import StrictFieldsMixin
+from taskmanager.serializers import IdRelatedField, StrictFieldsMixin
 from tasks.models import Task, TaskEvent
 
 # An unbound field, used only for DRF's datetime output (ISO 8601 in the current
@@ -78,7 +78,7 @@ class TaskInputSerializer(StrictFieldsMixin, serializers.Serializer):
         choices=Task.Status.choices, required=False, default=Task.Status.PENDING
     )
     due_date = serializers.DateTimeField(allow_null=True, required=False, default=None)
-    assignee = serializers.PrimaryKeyRelatedField(
+    assignee = IdRelatedField(
         queryset=User.objects.filter(is_active=True),
         allow_null=True,
         required=False,

@@ -149,6 +149,20 @@ def docx_bytes(text: str = "Hello") -> bytes:
     )
 
 
+def docx_with_odd_directory(*, version_needed: int = 0, undecodable_name: bool = False) -> bytes:
+    """A .docx whose first central directory entry zipfile cannot read: a zip
+    version it does not implement, or a name flagged UTF-8 that is not."""
+    data = bytearray(docx_bytes())
+    entry = data.index(b"PK\x01\x02")
+    if version_needed:
+        data[entry + 6 : entry + 8] = version_needed.to_bytes(2, "little")
+    if undecodable_name:
+        flags = int.from_bytes(data[entry + 8 : entry + 10], "little") | 0x0800
+        data[entry + 8 : entry + 10] = flags.to_bytes(2, "little")
+        data[entry + 46] = 0xFF  # the name's first byte
+    return bytes(data)
+
+
 def plain_zip_bytes() -> bytes:
     """A zip that is not a Word document (no word/document.xml)."""
     return zip_bytes({"notes.txt": "just a zip\n", "data/readme.md": "# zip\n"})

@@ -33,6 +33,7 @@ from tests.files.samples import (
     SAMPLES,
     doc_bytes,
     docx_bytes,
+    docx_with_odd_directory,
     gif_bytes,
     jpeg_bytes,
     multipart,
@@ -203,6 +204,14 @@ def test_a_matching_client_content_type_does_not_rescue_wrong_content(
         ),
         pytest.param("letter.docx", doc_bytes(), id="doc named docx"),
         pytest.param("letter.docx", b"PK\x03\x04" + random_bytes(500), id="broken zip named docx"),
+        pytest.param(
+            "letter.docx", docx_with_odd_directory(version_needed=100), id="docx of zip version 10"
+        ),
+        pytest.param(
+            "letter.docx",
+            docx_with_odd_directory(undecodable_name=True),
+            id="docx with a name that is not utf-8",
+        ),
         pytest.param("letter.doc", random_bytes(), id="random bytes named doc"),
         pytest.param("letter.doc", docx_bytes(), id="docx named doc"),
         pytest.param("letter.doc", text_bytes(), id="text named doc"),

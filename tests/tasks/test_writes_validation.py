@@ -117,6 +117,18 @@ def test_assignee_that_is_no_user_is_400_naming_assignee(member_client, assignee
     assert_nothing_created()
 
 
+@pytest.mark.parametrize("number", ["2.9", "1e400", "-1e400", "2.0"])
+def test_assignee_that_is_not_a_whole_number_is_400_naming_assignee(member_client, number):
+    # Raw JSON: 2.9 would be truncated to user 2, 1e400 is infinity (no id at all).
+    UserFactory.create_batch(3)
+    body = '{"title": "For a number", "assignee": ' + number + "}"
+
+    response = member_client.post(TASKS_URL, body, content_type="application/json")
+
+    assert_field_error(response, "assignee")
+    assert_nothing_created()
+
+
 def test_patching_the_assignee_to_an_inactive_user_is_400_and_changes_nothing(
     member_client, task, inactive_user
 ):
