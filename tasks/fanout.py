@@ -60,6 +60,12 @@ class LocalFanout:
     def __init__(self) -> None:
         self._members: dict[str, set[Recipient]] = {}
         self._channel: str | None = None
+        # The layer and the name the channel takes each time it opens, for the life
+        # of the loop. channels-redis buffers by name what it pulls from Redis for
+        # this process: messages still on their way to a name given up would sit in
+        # its buffer for good. A name kept gets them on its next opening instead (a
+        # gap they show is at worst one needless resume).
+        self._name: tuple[BaseChannelLayer, str] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         # The number of the last message received from each sender (tasks.events).
         self._last_number: dict[str, int] = {}
@@ -70,7 +76,9 @@ class LocalFanout:
         async with self._lock:
             if self._channel is None:
                 layer = channel_layer()
-                channel = await layer.new_channel()
+                if self._name is None or self._name[0] is not layer:
+                    self._name = (layer, await layer.new_channel())
+                channel = self._name[1]
                 joined = await self._join_group(layer, channel)
                 self._channel = channel
                 # Sends before this channel joined were never meant for it.
@@ -124,7 +132,11 @@ class LocalFanout:
                 logger.warning("task events: the channel layer failed (%r); retrying", exc)
                 joined = False
                 continue
-            await self._dispatch(message)
+            try:
+                await self._dispatch(message)
+            except Exception:
+                # Whatever one message does, the process goes on receiving the next.
+                logger.exception("task events: a layer message could not be handed out")
 
     async def _events_lost(self) -> None:
         for recipient in set().union(*self._members.values()):
@@ -208,6 +220,7 @@ def _well_formed(message: Any) -> bool:
     return (
         type(event_id) is int
         and event_id > 0
+        and isinstance(event["type"], str)
         and event["type"] in EVENT_TYPES
         and isinstance(event["task"], dict)
         and isinstance(event["changes"], dict)

@@ -75,6 +75,20 @@ async def test_the_sockets_of_a_process_share_one_layer_channel_and_get_their_ev
         {"type": "task.event", "groups": ["tasks.all"], "message": {"event": "1"}},
         {"type": "task.event", "groups": ["tasks.all"], "message": [1]},
         {"type": "something.else", "groups": ["tasks.all"], "message": {"event": 1}},
+        *(
+            {
+                "type": "task.event",
+                "groups": ["tasks.all"],
+                "message": {
+                    **dict.fromkeys(fanout.EVENT_FIELDS),
+                    "type": unhashable,
+                    "event": 1,
+                    "task": {},
+                    "changes": {},
+                },
+            }
+            for unhashable in (["task.created"], {"task.created": 1})
+        ),
     ],
 )
 async def test_a_malformed_layer_message_is_dropped_and_delivery_goes_on(
@@ -224,3 +238,29 @@ async def test_a_socket_opened_while_the_layer_is_down_is_told_to_resume_once_it
         assert closed == {"type": "websocket.close", "code": consumers.RESUME_NEEDED}
 
     assert websockets_open() == opened
+
+
+async def test_a_message_that_fails_to_be_handed_out_does_not_stop_the_next(
+    member, manager_client, monkeypatch, caplog
+):
+    task = await in_thread(TaskFactory)(owner=member)
+    missed_before = fanout.LocalFanout._missed_before
+    calls = 0
+
+    def fails_once(self: fanout.LocalFanout, message: dict[str, Any]) -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("a bug in handing out")
+        return missed_before(self, message)
+
+    monkeypatch.setattr(fanout.LocalFanout, "_missed_before", fails_once)
+
+    async with open_sockets(manager_client.tokens) as (ws,):
+        await in_thread(task_update)(actor=member, task=task, data={"title": "Lost to the bug"})
+        await in_thread(task_update)(actor=member, task=task, data={"title": "After"})
+
+        message = await receive(ws)
+        assert message["task"]["title"] == "After"
+
+    assert any("could not be handed out" in r.getMessage() for r in caplog.records)
