@@ -314,9 +314,30 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
         self.sent.add(event_id)
         await self.send(text_data=text)
 
+    async def catch_up(self, after: int) -> None:
+        """A message that never reached this process may have held events of this
+        socket's after `after` (tasks.fanout): they are read from the outbox in the
+        background and sent like any event, each once (in any order, as events from
+        several processes arrive). More than a resume sends, or a failed read: the
+        socket is closed for its client to resume."""
+        if not self.closing and self.user is not None:
+            self.spawn(self._catch_up(self.user, after))
+
+    async def _catch_up(self, user: User, after: int) -> None:
+        try:
+            missed = await database_sync_to_async(missed_events)(user, after, RESUME_LIMIT + 1)
+        except Exception:
+            logger.exception("a socket could not read the events it missed")
+            missed = None
+        if missed is None or len(missed) > RESUME_LIMIT:
+            await self.events_lost()
+            return
+        for message in missed:
+            await self.deliver(message["event"], json.dumps(message))
+
     async def events_lost(self) -> None:
-        """Events may have been missed (tasks.fanout): the layer failed and is back, or
-        a message never reached this process."""
+        """Events may have been missed and cannot be sent from here (tasks.fanout):
+        the layer failed and is back, or a catch-up had too many to send."""
         if self.closing:
             return
         self.closing = True

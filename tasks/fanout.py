@@ -50,6 +50,8 @@ class Recipient(Protocol):
 
     async def deliver(self, event_id: int, text: str) -> None: ...
 
+    async def catch_up(self, after: int) -> None: ...
+
     async def events_lost(self) -> None: ...
 
 
@@ -67,8 +69,9 @@ class LocalFanout:
         # gap they show is at worst one needless resume).
         self._name: tuple[BaseChannelLayer, str] | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        # The number of the last message received from each sender (tasks.events).
-        self._last_number: dict[str, int] = {}
+        # The number and event id of the last message received from each sender
+        # (tasks.events).
+        self._last_number: dict[str, tuple[int, int]] = {}
         # Starting and stopping wait for the layer: one at a time.
         self._lock = asyncio.Lock()
 
@@ -153,17 +156,19 @@ class LocalFanout:
             return
         event, groups = message["message"], message["groups"]
         event_id = event["event"]
-        missed = self._missed_before(message)
+        missed, after = self._missed_before(message)
         if missed:
-            # Which sockets the lost events were for is not known: all resume.
+            # Which sockets the lost events were for is not known: every socket gets
+            # what it may see since the sender's last event that arrived.
             TASK_EVENTS_MISSED.inc(missed)
             logger.warning(
                 "task events: %d message(s) from %.100s never arrived (expired or dropped by"
-                " the channel layer); this process's sockets are told to resume",
+                " the channel layer); this process's sockets catch up after event %d",
                 missed,
                 message["sender"],
+                after,
             )
-            await self._events_lost()
+            await self._catch_up(after)
         try:
             text = json.dumps(event)
         except (TypeError, ValueError):
@@ -176,8 +181,17 @@ class LocalFanout:
                 # One socket's failure must not keep the event from the others.
                 logger.exception("task event %s not delivered to a socket", event_id)
 
-    def _missed_before(self, message: dict[str, Any]) -> int:
-        """How many of the sender's messages before this one never arrived.
+    async def _catch_up(self, after: int) -> None:
+        for recipient in set().union(*self._members.values()):
+            try:
+                await recipient.catch_up(after)
+            except Exception:
+                logger.exception("a socket could not catch up after lost events")
+
+    def _missed_before(self, message: dict[str, Any]) -> tuple[int, int]:
+        """How many of the sender's messages before this one never arrived, and the
+        event id of its last one that did (the lost ones come after it: a process
+        sends its events in the order of their numbers, tasks.events).
 
         A message that comes late or twice counts nothing (a socket skips an event it
         was already sent); one without a number (a sender from before numbering) is
@@ -185,14 +199,14 @@ class LocalFanout:
         """
         sender, number = message.get("sender"), message.get("number")
         if not isinstance(sender, str) or type(number) is not int:
-            return 0
-        last = self._last_number.get(sender)
-        if last is not None and number <= last:
-            return 0
-        if last is None and len(self._last_number) >= MAX_SENDERS:
+            return 0, 0
+        last_number, last_event = self._last_number.get(sender, (None, 0))
+        if last_number is not None and number <= last_number:
+            return 0, 0
+        if last_number is None and len(self._last_number) >= MAX_SENDERS:
             self._last_number.clear()
-        self._last_number[sender] = number
-        return 0 if last is None else number - last - 1
+        self._last_number[sender] = (number, message["message"]["event"])
+        return (0 if last_number is None else number - last_number - 1), last_event
 
     async def _rejoin_now_and_then(self, layer: BaseChannelLayer, channel: str) -> None:
         while True:

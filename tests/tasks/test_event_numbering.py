@@ -1,6 +1,8 @@
 """Each process numbers the task events it sends (tasks.events); a process whose
-sockets receive them (tasks.fanout) closes its sockets with 4503 when a number never
-arrives, so their clients resume instead of missing an event without knowing.
+sockets receive them (tasks.fanout) notices a number that never arrives and sends its
+sockets what they may see since that sender's last event that did, from the outbox
+(or closes them with 4503 to resume when that is too much), so no client misses an
+event without knowing.
 
 channels-redis forgets a message that waited past its expiry (a process more than a
 minute behind) or found the receiving channel full, without a word to anyone."""
@@ -44,6 +46,33 @@ def layer_message(event_id: int, **numbering: Any) -> dict[str, Any]:
     }
 
 
+async def events_on(ws: Any, count: int) -> set[int]:
+    """The ids of the next `count` events on the socket, then nothing more."""
+    received = {(await receive(ws))["event"] for _ in range(count)}
+    await assert_all_silent(ws)
+    return received
+
+
+def losing(layer: Any, monkeypatch: pytest.MonkeyPatch, *lost: int) -> None:
+    """The layer loses these sends (1 is the first), as an expired message is lost."""
+    group_send = layer.group_send
+    calls = 0
+
+    async def send(group: str, message: dict[str, Any]) -> None:
+        nonlocal calls
+        calls += 1
+        if calls not in lost:
+            await group_send(group, message)
+
+    monkeypatch.setattr(layer, "group_send", send)
+
+
+def event_ids(*tasks: Any) -> set[int]:
+    from tasks.models import TaskEvent
+
+    return set(TaskEvent.objects.filter(task__in=tasks).values_list("id", flat=True))
+
+
 async def assert_closed_to_resume(ws: Any) -> None:
     closed = await ws.receive_output(TIMEOUT)
     assert closed == {"type": "websocket.close", "code": consumers.RESUME_NEEDED}, closed
@@ -80,38 +109,68 @@ def test_a_forked_worker_numbers_its_sends_as_a_sender_of_its_own(monkeypatch):
     assert child[0] != parent[0][0]
 
 
-async def test_a_message_lost_on_the_layer_closes_the_sockets_to_resume(
-    member, manager_client, monkeypatch, caplog
+async def test_a_message_lost_on_the_layer_reaches_each_socket_that_may_see_it_from_the_outbox(
+    member, other_member, member_client, manager_client, other_member_client, monkeypatch, caplog
 ):
-    """The layer loses the second of three sends (as an expired message is lost): the
-    first arrives, and the third tells the sockets that something is missing."""
+    """The layer loses the second of three sends: the first arrives, the third shows
+    the gap, and the second is read from the outbox for the sockets that may see it."""
     caplog.set_level(logging.WARNING, logger="tasks.fanout")
-    layer = get_channel_layer()
-    group_send = layer.group_send
-    calls = 0
-
-    async def losing_the_second(group: str, message: dict[str, Any]) -> None:
-        nonlocal calls
-        calls += 1
-        if calls != 2:
-            await group_send(group, message)
-
-    monkeypatch.setattr(layer, "group_send", losing_the_second)
+    losing(get_channel_layer(), monkeypatch, 2)
     missed = missed_total()
+    tokens = member_client.tokens, manager_client.tokens, other_member_client.tokens
 
-    async with open_sockets(manager_client.tokens) as (ws,):
+    async with open_sockets(*tokens) as (own, managing, other):
         first = await in_thread(task_create)(actor=member, title="Arrives")
-        message = await receive(ws)
-        assert message["task"]["id"] == first.pk
+        for ws in (own, managing):
+            assert (await receive(ws))["task"]["id"] == first.pk
+        lost = await in_thread(task_create)(actor=member, title="Lost on the layer")
+        await assert_all_silent(own, managing)
+        third = await in_thread(task_create)(actor=member, title="Shows the gap")
+        expected = await in_thread(event_ids)(lost, third)
 
-        await in_thread(task_create)(actor=member, title="Lost on the layer")
-        await assert_all_silent(ws)
-        await in_thread(task_create)(actor=member, title="Shows the gap")
-
-        await assert_closed_to_resume(ws)
+        assert await events_on(own, 2) == expected
+        assert await events_on(managing, 2) == expected
+        await assert_all_silent(other)  # the member's tasks are not the other's to see
 
     assert missed_total() == missed + 1
     assert any("never arrived" in record.getMessage() for record in caplog.records)
+
+
+async def test_a_catch_up_of_more_than_a_resume_sends_closes_the_socket_to_resume(
+    member, manager_client, monkeypatch
+):
+    monkeypatch.setattr(consumers, "RESUME_LIMIT", 2)
+    losing(get_channel_layer(), monkeypatch, 2, 3)
+
+    async with open_sockets(manager_client.tokens) as (ws,):
+        await in_thread(task_create)(actor=member, title="Arrives")
+        await receive(ws)
+        for title in ("Lost", "Lost too", "Shows the gap"):
+            await in_thread(task_create)(actor=member, title=title)
+
+        # The arriving event goes out; three since the last that arrived are too many.
+        assert (await receive(ws))["task"]["title"] == "Shows the gap"
+        await assert_closed_to_resume(ws)
+
+
+async def test_a_catch_up_that_cannot_read_the_outbox_closes_the_socket_to_resume(
+    member, manager_client, monkeypatch
+):
+    def database_down(*args: Any) -> None:
+        raise ConnectionError("the database is down")
+
+    monkeypatch.setattr(consumers, "missed_events", database_down)
+    losing(get_channel_layer(), monkeypatch, 2)
+
+    async with open_sockets(manager_client.tokens) as (ws,):
+        await in_thread(task_create)(actor=member, title="Arrives")
+        await receive(ws)
+        await in_thread(task_create)(actor=member, title="Lost")
+        await in_thread(task_create)(actor=member, title="Shows the gap")
+
+        third = await receive(ws)  # the arriving event still goes out
+        assert third["task"]["title"] == "Shows the gap"
+        await assert_closed_to_resume(ws)
 
 
 async def test_numbers_in_order_close_nothing_and_a_late_or_repeated_one_is_not_a_gap(
@@ -133,22 +192,25 @@ async def test_numbers_in_order_close_nothing_and_a_late_or_repeated_one_is_not_
         assert missed_total() == missed
 
 
-async def test_a_skipped_number_closes_every_socket_of_the_process_to_resume(
-    member_client, manager_client
+async def test_a_skipped_number_sends_what_came_after_the_senders_last_arrival(
+    member, manager_client
 ):
-    async with open_sockets(member_client.tokens, manager_client.tokens) as (own, managing):
+    """The lost events' ids are not known: every event after the sender's last one
+    that arrived goes out, but never one the socket already had."""
+    tasks = [await in_thread(task_create)(actor=member, title=f"Task {n}") for n in range(4)]
+    first, second, third, fourth = sorted(await in_thread(event_ids)(*tasks))
+
+    async with open_sockets(manager_client.tokens) as (ws,):
         receiver = fanout.local_fanout()
         missed = missed_total()
+        await receiver._dispatch(layer_message(first, sender="web-1", number=7))
+        await receiver._dispatch(layer_message(third, sender="web-2", number=1))
+        assert await events_on(ws, 2) == {first, third}
 
-        await receiver._dispatch(layer_message(101, sender="web-1", number=7))
-        assert (await receive(managing))["event"] == 101
-        await receiver._dispatch(layer_message(104, sender="web-1", number=10))
+        await receiver._dispatch(layer_message(fourth, sender="web-1", number=9))
 
-        # Whose the two lost events were is not known: the member's socket, which the
-        # arriving event is not for, resumes too.
-        await assert_closed_to_resume(own)
-        await assert_closed_to_resume(managing)
-        assert missed_total() == missed + 2
+        assert await events_on(ws, 2) == {second, fourth}
+        assert missed_total() == missed + 1
 
 
 async def test_a_message_without_a_number_is_delivered_unchecked(manager_client):
@@ -207,7 +269,7 @@ async def test_sends_leave_one_at_a_time_in_the_order_of_their_numbers(monkeypat
     assert arrived == list(range(first, first + 5))
 
 
-async def test_an_event_the_layer_expired_while_the_process_was_behind_closes_its_sockets(
+async def test_an_event_the_layer_expired_while_the_process_was_behind_reaches_its_sockets(
     member, manager_client, monkeypatch
 ):
     """The real expiry of the layer in use (channels-redis on Redis, the in-memory layer
@@ -233,11 +295,11 @@ async def test_an_event_the_layer_expired_while_the_process_was_behind_closes_it
         first = await in_thread(task_create)(actor=member, title="Read in time")
         assert (await receive(ws))["task"]["id"] == first.pk
 
-        await in_thread(task_create)(actor=member, title="Waits past the expiry")
+        expired = await in_thread(task_create)(actor=member, title="Waits past the expiry")
         await asyncio.sleep(4.5)  # channels-redis counts expiry in whole seconds
-        await in_thread(task_create)(actor=member, title="Read after the gap")
+        third = await in_thread(task_create)(actor=member, title="Read after the gap")
         caught_up.set()
 
-        await assert_closed_to_resume(ws)
+        assert await events_on(ws, 2) == await in_thread(event_ids)(expired, third)
 
     assert missed_total() == missed + 1
