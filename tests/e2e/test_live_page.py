@@ -2,7 +2,11 @@
 signs in with the session login, watches a task change over the API, and still sees
 changes made while the server was down once it comes back."""
 
+import json
+import re
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -66,6 +70,63 @@ def test_the_live_page_follows_changes_and_catches_up_after_a_dropped_connection
         expect(row(page, task["id"])).to_contain_text("completed")
         expect(row(page, old_task["id"])).to_contain_text("Renamed while offline")
         expect(page.locator("#tasks tr")).to_have_count(2)
+
+
+def sign_in(page: "sync_api.Page", server: Server) -> None:
+    user = register_and_login(server)
+    page.goto(f"{server.base_url}/live/")
+    page.fill('input[name="username"]', user_name(server, user["access"]))
+    page.fill('input[name="password"]', PASSWORD)
+    page.locator('form [type="submit"]').first.click()
+    page.wait_for_url("**/live/")
+
+
+def live_event(event_id: int) -> str:
+    task = {"id": 10_000 + event_id, "title": "Live", "status": "pending", "version": 1}
+    return json.dumps({"type": "task.created", "event": event_id, "task": task})
+
+
+def test_a_reconnect_during_a_paged_resume_resumes_where_the_pages_had_got(
+    browser_env: dict[str, str], tmp_path: Path, browser_page
+):
+    """The socket is Playwright's stand-in: a resume answers one page of 1,000 with
+    more to come, a live event far ahead arrives, and the connection drops. The
+    events between must still be asked for."""
+    page = browser_page
+    resumes: list[tuple[int, int]] = []  # (connection, after)
+    connections: list[Any] = []
+
+    def server_side(ws: Any) -> None:
+        connection = len(connections)
+        connections.append(ws)
+
+        def on_message(text: str | bytes) -> None:
+            message = json.loads(text)
+            if message.get("type") != "resume":
+                return
+            resumes.append((connection, message["after"]))
+            if connection == 0 and len(resumes) == 1:
+                after = message["after"]
+                page_end = {"after": after, "last": after + 1000, "count": 0, "complete": False}
+                ws.send(json.dumps({"type": "resumed", **page_end}))
+                ws.send(live_event(after + 5000))
+                ws.close(code=4000, reason="dropped")
+
+        ws.on_message(on_message)
+        ws.send(json.dumps({"type": "ready", "user": 1}))
+
+    page.route_web_socket(re.compile(r".*/ws/tasks/.*"), server_side)
+    with serve("daphne", browser_env, tmp_path) as server:
+        sign_in(page, server)
+        deadline = time.monotonic() + 15
+        while not any(connection == 1 for connection, _ in resumes):
+            assert time.monotonic() < deadline, f"no resume after the reconnect: {resumes}"
+            page.wait_for_timeout(100)
+
+    first_after = resumes[0][1]
+    assert resumes[0] == (0, first_after)
+    assert (0, first_after + 1000) in resumes  # the next page, asked at once
+    assert [after for connection, after in resumes if connection == 1] == [first_after + 1000]
 
 
 def row(page: "sync_api.Page", task_id: int) -> "sync_api.Locator":

@@ -1,6 +1,6 @@
 // The live page: tasks from the page, then every change from /ws/tasks/.
-// Reconnects after a dropped connection and resumes after the last event seen,
-// so nothing is missed; each task's version makes applying an event twice harmless.
+// Reconnects after a dropped connection and resumes where it had every event, so
+// nothing is missed; each task's version makes applying an event twice harmless.
 "use strict";
 
 (function () {
@@ -10,7 +10,12 @@
   const body = document.getElementById("tasks");
   const empty = document.getElementById("empty");
   const status = document.getElementById("status");
-  let lastEvent = initial.last_event;
+  // Every event up to `resumeAfter` has arrived: a reconnect resumes after it. While
+  // a resume is still paging through what was missed, a live event of a higher id
+  // says nothing about the ones before it, so only the resume's pages move it on.
+  let resumeAfter = initial.last_event;
+  let newest = initial.last_event;
+  let caughtUp = false;
   let retryDelay = 500;
 
   function setStatus(state, text) {
@@ -41,7 +46,8 @@
 
   function apply(message) {
     const task = message.task;
-    lastEvent = Math.max(lastEvent, message.event);
+    newest = Math.max(newest, message.event);
+    if (caughtUp) resumeAfter = newest;
     if (message.type === "task.deleted") {
       deleted.add(task.id);
       tasks.delete(task.id);
@@ -62,12 +68,16 @@
       switch (message.type) {
         case "ready":
           retryDelay = 500;
-          socket.send(JSON.stringify({ type: "resume", after: lastEvent }));
+          caughtUp = false;
+          socket.send(JSON.stringify({ type: "resume", after: resumeAfter }));
           break;
         case "resumed":
           if (!message.complete) {
+            resumeAfter = Math.max(resumeAfter, message.last);
             socket.send(JSON.stringify({ type: "resume", after: message.last }));
           } else {
+            caughtUp = true;
+            resumeAfter = newest;
             setStatus("live", "Live");
           }
           break;
