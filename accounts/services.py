@@ -1,9 +1,7 @@
 """Every write of the accounts app: users, roles, sessions and their tokens."""
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from uuid import UUID, uuid4
 
 from django.conf import settings
@@ -17,6 +15,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from accounts import auth_cache, tokens
 from accounts.models import User, UserSession
 from accounts.roles import Role
+from taskmanager.batches import delete_in_batches
 from taskmanager.exceptions import DomainValidationError, PermissionDeniedError
 
 EndReason = UserSession.EndReason
@@ -279,38 +278,12 @@ def tokens_cleanup(*, dry_run: bool = False, batch_size: int = 5000) -> CleanupC
     if dry_run:
         return CleanupCounts(outstanding.count(), blacklisted.count(), sessions.count())
     # Blacklist rows first: they reference the outstanding tokens.
-    removed_blacklisted = _delete_in_batches(blacklisted, batch_size)
+    removed_blacklisted = delete_in_batches(blacklisted, batch_size)
     return CleanupCounts(
-        outstanding_tokens=_delete_in_batches(outstanding, batch_size, _delete_outstanding),
+        outstanding_tokens=delete_in_batches(outstanding, batch_size, _delete_outstanding),
         blacklisted_tokens=removed_blacklisted,
-        sessions=_delete_in_batches(sessions, batch_size),
+        sessions=delete_in_batches(sessions, batch_size),
     )
-
-
-def _delete_in_batches(
-    queryset: QuerySet[Any],
-    batch_size: int,
-    delete: Callable[[QuerySet[Any]], int] | None = None,
-) -> int:
-    """Delete what `queryset` matches, one primary-key range of `batch_size` rows at a
-    time: each batch is a short transaction, picks up past the rows already deleted
-    (no rescan of their dead tuples) and sends two small queries, not a long IN list.
-    """
-    total = 0
-    lower = None
-    while True:
-        remaining = queryset.order_by("pk")
-        if lower is not None:
-            remaining = remaining.filter(pk__gt=lower)
-        boundary = remaining.values_list("pk", flat=True)[batch_size - 1 : batch_size]
-        upper = next(iter(boundary), None)  # None: fewer than a batch left
-        batch = remaining if upper is None else remaining.filter(pk__lte=upper)
-        with transaction.atomic():
-            deleted = delete(batch) if delete else batch.order_by().delete()[0]
-        total += deleted
-        if upper is None:
-            return total
-        lower = upper
 
 
 def _delete_outstanding(tokens: QuerySet[OutstandingToken]) -> int:

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from files.services import files_delete_for_task
+from taskmanager.batches import delete_in_batches
 from taskmanager.exceptions import ConflictError, NotFoundError, PreconditionFailedError
 from tasks import caching, events
 from tasks.models import IdempotencyKey, Task, TaskEvent
@@ -94,6 +95,15 @@ def task_create_idempotent(
                 ) from None
             return existing.response, True
     raise ConflictError("This Idempotency-Key is in use; retry the request.")
+
+
+def idempotency_keys_cleanup(*, dry_run: bool = False, batch_size: int = 5000) -> int:
+    """Delete the records of `Idempotency-Key` creates older than IDEMPOTENCY_TTL
+    (a retry after that creates afresh anyway), in short batches; how many."""
+    expired = IdempotencyKey.objects.filter(created_at__lt=timezone.now() - IDEMPOTENCY_TTL)
+    if dry_run:
+        return expired.count()
+    return delete_in_batches(expired, batch_size)
 
 
 def task_update(

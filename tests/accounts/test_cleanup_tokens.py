@@ -21,6 +21,8 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 
 from accounts.models import UserSession
 from taskmanager.settings import BASE_DIR
+from tasks.models import IdempotencyKey
+from tasks.services import IDEMPOTENCY_TTL
 
 pytestmark = pytest.mark.django_db
 
@@ -35,6 +37,12 @@ def _token(user, *, expires_in: timedelta, blacklisted: bool = False) -> Outstan
     if blacklisted:
         BlacklistedToken.objects.create(token=token)
     return token
+
+
+def _idempotency_key(user, *, age: timedelta) -> IdempotencyKey:
+    record = IdempotencyKey.objects.create(user=user, key=uuid4().hex, request_hash="x")
+    IdempotencyKey.objects.filter(pk=record.pk).update(created_at=timezone.now() - age)
+    return record
 
 
 def _session(user, *, ended_ago: timedelta | None, expires_in: timedelta) -> UserSession:
@@ -62,7 +70,12 @@ def seeded(member):
         _session(member, ended_ago=None, expires_in=day),  # live
         _session(member, ended_ago=None, expires_in=-day),  # expired recently
     ]
+    hour = timedelta(hours=1)
+    old_keys = [_idempotency_key(member, age=IDEMPOTENCY_TTL + hour) for _ in range(3)]
+    kept_keys = [_idempotency_key(member, age=IDEMPOTENCY_TTL - hour)]
     return {
+        "old_keys": old_keys,
+        "kept_keys": kept_keys,
         "removed_tokens": expired + expired_blacklisted,
         "live_tokens": live,
         "old_sessions": old_sessions,
@@ -80,7 +93,8 @@ def test_removes_expired_tokens_and_old_sessions_in_batches_and_says_how_many(se
     output = run("--batch-size", "2")
 
     assert output.strip() == (
-        "Removed 5 expired outstanding tokens, 2 blacklisted tokens, 2 sessions."
+        "Removed 5 expired outstanding tokens, 2 blacklisted tokens, 2 sessions,"
+        " 3 idempotency keys."
     )
     assert set(OutstandingToken.objects.values_list("pk", flat=True)) == {
         token.pk for token in seeded["live_tokens"]
@@ -89,24 +103,30 @@ def test_removes_expired_tokens_and_old_sessions_in_batches_and_says_how_many(se
     assert set(UserSession.objects.values_list("pk", flat=True)) == {
         session.pk for session in seeded["kept_sessions"]
     }
+    assert list(IdempotencyKey.objects.values_list("pk", flat=True)) == [
+        record.pk for record in seeded["kept_keys"]
+    ]
 
 
 def test_dry_run_counts_and_removes_nothing(seeded):
     output = run("--dry-run")
 
     assert output.strip() == (
-        "Would remove 5 expired outstanding tokens, 2 blacklisted tokens, 2 sessions."
+        "Would remove 5 expired outstanding tokens, 2 blacklisted tokens, 2 sessions,"
+        " 3 idempotency keys."
     )
     assert OutstandingToken.objects.count() == 7
     assert BlacklistedToken.objects.count() == 3
     assert UserSession.objects.count() == 5
+    assert IdempotencyKey.objects.count() == 4
 
 
 def test_a_second_run_finds_nothing_left(seeded):
     run()
 
     assert (
-        run().strip() == "Removed 0 expired outstanding tokens, 0 blacklisted tokens, 0 sessions."
+        run().strip() == "Removed 0 expired outstanding tokens, 0 blacklisted tokens, 0 sessions,"
+        " 0 idempotency keys."
     )
 
 

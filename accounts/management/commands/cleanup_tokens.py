@@ -8,12 +8,14 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.services import tokens_cleanup
+from tasks.services import idempotency_keys_cleanup
 
 
 class Command(BaseCommand):
     help = (
-        "Delete expired outstanding and blacklisted refresh tokens, and sessions ended or "
-        "expired longer ago than the refresh lifetime. Prints how many of each."
+        "Delete expired outstanding and blacklisted refresh tokens, sessions ended or "
+        "expired longer ago than the refresh lifetime, and Idempotency-Key records past "
+        "their 24 hours. Prints how many of each."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -63,11 +65,14 @@ class Command(BaseCommand):
         self.stdout.write("Stopped.")
 
     def _run_once(self, options: dict[str, Any]) -> None:
-        counts = tokens_cleanup(dry_run=options["dry_run"], batch_size=options["batch_size"])
+        batches = {"dry_run": options["dry_run"], "batch_size": options["batch_size"]}
+        counts = tokens_cleanup(**batches)
+        keys = idempotency_keys_cleanup(**batches)
         verb = "Would remove" if options["dry_run"] else "Removed"
         self.stdout.write(
             f"{verb} {counts.outstanding_tokens} expired outstanding tokens, "
-            f"{counts.blacklisted_tokens} blacklisted tokens, {counts.sessions} sessions."
+            f"{counts.blacklisted_tokens} blacklisted tokens, {counts.sessions} sessions, "
+            f"{keys} idempotency keys."
         )
         self.stdout.flush()
 
