@@ -10,7 +10,10 @@ or expire. A bump happens after commit: bumping earlier could let a reader cache
 pre-commit rows under the new version.
 
 If the cache is down, reads miss and compute from the database (django-redis logs
-the fault), and bumps are lost harmlessly: nothing was cached meanwhile either.
+the fault). A bump that fails on Redis is not lost: Redis may only have blinked, with
+the entries from before it still there, so the process keeps the scopes and bumps
+them with its next bump or before its next cached read, whichever comes first. Until
+then another process may serve an entry from before the write (at most ENTRY_TTL).
 
 The cache is shared (other releases, a partial write, an operator's mistake), so what
 is read back is checked before it is trusted: an entry not in the envelope `cached`
@@ -20,6 +23,7 @@ one, which only makes the entries cached under it unreachable.
 
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -39,6 +43,11 @@ ENTRY_TTL = 300
 ALL = "all"
 # Marks the envelope `cached` stores its values in; a new layout takes a new mark.
 ENTRY_FORMAT = 2
+
+
+# Scopes whose bump failed on Redis, bumped at the next chance (see above).
+_unbumped: set[str] = set()
+_unbumped_lock = threading.Lock()
 
 
 def _version_key(scope: str) -> str:
@@ -91,6 +100,8 @@ def cached(
     """The cached value for this user and these parameters, computed on a miss and
     kept for `ttl(value)` seconds (at most ENTRY_TTL). With `ahead` holding
     `read_ahead_keys` (read during authentication), no round trip of its own."""
+    if _unbumped and isinstance(caches["default"], RedisCache) and _bump_on_redis([]):
+        ahead = None  # read before the bump
     key = entry_key(user.pk, kind, params)
     keys = [*(_version_key(scope) for scope in _scopes(user)), key]
     found = ahead.get_many(keys) if ahead is not None else None
@@ -176,16 +187,28 @@ def _bump(scopes: list[str]) -> None:
             cache.set(key, time.time_ns(), timeout=None)
 
 
-def _bump_on_redis(scopes: list[str]) -> None:
+def _bump_on_redis(scopes: list[str]) -> bool:
+    """Bump these scopes and any whose bump failed before; False if Redis failed
+    (they wait for the next chance)."""
+    with _unbumped_lock:
+        scopes = sorted({*scopes, *_unbumped})
+        _unbumped.clear()
+    if not scopes:
+        return True
     backend = caches["default"]
     keys = [backend.make_key(_version_key(scope)) for scope in scopes]
     try:
         client = backend.client.get_client(write=True)
         replaced = client.eval(_BUMP_SCRIPT, len(keys), *keys, time.time_ns())
     except RedisError:
-        # As with the cache down anywhere else: nothing can be cached meanwhile either.
-        logger.warning("task cache versions not bumped: Redis unavailable", exc_info=True)
-        return
+        with _unbumped_lock:
+            _unbumped.update(scopes)
+        logger.warning(
+            "task cache versions not bumped (Redis unavailable); kept for the next chance",
+            exc_info=True,
+        )
+        return False
     for position in replaced:
         key = _version_key(scopes[position - 1])
         logger.warning("task cache version %s is not a counter; replaced", key)
+    return True

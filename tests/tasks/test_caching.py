@@ -194,3 +194,35 @@ def test_repeated_statistics_are_answered_without_querying_tasks(member_client, 
     assert second == first
     assert second["total"] == 1
     assert task_queries(captured) == []
+
+
+def test_a_bump_that_failed_on_redis_is_made_before_the_next_read(
+    member_client, other_member_client, shared_task, committed, monkeypatch
+):
+    """Redis blinks at the moment of the bump, its entries from before still there:
+    the process bumps again before its next cached read, so the task taken away is
+    not listed from the old entry."""
+    from django.core.cache import caches
+    from django_redis.cache import RedisCache
+    from redis import Redis
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from tasks import caching
+
+    backend = caches["default"]
+    if not isinstance(backend, RedisCache):
+        pytest.skip("the local-memory cache: a bump cannot fail")
+    assert shared_task.pk in listed(other_member_client)  # cached for Otto
+
+    def unreachable(*args, **kwargs):
+        raise RedisConnectionError("Timeout reading from socket")
+
+    with monkeypatch.context() as blink:
+        blink.setattr(Redis, "eval", unreachable)  # only the bump runs a script
+        with committed():
+            response = member_client.patch(task_url(shared_task), {"assignee": None}, format="json")
+    assert response.status_code == 200, response.content
+    assert caching._unbumped  # kept for the next chance
+
+    assert shared_task.pk not in listed(other_member_client)
+    assert not caching._unbumped
