@@ -82,6 +82,8 @@ class UsernameFilter(InputFilter):
         value = self.cleaned_value()
         if not value:
             return queryset
+        if "\x00" in value:  # no username has one (PostgreSQL refuses it in a query: a 500)
+            return queryset.none()
         return queryset.filter(**{f"{self.field}__username__lower": lowered(value)})
 
 

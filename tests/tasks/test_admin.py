@@ -363,6 +363,7 @@ def test_the_owner_and_assignee_filters_take_a_username_in_any_case(operator_cli
     assert listed(operator_client, params={"assignee_username": " mia "}) == ids(spread, "undated")
     assert listed(operator_client, params={"assignee_username": "otto"}) == ids(spread, "on_time")
     assert listed(operator_client, params={"owner_username": "nobody"}) == set()
+    assert listed(operator_client, params={"owner_username": "mi\x00a"}) == set()
     assert listed(operator_client, params={"owner_username": ""}) == ids(
         spread, "late", "late_but_done", "on_time", "undated"
     )
