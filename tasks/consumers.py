@@ -35,8 +35,8 @@ from tasks.fanout import local_fanout
 from tasks.selectors import task_events_visible_to
 
 UNAUTHORIZED = 4401
-# Events may have been missed (the channel layer failed, or a message never reached
-# this process): reconnect and resume.
+# Events may have been missed and the server cannot send them itself (the channel
+# layer failed, or a catch-up found more than a resume sends): reconnect and resume.
 RESUME_NEEDED = 4503
 POLICY_VIOLATION = 1008
 MESSAGE_TOO_BIG = 1009

@@ -142,11 +142,14 @@ class LocalFanout:
                 logger.exception("task events: a layer message could not be handed out")
 
     async def _events_lost(self) -> None:
-        for recipient in set().union(*self._members.values()):
+        for recipient in self._every_socket():
             try:
                 await recipient.events_lost()
             except Exception:
                 logger.exception("a socket could not be told that events were lost")
+
+    def _every_socket(self) -> set[Recipient]:
+        return set().union(*self._members.values())
 
     async def _dispatch(self, message: Any) -> None:
         # What comes out of Redis is checked before it is trusted: a message of
@@ -182,7 +185,7 @@ class LocalFanout:
                 logger.exception("task event %s not delivered to a socket", event_id)
 
     async def _catch_up(self, after: int) -> None:
-        for recipient in set().union(*self._members.values()):
+        for recipient in self._every_socket():
             try:
                 await recipient.catch_up(after)
             except Exception:
