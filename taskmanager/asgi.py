@@ -14,7 +14,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from accounts.websocket import SocketAuthMiddleware, browser_origin_validator  # noqa: E402
 from monitoring.logs import WebSocketRequestIdMiddleware  # noqa: E402
-from taskmanager.startup import settle  # noqa: E402
+from taskmanager.startup import settle_socket_server  # noqa: E402
 from tasks.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
@@ -26,4 +26,4 @@ application = ProtocolTypeRouter(
     }
 )
 
-settle()
+settle_socket_server()

@@ -43,6 +43,11 @@ RETRY_SECONDS = 1.0
 # Senders whose last number a process remembers (tasks.events numbers the sends of
 # each process): past this many, it starts again from the next message of each.
 MAX_SENDERS = 4096
+# A socket's `send` only frames the event: daphne writes it when the event loop next
+# runs. Handing an event to every socket in one go, the first frame left once all
+# were framed (about 45 ms at 2,000 sockets); the fan-out lets the loop run after
+# each SOCKETS_PER_TURN sockets so that the writes start at once (bench/RESULTS.md).
+SOCKETS_PER_TURN = 32
 
 
 class Recipient(Protocol):
@@ -177,12 +182,14 @@ class LocalFanout:
         except (TypeError, ValueError):
             logger.warning("task events: event %s could not be encoded; dropped", event_id)
             return
-        for recipient in self.recipients(groups):
+        for handed, recipient in enumerate(self.recipients(groups), 1):
             try:
                 await recipient.deliver(event_id, text)
             except Exception:
                 # One socket's failure must not keep the event from the others.
                 logger.exception("task event %s not delivered to a socket", event_id)
+            if handed % SOCKETS_PER_TURN == 0:
+                await asyncio.sleep(0)  # the frames framed so far leave now
 
     async def _catch_up(self, after: int) -> None:
         for recipient in self._every_socket():

@@ -10,6 +10,7 @@ from typing import Any
 from channels.testing import WebsocketCommunicator
 
 from taskmanager.asgi import application
+from tasks import events, fanout
 
 WS_PATH = "/ws/tasks/"
 UNAUTHORIZED = 4401
@@ -105,3 +106,20 @@ async def assert_all_silent(*communicators: WebsocketCommunicator, wait: float =
     await asyncio.sleep(wait)
     for communicator in communicators:
         assert await communicator.receive_nothing(timeout=0.01), "unexpected message"
+
+
+def layer_message(event_id: int, **numbering: Any) -> dict[str, Any]:
+    """An event for every manager's socket, as tasks.events sends it."""
+    return {
+        "type": fanout.EVENT_MESSAGE_TYPE,
+        "groups": [events.ALL_TASKS_GROUP],
+        "message": {
+            "type": "task.updated",
+            "event": event_id,
+            "task": {"id": 1, "title": f"Version {event_id}"},
+            "changes": {},
+            "actor": 1,
+            "at": "2026-11-21T12:00:00Z",
+        },
+        **numbering,
+    }

@@ -18,7 +18,13 @@ from prometheus_client import REGISTRY
 
 from tasks import consumers, events, fanout
 from tasks.services import task_create
-from tests.tasks.sockets import TIMEOUT, assert_all_silent, open_sockets, receive
+from tests.tasks.sockets import (
+    TIMEOUT,
+    assert_all_silent,
+    layer_message,
+    open_sockets,
+    receive,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
@@ -27,23 +33,6 @@ in_thread = database_sync_to_async
 
 def missed_total() -> float:
     return REGISTRY.get_sample_value("taskmanager_task_events_missed_total") or 0.0
-
-
-def layer_message(event_id: int, **numbering: Any) -> dict[str, Any]:
-    """An event for every manager's socket, as tasks.events sends it."""
-    return {
-        "type": fanout.EVENT_MESSAGE_TYPE,
-        "groups": [events.ALL_TASKS_GROUP],
-        "message": {
-            "type": "task.updated",
-            "event": event_id,
-            "task": {"id": 1, "title": f"Version {event_id}"},
-            "changes": {},
-            "actor": 1,
-            "at": "2026-11-21T12:00:00Z",
-        },
-        **numbering,
-    }
 
 
 async def events_on(ws: Any, count: int) -> set[int]:

@@ -2,6 +2,7 @@
 event arrives there once and goes to the local sockets of its audience only; their
 identities are checked together (accounts.websocket.IdentityWatch)."""
 
+import asyncio
 import logging
 from typing import Any
 
@@ -13,13 +14,14 @@ from prometheus_client import REGISTRY
 import accounts.websocket
 from accounts import auth_cache
 from accounts.websocket import identity_watch
-from tasks import consumers, fanout
+from tasks import consumers, events, fanout
 from tasks.services import task_create, task_update
 from tests.factories import TaskFactory
 from tests.tasks.sockets import (
     TIMEOUT,
     assert_all_silent,
     assert_closed_unauthorized,
+    layer_message,
     open_sockets,
     receive,
     send,
@@ -158,6 +160,38 @@ async def test_one_socket_failing_does_not_keep_the_event_from_the_others(
 
         message = await receive(own)
         assert message["task"]["id"] == task.pk
+
+
+async def test_the_frames_of_an_event_leave_while_it_is_still_handed_to_other_sockets():
+    # A socket's send only frames the event; daphne writes it when the loop next runs.
+    loop = asyncio.get_running_loop()
+    turns, counting = 0, True
+
+    def count_turns() -> None:
+        nonlocal turns
+        turns += 1
+        if counting:
+            loop.call_soon(count_turns)
+
+    handed: list[tuple[int, int]] = []  # (event, loop turn) as each socket gets it
+
+    class Socket:
+        async def deliver(self, event_id: int, text: str) -> None:
+            handed.append((event_id, turns))
+
+    receiver = fanout.LocalFanout()
+    sockets = 3 * fanout.SOCKETS_PER_TURN + 1
+    receiver._members[events.ALL_TASKS_GROUP] = {Socket() for _ in range(sockets)}
+    loop.call_soon(count_turns)
+    try:
+        await receiver._dispatch(layer_message(7))
+    finally:
+        counting = False
+
+    assert [event for event, _ in handed] == [7] * sockets
+    seen = [turn for _, turn in handed]
+    per_turn = [seen.count(turn) for turn in sorted(set(seen))]
+    assert per_turn == [fanout.SOCKETS_PER_TURN] * 3 + [1]
 
 
 # The identities of a process's sockets are checked together (IdentityWatch).
