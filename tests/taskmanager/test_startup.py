@@ -28,9 +28,9 @@ def run(code: str) -> str:
 
 
 @pytest.mark.parametrize(
-    ("module", "young"), [("taskmanager.wsgi", None), ("taskmanager.asgi", 50_000)]
+    ("module", "thresholds"), [("taskmanager.wsgi", None), ("taskmanager.asgi", [50_000, 1, 1])]
 )
-def test_the_entry_point_loads_the_views_and_freezes_the_heap(module, young):
+def test_the_entry_point_loads_the_views_and_freezes_the_heap(module, thresholds):
     python_default = [int(n) for n in run("import gc; print(*gc.get_threshold())").split()]
 
     loaded, collected = run(CHECK.format(module=module)).splitlines()
@@ -40,5 +40,4 @@ def test_the_entry_point_loads_the_views_and_freezes_the_heap(module, young):
     assert tasks_views == files_views == "True"  # the URLconf was imported up front
     # daphne: the objects of a fan-out die young instead of being promoted and
     # walked by full collections over every socket's objects (taskmanager.startup)
-    expected = python_default if young is None else [young, *python_default[1:]]
-    assert [int(n) for n in collected.split()] == expected
+    assert [int(n) for n in collected.split()] == (thresholds or python_default)
