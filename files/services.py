@@ -6,7 +6,7 @@ import logging
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
@@ -111,15 +111,32 @@ def files_cleanup(
     # Rows first: bytes stored after this read are younger than the cutoff.
     rows = dict(File.objects.values_list("storage_name", "pk"))
     stored = set(_stored_names(STORAGE_PREFIX))
-    cutoff = timezone.now() - older_than
+    try:
+        cutoff = timezone.now() - older_than
+    except OverflowError:
+        # Before year 1: no orphan is that old, and rows are still checked.
+        cutoff = datetime.min.replace(tzinfo=UTC)
     for name in sorted(stored - rows.keys()):
-        if default_storage.get_modified_time(name) > cutoff:
+        stat = _stat(name)
+        if stat is None or stat[0] > cutoff:
             continue
-        report.orphans.append((name, default_storage.size(name)))
+        report.orphans.append((name, stat[1]))
         if not dry_run:
             default_storage.delete(name)
     report.missing = sorted(pk for name, pk in rows.items() if name not in stored)
     return report
+
+
+def _stat(name: str) -> tuple[datetime, int] | None:
+    """When `name` was stored and its size; None when it is gone since it was listed
+    (a failed upload removing its own bytes, another cleanup run)."""
+    try:
+        return default_storage.get_modified_time(name), default_storage.size(name)
+    except Exception:
+        # S3 tells a missing object by a ClientError, the disk by FileNotFoundError.
+        if default_storage.exists(name):
+            raise
+        return None
 
 
 def _stored_names(directory: str) -> Iterator[str]:

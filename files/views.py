@@ -1,5 +1,7 @@
 import logging
+import os
 import unicodedata
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
@@ -8,13 +10,22 @@ from django.core.files.storage import default_storage
 from django.db.models import QuerySet
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotAcceptable
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 
 from files import selectors, services
 from files.filters import FileFilter
@@ -37,6 +48,26 @@ from tasks.selectors import task_visible_to
 DOWNLOAD_BLOCK_SIZE = 64 * 1024
 DOWNLOAD_MEDIA_TYPES = sorted({content_type for content_type, _ in ALLOWED.values()})
 DOWNLOAD = OpenApiResponse(OpenApiTypes.BINARY, description="The file's bytes, as an attachment.")
+# ConditionalGetMiddleware puts a hash of the body in an ETag on metadata and lists,
+# and answers a GET whose If-None-Match names it with a 304.
+CONDITIONAL_GET = [
+    OpenApiParameter(
+        "If-None-Match",
+        str,
+        OpenApiParameter.HEADER,
+        description="The `ETag` of the copy you hold: while it is current, 304 without a body",
+    ),
+    OpenApiParameter(
+        "ETag",
+        str,
+        OpenApiParameter.HEADER,
+        response=[200],
+        description="A hash of the body, for `If-None-Match`",
+    ),
+]
+NOT_MODIFIED = {
+    304: OpenApiResponse(description="Not modified: the `If-None-Match` ETag is current.")
+}
 GONE = OpenApiResponse(
     ErrorSerializer,
     description="The file's stored bytes are missing or are not the ones uploaded.",
@@ -45,14 +76,45 @@ GONE = OpenApiResponse(
 logger = logging.getLogger(__name__)
 
 
+class DownloadNegotiation(DefaultContentNegotiation):
+    """A download answers with the file's own type whatever the client accepts; the
+    renderers only write error bodies. DRF's negotiation knows just the JSON and HTML
+    renderers and would refuse `Accept: application/pdf` or `application/octet-stream`
+    with a 406: such a request gets the bytes, or an error in JSON."""
+
+    def select_renderer(
+        self,
+        request: Request,
+        renderers: Iterable[BaseRenderer],
+        format_suffix: str | None = None,
+    ) -> tuple[BaseRenderer, str]:
+        renderers = list(renderers)
+        try:
+            renderer, media_type = super().select_renderer(request, renderers, format_suffix)
+        except NotAcceptable:
+            renderer = renderers[0]
+            media_type = renderer.media_type
+        return renderer, media_type
+
+
 @extend_schema_view(
     list=extend_schema(
         summary="List your files",
-        responses={200: FileOutputSerializer(many=True), **errors(AUTHENTICATED, 400, 429)},
+        parameters=CONDITIONAL_GET,
+        responses={
+            200: FileOutputSerializer(many=True),
+            **NOT_MODIFIED,
+            **errors(AUTHENTICATED, 400, 429),
+        },
     ),
     retrieve=extend_schema(
         summary="Get a file's metadata",
-        responses={200: FileOutputSerializer, **errors(AUTHENTICATED, 404, 429)},
+        parameters=CONDITIONAL_GET,
+        responses={
+            200: FileOutputSerializer,
+            **NOT_MODIFIED,
+            **errors(AUTHENTICATED, 404, 429),
+        },
     ),
     destroy=extend_schema(
         summary="Delete a file", responses={204: None, **errors(AUTHENTICATED_WRITE, 404, 429)}
@@ -76,6 +138,13 @@ class FileViewSet(
 
     def get_queryset(self) -> QuerySet[File]:
         return selectors.file_visible_to(self.request.user)
+
+    def get_serializer_class(self) -> type[BaseSerializer[Any]]:
+        # OPTIONS and the browsable API build the upload form from this, asking with
+        # the form's method; the output's fields are all read-only (no file input).
+        if self.request is not None and self.request.method == "POST":
+            return FileUploadInputSerializer
+        return FileOutputSerializer
 
     @extend_schema(
         summary="Upload a file",
@@ -115,7 +184,12 @@ class FileViewSet(
             410: GONE,
         },
     )
-    @action(detail=True, methods=["get"], filterset_class=None)
+    @action(
+        detail=True,
+        methods=["get"],
+        filterset_class=None,
+        content_negotiation_class=DownloadNegotiation,
+    )
     def download(self, request: Request, pk: str | None = None) -> FileResponse:
         """The file's bytes, streamed, as an attachment."""
         file = self.get_object()
@@ -163,11 +237,18 @@ def open_stored(file: File) -> StoredFile:
 def attachment_header(name: str) -> str:
     """RFC 6266: an ASCII `filename` for old clients, `filename*` (RFC 5987) with the
     real name when it is not plain ASCII."""
-    fallback = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    fallback = "".join(
-        "_" if char in '"\\' or not char.isprintable() else char for char in fallback
-    )
-    fallback = fallback.strip() or "download"
+    stem, extension = os.path.splitext(name)
+    # NFKD makes a fullwidth solidus or full stop a "/" or a ".": the stored name has
+    # no path and no leading dot, so neither may the name an old client saves under.
+    fallback_stem = _ascii_fallback(stem).lstrip(". ")
+    if not fallback_stem.strip():
+        fallback_stem = "download"
+    fallback = fallback_stem + _ascii_fallback(extension)
     if fallback == name:
         return f'attachment; filename="{fallback}"'
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+def _ascii_fallback(text: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return "".join("_" if char in '"\\/' or not char.isprintable() else char for char in ascii_text)

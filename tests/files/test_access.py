@@ -344,6 +344,60 @@ def test_a_download_of_a_docx_is_served_as_its_stored_type_not_sniffed(member_cl
     downloaded(response)
 
 
+@pytest.mark.parametrize(
+    "accept", ["application/pdf", "application/octet-stream", "application/pdf, */*;q=0.1"]
+)
+def test_a_download_asking_for_the_files_type_or_any_binary_type_is_served(
+    member_client, media_root, accept
+):
+    # curl -H "Accept: application/octet-stream", HTTP libraries asking for the type
+    # the schema names: DRF's negotiation knew only its JSON and HTML renderers (406).
+    body = upload(member_client, "pdf")
+
+    response = member_client.get(download_url(body), HTTP_ACCEPT=accept)
+
+    assert response["Content-Type"] == "application/pdf"
+    assert downloaded(response) == pdf_bytes()
+
+
+def test_a_download_error_for_a_binary_accept_header_is_still_the_json_error_shape(
+    member_client, others_file
+):
+    response = member_client.get(download_url(others_file), HTTP_ACCEPT="application/pdf")
+
+    assert response["Content-Type"] == "application/json"
+    assert_error(response, 404, "not_found")
+
+
+@pytest.mark.parametrize(
+    ("name", "fallback"),
+    [
+        # NFKD turns the fullwidth solidus and full stop into "/" and ".": the stored
+        # name has no path in it, so neither may the name old clients save under.
+        ("\uff0e\uff0e\uff0fetc\uff0fpasswd.txt", "_etc_passwd.txt"),
+        ("\uff0ebashrc.txt", "bashrc.txt"),
+        ("\u2024\u2024notes.txt", "notes.txt"),
+        # Nothing of the stem is ASCII: keep the extension rather than ".pdf".
+        ("日本語.pdf", "download.pdf"),
+    ],
+)
+def test_the_ascii_fallback_name_has_no_path_separators_or_leading_dots(
+    member_client, media_root, name, fallback
+):
+    content = pdf_bytes() if name.endswith(".pdf") else text_bytes()
+    uploaded = post_file(member_client, name, content)
+    assert uploaded.status_code == 201, uploaded.content
+    assert uploaded.json()["name"] == name
+
+    response = member_client.get(download_url(uploaded.json()))
+
+    kind, names = disposition(response)
+    assert kind == "attachment"
+    assert names["star"] == name
+    assert names["ascii"] == fallback
+    assert downloaded(response) == content
+
+
 # -- delete -------------------------------------------------------------------------
 
 

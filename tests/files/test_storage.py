@@ -24,7 +24,7 @@ import boto3
 import puremagic
 import pytest
 from botocore.exceptions import ClientError
-from django.core.files.storage import FileSystemStorage, storages
+from django.core.files.storage import FileSystemStorage, default_storage, storages
 from django.core.management import call_command
 from django.db import OperationalError, connection, transaction
 from moto.server import ThreadedMotoServer
@@ -415,6 +415,57 @@ def test_cleanup_never_touches_files_outside_uploads(media_root):
     assert all(path.exists() for path in outside)
 
 
+def vanish_after_listing(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """`name` is removed from storage right after cleanup lists it, as a failed upload
+    removing its own bytes, or another cleanup run, would."""
+    listed = services._stored_names
+
+    def listing(directory: str) -> Iterator[str]:
+        names = list(listed(directory))  # recurses through this wrapper
+        if directory == services.STORAGE_PREFIX:  # the whole listing is done
+            assert name in names
+            default_storage.delete(name)
+        return iter(names)
+
+    monkeypatch.setattr(services, "_stored_names", listing)
+
+
+@pytest.mark.django_db
+def test_cleanup_skips_an_orphan_removed_while_it_runs(media_root, monkeypatch):
+    put_on_disk(media_root, "uploads/aa/old-orphan", b"12345")
+    put_on_disk(media_root, "uploads/bb/vanishing", b"123")
+    vanish_after_listing(monkeypatch, "uploads/bb/vanishing")
+
+    lines = cleanup()
+
+    assert lines == [
+        "orphan uploads/aa/old-orphan 5 bytes",
+        "orphans: 1 (5 bytes) removed",
+        "missing: 0",
+    ]
+    assert media_files(media_root) == set()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("age", [str(10**11), str(10**15), str(10**30)])
+def test_cleanup_older_than_beyond_the_calendar_removes_nothing_and_still_reports(
+    member, media_root, age
+):
+    # 10**11 s reach before year 1 (date out of range), 10**15 s overflow timedelta:
+    # both were a traceback for an operator's typo.
+    orphan = put_on_disk(media_root, "uploads/aa/old-orphan", b"12345", age=48 * HOUR)
+    gone = record(member, "uploads/bb/bytes-are-gone", b"lost")
+
+    lines = cleanup("--older-than", age)
+
+    assert lines == [
+        "orphans: 0 (0 bytes) removed",
+        f"missing: file {gone.pk} has no stored bytes",
+        "missing: 1",
+    ]
+    assert orphan.exists()
+
+
 @pytest.mark.django_db
 def test_cleanup_with_no_uploads_folder_reports_nothing(media_root):
     assert cleanup() == ["orphans: 0 (0 bytes) removed", "missing: 0"]
@@ -582,6 +633,23 @@ def test_s3_cleanup_removes_old_orphan_objects_and_nothing_else(
         "uploads/bb/young-orphan",
         with_row,
     }
+
+
+@pytest.mark.django_db
+def test_s3_cleanup_skips_an_orphan_removed_while_it_runs(bucket, monkeypatch):
+    # S3 answers the missing object with a ClientError, not FileNotFoundError.
+    bucket.put("uploads/aa/orphan", b"12345")
+    bucket.put("uploads/bb/vanishing", b"123")
+    vanish_after_listing(monkeypatch, "uploads/bb/vanishing")
+
+    lines = cleanup("--older-than", "0")
+
+    assert lines == [
+        "orphan uploads/aa/orphan 5 bytes",
+        "orphans: 1 (5 bytes) removed",
+        "missing: 0",
+    ]
+    assert bucket.objects() == set()
 
 
 @pytest.mark.django_db

@@ -324,6 +324,72 @@ def test_an_unknown_form_field_is_a_validation_error_naming_it(member_client, me
     assert_nothing_stored(media_root)
 
 
+def repeated_fields_body(parts: list[tuple[str, str | None, bytes]]) -> tuple[bytes, str]:
+    """A multipart body from (field, filename or None for a plain field, content),
+    in order and with repeats, which `multipart` (a dict) cannot send."""
+    boundary = "----files-test-repeated"
+    body = b""
+    for field, filename, content in parts:
+        disposition = f'form-data; name="{field}"'
+        if filename is not None:
+            disposition += f'; filename="{filename}"'
+        body += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode()
+        body += content + b"\r\n"
+    return body + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def test_two_files_in_one_upload_are_a_validation_error_on_file(member_client, media_root):
+    # One row per upload: keeping the last file and answering 201 dropped the others
+    # without a word.
+    body, content_type = repeated_fields_body(
+        [("file", "one.png", png_bytes()), ("file", "two.pdf", pdf_bytes())]
+    )
+
+    response = member_client.generic("POST", FILES_URL, body, content_type=content_type)
+
+    error = assert_field_error(response, "file")
+    assert set(error["fields"]) == {"file"}, error
+    assert_nothing_stored(media_root)
+
+
+def test_two_task_values_are_a_validation_error_on_task(member_client, task, media_root):
+    other_task = TaskFactory(owner=task.owner)
+    body, content_type = repeated_fields_body(
+        [
+            ("task", None, str(task.pk).encode()),
+            ("task", None, str(other_task.pk).encode()),
+            ("file", "notes.txt", text_bytes()),
+        ]
+    )
+
+    response = member_client.generic("POST", FILES_URL, body, content_type=content_type)
+
+    error = assert_field_error(response, "task")
+    assert set(error["fields"]) == {"task"}, error
+    assert_nothing_stored(media_root)
+
+
+def test_options_describe_the_upload_form_file_and_task(member_client, media_root):
+    # Clients (and the browsable API's form) build the upload form from this; it
+    # described the output's read-only fields, with no file input at all.
+    response = member_client.options(FILES_URL)
+
+    assert response.status_code == 200, response.content
+    post = response.json()["actions"]["POST"]
+    assert set(post) == {"file", "task"}
+    assert post["file"]["type"] == "file upload"
+    assert post["file"]["required"] is True
+    assert post["task"]["required"] is False
+
+
+def test_the_browsable_api_offers_a_file_input_to_upload(member_client, media_root):
+    response = member_client.get(FILES_URL, HTTP_ACCEPT="text/html")
+
+    assert response.status_code == 200
+    file_input = rb'<input(?=[^>]*\bname="file")(?=[^>]*\btype="file")'
+    assert re.search(file_input, response.content)
+
+
 def test_a_json_body_is_415(member_client, media_root):
     response = member_client.post(
         FILES_URL, {"file": "aGVsbG8=", "name": "notes.txt"}, format="json"

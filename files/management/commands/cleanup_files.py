@@ -28,7 +28,11 @@ class Command(BaseCommand):
     def handle(self, *args: Any, dry_run: bool, older_than: int, **options: Any) -> None:
         if older_than < 0:
             raise CommandError("--older-than must be 0 or more.")
-        report = files_cleanup(dry_run=dry_run, older_than=timedelta(seconds=older_than))
+        try:
+            age = timedelta(seconds=older_than)
+        except OverflowError:  # past about 2.7 million years
+            age = timedelta.max
+        report = files_cleanup(dry_run=dry_run, older_than=age)
         for name, size in report.orphans:
             self.stdout.write(f"orphan {name} {size} bytes")
         verb = "would be removed" if dry_run else "removed"
