@@ -8,12 +8,18 @@ from django.db.models import Max, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.http import parse_etags
 from django.views.decorators.http import require_safe
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.permissions import SAFE_METHODS, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
@@ -39,13 +45,43 @@ from tasks.serializers import (
 LIVE_PAGE_TASKS = 100
 
 IF_MATCH = OpenApiParameter(
-    "If-Match", str, OpenApiParameter.HEADER, description="ETag of the version being changed"
+    "If-Match",
+    str,
+    OpenApiParameter.HEADER,
+    description="The task's current `ETag` (or `*`); any other (a weak `W/` one too) answers 412",
+)
+IF_NONE_MATCH_WRITE = OpenApiParameter(
+    "If-None-Match",
+    str,
+    OpenApiParameter.HEADER,
+    description="`*` or the task's current `ETag` answers 412 instead of a change",
+)
+IF_NONE_MATCH = OpenApiParameter(
+    "If-None-Match",
+    str,
+    OpenApiParameter.HEADER,
+    description="The `ETag` of the copy you hold: while it is current, 304 without a body",
 )
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key", str, OpenApiParameter.HEADER, description="Makes a retried create safe"
 )
+
+
+def etag_header(status: int, description: str) -> OpenApiParameter:
+    return OpenApiParameter(
+        "ETag", str, OpenApiParameter.HEADER, response=[status], description=description
+    )
+
+
+TASK_ETAG_IS = 'The task\'s version: `"<id>-<version>"`'
+TASK_ETAG = etag_header(200, TASK_ETAG_IS)
+BODY_ETAG = etag_header(200, "A hash of the body, for `If-None-Match`")
+CONDITIONAL_LIST = [IF_NONE_MATCH, BODY_ETAG]
+NOT_MODIFIED = {
+    304: OpenApiResponse(description="Not modified: the `If-None-Match` ETag is current.")
+}
 # A change of one task: not yours to change (or a cookie without CSRF) 403, not visible
-# 404, an `If-Match` of another version 412.
+# 404, an `If-Match` of another version (or an `If-None-Match` of this one) 412.
 TASK_WRITE = (*AUTHENTICATED_WRITE, 404, 412, 429)
 
 
@@ -57,24 +93,45 @@ def etag_of(pk: int, version: int) -> str:
     return f'"{pk}-{version}"'
 
 
-def expected_version(request: Request, task: Task) -> int | None:
-    """The version an `If-Match` header asks for: None when absent or `*`.
+def check_preconditions(request: Request, task: Task) -> int | None:
+    """Evaluates the request's preconditions on the task as RFC 9110 (section 13.2.2)
+    orders them; one that fails is a 412 in the error shape.
 
-    An ETag that is not this task's current one fails the precondition (412).
+    Returns the version `If-Match` names, for the service to check again under the
+    row lock; None without it or with `*`.
     """
-    header = request.headers.get("If-Match")
-    if header is None or header.strip() == "*":
+    current = etag(task)
+    if_match = request.headers.get("If-Match")
+    # Strong comparison (section 13.1.1): our ETags are strong, so a weak one never
+    # names this exact representation. A malformed header names nothing.
+    if if_match is not None and not _names(parse_etags(if_match), current):
+        raise PreconditionFailedError()
+    # On a GET, If-None-Match is a cache check (304), which ConditionalGetMiddleware
+    # answers; on a write, `*` or the current ETag (weak comparison, section 13.1.2)
+    # mean "only if it does not exist or has changed".
+    if_none_match = request.headers.get("If-None-Match")
+    if request.method not in SAFE_METHODS and if_none_match is not None:
+        tags = [tag.removeprefix("W/") for tag in parse_etags(if_none_match)]
+        if _names(tags, current):
+            raise PreconditionFailedError()
+    if if_match is None or if_match.strip() == "*":
         return None
-    candidates = [value.strip().removeprefix("W/") for value in header.split(",")]
-    if etag(task) in candidates:
-        return task.version
-    raise PreconditionFailedError()
+    return task.version
+
+
+def _names(tags: list[str], current: str) -> bool:
+    return tags == ["*"] or current in tags
 
 
 @extend_schema_view(
     list=extend_schema(
         summary="List the tasks you can see",
-        responses={200: TaskOutputSerializer(many=True), **errors(AUTHENTICATED, 400, 429)},
+        responses={
+            200: TaskOutputSerializer(many=True),
+            **NOT_MODIFIED,
+            **errors(AUTHENTICATED, 400, 429),
+        },
+        parameters=CONDITIONAL_LIST,
     ),
     create=extend_schema(
         summary="Create a task (you own it)",
@@ -82,12 +139,29 @@ def expected_version(request: Request, task: Task) -> int | None:
         "response; the same key with another body is a 409. Keys live 24 hours.",
         request=TaskInputSerializer,
         responses={201: TaskOutputSerializer, **errors(AUTHENTICATED_WRITE, WITH_BODY, 409, 429)},
-        parameters=[IDEMPOTENCY_KEY],
+        parameters=[
+            IDEMPOTENCY_KEY,
+            etag_header(201, TASK_ETAG_IS),
+            OpenApiParameter(
+                "Idempotent-Replayed",
+                str,
+                OpenApiParameter.HEADER,
+                response=[201],
+                enum=["true"],
+                description="Present when this is the first response to this key, replayed",
+            ),
+        ],
     ),
     retrieve=extend_schema(
         summary="Get a task",
-        description="`ETag` names its version; `If-None-Match` with it answers 304.",
-        responses={200: TaskOutputSerializer, **errors(AUTHENTICATED, 404, 429)},
+        description="`ETag` names its version; `If-None-Match` with it answers 304, "
+        "an `If-Match` without it 412.",
+        responses={
+            200: TaskOutputSerializer,
+            **NOT_MODIFIED,
+            **errors(AUTHENTICATED, 404, 412, 429),
+        },
+        parameters=[IF_NONE_MATCH, IF_MATCH, TASK_ETAG],
     ),
     update=extend_schema(
         summary="Replace a task",
@@ -95,7 +169,7 @@ def expected_version(request: Request, task: Task) -> int | None:
         "`If-Match`, a version that moved on answers 412.",
         request=TaskInputSerializer,
         responses={200: TaskOutputSerializer, **errors(TASK_WRITE, WITH_BODY)},
-        parameters=[IF_MATCH],
+        parameters=[IF_MATCH, IF_NONE_MATCH_WRITE, TASK_ETAG],
     ),
     partial_update=extend_schema(
         summary="Change some fields of a task",
@@ -103,14 +177,14 @@ def expected_version(request: Request, task: Task) -> int | None:
         "With `If-Match`, a version that moved on answers 412.",
         request=TaskInputSerializer,
         responses={200: TaskOutputSerializer, **errors(TASK_WRITE, WITH_BODY)},
-        parameters=[IF_MATCH],
+        parameters=[IF_MATCH, IF_NONE_MATCH_WRITE, TASK_ETAG],
     ),
     destroy=extend_schema(
         summary="Delete a task",
         description="Owners delete their tasks, admins any (others get 403). With "
         "`If-Match`, a version that moved on answers 412.",
         responses={204: None, **errors(TASK_WRITE)},
-        parameters=[IF_MATCH],
+        parameters=[IF_MATCH, IF_NONE_MATCH_WRITE],
     ),
 )
 @extend_schema(tags=["tasks"])
@@ -119,7 +193,9 @@ class TaskViewSet(FiltersOnListsOnly, RateLimitHeadersMixin, viewsets.ModelViewS
     permission_classes = [IsAuthenticated, TaskAccess]
     throttle_classes = [ReadWriteThrottle]
     filterset_class = TaskFilter
-    lookup_value_regex = r"\d+"
+    # ASCII digits only: \d matches every script's digits, which int() reads, so the
+    # ARABIC-INDIC DIGIT ONE (U+0661) answered task 1 at a second URL.
+    lookup_value_regex = r"[0-9]+"
 
     # Set by update and destroy inside their transaction: get_object then reads the
     # task and locks its row in one query.
@@ -164,6 +240,9 @@ class TaskViewSet(FiltersOnListsOnly, RateLimitHeadersMixin, viewsets.ModelViewS
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         task = self.get_object()
+        # A failed If-Match on a GET would otherwise be ConditionalGetMiddleware's
+        # empty 412, outside the error shape.
+        check_preconditions(request, task)
         return Response(TaskOutputSerializer(task).data, headers={"ETag": etag(task)})
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -201,7 +280,7 @@ class TaskViewSet(FiltersOnListsOnly, RateLimitHeadersMixin, viewsets.ModelViewS
                 actor=request.user,
                 task=task,
                 data=payload.validated_data,
-                expected_version=expected_version(request, task),
+                expected_version=check_preconditions(request, task),
                 locked=True,
             )
         return Response(TaskOutputSerializer(task).data, headers={"ETag": etag(task)})
@@ -212,7 +291,7 @@ class TaskViewSet(FiltersOnListsOnly, RateLimitHeadersMixin, viewsets.ModelViewS
             services.task_delete(
                 actor=request.user,
                 task=task,
-                expected_version=expected_version(request, task),
+                expected_version=check_preconditions(request, task),
                 locked=True,
             )
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -229,7 +308,8 @@ class TaskViewSet(FiltersOnListsOnly, RateLimitHeadersMixin, viewsets.ModelViewS
     @extend_schema(
         summary="Count the tasks you can see",
         description="By status and priority, overdue, and the completion rate.",
-        responses={200: StatisticsOutputSerializer, **errors(AUTHENTICATED, 429)},
+        responses={200: StatisticsOutputSerializer, **NOT_MODIFIED, **errors(AUTHENTICATED, 429)},
+        parameters=CONDITIONAL_LIST,
     )
     @action(detail=False, methods=["get"], filterset_class=None)
     def statistics(self, request: Request) -> Response:
@@ -254,8 +334,10 @@ class TaskViewSet(FiltersOnListsOnly, RateLimitHeadersMixin, viewsets.ModelViewS
         description="Its events, oldest first: who changed which fields, from what to what.",
         responses={
             200: TaskEventOutputSerializer(many=True),
+            **NOT_MODIFIED,
             **errors(AUTHENTICATED, 400, 404, 429),
         },
+        parameters=CONDITIONAL_LIST,
     )
     @action(detail=True, methods=["get"], url_path="events", filterset_class=None)
     def history(self, request: Request, pk: str | None = None) -> Response:
@@ -267,8 +349,12 @@ class TaskViewSet(FiltersOnListsOnly, RateLimitHeadersMixin, viewsets.ModelViewS
         summary="The events you missed",
         description="Events of the tasks you can see with an id above `after`, oldest "
         "first: what a WebSocket client fetches after a disconnect.",
-        parameters=[EventFeedQuerySerializer],
-        responses={200: TaskEventOutputSerializer(many=True), **errors(AUTHENTICATED, 400, 429)},
+        parameters=[EventFeedQuerySerializer, *CONDITIONAL_LIST],
+        responses={
+            200: TaskEventOutputSerializer(many=True),
+            **NOT_MODIFIED,
+            **errors(AUTHENTICATED, 400, 429),
+        },
     )
     @action(detail=False, methods=["get"], url_path="events", filterset_class=None)
     def feed(self, request: Request) -> Response:

@@ -151,6 +151,16 @@ def test_non_numeric_task_id_is_404(member_client, bad_id):
     assert_error(member_client.get(f"{TASKS_URL}{bad_id}/"), 404, "not_found")
 
 
+@pytest.mark.parametrize("zero", ["\u0660", "\uff10"], ids=["arabic-indic", "fullwidth"])
+@pytest.mark.parametrize("suffix", ["", "events/"])
+def test_a_task_id_in_other_scripts_digits_is_404_not_an_alias(member_client, task, zero, suffix):
+    # Python's \d matches every script's digits and int() reads them, so the id
+    # U+0661 (ARABIC-INDIC DIGIT ONE) used to answer task 1 at a second URL.
+    alias = "".join(chr(ord(zero) + int(digit)) for digit in str(task.pk))
+
+    assert_error(member_client.get(f"{TASKS_URL}{alias}/{suffix}"), 404, "not_found")
+
+
 def test_put_replaces_the_task_and_resets_omitted_fields_to_defaults(
     member_client, member, other_member, future
 ):

@@ -195,3 +195,81 @@ def test_if_match_on_a_task_the_user_cannot_see_is_404_not_412(member_client, ot
     response = member_client.patch(task_url(others_task), {"title": "x"}, HTTP_IF_MATCH='"stale"')
 
     assert_error(response, 404, "not_found")
+
+
+# RFC 9110 section 13.1.1: If-Match uses the strong comparison, and our ETags are
+# strong, so a weak tag (even one built from the current ETag) never matches.
+@pytest.mark.parametrize("method", ["patch", "put", "delete"])
+def test_if_match_with_a_weak_etag_is_412_and_changes_nothing(member_client, task, method):
+    weak = "W/" + etag_of(member_client, task)
+    before = Task.objects.get(pk=task.pk)
+
+    response = getattr(member_client, method)(
+        task_url(task), {"title": "Weakly guarded"}, HTTP_IF_MATCH=weak
+    )
+
+    assert_error(response, 412, "precondition_failed")
+    assert_task_unchanged(before)
+
+
+def test_if_match_with_a_list_holding_the_current_etag_succeeds(member_client, task):
+    current = etag_of(member_client, task)
+
+    response = member_client.patch(
+        task_url(task), {"title": "Listed"}, HTTP_IF_MATCH=f'"0-0", W/{current}, {current}'
+    )
+
+    assert response.status_code == 200, response.content
+    assert response.json()["title"] == "Listed"
+
+
+def test_get_with_a_stale_if_match_is_412_in_the_error_shape(member_client, task):
+    stale = etag_of(member_client, task)
+    assert member_client.patch(task_url(task), {"title": "Moved on"}).status_code == 200
+
+    response = member_client.get(task_url(task), HTTP_IF_MATCH=stale)
+
+    assert_error(response, 412, "precondition_failed")
+
+
+def test_get_with_the_current_if_match_answers_the_task(member_client, task):
+    current = etag_of(member_client, task)
+
+    response = member_client.get(task_url(task), HTTP_IF_MATCH=current)
+
+    assert response.status_code == 200, response.content
+    assert response["ETag"] == current
+    assert response.json()["id"] == task.pk
+
+
+# RFC 9110 section 13.1.2: on a write, If-None-Match "*" or the current ETag (weak
+# comparison) means "only if it does not exist / changed", so the write must not happen.
+@pytest.mark.parametrize("method", ["patch", "put", "delete"])
+@pytest.mark.parametrize("tag", ["*", "current", "weak current"])
+def test_a_write_with_a_matching_if_none_match_is_412_and_changes_nothing(
+    member_client, task, method, tag
+):
+    current = etag_of(member_client, task)
+    header = {"*": "*", "current": current, "weak current": "W/" + current}[tag]
+    before = Task.objects.get(pk=task.pk)
+    events_before = TaskEvent.objects.count()
+
+    response = getattr(member_client, method)(
+        task_url(task), {"title": "Not if it exists"}, HTTP_IF_NONE_MATCH=header
+    )
+
+    assert_error(response, 412, "precondition_failed")
+    assert_task_unchanged(before)
+    assert TaskEvent.objects.count() == events_before
+
+
+def test_a_write_with_a_stale_if_none_match_goes_through(member_client, task):
+    stale = etag_of(member_client, task)
+    assert member_client.patch(task_url(task), {"title": "Moved on"}).status_code == 200
+
+    response = member_client.patch(
+        task_url(task), {"title": "Changed again"}, HTTP_IF_NONE_MATCH=stale
+    )
+
+    assert response.status_code == 200, response.content
+    assert response.json()["title"] == "Changed again"
