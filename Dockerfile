@@ -31,4 +31,8 @@ USER app
 EXPOSE 8000 8001
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-m", "monitoring.healthcheck"]
-CMD ["gunicorn", "taskmanager.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "2"]
+# The workers share their metrics through this directory (gunicorn.conf.py empties it
+# at start), so a scrape sums them instead of seeing one worker. Set on this command
+# only: daphne, migrate and the scheduler are single processes and run without it.
+CMD ["env", "PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus", \
+     "gunicorn", "taskmanager.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "2"]

@@ -1,9 +1,11 @@
 import asyncio
+import contextvars
 import logging
 import os
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -30,7 +32,7 @@ def health(request: HttpRequest) -> JsonResponse:
 
 def ready(request: HttpRequest) -> JsonResponse:
     """Readiness: a database query, a cache round trip and a channel-layer round trip,
-    each with its latency; 503 naming each one that failed."""
+    each with its latency; 503 naming each one that failed or did not answer in time."""
     refused = _refuse_writes(request)
     if refused:
         return refused
@@ -41,22 +43,59 @@ def ready(request: HttpRequest) -> JsonResponse:
     }
     results: dict[str, dict[str, object]] = {}
     failures: dict[str, list[str]] = {}
-    for name, check in checks.items():
-        started = time.perf_counter()
-        try:
-            check()
-        except Exception as exc:
+    for name, (fault, seconds) in _run_checks(checks).items():
+        if isinstance(fault, TimeoutError):
+            logger.warning("readiness: %s did not answer within %s s", name, CHECK_TIMEOUT_SECONDS)
+        elif fault is not None:
             # The kind of fault only: the details (hosts, ports) go to the log.
-            logger.warning("readiness: %s failed: %s: %s", name, type(exc).__name__, exc)
-            failures[name] = [type(exc).__name__]
-        results[name] = {
-            "ok": name not in failures,
-            "latency_ms": round((time.perf_counter() - started) * 1000, 2),
-        }
+            logger.warning("readiness: %s failed: %s: %s", name, type(fault).__name__, fault)
+        if fault is not None:
+            failures[name] = [type(fault).__name__]
+        results[name] = {"ok": fault is None, "latency_ms": round(seconds * 1000, 2)}
     if failures:
         message = f"Not ready: {', '.join(failures)}."
         return JsonResponse(error_body("not_ready", message, failures), status=503)
     return JsonResponse({"status": "ok", "checks": results})
+
+
+def _run_checks(
+    checks: dict[str, Callable[[], None]],
+) -> dict[str, tuple[Exception | None, float]]:
+    """Each check's fault (None when it passed) and its duration, all within
+    CHECK_TIMEOUT_SECONDS.
+
+    The checks run side by side in threads of their own: one after the other, a
+    blackholed PostgreSQL held the probe for the pool's timeout (10 s) and a hung
+    Redis for its socket timeouts on top, and under daphne this view runs in the one
+    thread that every sync view and consumer call shares. A check that has not
+    answered by the deadline is a TimeoutError; its thread is left to finish on its
+    own (the drivers' timeouts end it) and nobody waits for it.
+    """
+    started = time.perf_counter()
+    executor = ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix="readiness")
+    # A copy of the request's context each, so what a check logs has the request id.
+    futures = {
+        name: executor.submit(contextvars.copy_context().run, _timed, check)
+        for name, check in checks.items()
+    }
+    executor.shutdown(wait=False)
+    wait(futures.values(), timeout=CHECK_TIMEOUT_SECONDS)
+    outcomes: dict[str, tuple[Exception | None, float]] = {}
+    for name, future in futures.items():
+        if future.done():
+            outcomes[name] = future.result()
+        else:
+            outcomes[name] = (TimeoutError(), time.perf_counter() - started)
+    return outcomes
+
+
+def _timed(check: Callable[[], None]) -> tuple[Exception | None, float]:
+    started = time.perf_counter()
+    try:
+        check()
+    except Exception as exc:
+        return exc, time.perf_counter() - started
+    return None, time.perf_counter() - started
 
 
 def metrics(request: HttpRequest) -> HttpResponse:
@@ -82,9 +121,14 @@ def metrics(request: HttpRequest) -> HttpResponse:
 
 
 def _check_database() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-        cursor.fetchone()
+    # In a readiness thread: its connection goes back (to psycopg's pool) at once,
+    # not whenever the thread is collected.
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    finally:
+        connection.close()
 
 
 def _check_cache() -> None:

@@ -153,6 +153,66 @@ def test_prometheus_and_health_checks_use_host_names_django_allows():
         assert target in allowed
 
 
+# --- Dockerfile ----------------------------------------------------------------------
+
+
+def dockerfile_instructions(name: str) -> list[str]:
+    """The arguments of each instruction of that name, continuation lines joined."""
+    text = (BASE_DIR / "Dockerfile").read_text()
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+    joined = "\n".join(lines).replace("\\\n", " ")
+    return re.findall(rf"^{name}\s+(.*)$", joined, flags=re.MULTILINE)
+
+
+def dockerfile_command() -> list[str]:
+    """The image's CMD (the last one counts), which must be in exec (JSON) form."""
+    return json.loads(dockerfile_instructions("CMD")[-1])
+
+
+def multiprocess_dir(command: list[str], environment: dict[str, str]) -> str | None:
+    """PROMETHEUS_MULTIPROC_DIR as the command's process sees it (`env NAME=value ...`
+    in front of the command counts)."""
+    found = environment.get("PROMETHEUS_MULTIPROC_DIR")
+    if command and command[0] == "env":
+        for word in command[1:]:
+            name, equals, value = word.partition("=")
+            if not equals:
+                break
+            if name == "PROMETHEUS_MULTIPROC_DIR":
+                found = value
+    return found
+
+
+def test_the_images_default_command_sums_its_workers_metrics():
+    # Without the shared directory each gunicorn worker answers a scrape with its own
+    # counts: a run of the image as it is (docker run, Kubernetes) showed counters
+    # jumping between workers' values, read by Prometheus as resets.
+    command = dockerfile_command()
+    gunicorn = command[command.index("gunicorn") :]
+    workers = re.search(r"--workers[= ](\d+)", " ".join(gunicorn))
+
+    assert workers and int(workers.group(1)) > 1
+    assert multiprocess_dir(command, {}), command
+
+
+def test_the_multiprocess_directory_is_not_set_for_the_whole_image():
+    # daphne, migrate and the scheduler are single processes: in multiprocess mode they
+    # would need a directory only gunicorn's start creates.
+    for arguments in dockerfile_instructions("ENV"):
+        assert "PROMETHEUS_MULTIPROC_DIR" not in arguments
+    assert dockerfile_instructions("ENV"), "the parser found no ENV at all"
+
+
+def test_compose_sets_the_multiprocess_directory_for_gunicorn_only():
+    web = SERVICES["web"]
+
+    assert multiprocess_dir(web["command"], web["environment"])
+    for name in ("ws", "scheduler", "migrate"):
+        service = SERVICES[name]
+        command = service["command"]
+        assert not multiprocess_dir(command, service.get("environment", {})), name
+
+
 # --- the web and ws health checks against the app -----------------------------------
 
 

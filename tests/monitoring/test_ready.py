@@ -1,9 +1,11 @@
 """/monitoring/ready/ checks each dependency for real and names the ones that fail."""
 
 import copy
+import threading
+import time
 
 import pytest
-from django.db import OperationalError
+from django.db import OperationalError, connections
 
 from monitoring import views
 from tests.accounts.conftest import assert_error
@@ -38,7 +40,8 @@ def test_a_failing_database_is_503_naming_it(client, monkeypatch):
     def refused(*args: object, **kwargs: object) -> None:
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr(views.connection, "cursor", refused)
+    # On the class: the check runs in a thread of its own, with a connection of its own.
+    monkeypatch.setattr(type(connections["default"]), "cursor", refused)
 
     error = assert_error(client.get(URL), 503, "not_ready")
 
@@ -81,3 +84,29 @@ def test_ready_refuses_writes_in_the_error_shape(client):
 
     assert_error(response, 405, "method_not_allowed")
     assert response["Allow"] == "GET, HEAD"
+
+
+def test_dependencies_that_hang_are_503_within_the_check_timeout(client, monkeypatch, caplog):
+    # A blackholed PostgreSQL held the probe for the pool's 10 s, a hung Redis for
+    # 5 s more (the cache's socket timeouts, then the channel layer's), one after the
+    # other; under daphne that is the one thread every sync view and consumer shares.
+    released = threading.Event()
+
+    def hangs() -> None:
+        released.wait(5)
+
+    monkeypatch.setattr(views, "CHECK_TIMEOUT_SECONDS", 0.5)
+    monkeypatch.setattr(views, "_check_database", hangs)
+    monkeypatch.setattr(views, "_check_cache", hangs)
+    try:
+        started = time.monotonic()
+        response = client.get(URL)
+        elapsed = time.monotonic() - started
+    finally:
+        released.set()
+
+    error = assert_error(response, 503, "not_ready")
+    assert error["fields"] == {"database": ["TimeoutError"], "cache": ["TimeoutError"]}
+    # Both within one timeout: the checks run side by side, not one after the other.
+    assert elapsed < 0.5 * 1.8
+    assert "did not answer within 0.5 s" in caplog.text
