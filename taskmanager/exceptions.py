@@ -28,6 +28,8 @@ class DomainError(Exception):
     status_code = status.HTTP_400_BAD_REQUEST
     code = "invalid"
     message = "The request could not be processed."
+    # Seconds for a `Retry-After` header, for errors that go away on their own.
+    retry_after: str | None = None
 
     def __init__(self, message: str | None = None, *, fields: dict[str, Any] | None = None):
         self.message = message or self.message
@@ -94,6 +96,7 @@ class ServiceUnavailableError(DomainError):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     code = "service_unavailable"
     message = "A storage service is unavailable; try again later."
+    retry_after = "5"  # as DATABASE_RETRY_AFTER
 
 
 class UnsupportedMediaTypeError(DomainError):
@@ -141,6 +144,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, DomainError):
         body = error_body(exc.code, exc.message, exc.fields)
         status_code = exc.status_code
+        if exc.retry_after is not None:
+            headers["Retry-After"] = exc.retry_after
     elif isinstance(exc, exceptions.APIException):
         code, message, fields = _from_api_exception(exc)
         body = error_body(code, message, fields)

@@ -6,11 +6,14 @@ from typing import Any
 import django_filters
 from django import forms
 from django_filters.fields import IsoDateTimeField
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 
 # Ids are 64-bit signed integers in every database we run on.
 MAX_ID = 2**63 - 1
 
 
+@extend_schema_field(OpenApiTypes.INT64)  # NumberFilter's would say "number"
 class IdFilter(django_filters.NumberFilter):
     """An id to match: a whole number (NumberFilter's decimal field would truncate
     2.7 to 2). A number past the column's range is a 400: SQLite's driver cannot

@@ -107,6 +107,22 @@ def _secret_key() -> str:
 
 SECRET_KEY = _secret_key()
 
+
+def _jwt_signing_key() -> str:
+    # Set to nothing (an env file's `JWT_SIGNING_KEY=`), it would sign tokens with an
+    # empty key, which anyone can forge: empty means unset.
+    key = env.str("JWT_SIGNING_KEY", default="")
+    if not key:
+        return SECRET_KEY
+    if len(key) < 32:
+        raise ImproperlyConfigured(
+            "JWT_SIGNING_KEY is shorter than 32 characters: an HS256 key that short can be"
+            " guessed offline from any token. Unset it to use SECRET_KEY, or set a long"
+            " random value."
+        )
+    return key
+
+
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -144,9 +160,10 @@ MIDDLEWARE = [
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    # ETag (a hash of the body) on every GET without one, e.g. task lists, and 304 for
-    # a matching If-None-Match; task responses set their own ETag from id and version.
-    "django.middleware.http.ConditionalGetMiddleware",
+    # ETag (a hash of the body) on every successful GET without one, e.g. task lists,
+    # and 304 for a matching If-None-Match; task responses set their own ETag from id
+    # and version.
+    "taskmanager.conditional.ConditionalGetMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -314,7 +331,7 @@ SIMPLE_JWT = {
     "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": False,
     "ALGORITHM": "HS256",
-    "SIGNING_KEY": env.str("JWT_SIGNING_KEY", default=SECRET_KEY),
+    "SIGNING_KEY": _jwt_signing_key(),
     "AUTH_HEADER_TYPES": ("Bearer",),
     "LEEWAY": 0,
 }
@@ -345,7 +362,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "taskmanager.parsers.JSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
@@ -432,6 +449,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.request": {"level": "ERROR"},
+        # A Host outside ALLOWED_HOSTS is a 400 with its access line; Django also logs
+        # each one as an ERROR with a traceback, which lets any scanner flood the log.
+        "django.security.DisallowedHost": {"level": "CRITICAL"},
         "django.server": {"level": LOG_LEVEL},
         # Its "channels over capacity" records feed the dropped-messages metric.
         "channels_redis.core": {"level": "INFO", "filters": ["channel_layer_drops"]},

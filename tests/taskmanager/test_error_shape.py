@@ -1,5 +1,7 @@
 """Every error status answers {"error": {"code", "message", "fields"}}."""
 
+import logging
+
 import pytest
 from django.test import Client
 
@@ -30,6 +32,51 @@ def test_malformed_json_is_400(api_client):
     response = api_client.post("/t/echo/", b'{"title": ', content_type="application/json")
 
     assert_error(response, 400, "parse_error")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        rb'{"title": "\ud800"}',  # half of a surrogate pair: not text
+        rb'{"title": "ok", "\udfff": 1}',  # in a key, which errors repeat back
+        rb'{"title": "ok", "tags": [{"name": "\ud83d"}]}',  # however deep
+        b"[" * 100_000,  # deeper than Python's stack
+    ],
+)
+def test_json_that_is_not_text_or_too_deep_is_400_not_500(api_client, body):
+    response = api_client.post("/t/echo/", body, content_type="application/json")
+
+    assert_error(response, 400, "parse_error")
+
+
+def test_an_escaped_surrogate_pair_is_text(api_client):
+    body = rb'{"title": "\ud83d\ude00", "count": 1}'
+
+    response = api_client.post("/t/echo/", body, content_type="application/json")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["title"] == "\N{GRINNING FACE}"
+
+
+def test_a_get_whose_if_match_fails_is_412_in_the_error_shape(api_client):
+    response = api_client.get("/t/echo/", HTTP_IF_MATCH='"not-this-one"')
+
+    assert_error(response, 412, "precondition_failed")
+
+
+def test_a_get_answers_its_own_etag_with_304_and_an_error_has_no_etag(api_client):
+    etag = api_client.get("/t/echo/")["ETag"]
+
+    assert api_client.get("/t/echo/", HTTP_IF_NONE_MATCH=etag).status_code == 304
+    assert api_client.get("/t/echo/", HTTP_IF_MATCH=etag).status_code == 200
+    assert "ETag" not in api_client.get("/api/v1/no-such-thing/")
+
+
+def test_a_host_not_allowed_is_400_and_logs_no_error(api_client, caplog):
+    response = api_client.get("/t/echo/", HTTP_HOST="scanner.example")
+
+    assert_error(response, 400, "bad_request")
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 def test_missing_credentials_are_401_with_a_bearer_challenge(api_client):
@@ -102,7 +149,17 @@ def test_throttled_request_is_429_with_retry_after(api_client):
     ],
 )
 def test_domain_errors_map_to_their_status(api_client, kind, status, code):
-    assert_error(api_client.get(f"/t/domain/{kind}/"), status, code)
+    response = api_client.get(f"/t/domain/{kind}/")
+
+    assert_error(response, status, code)
+    assert "Retry-After" not in response
+
+
+def test_a_service_unavailable_says_when_to_retry(api_client):
+    response = api_client.get("/t/domain/unavailable/")
+
+    assert_error(response, 503, "service_unavailable")
+    assert response["Retry-After"] == "5"
 
 
 def test_unexpected_exception_is_500_without_details(api_client, caplog):

@@ -32,6 +32,7 @@ print(json.dumps({
     "layer_config": settings.CHANNEL_LAYERS["default"].get("CONFIG"),
     "media_root": str(settings.MEDIA_ROOT),
     "secret_key": settings.SECRET_KEY,
+    "jwt_key": settings.SIMPLE_JWT["SIGNING_KEY"],
     "access_minutes": settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"].total_seconds() / 60,
     "throttle_rates": settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
     "upload_max": settings.UPLOAD_MAX_BYTES,
@@ -42,6 +43,7 @@ _OURS = {
     "DATABASE_URL",
     "REDIS_URL",
     "SECRET_KEY",
+    "JWT_SIGNING_KEY",
     "DEBUG",
     "VAR_DIR",
     "MEDIA_ROOT",
@@ -143,6 +145,22 @@ def test_embedded_secret_key_is_generated_once_and_kept_private(tmp_path):
 def test_secret_key_from_the_environment_wins(tmp_path):
     assert probe(tmp_path, SECRET_KEY="k" * 64)["secret_key"] == "k" * 64
     assert not (tmp_path / "secret_key").exists()
+
+
+def test_the_jwt_signing_key_is_its_own_or_else_the_secret_key(tmp_path):
+    own = probe(tmp_path, SECRET_KEY="k" * 64, JWT_SIGNING_KEY="j" * 40)
+    unset = probe(tmp_path, SECRET_KEY="k" * 64)
+    empty = probe(tmp_path, SECRET_KEY="k" * 64, JWT_SIGNING_KEY="")  # `JWT_SIGNING_KEY=`
+
+    assert own["jwt_key"] == "j" * 40
+    assert unset["jwt_key"] == empty["jwt_key"] == "k" * 64
+
+
+def test_a_short_jwt_signing_key_stops_start_up(tmp_path):
+    result = run_settings(tmp_path, SECRET_KEY="k" * 64, JWT_SIGNING_KEY="secret")
+
+    assert result.returncode != 0
+    assert "JWT_SIGNING_KEY is shorter than 32 characters" in result.stderr
 
 
 def test_missing_secret_key_stops_production_start_up(tmp_path):

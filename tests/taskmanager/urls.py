@@ -71,6 +71,7 @@ class DomainErrorView(APIView):
         "too-large": exceptions.PayloadTooLargeError,
         "media": exceptions.UnsupportedMediaTypeError,
         "missing": exceptions.NotFoundError,
+        "unavailable": exceptions.ServiceUnavailableError,
     }
 
     def get(self, request: Request, kind: str) -> Response:
