@@ -24,19 +24,9 @@ def _login_name(data: Any) -> tuple[str, str] | None:
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             continue
         name = str(value).strip().lower()
-        if not name.isascii() and not _encodable(name):
-            return None  # a lone surrogate: the serializer refuses it (400), nothing to count
         if name:
             return field, name
     return None
-
-
-def _encodable(name: str) -> bool:
-    try:
-        name.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _account_name(field: str, name: str) -> str:

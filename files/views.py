@@ -11,7 +11,6 @@ from django.db.models import QuerySet
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
-    OpenApiParameter,
     OpenApiResponse,
     extend_schema,
     extend_schema_view,
@@ -38,6 +37,8 @@ from taskmanager.filters import FiltersOnListsOnly
 from taskmanager.schema import (
     AUTHENTICATED,
     AUTHENTICATED_WRITE,
+    CONDITIONAL_GET,
+    NOT_MODIFIED,
     WITH_BODY,
     ErrorSerializer,
     errors,
@@ -48,26 +49,6 @@ from tasks.selectors import task_visible_to
 DOWNLOAD_BLOCK_SIZE = 64 * 1024
 DOWNLOAD_MEDIA_TYPES = sorted({content_type for content_type, _ in ALLOWED.values()})
 DOWNLOAD = OpenApiResponse(OpenApiTypes.BINARY, description="The file's bytes, as an attachment.")
-# ConditionalGetMiddleware puts a hash of the body in an ETag on metadata and lists,
-# and answers a GET whose If-None-Match names it with a 304.
-CONDITIONAL_GET = [
-    OpenApiParameter(
-        "If-None-Match",
-        str,
-        OpenApiParameter.HEADER,
-        description="The `ETag` of the copy you hold: while it is current, 304 without a body",
-    ),
-    OpenApiParameter(
-        "ETag",
-        str,
-        OpenApiParameter.HEADER,
-        response=[200],
-        description="A hash of the body, for `If-None-Match`",
-    ),
-]
-NOT_MODIFIED = {
-    304: OpenApiResponse(description="Not modified: the `If-None-Match` ETag is current.")
-}
 GONE = OpenApiResponse(
     ErrorSerializer,
     description="The file's stored bytes are missing or are not the ones uploaded.",

@@ -22,6 +22,10 @@ from rest_framework.views import set_rollback
 logger = logging.getLogger(__name__)
 
 
+# When a client may retry after a dependency failed (the database, the file storage).
+DEPENDENCY_RETRY_AFTER = "5"
+
+
 class DomainError(Exception):
     """Base of the errors services raise; the handler turns one into a response."""
 
@@ -96,7 +100,7 @@ class ServiceUnavailableError(DomainError):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     code = "service_unavailable"
     message = "A storage service is unavailable; try again later."
-    retry_after = "5"  # as DATABASE_RETRY_AFTER
+    retry_after = DEPENDENCY_RETRY_AFTER
 
 
 class UnsupportedMediaTypeError(DomainError):
@@ -167,7 +171,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         _log_database_unavailable(exc, request)
         body = error_body(*DATABASE_UNAVAILABLE)
         status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-        headers["Retry-After"] = DATABASE_RETRY_AFTER
+        headers["Retry-After"] = DEPENDENCY_RETRY_AFTER
     else:
         request = context.get("request")
         logger.exception(
@@ -187,7 +191,6 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
 # The database down or restarting (connections refused, the pool timing out, a
 # connection lost mid-query): nothing was committed, and retrying soon may work.
 DATABASE_UNAVAILABLE = ("service_unavailable", "The database is unavailable; try again later.")
-DATABASE_RETRY_AFTER = "5"
 
 
 def _database_unavailable(exc: BaseException | None) -> bool:
@@ -227,6 +230,6 @@ def server_error(request: HttpRequest) -> JsonResponse:
     exc = sys.exc_info()[1]
     if _database_unavailable(exc):
         response = _json_error(503, *DATABASE_UNAVAILABLE)
-        response["Retry-After"] = DATABASE_RETRY_AFTER
+        response["Retry-After"] = DEPENDENCY_RETRY_AFTER
         return response
     return _json_error(500, "server_error", "An unexpected error occurred.")

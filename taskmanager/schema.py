@@ -5,13 +5,16 @@
 
       @extend_schema(responses={200: TaskOutputSerializer, **errors(401, 404, 429)})
 
+- Conditional GETs (`taskmanager.conditional`): `CONDITIONAL_GET` and `NOT_MODIFIED`
+  for the operations whose successful GET carries an `ETag`.
+
 - `AutoSchema`: an operation's description is its view's own documentation.
 """
 
 import inspect
 
 from drf_spectacular import openapi
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
 
@@ -77,3 +80,24 @@ def errors(*statuses: int | tuple[int, ...]) -> dict[int, OpenApiResponse]:
         code: OpenApiResponse(ErrorSerializer, description=_DESCRIPTIONS[code])
         for code in sorted(codes)
     }
+
+
+def etag_header(status: int, description: str) -> OpenApiParameter:
+    """The `ETag` response header of `status`."""
+    return OpenApiParameter(
+        "ETag", str, OpenApiParameter.HEADER, response=[status], description=description
+    )
+
+
+IF_NONE_MATCH = OpenApiParameter(
+    "If-None-Match",
+    str,
+    OpenApiParameter.HEADER,
+    description="The `ETag` of the copy you hold: while it is current, 304 without a body",
+)
+# ConditionalGetMiddleware's: a hash of the body on a successful GET, and a 304 for an
+# If-None-Match that names it.
+CONDITIONAL_GET = [IF_NONE_MATCH, etag_header(200, "A hash of the body, for `If-None-Match`")]
+NOT_MODIFIED = {
+    304: OpenApiResponse(description="Not modified: the `If-None-Match` ETag is current.")
+}

@@ -12,7 +12,6 @@ from django.utils.http import parse_etags
 from django.views.decorators.http import require_safe
 from drf_spectacular.utils import (
     OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
     extend_schema_view,
 )
@@ -27,7 +26,16 @@ from rest_framework.serializers import BaseSerializer
 from taskmanager import readahead
 from taskmanager.exceptions import PreconditionFailedError
 from taskmanager.filters import FiltersOnListsOnly
-from taskmanager.schema import AUTHENTICATED, AUTHENTICATED_WRITE, WITH_BODY, errors
+from taskmanager.schema import (
+    AUTHENTICATED,
+    AUTHENTICATED_WRITE,
+    CONDITIONAL_GET,
+    IF_NONE_MATCH,
+    NOT_MODIFIED,
+    WITH_BODY,
+    errors,
+    etag_header,
+)
 from taskmanager.throttles import RateLimitHeadersMixin, ReadWriteThrottle
 from tasks import caching, selectors, services
 from tasks.filters import TaskFilter
@@ -56,30 +64,13 @@ IF_NONE_MATCH_WRITE = OpenApiParameter(
     OpenApiParameter.HEADER,
     description="`*` or the task's current `ETag` answers 412 instead of a change",
 )
-IF_NONE_MATCH = OpenApiParameter(
-    "If-None-Match",
-    str,
-    OpenApiParameter.HEADER,
-    description="The `ETag` of the copy you hold: while it is current, 304 without a body",
-)
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key", str, OpenApiParameter.HEADER, description="Makes a retried create safe"
 )
 
 
-def etag_header(status: int, description: str) -> OpenApiParameter:
-    return OpenApiParameter(
-        "ETag", str, OpenApiParameter.HEADER, response=[status], description=description
-    )
-
-
 TASK_ETAG_IS = 'The task\'s version: `"<id>-<version>"`'
 TASK_ETAG = etag_header(200, TASK_ETAG_IS)
-BODY_ETAG = etag_header(200, "A hash of the body, for `If-None-Match`")
-CONDITIONAL_LIST = [IF_NONE_MATCH, BODY_ETAG]
-NOT_MODIFIED = {
-    304: OpenApiResponse(description="Not modified: the `If-None-Match` ETag is current.")
-}
 # A change of one task: not yours to change (or a cookie without CSRF) 403, not visible
 # 404, an `If-Match` of another version (or an `If-None-Match` of this one) 412.
 TASK_WRITE = (*AUTHENTICATED_WRITE, 404, 412, 429)
@@ -131,7 +122,7 @@ def _names(tags: list[str], current: str) -> bool:
             **NOT_MODIFIED,
             **errors(AUTHENTICATED, 400, 429),
         },
-        parameters=CONDITIONAL_LIST,
+        parameters=CONDITIONAL_GET,
     ),
     create=extend_schema(
         summary="Create a task (you own it)",
@@ -309,7 +300,7 @@ class TaskViewSet(FiltersOnListsOnly, RateLimitHeadersMixin, viewsets.ModelViewS
         summary="Count the tasks you can see",
         description="By status and priority, overdue, and the completion rate.",
         responses={200: StatisticsOutputSerializer, **NOT_MODIFIED, **errors(AUTHENTICATED, 429)},
-        parameters=CONDITIONAL_LIST,
+        parameters=CONDITIONAL_GET,
     )
     @action(detail=False, methods=["get"], filterset_class=None)
     def statistics(self, request: Request) -> Response:
@@ -337,7 +328,7 @@ class TaskViewSet(FiltersOnListsOnly, RateLimitHeadersMixin, viewsets.ModelViewS
             **NOT_MODIFIED,
             **errors(AUTHENTICATED, 400, 404, 429),
         },
-        parameters=CONDITIONAL_LIST,
+        parameters=CONDITIONAL_GET,
     )
     @action(detail=True, methods=["get"], url_path="events", filterset_class=None)
     def history(self, request: Request, pk: str | None = None) -> Response:
@@ -349,7 +340,7 @@ class TaskViewSet(FiltersOnListsOnly, RateLimitHeadersMixin, viewsets.ModelViewS
         summary="The events you missed",
         description="Events of the tasks you can see with an id above `after`, oldest "
         "first: what a WebSocket client fetches after a disconnect.",
-        parameters=[EventFeedQuerySerializer, *CONDITIONAL_LIST],
+        parameters=[EventFeedQuerySerializer, *CONDITIONAL_GET],
         responses={
             200: TaskEventOutputSerializer(many=True),
             **NOT_MODIFIED,
