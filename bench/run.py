@@ -193,8 +193,11 @@ def gunicorn_command(app: str, port: int) -> list[str]:
 
 
 def daphne_command(port: int) -> list[str]:
+    # As scripts/serve: daphne through realtime.server, the socket process's application.
     return [
-        str(BIN / "daphne"),
+        str(BIN / "python"),
+        "-m",
+        "realtime.server",
         "-b",
         "127.0.0.1",
         "-p",
@@ -204,7 +207,7 @@ def daphne_command(port: int) -> list[str]:
         "--ping-timeout",
         "30",
         "--access-log=/dev/null",
-        "taskmanager.asgi:application",
+        "taskmanager.asgi:socket_application",
     ]
 
 

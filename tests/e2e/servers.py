@@ -67,7 +67,8 @@ def manage(*args: str, env: Mapping[str, str]) -> None:
 def serve(
     kind: str, env: Mapping[str, str], log_dir: Path, port: int | None = None, workers: int = 2
 ) -> Iterator[Server]:
-    """Run `gunicorn` (wsgi.py) or `daphne` (asgi.py) as production does; wait until ready."""
+    """Run `gunicorn` (wsgi.py) or daphne (asgi.py, through realtime.server) as production
+    does; wait until ready."""
     port = port or free_port()
     if kind == "gunicorn":
         command = [
@@ -78,16 +79,21 @@ def serve(
             "--workers",
             str(workers),
         ]
-    elif kind == "daphne":
+    elif kind in ("daphne", "daphne-socket"):
+        # "daphne" serves the whole application from one process, as `make run`;
+        # "daphne-socket" is the production socket process (/ws/ and /monitoring/ only).
+        app = "socket_application" if kind == "daphne-socket" else "application"
         command = [
-            str(BIN / "daphne"),
+            str(BIN / "python"),
+            "-m",
+            "realtime.server",
             "-b",
             "127.0.0.1",
             "-p",
             str(port),
             # As in production: the application writes the (JSON) access lines.
             "--access-log=/dev/null",
-            "taskmanager.asgi:application",
+            f"taskmanager.asgi:{app}",
         ]
     else:
         raise ValueError(kind)
