@@ -16,6 +16,7 @@ report goes to bench/out/. Not part of CI.
 """
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -32,7 +33,6 @@ from bench.run import (
     CONNECTIONS,
     HEALTH,
     PLAN,
-    QUICK,
     ROOT,
     Measured,
     Server,
@@ -57,7 +57,14 @@ from bench.run import (
     wrk_command,
 )
 
-MARKERS = ("<!-- bench/servers.py: start -->", "<!-- bench/servers.py: end -->")
+# A run of chosen servers (BENCH_SERVERS) has a section and a JSON file of its own.
+CHOSEN = os.environ.get("BENCH_SERVERS", "")
+_SECTION = f" ({CHOSEN})" if CHOSEN else ""
+MARKERS = (
+    f"<!-- bench/servers.py{_SECTION}: start -->",
+    f"<!-- bench/servers.py{_SECTION}: end -->",
+)
+JSON_NAME = f"servers-{CHOSEN.replace(',', '-')}.json" if CHOSEN else "servers.json"
 
 
 @dataclass(frozen=True)
@@ -93,8 +100,22 @@ def granian(port: int) -> list[str]:
     ]
 
 
+def make_serve(port: int) -> list[str]:
+    """scripts/serve: nginx on `port` in front of gunicorn (2 sync workers) and daphne."""
+    return [
+        "/usr/bin/env",
+        "HOST=127.0.0.1",
+        f"PORT={port}",
+        f"WEB_PORT={free_port()}",
+        f"WS_PORT={free_port()}",
+        f"BIN={BIN}",
+        str(ROOT / "scripts" / "serve"),
+    ]
+
+
 CANDIDATES = (
     Candidate("gunicorn_sync_2", "gunicorn, 2 sync workers (production)", gunicorn_with()),
+    Candidate("make_serve", "nginx in front of gunicorn, 2 sync workers (make serve)", make_serve),
     Candidate(
         "gunicorn_gthread_2x4",
         "gunicorn, 2 gthread workers of 4 threads",
@@ -104,6 +125,15 @@ CANDIDATES = (
     Candidate("granian_wsgi_2", "granian 2.8 WSGI, 2 workers", granian),
 )
 LOADS = ("list", "patch", "seed_rate")
+# BENCH_SERVERS=gunicorn_sync_2,make_serve measures only those, BENCH_ROUNDS times in
+# turn (interleaved, so the machine's drift falls on each alike); by default every
+# candidate once and the first again at the end.
+SELECTED = tuple(
+    candidate
+    for candidate in CANDIDATES
+    if candidate.name in os.environ.get("BENCH_SERVERS", candidate.name).split(",")
+)
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "1"))
 
 
 def main() -> int:
@@ -112,7 +142,7 @@ def main() -> int:
     with workspace("servers") as work:
         results = compare(work.database_url, work.prefix, work.run_dir, work.servers)
     PLAN.output.mkdir(parents=True, exist_ok=True)
-    (PLAN.output / "servers.json").write_text(json.dumps(results, indent=2) + "\n")
+    (PLAN.output / JSON_NAME).write_text(json.dumps(results, indent=2) + "\n")
     write_results_md(PLAN.output / "RESULTS.md", markdown(results), MARKERS)
     log(f"wrote {(PLAN.output / 'RESULTS.md').relative_to(ROOT)} (its servers section)")
     return 0
@@ -122,7 +152,16 @@ def compare(database_url: str, prefix: str, run_dir: Path, servers: list[Server]
     env = app_env(database_url, prefix, run_dir, "WARNING")
     results: dict[str, Any] = {
         "run": {
-            "command": "BENCH_QUICK=1 make bench-servers" if QUICK else "make bench-servers",
+            "command": " ".join(
+                [
+                    *(
+                        f"{k}={os.environ[k]}"
+                        for k in ("BENCH_QUICK", "BENCH_SERVERS", "BENCH_ROUNDS")
+                        if k in os.environ
+                    ),
+                    "make bench-servers",
+                ]
+            ),
             "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         },
         "machine": machine(),
@@ -173,8 +212,16 @@ def compare(database_url: str, prefix: str, run_dir: Path, servers: list[Server]
     log(f"  {results['baseline_rps']['start']} rps")
 
     runs: list[dict[str, Any]] = []
-    for order, candidate in enumerate((*CANDIDATES, CANDIDATES[0])):
-        label = candidate.name if order < len(CANDIDATES) else f"{candidate.name}_again"
+    if ROUNDS > 1:
+        sequence = [
+            (f"{candidate.name}_round{round_}", candidate)
+            for round_ in range(1, ROUNDS + 1)
+            for candidate in SELECTED
+        ]
+    else:
+        sequence = [(candidate.name, candidate) for candidate in SELECTED]
+        sequence.append((f"{SELECTED[0].name}_again", SELECTED[0]))
+    for label, candidate in sequence:
         log(label)
         port = free_port()
         server_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(run_dir / f"prometheus-{label}")}
@@ -245,7 +292,8 @@ def markdown(results: dict[str, Any]) -> str:
     lines = [
         MARKERS[0],
         "",
-        "## make bench-servers: the WSGI server (issue 8)",
+        f"## make bench-servers{_SECTION}: the WSGI server"
+        + (" behind its front (issue 20)" if CHOSEN else " (issue 8)"),
         "",
         f"Run: `{results['run']['command']}` on {results['run']['date']}. Machine:"
         f" {results['machine']['cpu']}, {results['machine']['cores']} cores; gunicorn"
@@ -264,14 +312,18 @@ def markdown(results: dict[str, Any]) -> str:
         loads = run["loads"]
         listing, patch, paced = loads["list"], loads["patch"], loads["seed_rate"]
         errors = sum(figures["errors"] for figures in loads.values())
-        what = f"{run['what']}, again" if run["name"].endswith("_again") else run["what"]
+        what = run["what"]
+        if run["name"].endswith("_again"):
+            what += ", again"
+        elif "_round" in run["name"]:
+            what += f", round {run['name'].rsplit('_round', 1)[1]}"
         lines.append(
             f"| {what} | {listing['rps']:,.0f} | {listing['p99_ms']} | {patch['rps']:,.0f}"
             f" | {patch['p99_ms']} | {paced['p50_ms']} / {paced['p95_ms']} / {paced['p99_ms']}"
             f" | {errors} | {', '.join(f'{value:g}' for value in run['worker_rss_mb'])} |"
         )
     lines += ["", "Commands:", ""]
-    lines += [f"- `{run['command']}`" for run in results["candidates"][:-1]]
+    lines += list(dict.fromkeys(f"- `{run['command']}`" for run in results["candidates"]))
     lines += ["", MARKERS[1], ""]
     return "\n".join(lines)
 

@@ -1,10 +1,18 @@
-"""`make serve` (scripts/serve): gunicorn and daphne side by side, as production runs
-them, sharing events through Redis; stopping it stops both."""
+"""`make serve` (scripts/serve): nginx in front of gunicorn and daphne, as production
+runs them, sharing events through Redis; stopping it stops all three. Slow clients
+hold nginx's connections, never gunicorn's workers."""
 
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -23,6 +31,15 @@ from tests.e2e.servers import (
 )
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
+NGINX = shutil.which("nginx") or (
+    "/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None
+)
+pytestmark = [
+    pytest.mark.skipif(not REDIS_URL, reason="make serve needs REDIS_URL"),
+    pytest.mark.skipif(
+        NGINX is None, reason="make serve needs nginx (apt-get install nginx-light)"
+    ),
+]
 
 
 def port_is_free(port: int) -> bool:
@@ -33,11 +50,19 @@ def port_is_free(port: int) -> bool:
     return False
 
 
-@pytest.mark.skipif(not REDIS_URL, reason="make serve needs REDIS_URL")
-def test_serve_runs_http_and_websocket_apart_and_stops_both(tmp_path: Path):
-    port, ws_port = free_port(), free_port()
+@dataclass
+class Serving:
+    web: Server
+    ports: dict[str, int]
+    process: subprocess.Popen[bytes]
+
+
+@contextmanager
+def make_serve(tmp_path: Path) -> Iterator[Serving]:
+    """scripts/serve on free ports; stopped with SIGTERM when the block ends."""
+    ports = {"PORT": free_port(), "WS_PORT": free_port(), "WEB_PORT": free_port()}
     env = production_env(
-        tmp_path, REDIS_URL=REDIS_URL, HOST="127.0.0.1", PORT=str(port), WS_PORT=str(ws_port)
+        tmp_path, REDIS_URL=REDIS_URL, HOST="127.0.0.1", **{k: str(v) for k, v in ports.items()}
     )
     env["BIN"] = str(BIN)
     manage("migrate", "--noinput", env=env)
@@ -46,20 +71,29 @@ def test_serve_runs_http_and_websocket_apart_and_stops_both(tmp_path: Path):
         process = subprocess.Popen(
             [str(BASE_DIR / "scripts" / "serve")], cwd=BASE_DIR, env=env, stdout=log, stderr=log
         )
+    web = Server(f"http://127.0.0.1:{ports['PORT']}", process, log_path)
     try:
-        web = Server(f"http://127.0.0.1:{port}", process, log_path)
-        ws = Server(f"http://127.0.0.1:{ws_port}", process, log_path)
         wait_until_healthy(web)
-        wait_until_healthy(ws)
+        yield Serving(web, ports, process)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=20)
+
+
+def test_serve_runs_http_and_websocket_behind_nginx_and_stops_all(tmp_path: Path):
+    with make_serve(tmp_path) as serving:
+        web, process = serving.web, serving.process
         user = register_and_login(web)
 
         live = requests.get(f"{web.base_url}/live/", allow_redirects=False, timeout=10)
+        # One public port: nginx sends /ws/ to daphne.
         with connect(
-            f"{ws.ws_url}/ws/tasks/",
+            f"{web.ws_url}/ws/tasks/",
             additional_headers={"Authorization": f"Bearer {user['access']}"},
             open_timeout=10,
-        ) as socket:
-            assert json.loads(socket.recv(timeout=10))["type"] == "ready"
+        ) as socket_:
+            assert json.loads(socket_.recv(timeout=10))["type"] == "ready"
             created = requests.post(
                 f"{web.base_url}/api/v1/tasks/",
                 json={"title": "through gunicorn"},
@@ -67,17 +101,69 @@ def test_serve_runs_http_and_websocket_apart_and_stops_both(tmp_path: Path):
                 timeout=10,
             )
             assert created.status_code == 201, created.text
-            event = json.loads(socket.recv(timeout=10))
-        # The socket is daphne's alone: gunicorn does not speak WebSocket.
-        on_web = requests.get(f"{web.base_url}/ws/tasks/", timeout=10)
-    finally:
+            event = json.loads(socket_.recv(timeout=10))
+        # From outside, metrics are nginx's 404; gunicorn and daphne listen on loopback.
+        metrics = requests.get(f"{web.base_url}/monitoring/metrics/", timeout=10)
+        inside = requests.get(
+            f"http://127.0.0.1:{serving.ports['WEB_PORT']}/monitoring/metrics/", timeout=10
+        )
         process.send_signal(signal.SIGTERM)
         exit_code = process.wait(timeout=20)
 
     assert event["type"] == "task.created"
     assert event["task"]["id"] == created.json()["id"]
     assert live.status_code == 302  # to the login page; the page itself is tested elsewhere
-    assert on_web.status_code == 404
+    assert metrics.status_code == 404
+    assert metrics.json()["error"]["code"] == "not_found"
+    assert inside.status_code == 200
     assert exit_code in (0, 143, -signal.SIGTERM)
-    assert port_is_free(port)
-    assert port_is_free(ws_port)
+    for port in serving.ports.values():
+        assert port_is_free(port)
+
+
+def trickle(port: int, first: bytes, rest: bytes, stop: threading.Event) -> None:
+    """Send `first`, then `rest` a byte every 2 s until `stop` (a slow client)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+            connection.sendall(first)
+            for byte in rest:
+                if stop.wait(2):
+                    return
+                connection.sendall(bytes([byte]))
+    except OSError:
+        pass
+
+
+def test_health_answers_within_3_s_while_slow_clients_are_connected(tmp_path: Path):
+    slow_headers = (
+        b"GET /monitoring/health/ HTTP/1.1\r\nHost: 127.0.0.1\r\n",
+        b"X-Slow: " + b"a" * 64,
+    )
+    slow_body = (
+        b"POST /api/v1/auth/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n",
+        b" " * 100,
+    )
+    stop = threading.Event()
+    with make_serve(tmp_path) as serving:
+        port = serving.ports["PORT"]
+        clients = [
+            threading.Thread(target=trickle, args=(port, *kind, stop), daemon=True)
+            for kind in (slow_headers, slow_body)
+            for _ in range(20)  # ten times gunicorn's workers
+        ]
+        for client in clients:
+            client.start()
+        time.sleep(3)  # every slow client has connected and sent its first bytes
+        try:
+            answers = []
+            for _ in range(5):
+                started = time.monotonic()
+                response = requests.get(f"{serving.web.base_url}/monitoring/health/", timeout=3)
+                answers.append((response.status_code, time.monotonic() - started))
+                time.sleep(1)
+        finally:
+            stop.set()
+
+    assert [status for status, _ in answers] == [200] * 5
+    assert max(seconds for _, seconds in answers) < 3
