@@ -16,7 +16,7 @@ from django.utils import timezone
 from accounts.models import User
 from files import validation
 from files.models import File
-from taskmanager.exceptions import ServiceUnavailableError
+from taskmanager.exceptions import NotFoundError, ServiceUnavailableError
 from taskmanager.transactions import after_commit
 from tasks.models import Task
 
@@ -53,6 +53,10 @@ def file_create(*, owner: User, upload: UploadedFile, task: Task | None = None) 
             )
     except Exception as exc:
         _remove_stored(storage_name)
+        if task is not None and not Task.objects.filter(pk=task.pk).exists():
+            # The task was deleted while its attachment was on the way (the row's foreign
+            # key refused it): what the client asked for is gone, retrying cannot help.
+            raise NotFoundError("No such task.") from exc
         logger.warning("file row not written, stored bytes removed: %s", type(exc).__name__)
         raise ServiceUnavailableError("The file could not be recorded; try again.") from exc
 

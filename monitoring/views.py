@@ -1,5 +1,6 @@
 import asyncio
 import contextvars
+import ipaddress
 import logging
 import os
 import time
@@ -18,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from taskmanager.exceptions import error_body
+from taskmanager.net import client_ip
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +108,10 @@ def metrics(request: HttpRequest) -> HttpResponse:
         return refused
     token = settings.METRICS_TOKEN
     given = request.headers.get("Authorization", "")
+    if not token and not _inside(client_ip(request)):
+        # Without a token, only the host and its private network (Prometheus beside the
+        # app, as in docker-compose) read metrics: a public client gets nginx's 404.
+        return JsonResponse(error_body("not_found", "Not found."), status=404)
     if token and not constant_time_compare(given, f"Bearer {token}"):
         response = JsonResponse(
             error_body("not_authenticated", "Give the metrics token as a Bearer token."),
@@ -118,6 +124,14 @@ def metrics(request: HttpRequest) -> HttpResponse:
         registry = CollectorRegistry()
         MultiProcessCollector(registry)
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+
+def _inside(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_private
 
 
 def _check_database() -> None:

@@ -69,3 +69,28 @@ def test_daphne_serves_http_through_asgi(daphne):
 
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize("path", ["/api/v1/auth/login/", "/api/v1/files/"])
+def test_gunicorn_answers_a_chunked_body_without_length_with_411(gunicorn, path):
+    # requests sends a generator's body chunked, without Content-Length.
+    body = iter([b'{"username": "someone", ', b'"password": "secret"}'])
+    response = requests.post(
+        gunicorn.base_url + path,
+        data=body,
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
+
+    assert response.status_code == 411
+    assert response.json()["error"]["code"] == "length_required"
+
+
+def test_gunicorn_reads_a_body_with_its_length(gunicorn):
+    response = requests.post(
+        gunicorn.base_url + "/api/v1/auth/login/",
+        json={"username": "someone", "password": "secret"},
+        timeout=10,
+    )
+
+    assert response.status_code == 401

@@ -124,3 +124,41 @@ def test_a_metrics_token_when_set_is_required(client, settings):
     assert missing["WWW-Authenticate"] == 'Bearer realm="metrics"'
     assert_error(wrong, 401, "not_authenticated")
     assert right.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "address", ["127.0.0.1", "::1", "10.1.2.3", "172.18.0.5", "192.168.1.9", "fd00::5"]
+)
+def test_without_a_token_metrics_answer_the_host_and_its_private_network(client, address):
+    response = client.get(URL, REMOTE_ADDR=address)
+
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("address", ["93.184.216.34", "8.8.8.8", "2001:4860::8888", "", "junk"])
+def test_without_a_token_metrics_are_not_found_for_a_public_client(client, address):
+    response = client.get(URL, REMOTE_ADDR=address)
+
+    assert_error(response, 404, "not_found")
+
+
+def test_without_a_token_a_public_client_behind_the_proxy_is_refused(client, settings):
+    settings.NUM_PROXIES = 1
+
+    through_proxy = client.get(URL, REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="93.184.216.34")
+    spoofed = client.get(
+        URL, REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="10.0.0.1, 93.184.216.34"
+    )
+
+    assert_error(through_proxy, 404, "not_found")
+    assert_error(spoofed, 404, "not_found")
+
+
+def test_with_a_token_a_public_client_may_scrape(client, settings):
+    settings.METRICS_TOKEN = "scrape-me-" + "x" * 20
+
+    response = client.get(
+        URL, REMOTE_ADDR="93.184.216.34", HTTP_AUTHORIZATION=f"Bearer {settings.METRICS_TOKEN}"
+    )
+
+    assert response.status_code == 200
