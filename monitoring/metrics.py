@@ -61,6 +61,12 @@ CHANNEL_LAYER_DROPPED = Counter(
     "(a consumer that stopped reading).",
 )
 
+REDIS_BREAKER_OPENED = Counter(
+    "taskmanager_redis_breaker_opened_total",
+    "Times a server process stopped calling Redis for a few seconds after a call timed "
+    "out (taskmanager.redis_breaker); meanwhile it answers from the database.",
+)
+
 
 class ChannelsRedisDropCounter(logging.Filter):
     """Counts the messages channels-redis drops in `group_send` (a process that

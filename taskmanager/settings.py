@@ -6,6 +6,7 @@ PostgreSQL, Redis and the Redis channel layer. Every variable is listed in
 ``.env.example`` and the README.
 """
 
+import math
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -45,6 +46,16 @@ def env_positive_int(name: str, default: int) -> int:
     return value
 
 
+def env_positive_float(name: str, default: float) -> float:
+    try:
+        value = env.float(name, default=default)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a number of seconds.") from exc
+    if not (math.isfinite(value) and value > 0):
+        raise ImproperlyConfigured(f"{name} must be a finite number greater than zero.")
+    return value
+
+
 DEBUG = env_bool("DEBUG", default=False)
 
 # Everything the embedded default writes (database, secret key, media, static) lives here.
@@ -58,6 +69,10 @@ USING_POSTGRES = _db["ENGINE"] == "django.db.backends.postgresql"
 if USING_POSTGRES:
     # psycopg 3's pool inside each process; persistent connections must then be off.
     _db["CONN_MAX_AGE"] = 0
+    # A PostgreSQL restart kills the pool's idle connections unnoticed: each is
+    # checked (one empty query) as it leaves the pool (Django passes this on as
+    # psycopg_pool's `check`), and a dead one is replaced rather than failing a request.
+    _db["CONN_HEALTH_CHECKS"] = True
     _db.setdefault("OPTIONS", {})
     if env_bool("DATABASE_POOL", default=True):
         _db["OPTIONS"]["pool"] = {
@@ -128,7 +143,9 @@ CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    # daphne first: its `runserver` serves HTTP and WebSocket from one process.
+    # realtime before daphne: its `runserver` is daphne's, with request bodies bounded.
+    "realtime",
+    # daphne next: its `runserver` serves HTTP and WebSocket from one process.
     "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -155,6 +172,8 @@ MIDDLEWARE = [
     # and metrics cover the responses other middleware make too.
     "monitoring.logs.RequestLogMiddleware",
     "monitoring.middleware.MetricsMiddleware",
+    # Before anything reads a body: a chunked one without Content-Length is a 411.
+    "taskmanager.middleware.LengthRequiredMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -248,6 +267,10 @@ STORAGES: dict[str, dict[str, Any]] = {
 }
 
 UPLOAD_MAX_BYTES = env_positive_int("UPLOAD_MAX_BYTES", 5 * 1024 * 1024)
+# The largest request body daphne reads (realtime.server): an upload plus its multipart
+# envelope, as nginx's client_max_body_size (deploy/nginx.conf). Larger ones are a 413
+# before they are read.
+HTTP_MAX_BODY_BYTES = UPLOAD_MAX_BYTES + 1024 * 1024
 
 # Cache and channel layer: Redis when configured, otherwise in-process defaults.
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -256,6 +279,15 @@ REDIS_URL = env.str("REDIS_URL", default="")
 # default of 100 is a burst of bulk edits; 1000 covers a client stalled for a while,
 # and `expiry` throws away what a dead consumer never read after a minute.
 CHANNEL_LAYER_CAPACITY = env_positive_int("CHANNEL_LAYER_CAPACITY", 1000)
+# Every Redis call on the request path is bounded by these (a local Redis answers in
+# well under a millisecond); after a timeout the process skips Redis, as if down, for
+# REDIS_BREAKER_SECONDS, then tries again (taskmanager.redis_breaker).
+REDIS_CONNECT_TIMEOUT_SECONDS = env_positive_float("REDIS_CONNECT_TIMEOUT_SECONDS", 0.25)
+REDIS_READ_TIMEOUT_SECONDS = env_positive_float("REDIS_READ_TIMEOUT_SECONDS", 0.5)
+REDIS_BREAKER_SECONDS = env_positive_float("REDIS_BREAKER_SECONDS", 5)
+# channels-redis' receive blocks in BZPOPMIN this long (its `brpop_timeout`) before
+# Redis answers, so the layer's reads must be allowed that much longer.
+_LAYER_BLOCKING_POP_SECONDS = 5
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -263,8 +295,9 @@ if REDIS_URL:
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="tm"),
             "OPTIONS": {
-                "SOCKET_CONNECT_TIMEOUT": 1,
-                "SOCKET_TIMEOUT": 1,
+                "SOCKET_CONNECT_TIMEOUT": REDIS_CONNECT_TIMEOUT_SECONDS,
+                "SOCKET_TIMEOUT": REDIS_READ_TIMEOUT_SECONDS,
+                "CONNECTION_POOL_CLASS": "taskmanager.redis_breaker.BreakerConnectionPool",
                 # Redis down must not take the API down: reads fall back to the
                 # database; django-redis logs every fault it swallows.
                 "IGNORE_EXCEPTIONS": True,
@@ -276,7 +309,16 @@ if REDIS_URL:
         "default": {
             "BACKEND": "taskmanager.channel_layers.CountingRedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_SECONDS,
+                        "socket_timeout": _LAYER_BLOCKING_POP_SECONDS + REDIS_READ_TIMEOUT_SECONDS,
+                    }
+                ],
+                # Each operation but the receive's blocking pop, whole (several round
+                # trips at most); past it, a timeout for the breaker.
+                "operation_timeout": REDIS_CONNECT_TIMEOUT_SECONDS + REDIS_READ_TIMEOUT_SECONDS,
                 "prefix": env.str("CHANNEL_LAYER_PREFIX", default="tm-asgi"),
                 # channels-redis drops messages silently past `capacity` per channel;
                 # a browser tab that stalls for a minute must not lose events.
@@ -334,6 +376,8 @@ SIMPLE_JWT = {
     "SIGNING_KEY": _jwt_signing_key(),
     "AUTH_HEADER_TYPES": ("Bearer",),
     "LEEWAY": 0,
+    # SimpleJWT's access token with every claim's type and range checked (a 401, not a 500).
+    "AUTH_TOKEN_CLASSES": ("accounts.tokens.SessionAccessToken",),
 }
 
 # Scoped rates, read per request by taskmanager.throttles (shared through the cache).
@@ -438,12 +482,15 @@ LOGGING = {
     "filters": {
         "request_id": {"()": "monitoring.logs.RequestIdFilter"},
         "channel_layer_drops": {"()": "monitoring.metrics.channels_redis_drop_counter"},
+        "redis_skipped": {"()": "taskmanager.redis_breaker.SkippedCallsFilter"},
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT,
-            "filters": ["request_id"],
+            # While Redis is skipped, the breaker's one record stands for the
+            # fallbacks' several per request.
+            "filters": ["request_id", "redis_skipped"],
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},

@@ -9,6 +9,7 @@ OS user, in a directory that user owns.
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -121,6 +122,16 @@ class RedisInstance:
         self.process.wait(timeout=10)
         self.process = None
         _wait_for_port(self.port, 5, is_up=False)
+
+    def pause(self) -> None:
+        """SIGSTOP: a Redis that hangs. Connections are still accepted (by the
+        kernel) but nothing is answered, as with an overloaded or wedged server."""
+        assert self.process is not None, "not running"
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGCONT)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

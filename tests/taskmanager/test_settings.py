@@ -28,6 +28,8 @@ print(json.dumps({
     "conn_max_age": db.get("CONN_MAX_AGE"),
     "cache": settings.CACHES["default"]["BACKEND"],
     "cache_location": settings.CACHES["default"]["LOCATION"],
+    "cache_options": settings.CACHES["default"].get("OPTIONS"),
+    "redis_breaker_seconds": settings.REDIS_BREAKER_SECONDS,
     "layer": settings.CHANNEL_LAYERS["default"]["BACKEND"],
     "layer_config": settings.CHANNEL_LAYERS["default"].get("CONFIG"),
     "media_root": str(settings.MEDIA_ROOT),
@@ -51,6 +53,9 @@ _OURS = {
     "ACCESS_TOKEN_MINUTES",
     "THROTTLE_READ_RATE",
     "UPLOAD_MAX_BYTES",
+    "REDIS_CONNECT_TIMEOUT_SECONDS",
+    "REDIS_READ_TIMEOUT_SECONDS",
+    "REDIS_BREAKER_SECONDS",
 }
 
 
@@ -111,9 +116,51 @@ def test_database_and_redis_urls_switch_to_postgres_redis_and_channels_redis(tmp
     assert found["cache"] == "django_redis.cache.RedisCache"
     assert found["cache_location"] == "redis://cache.internal:6379/2"
     assert found["layer"] == "taskmanager.channel_layers.CountingRedisChannelLayer"
-    assert found["layer_config"]["hosts"] == ["redis://cache.internal:6379/2"]
+    assert [host["address"] for host in found["layer_config"]["hosts"]] == [
+        "redis://cache.internal:6379/2"
+    ]
     # channels-redis' default capacity of 100 drops events silently; ours is deliberate.
     assert found["layer_config"]["capacity"] >= 1000
+
+
+def test_every_redis_call_is_bounded_by_short_timeouts_and_the_breaker(tmp_path):
+    found = probe(tmp_path, REDIS_URL="redis://cache.internal:6379/2", SECRET_KEY="x" * 60)
+
+    options = found["cache_options"]
+    assert options["SOCKET_CONNECT_TIMEOUT"] == 0.25
+    assert options["SOCKET_TIMEOUT"] == 0.5
+    assert options["CONNECTION_POOL_CLASS"] == "taskmanager.redis_breaker.BreakerConnectionPool"
+    (host,) = found["layer_config"]["hosts"]
+    assert host["socket_connect_timeout"] == 0.25
+    # The receive's blocking pop waits up to channels-redis' brpop_timeout for a
+    # message: a read shorter than that would fail every idle receive.
+    assert host["socket_timeout"] == 5.5
+    assert found["layer_config"]["operation_timeout"] == 0.75
+    assert found["redis_breaker_seconds"] == 5
+
+
+def test_redis_timeouts_and_the_breaker_period_come_from_the_environment(tmp_path):
+    found = probe(
+        tmp_path,
+        REDIS_URL="redis://cache.internal:6379/2",
+        SECRET_KEY="x" * 60,
+        REDIS_CONNECT_TIMEOUT_SECONDS="0.1",
+        REDIS_READ_TIMEOUT_SECONDS="2",
+        REDIS_BREAKER_SECONDS="30",
+    )
+
+    assert found["cache_options"]["SOCKET_CONNECT_TIMEOUT"] == 0.1
+    assert found["cache_options"]["SOCKET_TIMEOUT"] == 2
+    assert found["layer_config"]["hosts"][0]["socket_timeout"] == 7
+    assert found["redis_breaker_seconds"] == 30
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-1", "nan", "inf"])
+def test_a_redis_timeout_that_is_not_a_positive_number_stops_start_up(tmp_path, value):
+    result = run_settings(tmp_path, REDIS_READ_TIMEOUT_SECONDS=value)
+
+    assert result.returncode != 0
+    assert "REDIS_READ_TIMEOUT_SECONDS" in result.stderr
 
 
 def test_environment_overrides_lifetimes_rates_and_limits(tmp_path):
