@@ -24,6 +24,7 @@ from channels.security.websocket import OriginValidator
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.auth.models import AnonymousUser
+from django.db import InterfaceError, OperationalError
 from django.http import parse_cookie
 from rest_framework.exceptions import AuthenticationFailed
 
@@ -147,6 +148,15 @@ class IdentityWatch:
         checked = [(socket, socket.identity) for socket in self._sockets if socket.identity]
         try:
             users = await database_sync_to_async(recheck_many)([i for _, i in checked])
+        except (OperationalError, InterfaceError) as exc:
+            # PostgreSQL restarting: a line per check, not a traceback; next time again.
+            logger.warning(
+                "could not check the identities of %d sockets: database unavailable: %s: %s",
+                len(checked),
+                type(exc).__name__,
+                exc,
+            )
+            return
         except Exception:
             # The cache and the database both failed: check again next time.
             logger.exception("could not check the identities of %d sockets", len(checked))
@@ -189,7 +199,8 @@ def _presented_token(scope: Scope) -> str | None:
 
 
 class SocketAuthMiddleware(BaseMiddleware):
-    """Puts `auth` (a SocketIdentity or None), `auth_error` and `user` in the scope.
+    """Puts `auth` (a SocketIdentity or None), `auth_error`, `auth_unavailable` (the
+    database could not be asked) and `user` in the scope.
 
     Presented credentials that fail are an error (the consumer closes with 4401)
     even when another kind would have worked: a client never silently becomes
@@ -198,7 +209,9 @@ class SocketAuthMiddleware(BaseMiddleware):
     """
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> Any:
-        scope = dict(scope, auth=None, auth_error=None, user=AnonymousUser())
+        scope = dict(
+            scope, auth=None, auth_error=None, auth_unavailable=False, user=AnonymousUser()
+        )
         raw = _presented_token(scope)
         session_key = parse_cookie(_header(scope, b"cookie") or "").get(
             settings.SESSION_COOKIE_NAME
@@ -214,6 +227,13 @@ class SocketAuthMiddleware(BaseMiddleware):
                 )
         except SocketAuthError as exc:
             scope["auth_error"] = str(exc)
+        except (OperationalError, InterfaceError) as exc:
+            # PostgreSQL down or restarting: the consumer accepts and closes with a code
+            # to try again, where daphne would answer the handshake with an HTTP 500.
+            logger.warning(
+                "database unavailable for a socket handshake: %s: %s", type(exc).__name__, exc
+            )
+            scope["auth_unavailable"] = True
         return await super().__call__(scope, receive, send)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
 from accounts.models import User
 from accounts.websocket import (
@@ -34,20 +35,32 @@ from tasks import events
 from tasks.fanout import local_fanout
 from tasks.selectors import task_events_visible_to
 
+# Close codes are the application's own (4000-4999, after the HTTP status): daphne's
+# WebSocket library refuses any other but 1000 from an application, and a refused
+# code became 1011 and a traceback.
 UNAUTHORIZED = 4401
+MESSAGE_TOO_BIG = 4413
+FLOODING = 4429
 # Events may have been missed and the server cannot send them itself (the channel
-# layer failed, or a catch-up found more than a resume sends): reconnect and resume.
+# layer failed, or a catch-up found more than a resume sends), or a message could not
+# be handled (the database down): reconnect and resume.
 RESUME_NEEDED = 4503
-POLICY_VIOLATION = 1008
-MESSAGE_TOO_BIG = 1009
 # Client messages: a ping now and then, a resume after a reconnect. Each costs the
-# server work (a resume reads up to 1000 events), so a socket may send MESSAGE_RATE a
-# second, MESSAGE_BURST at once; past that each gets `rate_limited`, and a client
-# that sends MESSAGE_BURST more regardless is closed with 1008.
+# server work and an answer (a resume reads up to 1000 events), so a socket may send
+# MESSAGE_RATE a second, MESSAGE_BURST at once; past that each is dropped with a
+# `rate_limited` error. Drops are forgiven at DROPS_FORGIVEN a second; a socket with
+# more than MESSAGE_BURST unforgiven drops is closed with FLOODING: however fast a
+# client writes, it gets at most about MESSAGE_RATE + DROPS_FORGIVEN answers a second.
 MESSAGE_RATE = 10.0
 MESSAGE_BURST = 20
-# Client messages are a few dozen bytes; anything much larger is refused unread.
+DROPS_FORGIVEN = 1.0
+# Client messages are a few dozen characters (an auth message a few hundred), before
+# and after authentication; anything much larger is refused unread and closes.
 MAX_MESSAGE_CHARS = 4096
+# Client messages are flat objects; the limit only keeps parsing and checking cheap
+# and the same on every machine (nesting past Python's stack fails the parser).
+MAX_MESSAGE_DEPTH = 32
+FIRST_MESSAGE = 'The first message must be {"type": "auth", "token": "<access>"}.'
 # A resume sends at most this many events; `complete: false` asks for another.
 RESUME_LIMIT = 1000
 RESUME_BATCH = 200
@@ -101,18 +114,64 @@ class MessageBudget:
     def __init__(self, rate: float, burst: int) -> None:
         self.rate, self.burst = rate, burst
         self.tokens, self.at = float(burst), time.monotonic()
-        self.refused_in_a_row = 0
 
     def take(self) -> bool:
         now = time.monotonic()
         self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
         self.at = now
         if self.tokens < 1:
-            self.refused_in_a_row += 1
             return False
         self.tokens -= 1
-        self.refused_in_a_row = 0
         return True
+
+
+class InvalidJSON(ValueError):
+    """A client message that is not a JSON object this server takes."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if number in (float("inf"), float("-inf")):
+        raise ValueError("a number past the range of a double")
+    return number
+
+
+def parse_message(text: str) -> dict[str, Any]:
+    """A client message: a JSON object of Unicode text and finite numbers, nested at
+    most MAX_MESSAGE_DEPTH deep. Anything else is InvalidJSON, never another error.
+    (Integers may be long: MAX_MESSAGE_CHARS keeps them under Python's 4300 digits,
+    and a resume after any id past the last one resumes nothing.)"""
+    try:
+        message = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise InvalidJSON("The message is nested too deeply.") from None
+    except ValueError:
+        raise InvalidJSON("The message is not valid JSON.") from None
+    if not isinstance(message, dict):
+        raise InvalidJSON("A message is a JSON object.")
+    # Without recursion: the walk must not fail where the parser did not.
+    pending: list[tuple[Any, int]] = [(message, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if depth > MAX_MESSAGE_DEPTH:
+            raise InvalidJSON(f"The message is nested more than {MAX_MESSAGE_DEPTH} deep.")
+        if isinstance(value, dict):
+            pending.extend((key, depth) for key in value)
+            pending.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list):
+            pending.extend((item, depth + 1) for item in value)
+        elif isinstance(value, str) and not value.isascii():
+            # A lone surrogate ("\ud800", or text a server decoded from invalid
+            # UTF-8) is not text: no encoder, database or log line takes it.
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                raise InvalidJSON("A string holds a lone surrogate; it is not text.") from None
+    return message
 
 
 class TaskEventConsumer(AsyncWebsocketConsumer):
@@ -126,6 +185,7 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
         self.joined: set[str] = set()
         self.sent = SentIds(RESUME_LIMIT)
         self.budget = MessageBudget(MESSAGE_RATE, MESSAGE_BURST)
+        self.drops = MessageBudget(DROPS_FORGIVEN, MESSAGE_BURST)
         # Events handed over while the socket is not ready for them (before `ready`,
         # during a resume); sent, in order, right after.
         self.held: list[tuple[int, str]] | None = []
@@ -148,7 +208,11 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
         await self.accept(
             headers=[(REQUEST_ID_HEADER.encode(), request_id.encode())] if request_id else None
         )
-        if self.scope.get("auth_error"):
+        if self.scope.get("auth_unavailable"):
+            # The credentials could not be checked (accounts.websocket): try again later.
+            self.log("websocket refused: database unavailable")
+            await self.fail("service_unavailable", "The database is unavailable; reconnect later.")
+        elif self.scope.get("auth_error"):
             await self.refuse(self.scope["auth_error"])
         elif self.scope.get("auth") is not None:
             await self.authenticated(self.scope["auth"], self.scope["user"])
@@ -175,58 +239,84 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Events wait while a client message is handled, from the moment it arrives:
         a `resume` sent before an event was committed is answered before that event."""
-        if message["type"] != "websocket.receive" or self.held is not None:
+        if message["type"] != "websocket.receive":
             await super().dispatch(message)
             return
-        self.held = []
+        hold = self.held is None
+        if hold:
+            self.held = []
         try:
             await super().dispatch(message)
+        except (OperationalError, InterfaceError) as exc:
+            # As for HTTP (taskmanager.exceptions): a line, not a traceback per socket.
+            logger.warning(
+                "database unavailable for a socket message: %s: %s", type(exc).__name__, exc
+            )
+            await self.fail("service_unavailable", "The database is unavailable; resume later.")
+        except Exception:
+            # Never daphne's 1011 and traceback: the client learns to resume.
+            logger.exception("a socket message failed")
+            await self.fail("server_error", "An unexpected error occurred; resume later.")
         finally:
-            await self.release_held()
+            if hold:
+                await self.release_held()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.closing:
             return
-        if text_data is None:
-            await self.send_error("invalid_message", "Messages are JSON text frames.")
-            return
-        if len(text_data) > MAX_MESSAGE_CHARS:
+        frame: str | bytes = text_data if text_data is not None else bytes_data or b""
+        if len(frame) > MAX_MESSAGE_CHARS:
             await self.send_error(
                 "message_too_large", f"Messages are at most {MAX_MESSAGE_CHARS} characters."
             )
             self.closing = True
+            self.log("websocket closed for a message too large", chars=len(frame))
             await self.close(code=MESSAGE_TOO_BIG)
             return
         if not self.budget.take():
             await self.over_budget()
             return
-        try:
-            message = json.loads(text_data)
-        except ValueError:
-            await self.send_error("invalid_json", "The message is not valid JSON.")
-            return
-        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-            await self.send_error("invalid_message", 'A message is an object with a "type".')
-            return
         if self.identity is None:
-            await self.first_message(message)
-        else:
-            await self.dispatch_client_message(message)
+            await self.first_message(frame)
+            return
+        if isinstance(frame, bytes):
+            await self.send_error("invalid_message", "Messages are JSON text frames.")
+            return
+        try:
+            message = parse_message(frame)
+        except InvalidJSON as exc:
+            await self.send_error("invalid_json", str(exc))
+            return
+        if not isinstance(message.get("type"), str):
+            await self.send_error(
+                "invalid_message", 'A message has a "type".', {"type": ["A string is required."]}
+            )
+            return
+        await self.dispatch_client_message(message)
 
     async def over_budget(self) -> None:
-        if self.budget.refused_in_a_row <= MESSAGE_BURST:
+        if self.drops.take():
             await self.send_error(
                 "rate_limited", f"At most {MESSAGE_RATE:g} messages a second; this one was dropped."
             )
             return
         self.closing = True
         self.log("websocket closed for flooding")
-        await self.close(code=POLICY_VIOLATION)
+        await self.close(code=FLOODING)
 
-    async def first_message(self, message: dict[str, Any]) -> None:
-        token = message.get("token")
-        if message["type"] != "auth" or not isinstance(token, str) or not token:
-            await self.refuse('The first message must be {"type": "auth", "token": "<access>"}.')
+    async def first_message(self, frame: str | bytes) -> None:
+        """Before authentication only an `auth` message is taken; anything else (a
+        binary frame, invalid JSON, another type) closes the socket with 4401."""
+        try:
+            message = parse_message(frame) if isinstance(frame, str) else None
+        except InvalidJSON:
+            message = None
+        token = message.get("token") if message else None
+        if message is None or message.get("type") != "auth" or not isinstance(token, str):
+            await self.refuse(FIRST_MESSAGE)
+            return
+        if not token:
+            await self.refuse("The token is empty.")
             return
         try:
             identity, user = await database_sync_to_async(identify_token)(token)
@@ -242,7 +332,8 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
         elif kind == "resume":
             after = message.get("after")
             if isinstance(after, bool) or not isinstance(after, int) or after < 0:
-                await self.send_error("invalid_message", '"after" must be an event id (0 or more).')
+                detail = '"after" must be an event id (0 or more).'
+                await self.send_error("invalid_message", detail, {"after": [detail]})
                 return
             await self.resume(after)
         elif kind == "auth":
@@ -302,6 +393,14 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
         await self.send_error("unauthorized", reason)
         await self.close(code=UNAUTHORIZED)
 
+    async def fail(self, code: str, message: str) -> None:
+        """A client message could not be handled: the client reconnects and resumes."""
+        if self.closing:
+            return
+        self.closing = True
+        await self.send_error(code, message)
+        await self.close(code=RESUME_NEEDED)
+
     # Events.
 
     async def deliver(self, event_id: int, text: str) -> None:
@@ -326,6 +425,14 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
     async def _catch_up(self, user: User, after: int) -> None:
         try:
             missed = await database_sync_to_async(missed_events)(user, after, RESUME_LIMIT + 1)
+        except (OperationalError, InterfaceError) as exc:
+            # Every socket of the process fails alike: a line each, not a traceback.
+            logger.warning(
+                "a socket could not read the events it missed: database unavailable: %s: %s",
+                type(exc).__name__,
+                exc,
+            )
+            missed = None
         except Exception:
             logger.exception("a socket could not read the events it missed")
             missed = None
@@ -385,8 +492,13 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
         user_id = self.user.pk if self.user else None
         logger.info(message, extra={"path": self.scope["path"], "user_id": user_id, **fields})
 
-    async def send_error(self, code: str, detail: str) -> None:
-        await self.send_json({"type": "error", "code": code, "detail": detail})
+    async def send_error(
+        self, code: str, message: str, fields: dict[str, list[str]] | None = None
+    ) -> None:
+        """The error shape of the API (taskmanager.exceptions.error_body, which this
+        module cannot import: it loads DRF's authentication before the apps are ready)."""
+        error = {"code": code, "message": message, "fields": fields or {}}
+        await self.send_json({"type": "error", "error": error})
 
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coroutine)

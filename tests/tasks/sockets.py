@@ -60,13 +60,23 @@ async def connected(communicator: WebsocketCommunicator) -> dict[str, Any]:
     return ready
 
 
+def error_code(message: dict[str, Any]) -> str:
+    """The code of an `error` message, checked to have the API's error shape."""
+    assert message["type"] == "error", message
+    assert set(message) == {"type", "error"}, message
+    error = message["error"]
+    assert set(error) == {"code", "message", "fields"}, message
+    assert isinstance(error["message"], str) and error["message"], message
+    assert isinstance(error["fields"], dict), message
+    return str(error["code"])
+
+
 async def assert_closed_unauthorized(
     communicator: WebsocketCommunicator, timeout: float = TIMEOUT
 ) -> None:
     """An `unauthorized` error message, then the close with 4401."""
     error = await receive(communicator, timeout)
-    assert error["type"] == "error", error
-    assert error["code"] == "unauthorized", error
+    assert error_code(error) == "unauthorized", error
     closing = await communicator.receive_output(timeout)
     assert closing == {"type": "websocket.close", "code": UNAUTHORIZED}, closing
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import yaml
 from channels.db import database_sync_to_async
+from django.db import OperationalError
 from jsonschema import Draft7Validator, FormatChecker
 from referencing import Registry
 from referencing.jsonschema import DRAFT7
@@ -96,6 +97,27 @@ def test_the_document_is_asyncapi_3_with_every_reference_resolving():
         Draft7Validator.check_schema(schema)
 
 
+def test_every_close_code_of_the_consumer_is_documented_and_one_daphne_sends():
+    documented = {
+        int(code): text
+        for code, text in document()["channels"]["taskEvents"]["x-close-codes"].items()
+    }
+    used = {
+        consumers.UNAUTHORIZED,
+        consumers.MESSAGE_TOO_BIG,
+        consumers.FLOODING,
+        consumers.RESUME_NEEDED,
+    }
+
+    assert used == {4401, 4413, 4429, 4503}
+    assert used <= set(documented)
+    # daphne's WebSocket library (autobahn) refuses any other code from an application.
+    assert all(code == 1000 or 3000 <= code <= 4999 for code in used)
+    description = document()["info"]["description"]
+    for code in used:
+        assert str(code) in description, code
+
+
 def test_every_message_type_is_documented_once_per_direction():
     received = message_schemas("receive")
     sent = message_schemas("send")
@@ -170,8 +192,25 @@ async def test_every_message_the_consumer_sends_matches_the_document(
             await hear(communicator)
         await say(communicator, "x" * 5000)
         await hear(communicator)
+        assert (await communicator.receive_output(3))["code"] == consumers.MESSAGE_TOO_BIG
     finally:
         await communicator.disconnect()
+
+    # A resume that fails: the database down, then a bug.
+    for failure in (OperationalError("connection refused"), RuntimeError("a bug")):
+
+        def fail(*args: Any, failure: Exception = failure) -> None:
+            raise failure
+
+        monkeypatch.setattr(consumers, "missed_events", fail)
+        failing = socket(token=tokens["access"])
+        await failing.connect()
+        try:
+            await hear(failing)
+            await say(failing, {"type": "resume", "after": 0})
+            await hear(failing)
+        finally:
+            await failing.disconnect()
 
     refused = socket(token="not-a-token")
     await refused.connect()
@@ -181,6 +220,7 @@ async def test_every_message_the_consumer_sends_matches_the_document(
         await refused.disconnect()
 
     assert set(seen) == set(received_schemas), set(received_schemas) - set(seen)
-    assert {error["code"] for error in seen["error"]} == set(
-        document()["components"]["schemas"]["Error"]["properties"]["code"]["enum"]
+    error_schema = document()["components"]["schemas"]["Error"]["properties"]["error"]
+    assert {error["error"]["code"] for error in seen["error"]} == set(
+        error_schema["properties"]["code"]["enum"]
     )

@@ -6,9 +6,14 @@ from types import FrameType
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import InterfaceError, OperationalError, close_old_connections
 
 from accounts.services import tokens_cleanup
 from tasks.services import idempotency_keys_cleanup
+
+# After a run failed because the database was unavailable, the next one starts within
+# this many seconds.
+RETRY_SECONDS = 10
 
 
 class Command(BaseCommand):
@@ -59,9 +64,23 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
         while not stop.is_set():
-            self._run_once(options)
-            self._beat(heartbeat)
-            stop.wait(every)
+            try:
+                self._run_once(options)
+            except (OperationalError, InterfaceError) as exc:
+                # PostgreSQL down or restarting: no heartbeat for this run, and the next
+                # one comes soon rather than an interval later.
+                wait = min(every, RETRY_SECONDS)
+                self.stderr.write(
+                    f"Database unavailable ({type(exc).__name__}: {exc}); trying again in {wait} s."
+                )
+            else:
+                self._beat(heartbeat)
+                wait = every
+            finally:
+                # The connection is not kept from one run to the next: after a PostgreSQL
+                # restart it would be dead, and every later run would fail with it.
+                close_old_connections()
+            stop.wait(wait)
         self.stdout.write("Stopped.")
 
     def _run_once(self, options: dict[str, Any]) -> None:

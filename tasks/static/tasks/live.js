@@ -87,7 +87,7 @@
           apply(message);
           break;
         case "error":
-          console.warn("live tasks:", message.code, message.detail);
+          console.warn("live tasks:", message.error.code, message.error.message);
           break;
       }
     });
