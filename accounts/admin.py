@@ -8,10 +8,16 @@ deleting a row (deleting a blacklist row would make a revoked token valid again)
 
 from typing import Any, cast
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import ShowFacets
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.contrib.auth.forms import AdminPasswordChangeForm
+from django.contrib.auth.forms import (
+    AdminPasswordChangeForm,
+    AdminUserCreationForm,
+    UsernameField,
+)
+from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Now
 from django.forms import ModelForm
@@ -19,10 +25,15 @@ from django.http import HttpRequest
 from rest_framework_simplejwt.token_blacklist import admin as _token_blacklist_admin  # noqa: F401
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from accounts import auth_cache, services
+from accounts import auth_cache, services, usernames
+from accounts.forms import AdminLoginForm
 from accounts.models import User, UserSession
 from accounts.roles import Role
 from taskmanager.exceptions import DomainError
+
+# The admin's login counts its attempts with the API's logins (taskmanager.urls
+# answers 429 for it once they are over the rate).
+admin.site.login_form = AdminLoginForm
 
 # Each user of an action costs a few short transactions; this bounds one request.
 BULK_LIMIT = 1000
@@ -60,8 +71,54 @@ class PasswordResetForm(AdminPasswordChangeForm):
         return cast(User, self.user)
 
 
+class LoginEmailFormField(forms.EmailField):
+    """An email normalized as every door stores it (NFKC, domain lower-cased)."""
+
+    def to_python(self, value: Any) -> str:
+        return usernames.normalize_email(super().to_python(value) or "")
+
+
+class LoginNamesForm(ModelForm):
+    """Usernames and emails refused as on registration: taken in any case, mixing
+    scripts, or looking like another account's (accounts.usernames)."""
+
+    def clean_username(self) -> str:
+        username = str(self.cleaned_data["username"])
+        usernames.validate_login_name(username, field="username", exclude_pk=self.instance.pk)
+        return username
+
+    def clean_email(self) -> str:
+        email = str(self.cleaned_data["email"])
+        usernames.validate_login_name(email, field="email", exclude_pk=self.instance.pk)
+        return email
+
+
+class UserAddForm(LoginNamesForm, AdminUserCreationForm):
+    class Meta(AdminUserCreationForm.Meta):
+        fields = ("username", "email")
+        field_classes = {"username": UsernameField, "email": LoginEmailFormField}
+
+
+class UserChangeForm(LoginNamesForm, DjangoUserChangeForm):
+    class Meta(DjangoUserChangeForm.Meta):
+        field_classes = {"username": UsernameField, "email": LoginEmailFormField}
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
+    add_form = UserAddForm
+    form = UserChangeForm
+    # With the email: every account has one (a login name, unique: a second account
+    # without one would break the unique index).
+    add_fieldsets = (
+        (
+            None,
+            {
+                "classes": ("wide",),
+                "fields": ("username", "email", "usable_password", "password1", "password2"),
+            },
+        ),
+    )
     change_password_form = PasswordResetForm
     list_display = [
         "username",

@@ -14,4 +14,9 @@ class AccountsConfig(AppConfig):
         # PostgreSQL and would scan.
         CharField.register_lookup(Lower)
 
-        from accounts import schema  # noqa: F401  (registers the OpenAPI auth scheme)
+        from accounts import (
+            schema,  # noqa: F401  (registers the OpenAPI auth scheme)
+            signals,
+        )
+
+        signals.connect()

@@ -6,12 +6,18 @@ view's first reads too) and no query when both are cached. On a miss the databas
 source of truth, is read and the entry added with `cache.add`, which never
 overwrites.
 
-A change (a session ending, a user's role or status) is published twice: the entry
-is dropped inside the writing transaction (harmless if it rolls back: a miss only
-re-reads the database), and the new state is written with `cache.set` once it
-commits, which wins over a reader that loaded the row just before the commit and
-re-added the old state. Entries live a short while so an operator's change to a
-group's permissions reaches every process quickly.
+A change (a session ending, a user's role, status or deletion) is published twice.
+Inside the writing transaction the entry is overwritten with an "unsettled" marker,
+and that write must succeed: if the cache refuses it (Redis down, or refusing writes
+while it fails over) `SessionStoreUnavailable` rolls the change back and the request
+answers 503, for an old "live" entry left in the cache would be served to every
+process for up to a minute after the change reported success. A reader that meets
+the marker asks the database and caches nothing, so a reader that loaded the row
+just before the commit cannot put the old state back (its `add` meets the marker);
+harmless if the transaction rolls back. Once it commits, the new state is written
+with `cache.set` (best effort: while the marker stays, readers ask the database).
+Entries live a short while so an operator's change to a group's permissions reaches
+every process quickly.
 
 The cache is shared, so an entry is checked before it is trusted (a few isinstance
 checks): one that is not what this module writes is a miss. It is deleted before
@@ -19,22 +25,42 @@ the database is read and the fresh state added, so a change published meanwhile
 still wins, as on any miss.
 """
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from django.contrib.auth.backends import ModelBackend
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.db import DatabaseError
+from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
+from django_redis.cache import RedisCache
+from redis.exceptions import RedisError
 
 from accounts.models import User, UserSession
+from taskmanager.exceptions import ServiceUnavailableError
 from taskmanager.readahead import ReadAhead
 from taskmanager.transactions import after_commit
+
+logger = logging.getLogger(__name__)
 
 SNAPSHOT_TTL = 60
 # last_used_at is informational; writing it on every request would cost a query.
 TOUCH_AFTER = timedelta(seconds=60)
+
+# What a writer puts under a key whose state is changing: "ask the database".
+UNSETTLED: dict[str, Any] = {"unsettled": True}
+
+
+class SessionStoreUnavailable(ServiceUnavailableError):
+    """The cache could not be told of a change to a session or user: the change is
+    rolled back rather than reported done while processes may still trust the old
+    state."""
+
+    message = "The session store is unavailable; try again later."
+
 
 _USER_FIELDS = (
     "id",
@@ -86,7 +112,10 @@ def authenticated_users(
     result: list[User | None] = []
     for user_id, session_id in pairs:
         key = session_key(session_id)
-        if not _is_session_state(found.get(key)):
+        if _is_unsettled(found.get(key)):
+            # Being ended: the database decides, and nothing is cached meanwhile.
+            found[key] = _load_session(session_id)
+        elif not _is_session_state(found.get(key)):
             if key in found:
                 cache.delete(key)
             found[key] = _load_session(session_id)
@@ -110,7 +139,9 @@ def session_cookie_user(user_id: int, session_hash: str) -> User | None:
 
 
 def _active_user(user_id: int, snapshot: Any) -> User | None:
-    if not _is_user_snapshot(snapshot, user_id):
+    if _is_unsettled(snapshot):
+        snapshot = load_user_snapshot(user_id)
+    elif not _is_user_snapshot(snapshot, user_id):
         if snapshot is not None:
             cache.delete(user_key(user_id))
         snapshot = load_user_snapshot(user_id)
@@ -118,6 +149,10 @@ def _active_user(user_id: int, snapshot: Any) -> User | None:
     if not snapshot or not snapshot["is_active"]:
         return None
     return _user_from_snapshot(snapshot)
+
+
+def _is_unsettled(value: Any) -> bool:
+    return value == UNSETTLED
 
 
 def _is_session_state(value: Any) -> bool:
@@ -196,10 +231,17 @@ def _user_from_snapshot(snapshot: dict[str, Any]) -> User:
     return user
 
 
-def sessions_ended(session_ids: list[UUID], user_id: int) -> None:
+def sessions_ended(session_ids: list[UUID], user_id: int, *, strict: bool = True) -> None:
     """Inside the transaction that ends the sessions: every process refuses them from
-    the next request on."""
-    cache.delete_many([session_key(sid) for sid in session_ids])
+    the next request on, or `SessionStoreUnavailable` (the transaction rolls back).
+    Not `strict`: the ending commits whatever the cache does; a process may then
+    accept the sessions' access tokens until their entries expire (SNAPSHOT_TTL)."""
+    try:
+        publish_unsettled([session_key(sid) for sid in session_ids])
+    except SessionStoreUnavailable:
+        if strict:
+            raise
+        logger.warning("sessions ended without the cache: refused within %d s", SNAPSHOT_TTL)
 
     def publish() -> None:
         ended = {"user_id": user_id, "ended": True, "expires_at": timezone.now()}
@@ -209,6 +251,44 @@ def sessions_ended(session_ids: list[UUID], user_id: int) -> None:
 
 
 def user_changed(user_id: int) -> None:
-    """Inside the transaction that changes a user's role, status or email."""
-    cache.delete(user_key(user_id))
+    """Inside the transaction that changes a user's role, status or email, or deletes
+    them; `SessionStoreUnavailable` if the cache cannot be told (it rolls back)."""
+    publish_unsettled([user_key(user_id)])
     after_commit(lambda: cache.set(user_key(user_id), load_user_snapshot(user_id), SNAPSHOT_TTL))
+
+
+def user_vanished(user_id: int) -> bool:
+    """Whether the user's row is gone (deleted where no code saw it, by raw SQL); if
+    so every process refuses their tokens from now on (as far as the cache can be
+    written; otherwise once their entries expire)."""
+    try:
+        if User.objects.filter(pk=user_id).exists():
+            return False
+    except (DatabaseError, TransactionManagementError):
+        return False  # no answer: not proof that the user is gone
+    cache.set(user_key(user_id), {}, SNAPSHOT_TTL)
+    return True
+
+
+def publish_unsettled(keys: list[str]) -> None:
+    """Put the unsettled marker under `keys`, or raise SessionStoreUnavailable.
+
+    Not through the cache API: django-redis swallows Redis errors (IGNORE_EXCEPTIONS)
+    and `set_many` reports nothing, so the write is sent and its replies checked here.
+    """
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        try:
+            pipe = backend.client.get_client(write=True).pipeline(transaction=False)
+            value = backend.client.encode(UNSETTLED)
+            for key in keys:
+                pipe.set(backend.make_key(key), value, ex=SNAPSHOT_TTL)
+            written = all(pipe.execute())
+        except RedisError as exc:
+            logger.warning("cache refused a session change: %s: %s", type(exc).__name__, exc)
+            raise SessionStoreUnavailable() from exc
+    else:
+        # Other backends report the keys they failed to write (local memory: none).
+        written = not backend.set_many(dict.fromkeys(keys, UNSETTLED), SNAPSHOT_TTL)
+    if not written:
+        raise SessionStoreUnavailable()

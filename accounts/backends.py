@@ -3,6 +3,7 @@ from typing import Any
 from django.contrib.auth.backends import ModelBackend
 from django.http import HttpRequest
 
+from accounts import usernames
 from accounts.models import User, lowered
 
 
@@ -34,10 +35,23 @@ class UsernameOrEmailBackend(ModelBackend):
 
 
 def find_login_user(*, username: str | None, email: str | None) -> User | None:
+    """The account a login names, by its name normalized as every door stores names
+    (NFKC: a fullwidth `root` is `root`). A name stored before that normalization,
+    which no normalized name matches, is still found as it was typed."""
+    given = (email or username or "").strip()
+    user = _find_login_user(
+        usernames.normalize_email(given) if email else usernames.normalize_username(given),
+        by_email_only=bool(email),
+    )
+    if user is None and usernames.normalize_username(given) != given:
+        user = _find_login_user(given, by_email_only=bool(email))
+    return user
+
+
+def _find_login_user(name: str, *, by_email_only: bool) -> User | None:
     users = User._default_manager
-    if email:
-        return users.filter(email__lower=lowered(email.strip())).first()
-    name = (username or "").strip()
+    if by_email_only:
+        return users.filter(email__lower=lowered(name)).first()
     user = users.filter(username__lower=lowered(name)).first()
     if user is None and "@" in name:
         user = users.filter(email__lower=lowered(name)).first()

@@ -2,10 +2,12 @@ import uuid
 from typing import Any
 
 from django.contrib.auth.models import AbstractUser, UserManager
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from accounts import usernames
 from accounts.roles import ROLE_PRECEDENCE, Role
 
 
@@ -17,12 +19,41 @@ def lowered(name: str) -> Lower:
     return Lower(models.Value(name, output_field=models.CharField()))
 
 
+class AccountManager(UserManager["User"]):
+    @classmethod
+    def normalize_email(cls, email: str | None) -> str:
+        # NFKC as well as the domain's case: every door that stores an email (the
+        # services, the admin's forms through `User.clean`, createsuperuser) uses it.
+        return usernames.normalize_email(email or "")
+
+    def create_superuser(
+        self, username: str, email: str | None = None, password: str | None = None, **extra: Any
+    ) -> "User":
+        """createsuperuser's door: the names are refused as on registration (the
+        command shows the ValidationError's messages)."""
+        username = self.model.normalize_username(username)
+        email = self.normalize_email(email)
+        errors = {
+            field: messages
+            for field, name in (("username", username), ("email", email))
+            if (messages := usernames.login_name_errors(name, field=field))
+        }
+        if errors:
+            raise ValidationError(errors)
+        return super().create_superuser(username, email, password, **extra)
+
+
 class User(AbstractUser):
-    """A person who uses the API; username and email are unique whatever their case."""
+    """A person who uses the API; username and email are unique whatever their case,
+    and no two look alike (accounts.usernames)."""
 
     email = models.EmailField("email address")
+    # Digests of the TR39 skeletons of the username and email, kept by `save`: a new
+    # name's look-alikes are then one indexed query (accounts.usernames).
+    username_skeleton = models.CharField(max_length=64, editable=False, default="")
+    email_skeleton = models.CharField(max_length=64, editable=False, default="")
 
-    objects = UserManager()
+    objects = AccountManager()
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
@@ -31,6 +62,12 @@ class User(AbstractUser):
             # (`username__lower=lowered(name)`, see AccountsConfig.ready).
             models.UniqueConstraint(Lower("username"), name="accounts_user_username_ci_unique"),
             models.UniqueConstraint(Lower("email"), name="accounts_user_email_ci_unique"),
+        ]
+        indexes = [
+            # Look-alikes of a new name, among usernames and emails alike (not
+            # unique: databases from before these columns may hold look-alike pairs).
+            models.Index(fields=["username_skeleton"], name="accounts_user_username_skel"),
+            models.Index(fields=["email_skeleton"], name="accounts_user_email_skel"),
         ]
 
     @property
@@ -49,6 +86,15 @@ class User(AbstractUser):
         # one would wipe it. Services reload users from the database before writing.
         if getattr(self, "_is_snapshot", False):
             raise RuntimeError("A cached user snapshot cannot be saved.")
+        # The skeletons are derived from the names: whichever door writes a name (a
+        # service, the admin's forms, createsuperuser), its skeleton follows.
+        for field, value in usernames.skeleton_columns(
+            username=self.username, email=self.email
+        ).items():
+            setattr(self, field, value)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and {"username", "email"} & set(update_fields):
+            kwargs["update_fields"] = {*update_fields, "username_skeleton", "email_skeleton"}
         super().save(*args, **kwargs)
 
 

@@ -3,10 +3,10 @@ from typing import Any
 from django.contrib.auth import password_validation
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Q
 from rest_framework import serializers
 
-from accounts.models import User, UserSession, lowered
+from accounts import usernames
+from accounts.models import User, UserSession
 from accounts.roles import Role
 from taskmanager.serializers import StrictFieldsMixin
 
@@ -27,36 +27,38 @@ def _validate_password(password: str, user: User) -> None:
         raise serializers.ValidationError(list(exc.messages)) from exc
 
 
-def _name_taken(name: str) -> Q:
-    """Accounts a login by `name` could reach: a login's `username` that matches no
-    username is tried as an email (accounts.backends), so usernames and emails are
-    one namespace. Otherwise a newcomer could take someone's email as their
-    username, and that person's login by email through `username` would reach the
-    newcomer's account instead."""
-    return Q(username__lower=lowered(name)) | Q(email__lower=lowered(name))
+def _login_name_is_free(value: str, field: str, *, exclude_pk: int | None = None) -> str:
+    errors = usernames.login_name_errors(value, field=field, exclude_pk=exclude_pk)
+    if errors:
+        raise serializers.ValidationError(errors)
+    return value
 
 
-def _email_is_free(email: str, *, exclude_pk: int | None = None) -> str:
-    taken = User.objects.filter(_name_taken(email.strip()))
-    if exclude_pk is not None:
-        taken = taken.exclude(pk=exclude_pk)
-    if taken.exists():
-        raise serializers.ValidationError("This email is already taken.")
-    return email
+class UsernameField(serializers.CharField):
+    """A username as every door normalizes it (NFKC), before it is validated."""
+
+    def to_internal_value(self, data: Any) -> str:
+        return usernames.normalize_username(super().to_internal_value(data))
+
+
+class LoginEmailField(serializers.EmailField):
+    """An email as every door normalizes it (NFKC, domain lower-cased), before it is
+    validated: a fullwidth `root@example.com` is `root@example.com`."""
+
+    def to_internal_value(self, data: Any) -> str:
+        return usernames.normalize_email(super().to_internal_value(data))
 
 
 class RegisterInputSerializer(StrictFieldsMixin, serializers.Serializer):
-    username = serializers.CharField(max_length=150, validators=[UnicodeUsernameValidator()])
-    email = serializers.EmailField(max_length=254)
+    username = UsernameField(max_length=150, validators=[UnicodeUsernameValidator()])
+    email = LoginEmailField(max_length=254)
     password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
 
     def validate_username(self, value: str) -> str:
-        if User.objects.filter(_name_taken(value)).exists():
-            raise serializers.ValidationError("This username is already taken.")
-        return value
+        return _login_name_is_free(value, "username")
 
     def validate_email(self, value: str) -> str:
-        return _email_is_free(value)
+        return _login_name_is_free(value, "email")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         candidate = User(username=attrs["username"], email=attrs["email"])
@@ -118,7 +120,7 @@ class SessionOutputSerializer(serializers.ModelSerializer[UserSession]):
 
 
 class MeUpdateInputSerializer(StrictFieldsMixin, serializers.Serializer):
-    email = serializers.EmailField(max_length=254, required=False)
+    email = LoginEmailField(max_length=254, required=False)
     password = serializers.CharField(
         max_length=128, required=False, write_only=True, trim_whitespace=False
     )
@@ -127,7 +129,7 @@ class MeUpdateInputSerializer(StrictFieldsMixin, serializers.Serializer):
     )
 
     def validate_email(self, value: str) -> str:
-        return _email_is_free(value, exclude_pk=self.context["user"].pk)
+        return _login_name_is_free(value, "email", exclude_pk=self.context["user"].pk)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         user: User = self.context["user"]

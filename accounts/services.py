@@ -12,7 +12,7 @@ from django.utils import timezone
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, TokenError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from accounts import auth_cache, tokens
+from accounts import auth_cache, tokens, usernames
 from accounts.models import User, UserSession
 from accounts.roles import Role
 from taskmanager.batches import delete_in_batches
@@ -28,17 +28,59 @@ _UNIQUE_FIELDS = {
 
 
 def user_register(*, username: str, email: str, password: str) -> User:
-    """Create a member account. Uniqueness races end as a 400 naming the field."""
-    user = User(username=username, email=User.objects.normalize_email(email))
+    """Create a member account. Uniqueness races end as a 400 naming the field, and
+    so do look-alikes of another account's names (accounts.usernames)."""
+    user = User(
+        username=User.normalize_username(username), email=User.objects.normalize_email(email)
+    )
     user.set_password(password)
     try:
         with transaction.atomic():
+            _claim_names(username=user.username, email=user.email)
             user.save()
             user.groups.add(Group.objects.get(name=Role.MEMBER))
     except IntegrityError as exc:
         field = next((f for key, f in _UNIQUE_FIELDS.items() if key in str(exc)), "username")
         raise DomainValidationError(fields={field: [f"This {field} is already taken."]}) from exc
     return user
+
+
+def _claim_names(*, exclude_pk: int | None = None, **names: str) -> None:
+    """Inside the caller's transaction: refuse names taken or looking like another
+    account's, once no concurrent claim of a look-alike is left uncommitted."""
+    usernames.lock_names(*names.values())
+    errors = {
+        field: messages
+        for field, name in names.items()
+        if (messages := usernames.login_name_errors(name, field=field, exclude_pk=exclude_pk))
+    }
+    if errors:
+        raise DomainValidationError(fields=errors)
+
+
+def user_skeletons_refresh(*, batch_size: int = 1000) -> int:
+    """Recompute every user's name skeletons (after an ICU upgrade changed the
+    confusables table); how many rows changed. Batches by primary key, each its own
+    short transaction."""
+    changed, last_pk = 0, 0
+    while True:
+        users = list(
+            User.objects.filter(pk__gt=last_pk)
+            .order_by("pk")
+            .only("pk", "username", "email", "username_skeleton", "email_skeleton")[:batch_size]
+        )
+        if not users:
+            return changed
+        stale = []
+        for user in users:
+            columns = usernames.skeleton_columns(username=user.username, email=user.email)
+            if any(getattr(user, field) != value for field, value in columns.items()):
+                for field, value in columns.items():
+                    setattr(user, field, value)
+                stale.append(user)
+        User.objects.bulk_update(stale, ["username_skeleton", "email_skeleton"])
+        changed += len(stale)
+        last_pk = users[-1].pk
 
 
 def session_start(*, user: User, ip: str | None, user_agent: str) -> tokens.IssuedTokens:
@@ -99,7 +141,9 @@ def session_refresh(*, raw_refresh: str) -> tokens.IssuedTokens:
             session.last_used_at = now
             session.save(update_fields=["refresh_jti", "expires_at", "last_used_at"])
         else:
-            _end_sessions(UserSession.objects.filter(pk=session.pk), EndReason.REPLAY)
+            # Committed whatever the cache does: a stolen token's session must end,
+            # and the caller is told no success.
+            _end_sessions(UserSession.objects.filter(pk=session.pk), EndReason.REPLAY, strict=False)
     if issued is None:  # a replay: the session ending above is committed
         raise AuthenticationFailed("Refresh token was already used; the session has been ended.")
     return issued
@@ -139,6 +183,7 @@ def user_update_profile(
         fresh = User.objects.select_for_update().get(pk=user.pk)
         if email is not None:
             fresh.email = User.objects.normalize_email(email)
+            _claim_names(email=fresh.email, exclude_pk=fresh.pk)
         if password is not None:
             fresh.set_password(password)
         try:
@@ -214,9 +259,10 @@ def user_set_active(*, user: User, is_active: bool) -> User:
     return fresh
 
 
-def _end_sessions(sessions: QuerySet[UserSession], reason: str) -> int:
+def _end_sessions(sessions: QuerySet[UserSession], reason: str, *, strict: bool = True) -> int:
     """End sessions inside the caller's transaction: mark them, blacklist their
-    current refresh tokens, and tell every process through the cache."""
+    current refresh tokens, and tell every process through the cache; `strict`: or
+    raise SessionStoreUnavailable, which rolls the caller's transaction back (503)."""
     rows = list(sessions.select_for_update().values_list("id", "user_id", "refresh_jti"))
     if not rows:
         return 0
@@ -233,7 +279,7 @@ def _end_sessions(sessions: QuerySet[UserSession], reason: str) -> int:
     for session_id, user_id, _ in rows:
         by_user.setdefault(user_id, []).append(session_id)
     for user_id, session_ids in by_user.items():
-        auth_cache.sessions_ended(session_ids, user_id)
+        auth_cache.sessions_ended(session_ids, user_id, strict=strict)
     return len(ids)
 
 

@@ -1,5 +1,6 @@
 """Refresh and access tokens bound to a session (the `sid` claim)."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -7,9 +8,45 @@ from uuid import UUID
 
 from django.conf import settings
 from rest_framework_simplejwt.exceptions import TokenBackendError, TokenError
+from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.state import token_backend
-from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 from rest_framework_simplejwt.utils import datetime_from_epoch
+
+# NumericDate claims as this service writes them: whole seconds before the year 10000,
+# where Python's datetime ends (SimpleJWT turns `exp` into one).
+_LATEST_EPOCH = 253402300799
+_BIGINT_MAX = 2**63 - 1
+
+
+def check_claims(payload: Mapping[str, Any]) -> None:
+    """TokenError unless the claims this service reads have the types and ranges it
+    issues. A well-signed token is not therefore well-formed (an older release, a key
+    shared with another service): a string or a huge `exp` made SimpleJWT fail with
+    a TypeError or an OverflowError, a 500, where it must be a 401."""
+    for name in ("exp", "iat", "nbf"):
+        if name in payload and not _is_whole(payload[name], 0, _LATEST_EPOCH):
+            raise TokenError(f'Token has an invalid "{name}" claim')
+    user_id = api_settings.USER_ID_CLAIM
+    if user_id in payload and not _is_whole(payload[user_id], 1, _BIGINT_MAX):
+        raise TokenError(f'Token has an invalid "{user_id}" claim')
+    for name in (api_settings.JTI_CLAIM, api_settings.TOKEN_TYPE_CLAIM, "sid"):
+        if name in payload and not isinstance(payload[name], str):
+            raise TokenError(f'Token has an invalid "{name}" claim')
+
+
+def _is_whole(value: Any, low: int, high: int) -> bool:
+    # Not a bool, though Python's bool is an int: JSON `true` is no number.
+    return type(value) is int and low <= value <= high
+
+
+class SessionAccessToken(AccessToken):
+    """SimpleJWT's access token, its claims checked before SimpleJWT reads them
+    (settings: SIMPLE_JWT["AUTH_TOKEN_CLASSES"])."""
+
+    def verify(self) -> None:
+        check_claims(self.payload)
+        super().verify()
 
 
 @dataclass(frozen=True)
@@ -58,4 +95,5 @@ def decode_refresh(raw: str) -> dict[str, Any]:
         raise TokenError(str(exc)) from exc
     if payload.get("token_type") != "refresh" or "jti" not in payload or "exp" not in payload:
         raise TokenError("Token has wrong type")
+    check_claims(payload)
     return payload

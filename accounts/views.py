@@ -1,6 +1,14 @@
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
+from django.contrib import admin
 from django.contrib.auth import authenticate, logout
+from django.contrib.auth.views import LoginView as DjangoLoginView
+from django.contrib.auth.views import PasswordChangeView
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import AuthenticationFailed
@@ -12,6 +20,7 @@ from rest_framework.views import APIView
 
 from accounts import selectors, services
 from accounts.authentication import session_id_of
+from accounts.forms import AdminOwnPasswordChangeForm, LoginForm
 from accounts.models import User, UserSession
 from accounts.permissions import CanManageUsers
 from accounts.serializers import (
@@ -27,8 +36,8 @@ from accounts.serializers import (
     UserOutputSerializer,
 )
 from accounts.throttles import (
+    CURRENT_PASSWORD_THROTTLES,
     LOGIN_THROTTLES,
-    CurrentPasswordThrottle,
     RefreshThrottle,
     RegisterThrottle,
 )
@@ -209,8 +218,8 @@ class SessionViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.G
 
 class MeView(APIView):
     # The default reads and writes, and a password change's check of the current
-    # password at the login rate.
-    throttle_classes = [ReadWriteThrottle, CurrentPasswordThrottle]
+    # password, counted as a login attempt on the account (and per user).
+    throttle_classes = [ReadWriteThrottle, *CURRENT_PASSWORD_THROTTLES]
 
     @extend_schema(
         summary="Your profile",
@@ -276,3 +285,50 @@ class UserViewSet(
         payload.is_valid(raise_exception=True)
         services.user_admin_update(actor=request.user, user=user, **payload.validated_data)
         return Response(UserOutputSerializer(selectors.user_list().get(pk=user.pk)).data)
+
+
+# --- the HTML forms that check a password ------------------------------------------
+
+
+def password_form_view(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """A view of a form of `accounts.forms` answering 429 with `Retry-After` when the
+    form refused a throttled attempt: the page shows the form and why, with the status
+    the API gives, rather than the 200 of a wrong password."""
+
+    @wraps(view)
+    def answer(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        response = view(request, *args, **kwargs)
+        context = getattr(response, "context_data", None) or {}
+        wait = getattr(context.get("form"), "throttled_for", None)
+        if isinstance(wait, int):
+            response.status_code = status.HTTP_429_TOO_MANY_REQUESTS
+            response["Retry-After"] = str(wait)
+        return response
+
+    return answer
+
+
+# The browsable API's session login (rest_framework.urls' view, with the throttled form).
+browsable_api_login = password_form_view(
+    DjangoLoginView.as_view(
+        template_name="rest_framework/login.html", authentication_form=LoginForm
+    )
+)
+
+
+class _AdminPasswordChangeView(PasswordChangeView):
+    form_class = AdminOwnPasswordChangeForm
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        return {**super().get_form_kwargs(), "request": self.request}
+
+
+@password_form_view
+def admin_password_change(request: HttpRequest) -> HttpResponseBase:
+    """`AdminSite.password_change` (which has no hook for its form), with the form
+    that throttles the check of the old password and ends the API's sessions."""
+    request.current_app = admin.site.name
+    return _AdminPasswordChangeView.as_view(
+        success_url=reverse("admin:password_change_done", current_app=admin.site.name),
+        extra_context=admin.site.each_context(request),
+    )(request)

@@ -9,10 +9,10 @@ import logging
 import sys
 from typing import Any
 
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import InterfaceError, OperationalError
+from django.db import IntegrityError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -144,6 +144,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(as_serializer_error(exc))
+    if _user_vanished(exc, context):
+        exc = _session_ended(context)
 
     if isinstance(exc, DomainError):
         body = error_body(exc.code, exc.message, exc.fields)
@@ -166,6 +168,17 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     elif isinstance(exc, SuspiciousOperation):
         body = error_body("bad_request", "The request was malformed.")
         status_code = status.HTTP_400_BAD_REQUEST
+    elif isinstance(exc, IntegrityError) and _foreign_key_violation(exc):
+        # A row the write refers to was deleted meanwhile (a race, not a bug of the
+        # request): the client may reload and try again.
+        logger.warning("write refers to a deleted row: %s", exc)
+        body = error_body(ConflictError.code, REFERENCE_GONE)
+        status_code = status.HTTP_409_CONFLICT
+    elif isinstance(exc, ObjectDoesNotExist):
+        # A row found a moment earlier was deleted before the service locked it.
+        logger.warning("row deleted meanwhile: %s", exc)
+        body = error_body(NotFoundError.code, NotFoundError.message)
+        status_code = status.HTTP_404_NOT_FOUND
     elif _database_unavailable(exc):
         request = context.get("request")
         _log_database_unavailable(exc, request)
@@ -186,6 +199,49 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     # around the view must not be committed.
     set_rollback()
     return Response(body, status=status_code, headers=headers)
+
+
+REFERENCE_GONE = "Something this request refers to was deleted meanwhile; reload and retry."
+
+
+def _user_vanished(exc: Exception, context: dict[str, Any]) -> bool:
+    """The request failed because its user's row is gone (deleted by raw SQL, where
+    no code could end their sessions): a write hit their foreign key, or a lookup of
+    their row found nothing. That is an ended session, not a server error."""
+    user = getattr(context.get("request"), "_user", None)  # set once authenticated
+    user_id = getattr(user, "pk", None)
+    if not isinstance(user_id, int):
+        return False
+    if not isinstance(exc, ObjectDoesNotExist) and not _caused_by(exc, IntegrityError):
+        return False
+    from accounts.auth_cache import user_vanished
+
+    return user_vanished(user_id)
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen: BaseException | None = exc
+    for _ in range(10):  # a chain is short; a cycle must not hang the request
+        if seen is None:
+            return False
+        if isinstance(seen, kind):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _session_ended(context: dict[str, Any]) -> exceptions.AuthenticationFailed:
+    exc = exceptions.AuthenticationFailed("The session has ended.", code="session_ended")
+    view, request = context.get("view"), context.get("request")
+    if view is not None and request is not None:
+        exc.auth_header = view.get_authenticate_header(request)  # type: ignore[attr-defined]
+    return exc
+
+
+def _foreign_key_violation(exc: IntegrityError) -> bool:
+    # PostgreSQL's SQLSTATE foreign_key_violation; SQLite says it in words.
+    sqlstate = getattr(exc.__cause__, "sqlstate", None)
+    return sqlstate == "23503" or "FOREIGN KEY constraint failed" in str(exc)
 
 
 # The database down or restarting (connections refused, the pool timing out, a
@@ -231,5 +287,10 @@ def server_error(request: HttpRequest) -> JsonResponse:
     if _database_unavailable(exc):
         response = _json_error(503, *DATABASE_UNAVAILABLE)
         response["Retry-After"] = DEPENDENCY_RETRY_AFTER
+        return response
+    if isinstance(exc, DomainError) and exc.retry_after is not None:
+        # A dependency refused a change made outside the API (the admin's): rolled back.
+        response = _json_error(exc.status_code, exc.code, exc.message)
+        response["Retry-After"] = exc.retry_after
         return response
     return _json_error(500, "server_error", "An unexpected error occurred.")

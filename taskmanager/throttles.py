@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.conf import settings
 from django.core.cache import cache, caches
+from django.http import HttpRequest
 from django_redis.cache import RedisCache
 from redis.exceptions import RedisError, ResponseError
 from rest_framework.permissions import SAFE_METHODS
@@ -81,8 +82,13 @@ class FixedWindowThrottle(BaseThrottle):
         raise NotImplementedError
 
     def allow_request(self, request: Request, view: APIView) -> bool:
+        return self.count(request, self.identity(request, view))
+
+    def count(self, request: HttpRequest | Request, ident: str | None) -> bool:
+        """Counts one request of `ident` in this scope's window; False once over the
+        rate (`wait()` then says for how long). Also for plain Django views (the
+        login forms), so that they count in the API's windows."""
         rate = settings.THROTTLE_RATES.get(self.scope)
-        ident = self.identity(request, view)
         if not rate or ident is None:
             return True
         allowed, window = parse_rate(rate)
@@ -91,7 +97,7 @@ class FixedWindowThrottle(BaseThrottle):
         key = counter_key(self.scope, ident, start)
         # Counted already when authentication read ahead (taskmanager.readahead),
         # unless the window has turned since.
-        ahead = readahead.of(request)
+        ahead = readahead.of(request) if isinstance(request, Request) else None
         count = ahead.counted(key) if ahead is not None else None
         if count is None:
             count = self._increment(key, window)

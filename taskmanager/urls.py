@@ -1,7 +1,9 @@
 from django.contrib import admin
+from django.contrib.auth.views import LogoutView
 from django.urls import include, path
 from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 
+from accounts.views import admin_password_change, browsable_api_login, password_form_view
 from taskmanager.docs import AsyncApiView, SchemaView
 from tasks.views import live_page
 
@@ -9,6 +11,11 @@ api_v1 = [
     path("", include("accounts.urls")),
     path("", include("tasks.urls")),
     path("", include("files.urls")),
+]
+
+browsable_api_auth = [
+    path("login/", browsable_api_login, name="login"),
+    path("logout/", LogoutView.as_view(), name="logout"),
 ]
 
 urlpatterns = [
@@ -19,9 +26,18 @@ urlpatterns = [
     # The WebSocket's messages (docs/asyncapi.yaml).
     path("api/asyncapi/", AsyncApiView.as_view(), name="asyncapi"),
     path("live/", live_page, name="live"),
-    # Session login and logout links for the browsable API.
-    path("api-auth/", include("rest_framework.urls")),
+    # Session login and logout links for the browsable API (rest_framework.urls,
+    # with a login form throttled as the API's login).
+    path("api-auth/", include((browsable_api_auth, "rest_framework"))),
     path("monitoring/", include("monitoring.urls")),
+    # Ahead of the admin's own "login/" and "password_change/" (the same URLs, which
+    # `admin:login` and `admin:password_change` name): their throttled attempts answer
+    # 429 rather than 200, and a password change ends the API's sessions.
+    path("admin/login/", password_form_view(admin.site.login)),
+    path(
+        "admin/password_change/",
+        admin.site.admin_view(admin_password_change, cacheable=True),
+    ),
     path("admin/", admin.site.urls),
 ]
 

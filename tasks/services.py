@@ -71,6 +71,7 @@ def task_create_idempotent(
     request_hash = hashlib.sha256(
         json.dumps(body, sort_keys=True, default=str).encode()
     ).hexdigest()
+    failure: IntegrityError | None = None
     for _ in range(2):
         try:
             with transaction.atomic():
@@ -82,9 +83,10 @@ def task_create_idempotent(
                 record.response = represent(task)
                 record.save(update_fields=["task", "response"])
                 return record.response, False
-        except IntegrityError:
+        except IntegrityError as exc:
             existing = IdempotencyKey.objects.filter(user_id=actor.pk, key=key).first()
             if existing is None:
+                failure = exc
                 continue
             if existing.created_at < timezone.now() - IDEMPOTENCY_TTL:
                 existing.delete()  # expired: the key may be used afresh
@@ -94,7 +96,9 @@ def task_create_idempotent(
                     "This Idempotency-Key was used with a different request body."
                 ) from None
             return existing.response, True
-    raise ConflictError("This Idempotency-Key is in use; retry the request.")
+    # Chained: a failure that was no key race (the actor's row deleted meanwhile) is
+    # told apart by the exception handler.
+    raise ConflictError("This Idempotency-Key is in use; retry the request.") from failure
 
 
 def idempotency_keys_cleanup(*, dry_run: bool = False, batch_size: int = 5000) -> int:

@@ -3,6 +3,7 @@
 from typing import Any
 
 import factory
+from django.test import TestCase
 from factory.django import DjangoModelFactory
 
 from accounts.models import User
@@ -37,7 +38,10 @@ class UserFactory(DjangoModelFactory):
     @factory.post_generation
     def role(user: User, create: bool, extracted: str | None, **kwargs: Any) -> None:
         if create and extracted and extracted != Role.MEMBER:
-            user_set_role(user=user, role=extracted)
+            # As if committed: the service's after-commit cache update replaces the
+            # "unsettled" entry it wrote (accounts.auth_cache), as in production.
+            with TestCase.captureOnCommitCallbacks(execute=True):
+                user_set_role(user=user, role=extracted)
 
     @factory.post_generation
     def superuser(user: User, create: bool, extracted: bool | None, **kwargs: Any) -> None:

@@ -120,10 +120,12 @@ def test_the_token_endpoint_shares_the_login_count(member, small_rates, settings
 
 
 def test_guessing_the_current_password_through_the_profile_is_throttled(
-    member_client, member, settings
+    client_for, member, settings
 ):
     # A stolen access token must not turn the profile's password check into an
     # unthrottled guessing oracle (every answer says whether the guess was right).
+    # The token is from a login elsewhere: one from here would count with the guesses.
+    member_client = client_for(member, REMOTE_ADDR="198.51.100.1")
     settings.THROTTLE_RATES = dict.fromkeys(("read", "write", "login", "login_ip"), f"{RATE}/min")
     body = {"password": "Another-Copper-Lantern-43"}
     answers = [
