@@ -5,7 +5,6 @@ PYTHON ?= python3
 HOST ?= 127.0.0.1
 PORT ?= 8000
 WS_PORT ?= 8001
-WEB_PORT ?= 8002
 VENV := .venv
 BIN := $(VENV)/bin
 # Extra arguments for pytest, e.g. `make test ARGS="-k refresh -x"`.
@@ -46,13 +45,13 @@ run: install
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-# nginx on PORT in front of gunicorn (HTTP) and daphne (/ws/) on loopback (scripts/serve),
+# nginx on PORT in front of gunicorn (HTTP, a Unix socket) and daphne (/ws/, loopback) (scripts/serve),
 # as docker-compose runs them. Several processes: the cache and events need REDIS_URL.
 serve: install
 	@test -n "$$REDIS_URL" || { echo "make serve: set REDIS_URL (the processes share the cache and events through Redis); one process on embedded defaults: make run" >&2; exit 2; }
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
-	HOST=$(HOST) PORT=$(PORT) WS_PORT=$(WS_PORT) WEB_PORT=$(WEB_PORT) BIN=$(BIN) scripts/serve
+	HOST=$(HOST) PORT=$(PORT) WS_PORT=$(WS_PORT) BIN=$(BIN) scripts/serve
 
 # The suite needs a SECRET_KEY when it runs on PostgreSQL with DEBUG off (production
 # rules); a throw-away one is given here unless the caller set their own.

@@ -106,7 +106,6 @@ def make_serve(port: int) -> list[str]:
         "/usr/bin/env",
         "HOST=127.0.0.1",
         f"PORT={port}",
-        f"WEB_PORT={free_port()}",
         f"WS_PORT={free_port()}",
         f"BIN={BIN}",
         str(ROOT / "scripts" / "serve"),

@@ -127,6 +127,8 @@ def metrics(request: HttpRequest) -> HttpResponse:
 
 
 def _inside(address: str) -> bool:
+    if address == "":
+        return True  # a Unix socket's peer (gunicorn under make serve): this host
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:

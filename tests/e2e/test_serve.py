@@ -2,6 +2,7 @@
 runs them, sharing events through Redis; stopping it stops all three. Slow clients
 hold nginx's connections, never gunicorn's workers."""
 
+import http.client
 import json
 import os
 import shutil
@@ -55,12 +56,26 @@ class Serving:
     web: Server
     ports: dict[str, int]
     process: subprocess.Popen[bytes]
+    var_dir: Path
+
+
+def get_over_unix_socket(path: Path, url_path: str) -> int:
+    """The status of a GET to the HTTP server listening on the Unix socket `path`."""
+    connection = http.client.HTTPConnection("127.0.0.1", timeout=10)
+    connection.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    connection.sock.settimeout(10)
+    connection.sock.connect(str(path))
+    try:
+        connection.request("GET", url_path)
+        return connection.getresponse().status
+    finally:
+        connection.close()
 
 
 @contextmanager
 def make_serve(tmp_path: Path) -> Iterator[Serving]:
     """scripts/serve on free ports; stopped with SIGTERM when the block ends."""
-    ports = {"PORT": free_port(), "WS_PORT": free_port(), "WEB_PORT": free_port()}
+    ports = {"PORT": free_port(), "WS_PORT": free_port()}
     env = production_env(
         tmp_path, REDIS_URL=REDIS_URL, HOST="127.0.0.1", **{k: str(v) for k, v in ports.items()}
     )
@@ -74,7 +89,7 @@ def make_serve(tmp_path: Path) -> Iterator[Serving]:
     web = Server(f"http://127.0.0.1:{ports['PORT']}", process, log_path)
     try:
         wait_until_healthy(web)
-        yield Serving(web, ports, process)
+        yield Serving(web, ports, process, Path(env["VAR_DIR"]))
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -102,10 +117,10 @@ def test_serve_runs_http_and_websocket_behind_nginx_and_stops_all(tmp_path: Path
             )
             assert created.status_code == 201, created.text
             event = json.loads(socket_.recv(timeout=10))
-        # From outside, metrics are nginx's 404; gunicorn and daphne listen on loopback.
+        # From outside, metrics are nginx's 404; gunicorn listens on a Unix socket only.
         metrics = requests.get(f"{web.base_url}/monitoring/metrics/", timeout=10)
-        inside = requests.get(
-            f"http://127.0.0.1:{serving.ports['WEB_PORT']}/monitoring/metrics/", timeout=10
+        inside = get_over_unix_socket(
+            serving.var_dir / "serve" / "web.sock", "/monitoring/metrics/"
         )
         process.send_signal(signal.SIGTERM)
         exit_code = process.wait(timeout=20)
@@ -115,7 +130,7 @@ def test_serve_runs_http_and_websocket_behind_nginx_and_stops_all(tmp_path: Path
     assert live.status_code == 302  # to the login page; the page itself is tested elsewhere
     assert metrics.status_code == 404
     assert metrics.json()["error"]["code"] == "not_found"
-    assert inside.status_code == 200
+    assert inside == 200
     assert exit_code in (0, 143, -signal.SIGTERM)
     for port in serving.ports.values():
         assert port_is_free(port)
