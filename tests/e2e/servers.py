@@ -7,7 +7,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -168,6 +168,21 @@ def postgres_database(url: str) -> Iterator[str]:
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+@contextmanager
+def migrated_env(tmp_path: Path, **extra: str) -> Iterator[dict[str, str]]:
+    """`production_env` on a throw-away, migrated database: PostgreSQL when the suite
+    runs on it, else SQLite; `extra` on top."""
+    database = (
+        postgres_database(DATABASE_URL)
+        if DATABASE_URL.startswith("postgres")
+        else nullcontext(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    )
+    with database as database_url:
+        env = production_env(tmp_path, DATABASE_URL=database_url, **extra)
+        manage("migrate", "--noinput", env=env)
+        yield env
 
 
 def connections_to(database_url: str) -> int:

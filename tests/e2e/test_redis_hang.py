@@ -10,7 +10,6 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import pytest
@@ -19,11 +18,8 @@ from websockets.sync.client import connect
 
 from tests.e2e.instances import RedisInstance, redis_instance, redis_server_binary
 from tests.e2e.servers import (
-    DATABASE_URL,
     Server,
-    manage,
-    postgres_database,
-    production_env,
+    migrated_env,
     register_and_login,
     serve,
 )
@@ -54,21 +50,12 @@ def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisInstance]:
 def env(redis: RedisInstance, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """Production settings on this module's Redis, and a database of its own
     (PostgreSQL when the suite has one, else SQLite); rates too high to throttle."""
-    tmp_path = tmp_path_factory.mktemp("hang")
-    database: AbstractContextManager[str] = (
-        postgres_database(DATABASE_URL)
-        if DATABASE_URL.startswith("postgres")
-        else nullcontext(f"sqlite:///{tmp_path / 'db.sqlite3'}")
-    )
-    with database as database_url:
-        env = production_env(
-            tmp_path,
-            DATABASE_URL=database_url,
-            REDIS_URL=redis.url,
-            THROTTLE_READ_RATE="100000/min",
-            THROTTLE_WRITE_RATE="100000/min",
-        )
-        manage("migrate", "--noinput", env=env)
+    with migrated_env(
+        tmp_path_factory.mktemp("hang"),
+        REDIS_URL=redis.url,
+        THROTTLE_READ_RATE="100000/min",
+        THROTTLE_WRITE_RATE="100000/min",
+    ) as env:
         yield env
 
 

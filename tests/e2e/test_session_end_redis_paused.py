@@ -12,7 +12,7 @@ and by the socket server.
 import json
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -23,11 +23,8 @@ from websockets.sync.client import connect
 
 from tests.e2e.instances import RedisInstance, redis_instance, redis_server_binary
 from tests.e2e.servers import (
-    DATABASE_URL,
     Server,
-    manage,
-    postgres_database,
-    production_env,
+    migrated_env,
     register_and_login,
     serve,
 )
@@ -51,21 +48,12 @@ def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisInstance]:
 
 @pytest.fixture(scope="module")
 def env(redis: RedisInstance, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    tmp_path = tmp_path_factory.mktemp("paused")
-    database: AbstractContextManager[str] = (
-        postgres_database(DATABASE_URL)
-        if DATABASE_URL.startswith("postgres")
-        else nullcontext(f"sqlite:///{tmp_path / 'db.sqlite3'}")
-    )
-    with database as database_url:
-        env = production_env(
-            tmp_path,
-            DATABASE_URL=database_url,
-            REDIS_URL=redis.url,
-            THROTTLE_READ_RATE="100000/min",
-            THROTTLE_WRITE_RATE="100000/min",
-        )
-        manage("migrate", "--noinput", env=env)
+    with migrated_env(
+        tmp_path_factory.mktemp("paused"),
+        REDIS_URL=redis.url,
+        THROTTLE_READ_RATE="100000/min",
+        THROTTLE_WRITE_RATE="100000/min",
+    ) as env:
         yield env
 
 
