@@ -50,8 +50,10 @@ class User(AbstractUser):
     email = models.EmailField("email address")
     # Digests of the TR39 skeletons of the username and email, kept by `save`: a new
     # name's look-alikes are then one indexed query (accounts.usernames).
-    username_skeleton = models.CharField(max_length=64, editable=False, default="")
-    email_skeleton = models.CharField(max_length=64, editable=False, default="")
+    # db_default: a row inserted by SQL (a bulk import, bench/) still goes in; its
+    # empty skeleton is filled by `manage.py refresh_name_skeletons`.
+    username_skeleton = models.CharField(max_length=64, editable=False, default="", db_default="")
+    email_skeleton = models.CharField(max_length=64, editable=False, default="", db_default="")
 
     objects = AccountManager()
 

@@ -22,12 +22,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='user',
             name='email_skeleton',
-            field=models.CharField(default='', editable=False, max_length=64),
+            field=models.CharField(db_default='', default='', editable=False, max_length=64),
         ),
         migrations.AddField(
             model_name='user',
             name='username_skeleton',
-            field=models.CharField(default='', editable=False, max_length=64),
+            field=models.CharField(db_default='', default='', editable=False, max_length=64),
         ),
         migrations.AddIndex(
             model_name='user',
