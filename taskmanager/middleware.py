@@ -1,34 +1,42 @@
-"""Request plumbing that must run before anything reads a body."""
+"""Request plumbing below Django, for what Django cannot see."""
 
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from django.core.handlers.wsgi import WSGIRequest
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.conf import settings
 
-from taskmanager.exceptions import error_body
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+READ_SIZE = 64 * 1024
 
 
-class LengthRequiredMiddleware:
-    """A chunked body without `Content-Length` under WSGI is a 411.
+class ChunkedBodies:
+    """WSGI: a chunked request body (no `Content-Length`) is read whole for Django.
 
     gunicorn decodes a chunked body, but Django's WSGI request reads as many bytes as
-    `Content-Length` says: none. An upload sent that way was "no file", a JSON body an
-    empty one. (daphne hands Django the whole body, so ASGI requests pass.)"""
+    `Content-Length` says: none, so an upload sent that way was "no file" and a JSON
+    body an empty one. Here it is read (to memory, then a temporary file) and given a
+    length. At most HTTP_MAX_BODY_BYTES + 1 bytes are read: past that, the length
+    Django sees is over its own limits, which answer 413 in the error shape as for
+    any large body. Behind nginx this does not arise (nginx sends a length)."""
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
+    def __init__(self, app: WSGIApp) -> None:
+        self.app = app
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        if (
-            isinstance(request, WSGIRequest)
-            and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
-            and not request.META.get("CONTENT_LENGTH")
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower() and not environ.get(
+            "CONTENT_LENGTH"
         ):
-            return JsonResponse(
-                error_body(
-                    "length_required",
-                    "Send the request body with a Content-Length header, not chunked.",
-                ),
-                status=411,
+            # Django reads it after this returns; it goes with the request's environ.
+            body = tempfile.SpooledTemporaryFile(  # noqa: SIM115
+                max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE
             )
-        return self.get_response(request)
+            stream, size, limit = environ["wsgi.input"], 0, settings.HTTP_MAX_BODY_BYTES + 1
+            while size < limit and (chunk := stream.read(min(READ_SIZE, limit - size))):
+                body.write(chunk)
+                size += len(chunk)
+            body.seek(0)
+            environ["wsgi.input"], environ["CONTENT_LENGTH"] = body, str(size)
+        return self.app(environ, start_response)

@@ -172,8 +172,6 @@ MIDDLEWARE = [
     # and metrics cover the responses other middleware make too.
     "monitoring.logs.RequestLogMiddleware",
     "monitoring.middleware.MetricsMiddleware",
-    # Before anything reads a body: a chunked one without Content-Length is a 411.
-    "taskmanager.middleware.LengthRequiredMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",

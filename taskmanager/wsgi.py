@@ -13,6 +13,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "taskmanager.settings")
 
 application = get_wsgi_application()
 
+from taskmanager.middleware import ChunkedBodies  # noqa: E402 (reads settings)
+
+application = ChunkedBodies(application)
+
 from taskmanager.startup import settle  # noqa: E402 (needs the apps loaded)
 
 settle()

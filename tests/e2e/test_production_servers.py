@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tests.e2e.servers import Server, manage, production_env, serve
+from tests.e2e.servers import Server, manage, production_env, register_and_login, serve
 
 
 @pytest.fixture(scope="module")
@@ -71,19 +71,68 @@ def test_daphne_serves_http_through_asgi(daphne):
     assert response.json() == {"status": "ok"}
 
 
-@pytest.mark.parametrize("path", ["/api/v1/auth/login/", "/api/v1/files/"])
-def test_gunicorn_answers_a_chunked_body_without_length_with_411(gunicorn, path):
-    # requests sends a generator's body chunked, without Content-Length.
-    body = iter([b'{"username": "someone", ', b'"password": "secret"}'])
+def chunks(data: bytes, size: int = 1000) -> Iterator[bytes]:
+    """A body requests sends chunked (Transfer-Encoding), without Content-Length."""
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+def test_gunicorn_reads_a_chunked_json_body(gunicorn):
     response = requests.post(
-        gunicorn.base_url + path,
-        data=body,
+        gunicorn.base_url + "/api/v1/auth/login/",
+        data=chunks(b'{"username": "someone", "password": "secret"}', 7),
         headers={"Content-Type": "application/json"},
         timeout=10,
     )
 
-    assert response.status_code == 411
-    assert response.json()["error"]["code"] == "length_required"
+    # The credentials were read and checked (an empty body would be a 400).
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "authentication_failed"
+
+
+def test_gunicorn_stores_a_chunked_upload(gunicorn):
+    user = register_and_login(gunicorn)
+    content = b"chunked upload\n" * 5000
+    boundary = "chunkedboundary"
+    body = (
+        (
+            f"--{boundary}\r\n"
+            'Content-Disposition: form-data; name="file"; filename="notes.txt"\r\n'
+            "Content-Type: text/plain\r\n\r\n"
+        ).encode()
+        + content
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    headers = {"Authorization": f"Bearer {user['access']}"}
+
+    created = requests.post(
+        gunicorn.base_url + "/api/v1/files/",
+        data=chunks(body, 4096),
+        headers={**headers, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
+    downloaded = requests.get(
+        gunicorn.base_url + f"/api/v1/files/{created.json()['id']}/download/",
+        headers=headers,
+        timeout=10,
+    )
+
+    assert downloaded.content == content
+
+
+def test_gunicorn_refuses_a_chunked_body_past_the_limit_with_413(gunicorn):
+    # Past UPLOAD_MAX_BYTES (5 MiB) plus the envelope: read no further, answer 413.
+    body = b'{"username": "' + b"x" * (7 * 1024 * 1024) + b'"}'
+    response = requests.post(
+        gunicorn.base_url + "/api/v1/auth/login/",
+        data=chunks(body, 64 * 1024),
+        headers={"Content-Type": "application/json"},
+        timeout=30,
+    )
+
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
 
 
 def test_gunicorn_reads_a_body_with_its_length(gunicorn):
