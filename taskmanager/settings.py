@@ -3,7 +3,7 @@
 Nothing set gives the embedded defaults (SQLite, local-memory cache, in-memory
 channel layer, files under ``var/``). ``DATABASE_URL`` and ``REDIS_URL`` switch to
 PostgreSQL, Redis and the Redis channel layer. Every variable is listed in
-``.env.example`` and the README.
+``.env.example`` and docs/configuration.md.
 """
 
 import math

@@ -317,7 +317,7 @@ def warned_by(log: str) -> set[str]:
 
 
 class FollowingClient:
-    """A socket client as the README describes one, in a thread: connect, wait for
+    """A socket client as docs/realtime.md describes one, in a thread: connect, wait for
     `ready`, resume after the last event seen, read; on any failure, connect again."""
 
     def __init__(self, server: Server, access: str) -> None:

@@ -1,5 +1,5 @@
 """Real time over the network: real server processes, real sockets (the `websockets`
-client, as in the README), PostgreSQL and Redis shared between the processes."""
+client, as in docs/realtime.md), PostgreSQL and Redis shared between the processes."""
 
 import asyncio
 import contextlib
@@ -181,11 +181,10 @@ def test_a_token_in_the_query_string_is_not_logged(embedded_daphne: Server):
     assert bad not in log
 
 
-def test_the_readme_client_example_prints_task_events(
+def test_the_documented_client_example_prints_task_events(
     embedded_daphne: Server, capsys: pytest.CaptureFixture[str]
 ):
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    section = readme[readme.index("## Real time") :]
+    section = (Path(__file__).parents[2] / "docs" / "realtime.md").read_text()
     start = section.index("```python\n") + len("```python\n")
     code = section[start : section.index("```\n", start)]
     code = code.replace("http://127.0.0.1:8000", embedded_daphne.base_url).replace(
@@ -196,7 +195,7 @@ def test_the_readme_client_example_prints_task_events(
     user = register_and_login(embedded_daphne)
     create_task(embedded_daphne, user["access"], "Printed by the example")
     namespace: dict[str, Any] = {}
-    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102
+    exec(compile(code, "docs/realtime.md", "exec"), namespace)  # noqa: S102
 
     async def follow_briefly() -> None:
         with contextlib.suppress(TimeoutError):

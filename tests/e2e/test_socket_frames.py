@@ -2,6 +2,7 @@
 code the client sees on the wire, and none reaches the log as a traceback (daphne
 turns a consumer's exception, or a close code it refuses, into 1011)."""
 
+import contextlib
 import json
 from collections.abc import Iterator
 
@@ -59,11 +60,13 @@ def test_hostile_frames_close_with_documented_codes_and_no_traceback(daphne: Ser
         socket.send(b'{"type": "ping\xff"}', text=True)
         assert close_code(socket) is None
 
-    # Past daphne's own limit (1 MiB): dropped the same way, before the application.
+    # Past daphne's own limit (16 KiB, realtime.server): refused before the application.
+    # The server may drop the connection while the frame is still being sent.
     with connect(f"{daphne.ws_url}/ws/tasks/", additional_headers=bearer) as socket:
         assert json.loads(socket.recv(timeout=10))["type"] == "ready"
-        socket.send("x" * (2 * 1024 * 1024))
-        assert close_code(socket) is None
+        with contextlib.suppress(ConnectionClosed, OSError):
+            socket.send("x" * (2 * 1024 * 1024))
+        assert close_code(socket) in (None, 1009)
 
     # A flood, sent without reading the answers.
     with connect(f"{daphne.ws_url}/ws/tasks/", additional_headers=bearer) as socket:
