@@ -19,7 +19,19 @@ RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --home-dir /app --no-create-home app
 WORKDIR /app
 COPY --from=build /opt/venv /opt/venv
-COPY . .
+# What runs, and only that: no tests, benchmarks, CI or deploy files (nginx and
+# Prometheus read deploy/ from the host). tests/taskmanager/test_deploy_files.py runs
+# Django from exactly these files.
+COPY manage.py gunicorn.conf.py ./
+COPY taskmanager/ taskmanager/
+COPY accounts/ accounts/
+COPY tasks/ tasks/
+COPY files/ files/
+COPY monitoring/ monitoring/
+COPY realtime/ realtime/
+COPY templates/ templates/
+# Served at /api/asyncapi/.
+COPY docs/asyncapi.yaml docs/asyncapi.yaml
 # Static files are collected into the image (hashed names, compressed) for WhiteNoise.
 # The key and database here exist for this build step only.
 RUN SECRET_KEY=collectstatic-build-only DATABASE_URL=sqlite:////tmp/build.sqlite3 \

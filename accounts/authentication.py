@@ -1,13 +1,21 @@
 import time
 from uuid import UUID
 
+from rest_framework.exceptions import AuthenticationFailed as DRFAuthenticationFailed
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication
-from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken
-from rest_framework_simplejwt.tokens import Token
+from rest_framework_simplejwt.exceptions import (
+    AuthenticationFailed,
+    ExpiredTokenError,
+    InvalidToken,
+    TokenError,
+)
+from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.tokens import RefreshToken, Token
 
 from accounts import auth_cache
 from accounts.models import User
+from accounts.tokens import WrongTokenTypeError
 from taskmanager import readahead
 from taskmanager.throttles import ReadWriteThrottle
 
@@ -19,6 +27,40 @@ from taskmanager.throttles import ReadWriteThrottle
 # so the threads of the WebSocket server may share it.
 VERIFIED_TOKENS_MAX = 1024
 _verified: dict[bytes, Token] = {}
+
+# What a refused access token is told, over HTTP and on a socket alike: what is
+# wrong, then what to do (SimpleJWT's "Given token not valid for any token type" said
+# neither). Every one is a 401 `authentication_failed`.
+INVALID_ACCESS = "The access token is not valid: log in again (/api/v1/auth/login/) for a new one."
+EXPIRED_ACCESS = (
+    "The access token has expired: get a new one from /api/v1/auth/refresh/ with the"
+    " refresh token, or log in again."
+)
+REFRESH_AS_ACCESS = (
+    "This is a refresh token, not an access token: send it to /api/v1/auth/refresh/"
+    " and use the access token it returns."
+)
+SESSION_ENDED = (
+    "The session has ended (a logout, a password change or a deactivation): log in again."
+)
+BAD_AUTHORIZATION_HEADER = 'The Authorization header must be "Bearer <access token>".'
+
+
+def refusal_message(exc: DRFAuthenticationFailed) -> str:
+    """The message of a refused credential; SimpleJWT's errors wrap it in a dict."""
+    detail = exc.detail
+    if isinstance(detail, dict):
+        detail = detail.get("detail", INVALID_ACCESS)
+    return str(detail)
+
+
+def token_refused(error: TokenError) -> InvalidToken:
+    """The 401 for an access token SimpleJWT refused, saying why."""
+    if isinstance(error, ExpiredTokenError):
+        return InvalidToken(EXPIRED_ACCESS)
+    if isinstance(error, WrongTokenTypeError) and error.token_type == RefreshToken.token_type:
+        return InvalidToken(REFRESH_AS_ACCESS)
+    return InvalidToken(INVALID_ACCESS)
 
 
 class SessionJWTAuthentication(JWTAuthentication):
@@ -34,11 +76,17 @@ class SessionJWTAuthentication(JWTAuthentication):
         # goes back to SimpleJWT, which applies any LEEWAY and gives the error.
         if token is not None and int(time.time()) < token["exp"]:
             return token
-        token = super().get_validated_token(raw_token)
+        token = _validate(raw_token)
         if len(_verified) >= VERIFIED_TOKENS_MAX:
             _verified.clear()
         _verified[raw_token] = token
         return token
+
+    def get_raw_token(self, header: bytes) -> bytes | None:
+        parts = header.split()
+        if len(parts) > 0 and parts[0] == b"Bearer" and len(parts) != 2:
+            raise AuthenticationFailed(BAD_AUTHORIZATION_HEADER, code="bad_authorization_header")
+        return super().get_raw_token(header)
 
     def authenticate(self, request: Request) -> tuple[User, Token] | None:
         # SimpleJWT's, with the request passed on to `get_user`.
@@ -59,7 +107,7 @@ class SessionJWTAuthentication(JWTAuthentication):
         except ValueError:
             session_id = None
         if not isinstance(user_id, int) or session_id is None:
-            raise InvalidToken("Token is not bound to a session.")
+            raise InvalidToken(INVALID_ACCESS)
         ahead = None
         if request is not None:
             ahead = request.read_ahead = readahead.fetch(_plan(request, user_id, session_id))
@@ -67,8 +115,20 @@ class SessionJWTAuthentication(JWTAuthentication):
         if user is None:
             if ahead is not None:
                 readahead.uncount(ahead)
-            raise AuthenticationFailed("The session has ended.", code="session_ended")
+            raise AuthenticationFailed(SESSION_ENDED, code="session_ended")
         return user
+
+
+def _validate(raw_token: bytes) -> Token:
+    """SimpleJWT's check of each AUTH_TOKEN_CLASSES (signature, algorithm, expiry,
+    type, claims), refused with the reason of the last one."""
+    failure: TokenError | None = None
+    for token_class in api_settings.AUTH_TOKEN_CLASSES:
+        try:
+            return token_class(raw_token)
+        except TokenError as exc:
+            failure = exc
+    raise token_refused(failure or TokenError(INVALID_ACCESS))
 
 
 def _plan(request: Request, user_id: int, session_id: str) -> readahead.Plan:

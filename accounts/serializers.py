@@ -8,11 +8,23 @@ from rest_framework import serializers
 from accounts import usernames
 from accounts.models import User, UserSession
 from accounts.roles import Role
+from taskmanager.schema import one_of, together
 from taskmanager.serializers import StrictFieldsMixin
 
 
 class UserOutputSerializer(serializers.ModelSerializer[User]):
+    # The model's rules, declared for the schema (read-only fields otherwise lose them).
+    username = serializers.CharField(
+        read_only=True,
+        max_length=150,
+        validators=[UnicodeUsernameValidator()],
+        help_text="Up to 150 letters, digits and @ . + - _ characters.",
+    )
     role = serializers.ChoiceField(choices=Role.choices, read_only=True)
+    is_active = serializers.BooleanField(
+        read_only=True,
+        help_text="False once an admin has deactivated the account: it can no longer log in.",
+    )
 
     class Meta:
         model = User
@@ -70,6 +82,11 @@ class RegisterInputSerializer(StrictFieldsMixin, serializers.Serializer):
 
 
 class LoginInputSerializer(StrictFieldsMixin, serializers.Serializer):
+    """Your username or your email (one of the two, not both) and your password."""
+
+    # validate()'s rule, for the schema.
+    body_rules = (one_of("username", "email"),)
+
     username = serializers.CharField(max_length=254, required=False)
     email = serializers.CharField(max_length=254, required=False)
     password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
@@ -77,6 +94,11 @@ class LoginInputSerializer(StrictFieldsMixin, serializers.Serializer):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if not attrs.get("username") and not attrs.get("email"):
             raise serializers.ValidationError({"username": ["Give a username or an email."]})
+        # Refused whoever the two name, before any lookup: accepting a matching pair
+        # and refusing another would tell anyone whose email an email is.
+        if attrs.get("username") and attrs.get("email"):
+            not_both = ["Give a username or an email, not both."]
+            raise serializers.ValidationError({"username": not_both, "email": not_both})
         return attrs
 
 
@@ -120,6 +142,11 @@ class SessionOutputSerializer(serializers.ModelSerializer[UserSession]):
 
 
 class MeUpdateInputSerializer(StrictFieldsMixin, serializers.Serializer):
+    """A new email, a new password with the current one, or both."""
+
+    # validate()'s rule, for the schema.
+    body_rules = (together("password", "current_password"),)
+
     email = LoginEmailField(max_length=254, required=False)
     password = serializers.CharField(
         max_length=128, required=False, write_only=True, trim_whitespace=False
@@ -135,15 +162,22 @@ class MeUpdateInputSerializer(StrictFieldsMixin, serializers.Serializer):
         user: User = self.context["user"]
         if "password" in attrs:
             current = attrs.get("current_password")
-            if not current or not user.check_password(current):
+            # Checked only when given: a missing one is no guess (nor counted as one,
+            # accounts.throttles), and the new password's faults come with it.
+            if current and not user.check_password(current):
                 raise serializers.ValidationError(
                     {"current_password": ["The current password is not correct."]}
                 )
+            errors: dict[str, Any] = {}
+            if not current:
+                errors["current_password"] = ["This field is required to change the password."]
             candidate = User(username=user.username, email=attrs.get("email", user.email))
             try:
                 _validate_password(attrs["password"], candidate)
             except serializers.ValidationError as exc:
-                raise serializers.ValidationError({"password": exc.detail}) from exc
+                errors["password"] = exc.detail
+            if errors:
+                raise serializers.ValidationError(errors)
         elif "current_password" in attrs:
             raise serializers.ValidationError(
                 {"password": ["Give the new password with the current one."]}

@@ -9,7 +9,7 @@ from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
-from rest_framework_simplejwt.exceptions import AuthenticationFailed, TokenError
+from rest_framework_simplejwt.exceptions import AuthenticationFailed, ExpiredTokenError, TokenError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from accounts import auth_cache, tokens, usernames
@@ -104,6 +104,33 @@ def session_start(*, user: User, ip: str | None, user_agent: str) -> tokens.Issu
     return issued
 
 
+# What a refused refresh token is told (401 `authentication_failed`): why, and what to do.
+REFRESH_INVALID = "The refresh token is not valid: log in again (/api/v1/auth/login/)."
+REFRESH_EXPIRED = "The refresh token has expired: log in again (/api/v1/auth/login/)."
+ACCESS_AS_REFRESH = (
+    "This is an access token, not a refresh token: send the refresh token that came with it."
+)
+REFRESH_SESSION_ENDED = (
+    "The session of this refresh token has ended (a logout, a password change or a"
+    " deactivation): log in again."
+)
+REFRESH_REPLAYED = (
+    "This refresh token was already used, so its session has been ended to protect the"
+    " account: log in again."
+)
+
+
+def _refresh_refused(error: TokenError) -> AuthenticationFailed:
+    if isinstance(error, ExpiredTokenError):
+        return AuthenticationFailed(REFRESH_EXPIRED)
+    if (
+        isinstance(error, tokens.WrongTokenTypeError)
+        and error.token_type == tokens.AccessToken.token_type
+    ):
+        return AuthenticationFailed(ACCESS_AS_REFRESH)
+    return AuthenticationFailed(REFRESH_INVALID)
+
+
 def session_refresh(*, raw_refresh: str) -> tokens.IssuedTokens:
     """Rotate a refresh token: blacklist it and issue a new pair for the same session.
 
@@ -114,10 +141,10 @@ def session_refresh(*, raw_refresh: str) -> tokens.IssuedTokens:
     try:
         payload = tokens.decode_refresh(raw_refresh)
     except TokenError as exc:
-        raise AuthenticationFailed("Refresh token is invalid or expired.") from exc
+        raise _refresh_refused(exc) from exc
     session_id, jti = _as_uuid(payload.get("sid")), str(payload["jti"])
     if session_id is None:
-        raise AuthenticationFailed("Refresh token is not bound to a session.")
+        raise AuthenticationFailed(REFRESH_INVALID)
 
     issued = None
     with transaction.atomic():
@@ -130,7 +157,7 @@ def session_refresh(*, raw_refresh: str) -> tokens.IssuedTokens:
         )
         outstanding = OutstandingToken.objects.filter(jti=jti).first()
         if session is None or outstanding is None or not session.user.is_active:
-            raise AuthenticationFailed("Refresh token is no longer valid.")
+            raise AuthenticationFailed(REFRESH_SESSION_ENDED)
         if session.refresh_jti == jti:
             BlacklistedToken.objects.create(token=outstanding)
             now = timezone.now()
@@ -145,7 +172,7 @@ def session_refresh(*, raw_refresh: str) -> tokens.IssuedTokens:
             # and the caller is told no success.
             _end_sessions(UserSession.objects.filter(pk=session.pk), EndReason.REPLAY, strict=False)
     if issued is None:  # a replay: the session ending above is committed
-        raise AuthenticationFailed("Refresh token was already used; the session has been ended.")
+        raise AuthenticationFailed(REFRESH_REPLAYED)
     return issued
 
 

@@ -26,9 +26,10 @@ MAX_EMAIL_LENGTH = User._meta.get_field("email").max_length or 254
 
 
 def _login_name(data: Any) -> tuple[str, str] | None:
-    """(field, name) of the account a login body names, read as the view reads it:
-    `email` wins over `username`, and numbers are names too (DRF's CharField accepts
-    them), so no spelling of a request escapes the count."""
+    """(field, name) of the account a login body names: `email` before `username`
+    (a body with both is refused, and counted on the email's account). A number is
+    refused as a name (not a string) but still counted as its text, so no spelling of
+    a request escapes the count."""
     if not hasattr(data, "get"):
         return None
     for field in ("email", "username"):
@@ -133,8 +134,17 @@ class RegisterThrottle(IPThrottle):
 
     scope = "login"
 
-    def identity(self, request: Request, view: APIView) -> str | None:
+    def identity(self, request: HttpRequest | Request, view: APIView | None) -> str | None:
         return f"register:{client_ip(request)}"
+
+
+def register_attempt_wait(request: HttpRequest) -> int | None:
+    """Counts one registration through the HTML form (accounts/pages.py) in the
+    window of the API's `RegisterThrottle`: seconds to wait when over it, else None."""
+    throttle = RegisterThrottle()
+    if throttle.count(request, throttle.identity(request, None)):
+        return None
+    return max(1, math.ceil(throttle.wait()))
 
 
 def _checks_current_password(request: Request) -> bool:

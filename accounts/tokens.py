@@ -7,7 +7,12 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from rest_framework_simplejwt.exceptions import TokenBackendError, TokenError
+from rest_framework_simplejwt.exceptions import (
+    ExpiredTokenError,
+    TokenBackendError,
+    TokenBackendExpiredToken,
+    TokenError,
+)
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.state import token_backend
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
@@ -40,13 +45,35 @@ def _is_whole(value: Any, low: int, high: int) -> bool:
     return type(value) is int and low <= value <= high
 
 
+class WrongTokenTypeError(TokenError):
+    """A well-signed token of another type (a refresh token sent as an access token)."""
+
+    def __init__(self, message: str, token_type: Any) -> None:
+        super().__init__(message)
+        self.token_type = token_type
+
+
 class SessionAccessToken(AccessToken):
     """SimpleJWT's access token, its claims checked before SimpleJWT reads them
-    (settings: SIMPLE_JWT["AUTH_TOKEN_CLASSES"])."""
+    (settings: SIMPLE_JWT["AUTH_TOKEN_CLASSES"]). Its errors say which check failed
+    (expired, another type), so the client can be told what to do."""
 
     def verify(self) -> None:
         check_claims(self.payload)
         super().verify()
+
+    def check_exp(self, claim: str = "exp", current_time: datetime | None = None) -> None:
+        try:
+            super().check_exp(claim, current_time)
+        except TokenError as exc:
+            if claim in self.payload:  # present, and passed
+                raise ExpiredTokenError(str(exc)) from exc
+            raise
+
+    def verify_token_type(self) -> None:
+        token_type = self.payload.get(api_settings.TOKEN_TYPE_CLAIM)
+        if token_type != self.token_type:
+            raise WrongTokenTypeError("Token has wrong type", token_type)
 
 
 @dataclass(frozen=True)
@@ -91,9 +118,13 @@ def decode_refresh(raw: str) -> dict[str, Any]:
     """
     try:
         payload = token_backend.decode(raw, verify=True)
+    except TokenBackendExpiredToken as exc:
+        raise ExpiredTokenError(str(exc)) from exc
     except TokenBackendError as exc:
         raise TokenError(str(exc)) from exc
-    if payload.get("token_type") != "refresh" or "jti" not in payload or "exp" not in payload:
-        raise TokenError("Token has wrong type")
+    if payload.get("token_type") != "refresh":
+        raise WrongTokenTypeError("Token has wrong type", payload.get("token_type"))
+    if "jti" not in payload or "exp" not in payload:
+        raise TokenError("Token has no id or no expiry")
     check_claims(payload)
     return payload

@@ -4,7 +4,6 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.auth import authenticate, logout
-from django.contrib.auth.views import LoginView as DjangoLoginView
 from django.contrib.auth.views import PasswordChangeView
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
@@ -20,7 +19,7 @@ from rest_framework.views import APIView
 
 from accounts import selectors, services
 from accounts.authentication import session_id_of
-from accounts.forms import AdminOwnPasswordChangeForm, LoginForm
+from accounts.forms import AdminOwnPasswordChangeForm
 from accounts.models import User, UserSession
 from accounts.permissions import CanManageUsers
 from accounts.serializers import (
@@ -44,6 +43,7 @@ from accounts.throttles import (
 from accounts.tokens import IssuedTokens
 from monitoring.metrics import LOGINS
 from taskmanager.net import client_ip
+from taskmanager.query_parameters import StrictQueryParametersMixin
 from taskmanager.schema import AUTHENTICATED, AUTHENTICATED_WRITE, WITH_BODY, errors
 from taskmanager.throttles import ReadWriteThrottle
 
@@ -52,7 +52,7 @@ EndReason = UserSession.EndReason
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
-class PublicAuthEndpoint(APIView):
+class PublicAuthEndpoint(StrictQueryParametersMixin, APIView):
     """Endpoints that take credentials in the body rather than a header.
 
     No authenticator runs (a stale Bearer header or a session cookie must not get in
@@ -70,7 +70,9 @@ def _login(request: Request, **credentials: str) -> IssuedTokens:
     user = authenticate(request._request, **credentials)
     LOGINS.labels(outcome="failure" if user is None else "success").inc()
     if user is None:
-        raise AuthenticationFailed("Invalid credentials.")
+        raise AuthenticationFailed(
+            "The username or email and password do not match an account: check them."
+        )
     return services.session_start(
         user=user,
         ip=client_ip(request),
@@ -99,8 +101,8 @@ class LoginView(PublicAuthEndpoint):
 
     @extend_schema(
         summary="Log in: start a session",
-        description="With a username or an email. Throttled per username and address, "
-        "and per address.",
+        description="With a username or an email, not both. Throttled per username and "
+        "address, and per address.",
         request=LoginInputSerializer,
         responses={200: TokensOutputSerializer, **errors(WITH_BODY, 401, 429)},
         tags=["auth"],
@@ -158,7 +160,7 @@ class RefreshView(PublicAuthEndpoint):
         return Response(issued.as_response(), headers=_NO_STORE)
 
 
-class LogoutView(APIView):
+class LogoutView(StrictQueryParametersMixin, APIView):
     @extend_schema(
         summary="Log out: end this session",
         request=None,
@@ -174,7 +176,7 @@ class LogoutView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class LogoutAllView(APIView):
+class LogoutAllView(StrictQueryParametersMixin, APIView):
     @extend_schema(
         summary="End every session of yours",
         request=None,
@@ -200,7 +202,12 @@ class LogoutAllView(APIView):
     ),
 )
 @extend_schema(tags=["auth"])
-class SessionViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+class SessionViewSet(
+    StrictQueryParametersMixin,
+    mixins.ListModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
     serializer_class = SessionOutputSerializer
 
     def get_queryset(self) -> Any:
@@ -216,7 +223,7 @@ class SessionViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.G
         services.session_end(user=self.request.user, session_id=instance.pk)
 
 
-class MeView(APIView):
+class MeView(StrictQueryParametersMixin, APIView):
     # The default reads and writes, and a password change's check of the current
     # password, counted as a login attempt on the account (and per user).
     throttle_classes = [ReadWriteThrottle, *CURRENT_PASSWORD_THROTTLES]
@@ -263,6 +270,7 @@ class MeView(APIView):
 )
 @extend_schema(tags=["users"])
 class UserViewSet(
+    StrictQueryParametersMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     viewsets.GenericViewSet,
@@ -306,14 +314,6 @@ def password_form_view(view: Callable[..., HttpResponseBase]) -> Callable[..., H
         return response
 
     return answer
-
-
-# The browsable API's session login (rest_framework.urls' view, with the throttled form).
-browsable_api_login = password_form_view(
-    DjangoLoginView.as_view(
-        template_name="rest_framework/login.html", authentication_form=LoginForm
-    )
-)
 
 
 class _AdminPasswordChangeView(PasswordChangeView):

@@ -10,13 +10,14 @@ sockets too, at the next check of the process's `IdentityWatch`.
 """
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import import_module
 from typing import Any, Literal, Protocol
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlparse
 
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
@@ -29,7 +30,7 @@ from django.http import parse_cookie
 from rest_framework.exceptions import AuthenticationFailed
 
 from accounts import auth_cache
-from accounts.authentication import SessionJWTAuthentication
+from accounts.authentication import INVALID_ACCESS, SessionJWTAuthentication, refusal_message
 from accounts.models import User
 from taskmanager.loops import PerLoop
 
@@ -38,7 +39,40 @@ logger = logging.getLogger(__name__)
 
 
 class SocketAuthError(Exception):
-    """The credentials presented are not (or no longer) valid."""
+    """The credentials presented are not (or no longer) valid; the message says why
+    and what to do, as the HTTP API's 401 does."""
+
+
+LOGIN_SESSION_ENDED = "The login session has ended: log in again."
+UNUSABLE_CREDENTIALS = (
+    'No usable token: send "Authorization: Bearer <access token>" or ?token=<access token>.'
+)
+
+
+def error_frame(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The API's error shape as a socket message (docs/asyncapi.yaml)."""
+    return {"type": "error", "error": {"code": code, "message": message, "fields": fields or {}}}
+
+
+class SocketRefusal:
+    """An ASGI app for a socket refused before any consumer: accepted, so the client
+    can read why (a refused handshake is an empty HTTP 403 or 500 that no browser
+    shows), then an error message and the close code."""
+
+    def __init__(self, code: str, message: str, close_code: int) -> None:
+        self.message = message
+        self.frame = json.dumps(error_frame(code, message))
+        self.close_code = close_code
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if (await receive())["type"] != "websocket.connect":
+            return
+        logger.info("websocket refused", extra={"path": scope.get("path"), "reason": self.message})
+        request_id = scope.get("request_id")
+        headers = [(b"x-request-id", request_id.encode())] if request_id else []
+        await send({"type": "websocket.accept", "headers": headers})
+        await send({"type": "websocket.send", "text": self.frame})
+        await send({"type": "websocket.close", "code": self.close_code})
 
 
 @dataclass(frozen=True)
@@ -58,8 +92,10 @@ def identify_token(raw: str) -> tuple[SocketIdentity, User]:
         # A JWT is ASCII: anything else (a lone surrogate too) is no token.
         token = authentication.get_validated_token(raw.encode("ascii"))
         user = authentication.get_user(token)
-    except (AuthenticationFailed, UnicodeEncodeError) as exc:  # InvalidToken is one too
-        raise SocketAuthError("The token is invalid or expired, or its session has ended.") from exc
+    except AuthenticationFailed as exc:  # InvalidToken is one too
+        raise SocketAuthError(refusal_message(exc)) from exc
+    except UnicodeEncodeError as exc:
+        raise SocketAuthError(INVALID_ACCESS) from exc
     identity = SocketIdentity(user.pk, "token", str(token["sid"]), float(token["exp"]))
     return identity, user
 
@@ -75,10 +111,10 @@ def identify_session(session_key: str) -> tuple[SocketIdentity, User]:
         or not isinstance(session_hash, str)
         or data.get(BACKEND_SESSION_KEY) not in settings.AUTHENTICATION_BACKENDS
     ):
-        raise SocketAuthError("The login session has ended.")
+        raise SocketAuthError(LOGIN_SESSION_ENDED)
     user = auth_cache.session_cookie_user(int(user_id), session_hash)
     if user is None:
-        raise SocketAuthError("The login session has ended.")
+        raise SocketAuthError(LOGIN_SESSION_ENDED)
     return SocketIdentity(user.pk, "cookie", session_key), user
 
 
@@ -219,7 +255,7 @@ class SocketAuthMiddleware(BaseMiddleware):
         try:
             if raw is not None:
                 if not raw:
-                    raise SocketAuthError("Use `Authorization: Bearer <access token>`.")
+                    raise SocketAuthError(UNUSABLE_CREDENTIALS)
                 scope["auth"], scope["user"] = await database_sync_to_async(identify_token)(raw)
             elif session_key:
                 scope["auth"], scope["user"] = await database_sync_to_async(identify_session)(
@@ -237,14 +273,43 @@ class SocketAuthMiddleware(BaseMiddleware):
         return await super().__call__(scope, receive, send)
 
 
+FOREIGN_ORIGIN = (
+    "Sockets may not be opened from this page's origin: the server's ALLOWED_HOSTS or"
+    " CORS_ALLOWED_ORIGINS must name it."
+)
+# After the HTTP status, as the consumer's close codes (tasks.consumers).
+CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+
+
 class BrowserOriginValidator(OriginValidator):
-    """Refuses the handshake of a browser page from another site.
+    """Refuses a socket of a browser page from another site, before its credentials
+    are read.
 
     Browsers always send `Origin`, and would send the session cookie along with a
     foreign page's socket (cross-site WebSocket hijacking): it must name this site
     (ALLOWED_HOSTS) or a CORS_ALLOWED_ORIGINS entry. Clients that are not browsers
-    send no Origin and are let through; they authenticate with a token.
+    send no Origin and are let through; they authenticate with a token. A refused
+    socket gets a `permission_denied` error and the close code 4403.
     """
+
+    refusal = SocketRefusal("permission_denied", FOREIGN_ORIGIN, CLOSE_FORBIDDEN)
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> Any:
+        # Channels' check, but for the refusal: its denier closes before accepting,
+        # an empty HTTP 403.
+        origin = None
+        for name, value in scope.get("headers", []):
+            if name == b"origin":
+                origin = bytes(value).decode("latin-1")
+        try:
+            # urlparse and the port check raise on an origin no browser sends.
+            valid = self.valid_origin(None if origin is None else urlparse(origin))
+        except ValueError:
+            valid = False
+        if valid:
+            return await self.application(scope, receive, send)
+        return await self.refusal(scope, receive, send)
 
     def valid_origin(self, parsed_origin: Any) -> bool:
         return parsed_origin is None or bool(self.validate_origin(parsed_origin))

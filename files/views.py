@@ -34,6 +34,7 @@ from files.serializers import FileOutputSerializer, FileUploadInputSerializer
 from files.validation import ALLOWED
 from taskmanager.exceptions import GoneError, NotFoundError, ServiceUnavailableError
 from taskmanager.filters import FiltersOnListsOnly
+from taskmanager.query_parameters import StrictQueryParametersMixin
 from taskmanager.schema import (
     AUTHENTICATED,
     AUTHENTICATED_WRITE,
@@ -103,6 +104,7 @@ class DownloadNegotiation(DefaultContentNegotiation):
 )
 @extend_schema(tags=["files"])
 class FileViewSet(
+    StrictQueryParametersMixin,
     FiltersOnListsOnly,
     RateLimitHeadersMixin,
     mixins.ListModelMixin,

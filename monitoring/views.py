@@ -13,13 +13,15 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.utils.crypto import constant_time_compare
+from django.views.decorators.csrf import csrf_exempt
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from taskmanager.exceptions import error_body
+from taskmanager.exceptions import NOT_FOUND_MESSAGE, error_response, method_not_allowed_message
 from taskmanager.net import client_ip
+from taskmanager.renderers import ORJSONRenderer
 
 logger = logging.getLogger(__name__)
 
@@ -27,12 +29,20 @@ logger = logging.getLogger(__name__)
 CHECK_TIMEOUT_SECONDS = 2.0
 
 
-def health(request: HttpRequest) -> JsonResponse:
+def _json(data: dict[str, object]) -> HttpResponse:
+    # Encoded as the API encodes its answers (taskmanager.renderers).
+    return HttpResponse(ORJSONRenderer().render(data), content_type="application/json")
+
+
+# Read-only views that refuse writes with 405: a write is never a CSRF question.
+@csrf_exempt
+def health(request: HttpRequest) -> HttpResponse:
     """Liveness: answers while the process runs; touches no dependency."""
-    return _refuse_writes(request) or JsonResponse({"status": "ok"})
+    return _refuse_writes(request) or _json({"status": "ok"})
 
 
-def ready(request: HttpRequest) -> JsonResponse:
+@csrf_exempt
+def ready(request: HttpRequest) -> HttpResponse:
     """Readiness: a database query, a cache round trip and a channel-layer round trip,
     each with its latency; 503 naming each one that failed or did not answer in time."""
     refused = _refuse_writes(request)
@@ -56,8 +66,8 @@ def ready(request: HttpRequest) -> JsonResponse:
         results[name] = {"ok": fault is None, "latency_ms": round(seconds * 1000, 2)}
     if failures:
         message = f"Not ready: {', '.join(failures)}."
-        return JsonResponse(error_body("not_ready", message, failures), status=503)
-    return JsonResponse({"status": "ok", "checks": results})
+        return error_response(503, "not_ready", message, failures)
+    return _json({"status": "ok", "checks": results})
 
 
 def _run_checks(
@@ -100,6 +110,7 @@ def _timed(check: Callable[[], None]) -> tuple[Exception | None, float]:
     return None, time.perf_counter() - started
 
 
+@csrf_exempt
 def metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus text: this process's metrics, or, with PROMETHEUS_MULTIPROC_DIR set
     (gunicorn's workers), those of every process sharing that directory, summed."""
@@ -111,14 +122,14 @@ def metrics(request: HttpRequest) -> HttpResponse:
     if not token and not _inside(client_ip(request)):
         # Without a token, only the host and its private network (Prometheus beside the
         # app, as in docker-compose) read metrics: a public client gets nginx's 404.
-        return JsonResponse(error_body("not_found", "Not found."), status=404)
+        return error_response(404, "not_found", NOT_FOUND_MESSAGE)
     if token and not constant_time_compare(given, f"Bearer {token}"):
-        response = JsonResponse(
-            error_body("not_authenticated", "Give the metrics token as a Bearer token."),
-            status=401,
+        return error_response(
+            401,
+            "not_authenticated",
+            'Metrics need the metrics token: send "Authorization: Bearer <METRICS_TOKEN>".',
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
         )
-        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
-        return response
     registry = REGISTRY
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
@@ -175,12 +186,12 @@ async def _channel_layer_round_trip() -> None:
         raise ConnectionError("the channel layer returned another message")
 
 
-def _refuse_writes(request: HttpRequest) -> JsonResponse | None:
+def _refuse_writes(request: HttpRequest) -> HttpResponse | None:
     if request.method in ("GET", "HEAD"):
         return None
-    response = JsonResponse(
-        error_body("method_not_allowed", f'Method "{request.method}" not allowed.'),
-        status=405,
+    return error_response(
+        405,
+        "method_not_allowed",
+        method_not_allowed_message(request.method),
+        headers={"Allow": "GET, HEAD"},
     )
-    response["Allow"] = "GET, HEAD"
-    return response

@@ -14,7 +14,6 @@ runserver` (the embedded `make run`) uses the same server.
 import io
 from typing import Any
 
-import orjson
 from daphne.cli import CommandLineInterface
 from daphne.http_protocol import WebRequest
 from daphne.server import Server
@@ -23,9 +22,9 @@ from django.conf import settings
 
 def _too_large_response() -> bytes:
     # Imported here: this module is daphne's entry point, run before Django is set up.
-    from taskmanager.exceptions import error_body
+    from taskmanager.exceptions import PAYLOAD_TOO_LARGE_MESSAGE, error_json
 
-    body = orjson.dumps(error_body("payload_too_large", "The request body is too large."))
+    body = error_json("payload_too_large", PAYLOAD_TOO_LARGE_MESSAGE)
     return (
         b"HTTP/1.1 413 Request Entity Too Large\r\n"
         b"Content-Type: application/json\r\n"

@@ -18,23 +18,33 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "taskmanager.settings")
 # touches models, such as the WebSocket routing.
 django_asgi_app = get_asgi_application()
 
-import orjson  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.urls import re_path  # noqa: E402
 
-from accounts.websocket import SocketAuthMiddleware, browser_origin_validator  # noqa: E402
+from accounts.websocket import (  # noqa: E402
+    CLOSE_NOT_FOUND,
+    SocketAuthMiddleware,
+    SocketRefusal,
+    browser_origin_validator,
+)
 from monitoring.logs import WebSocketRequestIdMiddleware  # noqa: E402
-from taskmanager.exceptions import error_body  # noqa: E402
+from taskmanager.exceptions import NOT_FOUND_MESSAGE, error_json  # noqa: E402
 from taskmanager.startup import settle_socket_server  # noqa: E402
 from tasks.routing import websocket_urlpatterns  # noqa: E402
 
+# A path that is no socket: `not_found` and close 4404, where Channels' router raised
+# (an empty HTTP 500 at the handshake and a traceback).
+no_such_socket = re_path(r"", SocketRefusal("not_found", NOT_FOUND_MESSAGE, CLOSE_NOT_FOUND))
 websocket_app = WebSocketRequestIdMiddleware(
-    browser_origin_validator(SocketAuthMiddleware(URLRouter(websocket_urlpatterns)))
+    browser_origin_validator(
+        SocketAuthMiddleware(URLRouter([*websocket_urlpatterns, no_such_socket]))
+    )
 )
 
 application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_app})
 
 SOCKET_PROCESS_HTTP_PREFIXES = ("/monitoring/",)
-NOT_FOUND = orjson.dumps(error_body("not_found", "Not found."))
+NOT_FOUND = error_json("not_found", NOT_FOUND_MESSAGE)
 
 
 async def socket_process_http(scope: dict[str, Any], receive: Any, send: Any) -> None:

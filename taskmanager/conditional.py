@@ -1,9 +1,9 @@
 """Conditional GETs for every view (settings.MIDDLEWARE)."""
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.middleware import http
 
-from taskmanager.exceptions import PreconditionFailedError, error_body
+from taskmanager.exceptions import PreconditionFailedError, error_response
 
 
 class ConditionalGetMiddleware(http.ConditionalGetMiddleware):
@@ -19,5 +19,5 @@ class ConditionalGetMiddleware(http.ConditionalGetMiddleware):
         answer = super().process_response(request, response)
         if answer is not response and answer.status_code == PreconditionFailedError.status_code:
             failed = PreconditionFailedError()
-            return JsonResponse(error_body(failed.code, failed.message), status=failed.status_code)
+            return error_response(failed.status_code, failed.code, failed.message)
         return answer

@@ -17,6 +17,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from taskmanager.query_parameters import StrictQueryParametersMixin
+
 
 class JSONErrorsMixin:
     """Errors in the JSON error shape, whatever format the view serves (a YAML
@@ -31,8 +33,9 @@ class JSONErrorsMixin:
         return super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
 
 
-class SchemaView(JSONErrorsMixin, SpectacularAPIView):
-    pass
+class SchemaView(JSONErrorsMixin, StrictQueryParametersMixin, SpectacularAPIView):
+    # Outside the document it serves; `lang` picks the language of its texts.
+    undocumented_query_parameters = frozenset({"lang"})
 
 
 class AsyncApiYamlRenderer(OpenApiYamlRenderer):
@@ -45,7 +48,7 @@ def _asyncapi_document() -> dict[str, Any]:
     return dict(yaml.safe_load(path.read_text(encoding="utf-8")))
 
 
-class AsyncApiView(JSONErrorsMixin, APIView):
+class AsyncApiView(JSONErrorsMixin, StrictQueryParametersMixin, APIView):
     """docs/asyncapi.yaml: the messages of /ws/tasks/, as YAML or (?format=json) JSON."""
 
     authentication_classes: list[type[BaseAuthentication]] = []

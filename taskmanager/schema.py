@@ -8,14 +8,37 @@
 - Conditional GETs (`taskmanager.conditional`): `CONDITIONAL_GET` and `NOT_MODIFIED`
   for the operations whose successful GET carries an `ETag`.
 
-- `AutoSchema`: an operation's description is its view's own documentation.
+- `AutoSchema`: an operation's description is its view's own documentation, a
+  component's its serializer's own; both are written for the API's users. Request
+  bodies of strict serializers refuse other properties, PATCH bodies carry no
+  defaults, and path ids are integers. Text refuses NUL, in bodies and in query
+  parameters, and a serializer's `body_rules` (`one_of`, `together`) say which of
+  its fields go together.
 """
 
 import inspect
+from typing import Any
 
+from django import forms
 from drf_spectacular import openapi
+from drf_spectacular.plumbing import get_override, get_view_model, is_patched_serializer
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
+
+from taskmanager.filters import OrderedValuesWidget
+from taskmanager.serializers import StrictFieldsMixin
+
+# The ids of our tables: BigAutoField, from 1.
+PATH_ID = {"type": "integer", "format": "int64", "minimum": 1}
+# What str.strip() removes (str.isspace), as DRF's and Django's CharFields trim. Not
+# `\s`: ECMA's has U+FEFF and lacks U+001C-U+001F and U+0085, Python's is this set.
+WHITESPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# Text without NUL: DRF's CharField and Django's form CharField refuse it ("Null
+# characters are not allowed."), and PostgreSQL cannot store it.
+NO_NUL = r"^[^\x00]*$"
+# A field that trims whitespace and refuses blanks also needs a character that is
+# not whitespace ("  " trims to "" and is refused).
+NOT_BLANK = rf"^[^\x00]*[^\x00{WHITESPACE}][^\x00]*$"
 
 
 class AutoSchema(openapi.AutoSchema):
@@ -33,6 +56,114 @@ class AutoSchema(openapi.AutoSchema):
         own = view_class.__dict__.get(action)  # the action as written on this view
         doc = getattr(own, "__doc__", None) or view_class.__dict__.get("__doc__")
         return inspect.cleandoc(doc) if doc else ""
+
+    def _map_basic_serializer(self, serializer: Any, direction: str) -> dict[str, Any]:
+        schema = super()._map_basic_serializer(serializer, direction)
+        properties: dict[str, Any] = schema.get("properties", {})
+        if direction == "request":
+            for name, field in serializer.fields.items():
+                pattern = _text_pattern(field, properties.get(name, {}))
+                if pattern:
+                    properties[name]["pattern"] = pattern
+            if isinstance(serializer, StrictFieldsMixin):
+                schema["additionalProperties"] = False
+            rules = getattr(serializer, "body_rules", ())
+            if rules:
+                # In `allOf`: openapi-python-client 0.29 turns a component with a
+                # top-level oneOf/anyOf into an untyped union instead of a model.
+                schema["allOf"] = [dict(rule) for rule in rules]
+        if is_patched_serializer(serializer, direction):
+            # A generated client fills a missing field with its default and sends it:
+            # a PATCH of the title alone would reset the others.
+            for name, prop in properties.items():
+                properties[name] = _without_default(prop)
+        # Its own docstring only: drf-spectacular falls back on a base class's, such
+        # as a mixin's notes for the code's readers.
+        schema.pop("description", None)
+        description = get_override(serializer, "description", _own_doc(type(serializer)))
+        if description:
+            schema = {"type": schema.pop("type"), "description": description, **schema}
+        return schema
+
+    def _get_filter_parameters(self) -> list[dict[str, Any]]:
+        parameters: list[dict[str, Any]] = super()._get_filter_parameters()
+        filterset_class = getattr(self.view, "filterset_class", None)
+        filters = filterset_class.base_filters if filterset_class is not None else {}
+        for parameter in parameters:
+            # A filter's form field refuses a longer value (400); drf-spectacular does
+            # not say so.
+            found = filters.get(parameter["name"])
+            if found is None:
+                continue
+            schema = parameter["schema"]
+            max_length = found.extra.get("max_length")
+            if max_length and schema.get("type") == "string":
+                schema["maxLength"] = max_length
+            if issubclass(found.field_class, forms.CharField) and _is_free_text(schema):
+                schema["pattern"] = NO_NUL
+            widget = found.extra.get("widget")
+            if isinstance(widget, type) and issubclass(widget, OrderedValuesWidget):
+                # Repeated (`?ordering=a&ordering=b`, what generated clients send);
+                # drf-spectacular says comma-separated only.
+                parameter["explode"] = True
+        return parameters
+
+    def _resolve_path_parameters(self, variables: list[str]) -> list[dict[str, Any]]:
+        parameters: list[dict[str, Any]] = super()._resolve_path_parameters(variables)
+        model = get_view_model(self.view, emit_warnings=False)
+        for parameter in parameters:
+            schema = parameter["schema"]
+            digits = schema.get("type") == "string" and schema.get("pattern") in (
+                r"^\d+$",
+                r"^[0-9]+$",
+            )
+            if schema.get("type") == "integer" or digits:
+                parameter["schema"] = dict(PATH_ID)
+                if model is not None:
+                    parameter["description"] = f"The {model._meta.verbose_name}'s id."
+        return parameters
+
+
+def _own_doc(cls: type) -> str:
+    doc = cls.__dict__.get("__doc__")
+    return inspect.cleandoc(doc) if doc else ""
+
+
+def _is_free_text(schema: dict[str, Any]) -> bool:
+    return schema.get("type") == "string" and not {"pattern", "format", "enum"} & set(schema)
+
+
+def _text_pattern(field: Any, schema: dict[str, Any]) -> str | None:
+    """The pattern of a CharField's text: no NUL and, if trimmed, not blank. A field's
+    own pattern (usernames) or format (an email has neither NUL nor spaces only)
+    already says both; a pattern next to `format: email` also made schemathesis draw
+    addresses from the pattern, such as `0@0.a`, that the server's validator refuses."""
+    if not isinstance(field, serializers.CharField) or not _is_free_text(schema):
+        return None
+    return NOT_BLANK if field.trim_whitespace and not field.allow_blank else NO_NUL
+
+
+def one_of(*names: str) -> dict[str, Any]:
+    """A body rule (a serializer's `body_rules`): exactly one of these fields."""
+    return {"oneOf": [{"required": [name]} for name in names]}
+
+
+def together(*names: str) -> dict[str, Any]:
+    """A body rule (a serializer's `body_rules`): all of these fields, or none."""
+    return {
+        "anyOf": [
+            {"required": list(names)},
+            {"not": {"anyOf": [{"required": [name]} for name in names]}},
+        ]
+    }
+
+
+def _without_default(schema: dict[str, Any]) -> dict[str, Any]:
+    schema = {key: value for key, value in schema.items() if key != "default"}
+    # `allOf: [$ref]` only held the ref apart from its default.
+    if list(schema) == ["allOf"] and len(schema["allOf"]) == 1:
+        return dict(schema["allOf"][0])
+    return schema
 
 
 class ErrorDetailSerializer(serializers.Serializer):

@@ -141,6 +141,8 @@ def _jwt_signing_key() -> str:
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# In the API's error shape on API paths; Django's page on the admin and login forms.
+CSRF_FAILURE_VIEW = "taskmanager.exceptions.csrf_failure"
 
 INSTALLED_APPS = [
     # realtime before daphne: its `runserver` is daphne's, with request bodies bounded.
@@ -344,8 +346,8 @@ else:
 # /monitoring/metrics/ asks for `Authorization: Bearer <METRICS_TOKEN>` when it is set.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
-# Session login for the live page: the browsable API's login form.
-LOGIN_URL = "rest_framework:login"
+# People's session login (accounts/pages.py): the live page, the browsable API.
+LOGIN_URL = "people:login"
 
 # Login sessions (browsable API, admin, live page) read through the cache: an open
 # WebSocket checks its session every few seconds without a query.
@@ -403,11 +405,10 @@ REST_FRAMEWORK = {
         "taskmanager.renderers.ORJSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": [
-        "taskmanager.parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # JSON bodies only; the two forms are the views' own: the OAuth2 password grant
+    # (accounts.views.TokenView) and file uploads (files.views). The browsable API
+    # sends JSON through its raw data form.
+    "DEFAULT_PARSER_CLASSES": ["taskmanager.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     # Every view: `read`/`write` per user (per client IP when anonymous); the public
     # auth endpoints set their own.
@@ -420,6 +421,9 @@ REST_FRAMEWORK = {
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
+# Fonts every system has under one of these names: the documentation pages download none.
+_SYSTEM_FONTS = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif'
+_MONOSPACE_FONTS = 'ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace'
 SPECTACULAR_SETTINGS = {
     "TITLE": "Taskmanager API",
     "DESCRIPTION": "Tasks, accounts, files and real-time task events.",
@@ -427,11 +431,22 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "COMPONENT_SPLIT_REQUEST": True,
-    # Swagger UI and ReDoc assets are served from this app, not a CDN.
+    # Swagger UI and ReDoc load nothing from other hosts: their assets come from this
+    # app (drf-spectacular-sidecar), no online validator badge, ReDoc in the system's
+    # fonts rather than Google's (templates/drf_spectacular/redoc.html).
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "validatorUrl": None},
+    "REDOC_UI_SETTINGS": {
+        "theme": {
+            "typography": {
+                "fontFamily": _SYSTEM_FONTS,
+                "headings": {"fontFamily": _SYSTEM_FONTS},
+                "code": {"fontFamily": _MONOSPACE_FONTS},
+            }
+        }
+    },
 }
 
 # Security: on by default. TLS is terminated by the reverse proxy, which sets

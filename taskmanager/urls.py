@@ -1,24 +1,37 @@
 from django.contrib import admin
-from django.contrib.auth.views import LogoutView
 from django.urls import include, path
 from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 
-from accounts.views import admin_password_change, browsable_api_login, password_form_view
+from accounts import pages
+from accounts.views import admin_password_change, password_form_view
 from taskmanager.docs import AsyncApiView, SchemaView
+from taskmanager.views import ApiRootView, home
 from tasks.views import live_page
 
 api_v1 = [
+    path("", ApiRootView.as_view(), name="root"),
     path("", include("accounts.urls")),
     path("", include("tasks.urls")),
     path("", include("files.urls")),
 ]
 
-browsable_api_auth = [
-    path("login/", browsable_api_login, name="login"),
-    path("logout/", LogoutView.as_view(), name="logout"),
+# People's login, logout and registration (HTML, a session cookie), for the live page,
+# the browsable API and the landing page; the admin keeps its own.
+sessions = [
+    path("login/", pages.login_page, name="login"),
+    path("logout/", pages.logout_page, name="logout"),
+]
+people = [
+    *sessions,
+    path("logged-out/", pages.logged_out_page, name="logged-out"),
+    path("register/", pages.register_page, name="register"),
 ]
 
 urlpatterns = [
+    path("", home, name="home"),
+    path("", include((people, "people"))),
+    # The same login and logout under the names the browsable API links to.
+    path("", include((sessions, "rest_framework"))),
     path("api/v1/", include((api_v1, "v1"))),
     path("api/schema/", SchemaView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
@@ -26,9 +39,6 @@ urlpatterns = [
     # The WebSocket's messages (docs/asyncapi.yaml).
     path("api/asyncapi/", AsyncApiView.as_view(), name="asyncapi"),
     path("live/", live_page, name="live"),
-    # Session login and logout links for the browsable API (rest_framework.urls,
-    # with a login form throttled as the API's login).
-    path("api-auth/", include((browsable_api_auth, "rest_framework"))),
     path("monitoring/", include("monitoring.urls")),
     # Ahead of the admin's own "login/" and "password_change/" (the same URLs, which
     # `admin:login` and `admin:password_change` name): their throttled attempts answer

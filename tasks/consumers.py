@@ -22,10 +22,12 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
+from accounts.authentication import EXPIRED_ACCESS, SESSION_ENDED
 from accounts.models import User
 from accounts.websocket import (
     SocketAuthError,
     SocketIdentity,
+    error_frame,
     identify_token,
     identity_watch,
 )
@@ -48,7 +50,7 @@ RESUME_NEEDED = 4503
 # Client messages: a ping now and then, a resume after a reconnect. Each costs the
 # server work and an answer (a resume reads up to 1000 events), so a socket may send
 # MESSAGE_RATE a second, MESSAGE_BURST at once; past that each is dropped with a
-# `rate_limited` error. Drops are forgiven at DROPS_FORGIVEN a second; a socket with
+# `throttled` error. Drops are forgiven at DROPS_FORGIVEN a second; a socket with
 # more than MESSAGE_BURST unforgiven drops is closed with FLOODING: however fast a
 # client writes, it gets at most about MESSAGE_RATE + DROPS_FORGIVEN answers a second.
 MESSAGE_RATE = 10.0
@@ -60,7 +62,13 @@ MAX_MESSAGE_CHARS = 4096
 # Client messages are flat objects; the limit only keeps parsing and checking cheap
 # and the same on every machine (nesting past Python's stack fails the parser).
 MAX_MESSAGE_DEPTH = 32
-FIRST_MESSAGE = 'The first message must be {"type": "auth", "token": "<access>"}.'
+FIRST_MESSAGE = (
+    'Authentication is required: the first message must be {"type": "auth", "token":'
+    ' "<access token>"}, or connect with the token.'
+)
+# Error codes are the HTTP API's for the same case (taskmanager.exceptions).
+NOT_AUTHENTICATED = "not_authenticated"
+AUTHENTICATION_FAILED = "authentication_failed"
 # A resume sends at most this many events; `complete: false` asks for another.
 RESUME_LIMIT = 1000
 RESUME_BATCH = 200
@@ -213,7 +221,7 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
             self.log("websocket refused: database unavailable")
             await self.fail("service_unavailable", "The database is unavailable; reconnect later.")
         elif self.scope.get("auth_error"):
-            await self.refuse(self.scope["auth_error"])
+            await self.refuse(self.scope["auth_error"], AUTHENTICATION_FAILED)
         elif self.scope.get("auth") is not None:
             await self.authenticated(self.scope["auth"], self.scope["user"])
         else:
@@ -267,7 +275,8 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
         frame: str | bytes = text_data if text_data is not None else bytes_data or b""
         if len(frame) > MAX_MESSAGE_CHARS:
             await self.send_error(
-                "message_too_large", f"Messages are at most {MAX_MESSAGE_CHARS} characters."
+                "payload_too_large",
+                f"The message is too large: a message is at most {MAX_MESSAGE_CHARS} characters.",
             )
             self.closing = True
             self.log("websocket closed for a message too large", chars=len(frame))
@@ -280,24 +289,26 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
             await self.first_message(frame)
             return
         if isinstance(frame, bytes):
-            await self.send_error("invalid_message", "Messages are JSON text frames.")
+            await self.send_error(
+                "parse_error", "The message is a binary frame: send JSON in text frames."
+            )
             return
         try:
             message = parse_message(frame)
         except InvalidJSON as exc:
-            await self.send_error("invalid_json", str(exc))
+            await self.send_error("parse_error", str(exc))
             return
         if not isinstance(message.get("type"), str):
-            await self.send_error(
-                "invalid_message", 'A message has a "type".', {"type": ["A string is required."]}
-            )
+            required = 'A "type" is required, a string: "ping" or "resume".'
+            await self.send_error("validation_error", required, {"type": [required]})
             return
         await self.dispatch_client_message(message)
 
     async def over_budget(self) -> None:
         if self.drops.take():
             await self.send_error(
-                "rate_limited", f"At most {MESSAGE_RATE:g} messages a second; this one was dropped."
+                "throttled",
+                f"Too many messages: at most {MESSAGE_RATE:g} a second; this one was dropped.",
             )
             return
         self.closing = True
@@ -313,15 +324,18 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
             message = None
         token = message.get("token") if message else None
         if message is None or message.get("type") != "auth" or not isinstance(token, str):
-            await self.refuse(FIRST_MESSAGE)
+            await self.refuse(FIRST_MESSAGE, NOT_AUTHENTICATED)
             return
         if not token:
-            await self.refuse("The token is empty.")
+            await self.refuse(
+                "The token is empty: send an access token from /api/v1/auth/login/.",
+                AUTHENTICATION_FAILED,
+            )
             return
         try:
             identity, user = await database_sync_to_async(identify_token)(token)
         except SocketAuthError as exc:
-            await self.refuse(str(exc))
+            await self.refuse(str(exc), AUTHENTICATION_FAILED)
             return
         await self.authenticated(identity, user)
 
@@ -332,14 +346,16 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
         elif kind == "resume":
             after = message.get("after")
             if isinstance(after, bool) or not isinstance(after, int) or after < 0:
-                detail = '"after" must be an event id (0 or more).'
-                await self.send_error("invalid_message", detail, {"after": [detail]})
+                detail = '"after" must be an event id (a whole number, 0 or more).'
+                await self.send_error("validation_error", detail, {"after": [detail]})
                 return
             await self.resume(after)
         elif kind == "auth":
-            await self.send_error("invalid_message", "This socket is already authenticated.")
+            detail = 'This socket is already authenticated: send "ping" or "resume".'
+            await self.send_error("validation_error", detail, {"type": [detail]})
         else:
-            await self.send_error("unknown_type", f'Unknown message type "{kind[:50]}".')
+            detail = f'Unknown message type "{kind[:50]}": the types are "ping" and "resume".'
+            await self.send_error("validation_error", detail, {"type": [detail]})
 
     # Authentication and its upkeep.
 
@@ -358,18 +374,24 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
     async def expect_auth(self) -> None:
         await asyncio.sleep(settings.WEBSOCKET_AUTH_TIMEOUT_SECONDS)
         if self.identity is None:
-            await self.refuse("No credentials within the time allowed.")
+            await self.refuse(
+                f"No credentials within {settings.WEBSOCKET_AUTH_TIMEOUT_SECONDS:g} seconds:"
+                " reconnect and authenticate first.",
+                NOT_AUTHENTICATED,
+            )
 
     async def close_at_expiry(self, expires_at: float) -> None:
         await asyncio.sleep(max(0.0, expires_at - time.time()))
-        await self.refuse("The token expired.")
+        await self.refuse(EXPIRED_ACCESS, AUTHENTICATION_FAILED)
 
     async def rechecked(self, user: User | None) -> None:
         """The identity checked again (IdentityWatch): the fresh user, or None."""
         if self.closing:
             return
         if user is None:
-            await self.refuse("The session has ended or the token expired.")
+            expires_at = self.identity.expires_at if self.identity else None
+            expired = expires_at is not None and time.time() >= expires_at
+            await self.refuse(EXPIRED_ACCESS if expired else SESSION_ENDED, AUTHENTICATION_FAILED)
             return
         self.user = user
         await self.join_groups(user)
@@ -385,12 +407,14 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
             await fanout.leave(group, self)
         self.joined = wanted
 
-    async def refuse(self, reason: str) -> None:
+    async def refuse(self, reason: str, code: str) -> None:
+        """Close with 4401: no credentials (`not_authenticated`) or refused ones
+        (`authentication_failed`), as the HTTP API's 401."""
         if self.closing:
             return
         self.closing = True
         self.log("websocket refused", reason=reason)
-        await self.send_error("unauthorized", reason)
+        await self.send_error(code, reason)
         await self.close(code=UNAUTHORIZED)
 
     async def fail(self, code: str, message: str) -> None:
@@ -495,10 +519,8 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
     async def send_error(
         self, code: str, message: str, fields: dict[str, list[str]] | None = None
     ) -> None:
-        """The error shape of the API (taskmanager.exceptions.error_body, which this
-        module cannot import: it loads DRF's authentication before the apps are ready)."""
-        error = {"code": code, "message": message, "fields": fields or {}}
-        await self.send_json({"type": "error", "error": error})
+        """The error shape of the API (accounts.websocket.error_frame)."""
+        await self.send_json(error_frame(code, message, fields))
 
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coroutine)

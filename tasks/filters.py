@@ -3,10 +3,12 @@ from typing import Any
 import django_filters
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import connection
-from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
+from django.db.models.expressions import OrderBy
 from django_filters.widgets import QueryArrayWidget
 
-from taskmanager.filters import IdFilter, UtcIsoDateTimeFilter
+from taskmanager.datetimes import NEEDS_OFFSET
+from taskmanager.filters import IdFilter, OrderedValuesWidget, UtcIsoDateTimeFilter
 from tasks.models import Task
 from tasks.selectors import overdue_q
 
@@ -17,6 +19,10 @@ PRIORITY_RANK = Case(
     When(priority=Task.Priority.HIGH, then=Value(2)),
     output_field=IntegerField(),
 )
+
+
+# The ordering fields that may be NULL.
+NULLABLE_ORDERINGS = frozenset({"due_date"})
 
 
 class ManyValuesWidget(QueryArrayWidget):
@@ -37,7 +43,17 @@ class TaskOrderingFilter(django_filters.OrderingFilter):
         if any(term.lstrip("-") == "priority_rank" for term in ordering):
             qs = qs.annotate(priority_rank=PRIORITY_RANK)
         # The id breaks ties, so pages never repeat or skip a task.
-        return qs.order_by(*ordering, "-id")
+        return qs.order_by(*(_nulls_last(term) for term in ordering), "-id")
+
+
+def _nulls_last(term: str) -> str | OrderBy:
+    """Tasks without a due date come last both ways, on every database: PostgreSQL
+    puts NULL last ascending and first descending, SQLite the reverse. Ascending is
+    the `tasks_due_date` index's own order on PostgreSQL (tasks/models.py)."""
+    field = term.lstrip("-")
+    if field not in NULLABLE_ORDERINGS:
+        return term
+    return F(field).desc(nulls_last=True) if term.startswith("-") else F(field).asc(nulls_last=True)
 
 
 class TaskFilter(django_filters.FilterSet):
@@ -51,8 +67,16 @@ class TaskFilter(django_filters.FilterSet):
     )
     search = django_filters.CharFilter(method="filter_search", max_length=200)
     assignee = IdFilter(field_name="assignee_id")
-    due_before = UtcIsoDateTimeFilter(field_name="due_date", lookup_expr="lte")
-    due_after = UtcIsoDateTimeFilter(field_name="due_date", lookup_expr="gte")
+    due_before = UtcIsoDateTimeFilter(
+        field_name="due_date",
+        lookup_expr="lte",
+        help_text=f"Tasks due at or before this instant. {NEEDS_OFFSET}",
+    )
+    due_after = UtcIsoDateTimeFilter(
+        field_name="due_date",
+        lookup_expr="gte",
+        help_text=f"Tasks due at or after this instant. {NEEDS_OFFSET}",
+    )
     # A choice, not BooleanFilter: that one reads "maybe" as "no filter".
     overdue = django_filters.ChoiceFilter(
         choices=[("true", "true"), ("false", "false")], method="filter_overdue"
@@ -64,7 +88,10 @@ class TaskFilter(django_filters.FilterSet):
             ("due_date", "due_date"),
             ("title", "title"),
             ("priority_rank", "priority"),
-        )
+        ),
+        widget=OrderedValuesWidget,
+        help_text="Sort by these fields in turn, `-` for descending: "
+        "`?ordering=-priority&ordering=title` or `?ordering=-priority,title`.",
     )
 
     class Meta:

@@ -70,6 +70,9 @@ class Task(models.Model):
             models.Index(fields=["assignee", "status"], name="tasks_assignee_status"),
             # Managers' list of everything, newest first, and overdue / due-date filters.
             models.Index(fields=["-created_at"], name="tasks_created"),
+            # Also `?ordering=due_date` (ASC NULLS LAST, the btree's own order on
+            # PostgreSQL); `-due_date` (DESC NULLS LAST) reads `tasks_due_date_desc`, a
+            # PostgreSQL-only index of migration 0002 (SQLite cannot declare it).
             models.Index(fields=["due_date"], name="tasks_due_date"),
         ]
 

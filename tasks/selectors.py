@@ -29,6 +29,13 @@ def task_events_visible_to(user: User) -> QuerySet[TaskEvent]:
     )
 
 
+def task_deleted_seen_by(user: User, task_id: int) -> bool:
+    """Whether task `task_id` is deleted and the user could see it then: its deletion
+    event is one of theirs by the feed's rule (`task_events_visible_to`)."""
+    events = task_events_visible_to(user).filter(task_id=task_id, kind=TaskEvent.Kind.DELETED)
+    return events.exists()
+
+
 def overdue_q() -> Q:
     return Q(due_date__lt=timezone.now()) & ~Q(status=Status.COMPLETED)
 

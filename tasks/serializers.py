@@ -1,9 +1,11 @@
 from datetime import datetime
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import User
+from taskmanager.datetimes import NEEDS_OFFSET, AwareDateTimeField
 from taskmanager.serializers import IdRelatedField, StrictFieldsMixin
 from tasks.models import Task, TaskEvent
 
@@ -17,12 +19,13 @@ def datetime_out(value: datetime | None) -> str | None:
     return _DATETIME.to_representation(value) if value is not None else None
 
 
+# The fields below describe the task (the schema, the browsable API);
+# `to_representation` writes it without building them: a task is serialised on every
+# read and three times per write, and ModelSerializer builds its fields for each
+# serializer (tests/tasks/test_serializers.py holds the two to the same output).
 class TaskOutputSerializer(serializers.ModelSerializer[Task]):
-    """The task as the API shows it. The fields below describe it (the schema, the
-    browsable API); `to_representation` writes it without building them: a task is
-    serialised on every read and three times per write, and ModelSerializer builds
-    its fields for each serializer (tests/tasks/test_serializers.py holds the two
-    to the same output)."""
+    """A task. `version` starts at 1 and grows by one with every change; the `ETag`
+    header names it."""
 
     def to_representation(self, instance: Task) -> dict[str, Any]:
         return {
@@ -60,12 +63,17 @@ class TaskOutputSerializer(serializers.ModelSerializer[Task]):
 
 
 class TaskInputSerializer(StrictFieldsMixin, serializers.Serializer):
-    """Create and update. Missing fields take their defaults on POST and PUT (PUT
-    replaces the task); PATCH (partial) changes only what is sent."""
+    """A task's fields you set. On create (POST) and replace (PUT) a field left out
+    takes its default; on PATCH only the fields sent change, and `null` clears
+    `due_date` or `assignee`."""
 
-    ignored_fields = frozenset(
+    # Sent back as a GET wrote them (a PUT of what it returned), they change nothing.
+    echoed_fields = frozenset(
         {"id", "owner", "created_at", "updated_at", "completed_at", "version"}
     )
+
+    def represent_instance(self) -> dict[str, Any]:
+        return TaskOutputSerializer(self.instance).data
 
     title = serializers.CharField(max_length=200)
     description = serializers.CharField(
@@ -77,7 +85,9 @@ class TaskInputSerializer(StrictFieldsMixin, serializers.Serializer):
     status = serializers.ChoiceField(
         choices=Task.Status.choices, required=False, default=Task.Status.PENDING
     )
-    due_date = serializers.DateTimeField(allow_null=True, required=False, default=None)
+    due_date = AwareDateTimeField(
+        allow_null=True, required=False, default=None, help_text=NEEDS_OFFSET
+    )
     assignee = IdRelatedField(
         queryset=User.objects.filter(is_active=True),
         allow_null=True,
@@ -87,12 +97,26 @@ class TaskInputSerializer(StrictFieldsMixin, serializers.Serializer):
     )
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        "description": "Each changed field's `[old, new]` values (either may be null).",
+        "additionalProperties": {"type": "array", "items": {}, "minItems": 2, "maxItems": 2},
+    }
+)
+class ChangesField(serializers.JSONField):
+    pass
+
+
+# Written without building the fields, as TaskOutputSerializer.
 class TaskEventOutputSerializer(serializers.ModelSerializer[TaskEvent]):
-    """A task event; written without building the fields, as TaskOutputSerializer."""
+    """One change of a task: who (`actor`, null once that account is deleted) made
+    it, and `changes`, which maps each changed field to its old and new value."""
 
     at = serializers.DateTimeField(source="created_at", read_only=True)
     task = serializers.IntegerField(source="task_id", read_only=True)
     actor = serializers.IntegerField(source="actor_id", read_only=True, allow_null=True)
+    changes = ChangesField(read_only=True)
 
     def to_representation(self, instance: TaskEvent) -> dict[str, Any]:
         return {

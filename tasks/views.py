@@ -1,3 +1,4 @@
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -5,10 +6,9 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.db.models import Max, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
-from django.utils.http import parse_etags
 from django.views.decorators.http import require_safe
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -25,7 +25,8 @@ from rest_framework.serializers import BaseSerializer
 
 from taskmanager import readahead
 from taskmanager.exceptions import PreconditionFailedError
-from taskmanager.filters import FiltersOnListsOnly
+from taskmanager.filters import MAX_ID, FiltersOnListsOnly
+from taskmanager.query_parameters import StrictQueryParametersMixin
 from taskmanager.schema import (
     AUTHENTICATED,
     AUTHENTICATED_WRITE,
@@ -52,28 +53,48 @@ from tasks.serializers import (
 # The live page starts with the most recent tasks; changes to older ones join it.
 LIVE_PAGE_TASKS = 100
 
+# RFC 9110 section 8.8.3: entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE, etagc being
+# visible ASCII but DQUOTE, or obs-text (headers reach Django decoded as latin-1).
+ENTITY_TAG = r'(?:W/)?"[\x21\x23-\x7e\x80-\xff]*"'
+# `*`, or a list of tags (section 5.6.1: commas between, empty elements and blanks
+# allowed). Also the headers' schema pattern (ECMA-262 reads it the same).
+PRECONDITION_PATTERN = (
+    rf"^(?:[ \t]*\*[ \t]*|[ \t,]*{ENTITY_TAG}(?:[ \t]*,[ \t,]*{ENTITY_TAG})*[ \t,]*)$"
+)
+_PRECONDITION = re.compile(PRECONDITION_PATTERN)
+_ENTITY_TAG = re.compile(ENTITY_TAG)
+MALFORMED_PRECONDITION = 'Give * or a list of quoted entity tags, e.g. "12-3" (the task\'s ETag).'
+
 IF_MATCH = OpenApiParameter(
     "If-Match",
-    str,
+    {"type": "string", "pattern": PRECONDITION_PATTERN},
     OpenApiParameter.HEADER,
-    description="The task's current `ETag` (or `*`); any other (a weak `W/` one too) answers 412",
+    description="The task's current `ETag` (or `*`); any other (a weak `W/` one too) answers "
+    "412, a value that is not `*` nor a list of quoted entity tags 400",
 )
 IF_NONE_MATCH_WRITE = OpenApiParameter(
     "If-None-Match",
-    str,
+    {"type": "string", "pattern": PRECONDITION_PATTERN},
     OpenApiParameter.HEADER,
-    description="`*` or the task's current `ETag` answers 412 instead of a change",
+    description="`*` or the task's current `ETag` answers 412 instead of a change; a value "
+    "that is not `*` nor a list of quoted entity tags 400",
 )
+# Visible ASCII, spaces inside only (RFC 9110's field value; servers strip the ends).
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~]([ -~]*[!-~])?$"
 IDEMPOTENCY_KEY = OpenApiParameter(
-    "Idempotency-Key", str, OpenApiParameter.HEADER, description="Makes a retried create safe"
+    "Idempotency-Key",
+    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": IDEMPOTENCY_KEY_PATTERN},
+    OpenApiParameter.HEADER,
+    description="Makes a retried create safe: 1 to 255 printable ASCII characters, such as a UUID",
 )
 
 
 TASK_ETAG_IS = 'The task\'s version: `"<id>-<version>"`'
 TASK_ETAG = etag_header(200, TASK_ETAG_IS)
 # A change of one task: not yours to change (or a cookie without CSRF) 403, not visible
-# 404, an `If-Match` of another version (or an `If-None-Match` of this one) 412.
-TASK_WRITE = (*AUTHENTICATED_WRITE, 404, 412, 429)
+# 404, an `If-Match` of another version (or an `If-None-Match` of this one) 412, a
+# malformed one 400.
+TASK_WRITE = (*AUTHENTICATED_WRITE, 400, 404, 412, 429)
 
 
 def etag(task: Task) -> str:
@@ -91,27 +112,69 @@ def check_preconditions(request: Request, task: Task) -> int | None:
     Returns the version `If-Match` names, for the service to check again under the
     row lock; None without it or with `*`.
     """
+    errors = precondition_errors(request)
+    if errors:
+        raise ValidationError(errors)
     current = etag(task)
-    if_match = request.headers.get("If-Match")
+    if_match = _entity_tags(request, "If-Match")
     # Strong comparison (section 13.1.1): our ETags are strong, so a weak one never
-    # names this exact representation. A malformed header names nothing.
-    if if_match is not None and not _names(parse_etags(if_match), current):
+    # names this exact representation.
+    if if_match is not None and not _names(if_match, current):
         raise PreconditionFailedError()
     # On a GET, If-None-Match is a cache check (304), which ConditionalGetMiddleware
     # answers; on a write, `*` or the current ETag (weak comparison, section 13.1.2)
     # mean "only if it does not exist or has changed".
-    if_none_match = request.headers.get("If-None-Match")
+    if_none_match = _entity_tags(request, "If-None-Match")
     if request.method not in SAFE_METHODS and if_none_match is not None:
-        tags = [tag.removeprefix("W/") for tag in parse_etags(if_none_match)]
-        if _names(tags, current):
+        weakly = [tag.removeprefix("W/") for tag in if_none_match]
+        if _names(weakly, current):
             raise PreconditionFailedError()
-    if if_match is None or if_match.strip() == "*":
+    if if_match is None or if_match == ["*"]:
         return None
     return task.version
 
 
+def precondition_errors(request: Request) -> dict[str, list[str]]:
+    """The precondition headers of the request that are not `*` nor a list of quoted
+    entity tags, by name: a 400, not the 412 of a tag that names another version.
+    `If-None-Match` on a GET only asks for a 304, and is left alone."""
+    names = ["If-Match"] if request.method in SAFE_METHODS else ["If-Match", "If-None-Match"]
+    return {
+        name: [MALFORMED_PRECONDITION]
+        for name in names
+        if request.headers.get(name) is not None and _entity_tags(request, name) is None
+    }
+
+
+def _entity_tags(request: Request, name: str) -> list[str] | None:
+    value = request.headers.get(name)
+    return None if value is None else entity_tags(value)
+
+
 def _names(tags: list[str], current: str) -> bool:
     return tags == ["*"] or current in tags
+
+
+def entity_tags(value: str) -> list[str] | None:
+    """The tags of an `If-Match` or `If-None-Match` value (RFC 9110 section 13.1):
+    `["*"]`, or the quoted tags with their `W/`; None when it is neither. Django's
+    `parse_etags` drops what it cannot read: `1-3` named no tag, and failed as one
+    of another version would."""
+    if not _PRECONDITION.fullmatch(value):
+        return None
+    if value.strip(" \t") == "*":
+        return ["*"]
+    return _ENTITY_TAG.findall(value)
+
+
+def _task_id(pk: str | None) -> int | None:
+    """The id a URL's `pk` (ASCII digits: lookup_value_regex) names, or None past the
+    column's range: no task has it, SQLite cannot send it, and int() refuses
+    thousands of digits."""
+    if pk is None or len(pk) > len(str(MAX_ID)):
+        return None
+    value = int(pk)
+    return value if value <= MAX_ID else None
 
 
 @extend_schema_view(
@@ -150,7 +213,7 @@ def _names(tags: list[str], current: str) -> bool:
         responses={
             200: TaskOutputSerializer,
             **NOT_MODIFIED,
-            **errors(AUTHENTICATED, 404, 412, 429),
+            **errors(AUTHENTICATED, 400, 404, 412, 429),
         },
         parameters=[IF_NONE_MATCH, IF_MATCH, TASK_ETAG],
     ),
@@ -179,7 +242,9 @@ def _names(tags: list[str], current: str) -> bool:
     ),
 )
 @extend_schema(tags=["tasks"])
-class TaskViewSet(FiltersOnListsOnly, RateLimitHeadersMixin, viewsets.ModelViewSet):
+class TaskViewSet(
+    StrictQueryParametersMixin, FiltersOnListsOnly, RateLimitHeadersMixin, viewsets.ModelViewSet
+):
     serializer_class = TaskOutputSerializer
     permission_classes = [IsAuthenticated, TaskAccess]
     throttle_classes = [ReadWriteThrottle]
@@ -247,8 +312,10 @@ class TaskViewSet(FiltersOnListsOnly, RateLimitHeadersMixin, viewsets.ModelViewS
                 status=status.HTTP_201_CREATED,
                 headers={"ETag": etag(task)},
             )
-        if not 1 <= len(key) <= 255 or not key.isprintable():
-            raise ValidationError({"Idempotency-Key": ["Give 1 to 255 printable characters."]})
+        if len(key) > 255 or not re.fullmatch(IDEMPOTENCY_KEY_PATTERN, key):
+            raise ValidationError(
+                {"Idempotency-Key": ["Give 1 to 255 printable ASCII characters."]}
+            )
         body, replayed = services.task_create_idempotent(
             actor=request.user,
             key=key,
@@ -265,13 +332,17 @@ class TaskViewSet(FiltersOnListsOnly, RateLimitHeadersMixin, viewsets.ModelViewS
         with transaction.atomic():
             task = self._locked_object()
             partial = kwargs.get("partial", False)
-            payload = TaskInputSerializer(data=request.data, partial=partial)
+            # Before the body (RFC 9110, 13.2.1): a stale If-Match is a 412 even when
+            # the body echoes the older version's read-only fields.
+            expected_version = check_preconditions(request, task)
+            # With the task: its read-only fields may be echoed back unchanged.
+            payload = TaskInputSerializer(task, data=request.data, partial=partial)
             payload.is_valid(raise_exception=True)
             task = services.task_update(
                 actor=request.user,
                 task=task,
                 data=payload.validated_data,
-                expected_version=check_preconditions(request, task),
+                expected_version=expected_version,
                 locked=True,
             )
         return Response(TaskOutputSerializer(task).data, headers={"ETag": etag(task)})
@@ -322,7 +393,9 @@ class TaskViewSet(FiltersOnListsOnly, RateLimitHeadersMixin, viewsets.ModelViewS
     @extend_schema(
         operation_id="v1_tasks_history",
         summary="A task's history",
-        description="Its events, oldest first: who changed which fields, from what to what.",
+        description="Its events, oldest first: who changed which fields, from what to what. "
+        "A deleted task's history stays readable by whoever could see the task when it was "
+        "deleted.",
         responses={
             200: TaskEventOutputSerializer(many=True),
             **NOT_MODIFIED,
@@ -332,8 +405,15 @@ class TaskViewSet(FiltersOnListsOnly, RateLimitHeadersMixin, viewsets.ModelViewS
     )
     @action(detail=True, methods=["get"], url_path="events", filterset_class=None)
     def history(self, request: Request, pk: str | None = None) -> Response:
-        task = self.get_object()
-        return self._event_page(TaskEvent.objects.filter(task_id=task.pk).order_by("id"))
+        try:
+            task_id = self.get_object().pk
+        except Http404:
+            # Events outlive their task: whoever could see it when it was deleted
+            # still reads its history.
+            task_id = _task_id(pk)
+            if task_id is None or not selectors.task_deleted_seen_by(request.user, task_id):
+                raise
+        return self._event_page(TaskEvent.objects.filter(task_id=task_id).order_by("id"))
 
     @extend_schema(
         operation_id="v1_tasks_events_feed",
@@ -353,6 +433,13 @@ class TaskViewSet(FiltersOnListsOnly, RateLimitHeadersMixin, viewsets.ModelViewS
         query.is_valid(raise_exception=True)
         events = selectors.task_events_visible_to(request.user)
         return self._event_page(events.filter(id__gt=query.validated_data["after"]))
+
+    def query_parameter_errors(self, request: Request) -> dict[str, Any]:
+        """The feed's `after`, checked with unknown parameters (taskmanager.query_parameters)."""
+        if self.action != "feed":
+            return {}
+        query = EventFeedQuerySerializer(data=request.query_params)
+        return {} if query.is_valid() else dict(query.errors)
 
     def _event_page(self, events: QuerySet[TaskEvent]) -> Response:
         page = self.paginate_queryset(events)

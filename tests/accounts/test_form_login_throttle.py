@@ -26,7 +26,7 @@ from tests.factories import PASSWORD, UserFactory
 pytestmark = pytest.mark.django_db
 
 ADMIN_LOGIN = "/admin/login/"
-API_AUTH_LOGIN = "/api-auth/login/"
+API_AUTH_LOGIN = "/login/"
 TOKEN_URL = "/api/v1/auth/token/"
 RATE = 3
 IP = "192.0.2.10"
@@ -108,7 +108,8 @@ def assert_wrong(door: str, response: Any) -> None:
     """What a wrong password gets, not yet throttled."""
     if door in ("admin form", "browsable API form"):
         assert response.status_code == 200, response.content
-        assert b"errornote" in response.content or b"text-error" in response.content
+        # The admin's error note, or the people's login page's alert.
+        assert b"errornote" in response.content or b'role="alert"' in response.content
     elif door == "profile check":
         assert_error(response, 400, "validation_error")
     else:

@@ -111,6 +111,42 @@ def test_login_without_a_password_is_400_naming_password(api_client, member):
     assert not UserSession.objects.exists()
 
 
+NOT_BOTH = ["Give a username or an email, not both."]
+
+
+@pytest.mark.parametrize(
+    "email",
+    ["otto@example.com", "mia@example.com", "MIA@example.com", "nobody@example.com"],
+    ids=["another-account", "the-same-account", "the-same-account-any-case", "no-account"],
+)
+def test_login_naming_both_a_username_and_an_email_is_400_naming_both(
+    api_client, member, other_member, monkeypatch, email
+):
+    # One answer whoever the two names belong to: a 401 for a matching pair and a
+    # 400 for another would tell, without the password, whose email an email is.
+    checked = []
+    monkeypatch.setattr(
+        "accounts.backends.UsernameOrEmailBackend.authenticate",
+        lambda *args, **kwargs: checked.append(kwargs),
+    )
+
+    response = post_login(api_client, username="mia", email=email, password=PASSWORD)
+
+    error = assert_error(response, 400, "validation_error")
+    assert error["fields"] == {"username": NOT_BOTH, "email": NOT_BOTH}
+    assert checked == [], "the password is never checked"
+    assert not UserSession.objects.exists()
+
+
+def test_login_with_both_names_counts_in_the_login_throttle(api_client, member, settings):
+    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "login": "2/min"}
+    for _ in range(2):
+        body = {"username": "mia", "email": "mia@example.com", "password": PASSWORD}
+        assert_error(post_login(api_client, **body), 400, "validation_error")
+
+    assert_error(post_login(api_client, username="mia", password=PASSWORD), 429, "throttled")
+
+
 def test_failed_login_creates_no_session(api_client, member):
     post_login(api_client, username="mia", password="Not-The-Password-1")
 

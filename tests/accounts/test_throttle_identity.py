@@ -46,22 +46,27 @@ def assert_throttled(response: Any) -> None:
 # --- login: one identity per account ------------------------------------------------
 
 
-def test_guesses_naming_the_email_count_on_that_account_whatever_the_username_says(
+def test_attempts_naming_the_email_count_on_that_account_whatever_the_username_says(
     member, small_login_rate
 ):
-    # The view checks the email when both are given; counting the username instead
-    # would give a fresh count to every made-up username.
+    # A body with both names is refused, and still counted: on the email's account,
+    # so that no made-up username gets a fresh count.
     for n in range(RATE):
         answer = attempt({"username": f"nobody{n}", "email": "mia@example.com", "password": WRONG})
-        assert_error(answer, 401, "authentication_failed")
+        assert_error(answer, 400, "validation_error")
 
     assert_throttled(attempt({"username": "mia", "password": PASSWORD}))
 
 
-def test_a_numeric_username_is_counted_as_the_text_the_login_checks(db, small_login_rate):
+def test_a_numeric_username_is_refused_and_still_counted_as_its_text(db, small_login_rate):
+    # A JSON number is no username (a 400), yet the throttle, which reads the body
+    # before it is validated, counts it on the account its digits name.
     UserFactory(username="12345", email="digits@example.com")
     for _ in range(RATE):
-        assert_error(attempt({"username": 12345, "password": WRONG}), 401, "authentication_failed")
+        answer = attempt({"username": 12345, "password": WRONG})
+        assert assert_error(answer, 400, "validation_error")["fields"] == {
+            "username": ["Must be a string."]
+        }
 
     assert_throttled(attempt({"username": "12345", "password": PASSWORD}))
 

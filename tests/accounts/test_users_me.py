@@ -172,6 +172,49 @@ def test_changing_my_password_leaves_other_users_sessions_alone(
     assert other_member_client.get(ME_URL).status_code == 200
 
 
+def test_changing_my_password_without_the_current_one_says_it_is_required(member, member_client):
+    response = member_client.patch(ME_URL, {"password": NEW_PASSWORD}, format="json")
+
+    error = assert_error(response, 400, "validation_error")
+    assert error["fields"] == {
+        "current_password": ["This field is required to change the password."]
+    }
+    assert User.objects.get(pk=member.pk).check_password(PASSWORD)
+
+
+def test_a_weak_new_password_without_the_current_one_names_both(member, member_client):
+    response = member_client.patch(ME_URL, {"password": "short1!"}, format="json")
+
+    error = assert_error(response, 400, "validation_error")
+    assert set(error["fields"]) == {"current_password", "password"}
+    assert error["fields"]["current_password"] == ["This field is required to change the password."]
+
+
+def test_a_wrong_current_password_says_it_is_not_correct(member, member_client):
+    body = {"password": NEW_PASSWORD, "current_password": "Not-The-Password-1"}
+
+    response = member_client.patch(ME_URL, body, format="json")
+
+    error = assert_error(response, 400, "validation_error")
+    assert error["fields"] == {"current_password": ["The current password is not correct."]}
+
+
+def test_password_changes_without_the_current_one_are_not_counted_as_guesses(
+    member, client_for, settings
+):
+    # Nothing is guessed: the password is never checked.
+    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "login": "2/min"}
+    client = client_for(member, REMOTE_ADDR="198.51.100.1")
+    for _ in range(3):
+        response = client.patch(ME_URL, {"password": NEW_PASSWORD}, format="json")
+        assert_error(response, 400, "validation_error")
+
+    body = {"password": NEW_PASSWORD, "current_password": PASSWORD}
+    response = client.patch(ME_URL, body, format="json")
+
+    assert response.status_code == 200, response.content
+
+
 @pytest.mark.parametrize(
     "payload",
     [

@@ -61,7 +61,7 @@ def test_a_verified_token_of_an_ended_session_is_refused(member, login):
     assert client.post("/api/v1/auth/logout/", {"refresh": tokens["refresh"]}).status_code == 204
 
     error = assert_error(client.get(ME_URL), 401, "authentication_failed")
-    assert error["message"] == "The session has ended."
+    assert error["message"] == authentication.SESSION_ENDED
 
 
 def test_a_token_differing_only_in_its_signature_is_not_recognised(member, login):

@@ -1,6 +1,6 @@
 """Developers in a real browser (headless Chromium through Playwright) against
 gunicorn with production settings: the browsable API with its session login and
-forms, and Swagger UI authorising with the OAuth2 password flow."""
+raw JSON forms, and Swagger UI authorising with the OAuth2 password flow."""
 
 from pathlib import Path
 from typing import Any
@@ -40,17 +40,20 @@ def test_a_user_logs_in_to_the_browsable_api_and_creates_and_updates_a_task(
     page.goto(f"{web.base_url}/api/v1/tasks/")
     # Anonymous: the API says so, and offers the session login.
     expect(page.locator(".response-info")).to_contain_text("401")
-    page.locator('a[href*="/api-auth/login/"]').first.click()
+    page.locator('a[href^="/login/"]').first.click()
     page.fill('input[name="username"]', user["username"])
     page.fill('input[name="password"]', PASSWORD)
     page.locator('form [type="submit"]').first.click()
     page.wait_for_url("**/api/v1/tasks/")
     expect(page.locator(".response-info")).to_contain_text("HTTP 200 OK")
 
-    # The create form (HTML tab) of the list.
-    create = page.locator("#post-object-form form")
-    create.locator('input[name="title"]').fill("Made in the browsable API")
-    create.locator('select[name="priority"]').select_option("high")
+    # Bodies are JSON: the list offers the raw data form only, in JSON.
+    expect(page.locator("#post-object-form")).to_have_count(0)
+    create = page.locator("#post-generic-content-form form")
+    expect(create.locator('select[name="_content_type"]')).to_have_value("application/json")
+    create.locator('textarea[name="_content"]').fill(
+        '{"title": "Made in the browsable API", "priority": "high"}'
+    )
     create.get_by_role("button", name="POST").click()
     expect(page.locator(".response-info")).to_contain_text("HTTP 201 Created")
 
@@ -61,17 +64,17 @@ def test_a_user_logs_in_to_the_browsable_api_and_creates_and_updates_a_task(
         1,
     )
 
-    # The update form of the detail page.
+    # The raw data form of the detail page, with its PATCH button: one field changes.
     page.goto(f"{web.base_url}/api/v1/tasks/{task['id']}/")
-    update = page.locator("#put-object-form form")
-    update.locator('input[name="title"]').fill("Renamed in the browsable API")
-    update.locator('select[name="status"]').select_option("in_progress")
-    update.get_by_role("button", name="PUT").click()
+    update = page.locator("#put-generic-content-form form")
+    update.locator('textarea[name="_content"]').fill('{"status": "in_progress"}')
+    update.get_by_role("button", name="PATCH").click()
     expect(page.locator(".response-info")).to_contain_text("HTTP 200 OK")
 
     (task,) = my_tasks(web, user["access"])
-    assert (task["title"], task["status"], task["version"]) == (
-        "Renamed in the browsable API",
+    assert (task["title"], task["priority"], task["status"], task["version"]) == (
+        "Made in the browsable API",
+        "high",
         "in_progress",
         2,
     )

@@ -56,10 +56,10 @@ def test_guessing_a_superusers_password_through_the_forms_is_refused_at_the_logi
             form_login(web, "/admin/login/", "operator", f"guess-{n}").status_code
             for n in range(RATE - 1)
         ]
-        answers.append(form_login(web, "/api-auth/login/", "OPERATOR", "guess").status_code)
+        answers.append(form_login(web, "/login/", "OPERATOR", "guess").status_code)
 
         admin = form_login(web, "/admin/login/", "operator", PASSWORD)
-        api_auth = form_login(web, "/api-auth/login/", "operator@example.com", PASSWORD)
+        api_auth = form_login(web, "/login/", "operator@example.com", PASSWORD)
         api = requests.post(
             f"{web.base_url}/api/v1/auth/login/",
             json={"username": "operator", "password": PASSWORD},

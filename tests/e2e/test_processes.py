@@ -215,7 +215,7 @@ def test_logout_on_one_process_is_refused_on_the_others_at_once(web, ws_a, ws_b)
             # Only the session that was ended.
             assert call(server, "GET", "/api/v1/users/me/", other_session["access"]).ok
         # A socket on another process is closed at its next check (every second here).
-        assert next_message(socket)["error"]["code"] == "unauthorized"
+        assert next_message(socket)["error"]["code"] == "authentication_failed"
         with pytest.raises(ConnectionClosed) as closed:
             socket.recv(timeout=TIMEOUT)
     assert closed.value.rcvd is not None

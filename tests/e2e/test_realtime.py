@@ -172,7 +172,7 @@ def test_a_token_in_the_query_string_is_not_logged(embedded_daphne: Server):
         assert json.loads(socket.recv(timeout=10))["type"] == "ready"
     bad = "not-a-token-" + uuid.uuid4().hex
     with connect(f"{embedded_daphne.ws_url}/ws/tasks/?token={bad}") as socket:
-        assert json.loads(socket.recv(timeout=10))["error"]["code"] == "unauthorized"
+        assert json.loads(socket.recv(timeout=10))["error"]["code"] == "authentication_failed"
     log = embedded_daphne.log()
 
     assert '"websocket authenticated"' in log, log

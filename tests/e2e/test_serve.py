@@ -182,3 +182,44 @@ def test_health_answers_within_3_s_while_slow_clients_are_connected(tmp_path: Pa
 
     assert [status for status, _ in answers] == [200] * 5
     assert max(seconds for _, seconds in answers) < 3
+
+
+def test_nginx_and_the_application_answer_errors_in_the_same_bytes(tmp_path: Path):
+    with make_serve(tmp_path) as serving:
+        base_url, port = serving.web.base_url, serving.ports["PORT"]
+        access = register_and_login(serving.web)["access"]
+        # nginx's own 404, Django's and DRF's, through the same front door.
+        from_nginx = requests.get(f"{base_url}/monitoring/metrics/", timeout=10)
+        from_django = requests.get(f"{base_url}/api/v1/no-such/", timeout=10)
+        from_drf = requests.get(
+            f"{base_url}/api/v1/tasks/999999/",
+            headers={"Authorization": f"Bearer {access}"},
+            timeout=10,
+        )
+        # A body past client_max_body_size: nginx refuses it from its Content-Length.
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+            connection.sendall(
+                b"POST /api/v1/files/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 7340032\r\n"
+                b"Connection: close\r\n\r\n"
+            )
+            too_large = http.client.HTTPResponse(connection)
+            too_large.begin()
+            too_large_body = too_large.read()
+
+    assert from_nginx.status_code == from_django.status_code == from_drf.status_code == 404
+    assert from_nginx.content == from_django.content == from_drf.content
+    assert (
+        from_nginx.headers["Content-Type"]
+        == from_django.headers["Content-Type"]
+        == from_drf.headers["Content-Type"]
+    )
+    assert too_large.status == 413
+    assert too_large.getheader("Content-Type") == "application/json"
+    assert json.loads(too_large_body) == {
+        "error": {
+            "code": "payload_too_large",
+            "message": "The request body is too large.",
+            "fields": {},
+        }
+    }

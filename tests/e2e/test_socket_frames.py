@@ -43,7 +43,7 @@ def test_hostile_frames_close_with_documented_codes_and_no_traceback(daphne: Ser
         socket.send("x" * 4097)
         too_large = json.loads(socket.recv(timeout=10))
         assert close_code(socket) == MESSAGE_TOO_BIG
-    assert too_large["error"]["code"] == "message_too_large", too_large
+    assert too_large["error"]["code"] == "payload_too_large", too_large
 
     # Nested past the parser's stack, a lone surrogate escape, a number past a double;
     # then text that is not UTF-8.
@@ -53,7 +53,7 @@ def test_hostile_frames_close_with_documented_codes_and_no_traceback(daphne: Ser
             socket.send(frame)
             error = json.loads(socket.recv(timeout=10))
             assert error["type"] == "error", (frame[:20], error)
-            assert error["error"]["code"] == "invalid_json", (frame[:20], error)
+            assert error["error"]["code"] == "parse_error", (frame[:20], error)
         socket.send(json.dumps({"type": "ping"}))
         assert json.loads(socket.recv(timeout=10)) == {"type": "pong"}
         # daphne's WebSocket library drops the connection, without a close frame.

@@ -173,13 +173,15 @@ def test_the_task_filter_for_a_task_without_files_is_empty(member_client, task, 
     assert result_ids(member_client.get(FILES_URL, {"task": task.pk})) == []
 
 
-def test_a_lists_filter_does_not_narrow_one_file(member_client, media_root):
-    # Filters are for the list: a file is found by its id alone.
+def test_a_lists_filter_is_an_unknown_parameter_of_one_file(member_client, media_root):
+    # Filters are for the list: a file is found by its id alone, and `task` is no
+    # parameter of it (taskmanager.query_parameters).
     uploaded = upload(member_client, "pdf")
 
     response = member_client.get(file_url(uploaded["id"]), {"task": 999_999})
 
-    assert response.status_code == 200, response.content
+    error = assert_error(response, 400, "validation_error")
+    assert error["fields"] == {"task": ["Unknown query parameter."]}
 
 
 def test_the_list_is_paginated(member_client, media_root):

@@ -18,8 +18,9 @@ APP_ENVIRONMENT: dict[str, str] = COMPOSE["services"]["web"]["environment"]
 # Paths inside the image (Dockerfile ENV) that a host's .env must not move, and the
 # signing key, which compose leaves to SECRET_KEY (an empty one would pass as a key).
 NOT_FOR_THE_APP_CONTAINERS = {"VAR_DIR", "MEDIA_ROOT", "STATIC_ROOT", "JWT_SIGNING_KEY"}
-# Read by another service of the compose file.
-FOR_OTHER_SERVICES = {"GRAFANA_ADMIN_PASSWORD": "grafana"}
+# Read by another service of the compose file (the app gets the database password in
+# its DATABASE_URL).
+FOR_OTHER_SERVICES = {"GRAFANA_ADMIN_PASSWORD": "grafana", "POSTGRES_PASSWORD": "db"}
 
 
 def example_variables() -> dict[str, str]:

@@ -1,12 +1,8 @@
 """deploy/nginx.conf, read as nginx reads it: what each proxied location really sends
 upstream (nginx inherits proxy_set_header from the server block only into locations
 that set none), the request-id rule the application uses, and the error shape on what
-nginx answers itself.
+nginx answers itself. tests/e2e/test_nginx_errors.py runs the file in a real nginx."""
 
-There is no nginx here to run; the config was checked by hand against nginx 1.22
-(requests through it to header-echoing upstreams) when these tests were written."""
-
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from monitoring.logs import request_id_for
+from taskmanager import exceptions
 from taskmanager.settings import BASE_DIR
 
 NGINX_CONF = BASE_DIR / "deploy" / "nginx.conf"
@@ -95,13 +92,6 @@ def proxied_headers(config: Block, block: Block) -> dict[str, str]:
 def map_block(config: Block, variable: str) -> Block:
     (block,) = [block for block in config.children("map") if block.args[1] == variable]
     return block
-
-
-def returned_error(block: Block, status: int) -> dict:
-    code, body = block.value("return")
-    assert int(code) == status
-    assert block.value("default_type") == ["application/json"]
-    return json.loads(body)
 
 
 # --- what reaches gunicorn and daphne ----------------------------------------------
@@ -199,29 +189,67 @@ def test_the_body_limit_leaves_room_for_the_upload_limit_and_its_envelope():
     assert size >= UPLOAD_MAX_BYTES_DEFAULT + MULTIPART_OVERHEAD
 
 
-@pytest.mark.parametrize(
-    ("statuses", "target", "status", "code"),
-    [
-        (["413"], "@payload_too_large", 413, "payload_too_large"),
-        (["502", "503", "504"], "@unavailable", 503, "service_unavailable"),
-    ],
-)
-def test_what_nginx_refuses_itself_is_in_the_error_shape(statuses, target, status, code):
+# Each status nginx may answer itself, and the body it answers with: the application's
+# own message where the application has one for the same error.
+NGINX_ERRORS = {
+    "400": ("bad_request", exceptions.BAD_REQUEST_MESSAGE),
+    "494": ("bad_request", "The request headers are too large."),
+    "404": ("not_found", exceptions.NOT_FOUND_MESSAGE),
+    "405": ("method_not_allowed", "This method is not allowed here."),
+    "413": ("payload_too_large", exceptions.PAYLOAD_TOO_LARGE_MESSAGE),
+    "414": ("uri_too_long", "The URL is too long."),
+    "500": ("server_error", exceptions.SERVER_ERROR_MESSAGE),
+    "501": (
+        "not_implemented",
+        "The request uses a Transfer-Encoding this server does not support; send the body"
+        " with a Content-Length or chunked.",
+    ),
+    "502": ("service_unavailable", "The service is unavailable; try again later."),
+    "503": ("service_unavailable", "The service is unavailable; try again later."),
+    "504": ("service_unavailable", "The service is unavailable; try again later."),
+    "505": ("http_version_not_supported", "This HTTP version is not supported; use HTTP/1.1."),
+}
+
+
+def error_pages(config: Block) -> dict[str, str]:
+    return {
+        status: args[-1] for args in server(config).values("error_page") for status in args[:-1]
+    }
+
+
+@pytest.mark.parametrize("status", list(NGINX_ERRORS))
+def test_what_nginx_answers_itself_is_the_applications_error_bytes(status):
     config = read()
-    pages = {tuple(args[:-1]): args[-1] for args in server(config).values("error_page")}
+    code, message = NGINX_ERRORS[status]
 
-    # No "=": the client keeps nginx's status (502, 504...) with this body.
-    assert pages[tuple(statuses)] == target
-    body = returned_error(location(config, target), status)
-    assert body["error"]["code"] == code
-    assert body["error"]["fields"] == {}
-    assert body["error"]["message"]
+    # A URI, not a named location (a request line that did not parse has no URI to
+    # carry into one), and no "=": the client keeps nginx's status with this body.
+    page = error_pages(config)[status]
+    assert page.startswith("/.errors/")
+    block = location(config, "=", page)
+    assert block.values("internal") == [[]]
+    assert block.value("default_type") == ["application/json"]
+    returned, body = block.value("return")
+    # 494 is nginx's own name for a 400 ("request header too large").
+    assert returned == {"494": "400", "502": "503", "504": "503"}.get(status, status)
+    assert body.encode() == exceptions.error_json(code, message)
+    headers = [args[0] for args in block.values("add_header")]
+    assert "X-Request-ID" in headers
 
 
-def test_metrics_are_not_served_to_the_outside_and_say_so_in_the_error_shape():
-    body = returned_error(location(read(), "/monitoring/metrics/"), 404)
+def test_an_unavailable_upstream_says_when_to_retry():
+    config = read()
 
-    assert body == {"error": {"code": "not_found", "message": "Not found.", "fields": {}}}
+    block = location(config, "=", error_pages(config)["502"])
+
+    assert ["Retry-After", "5", "always"] in block.values("add_header")
+
+
+def test_metrics_are_not_served_to_the_outside_and_answer_the_404_page():
+    block = location(read(), "/monitoring/metrics/")
+
+    # No body of its own: the 404 error page answers, in the application's bytes.
+    assert block.value("return") == ["404"]
 
 
 def test_the_parser_sees_what_nginx_sees():

@@ -60,10 +60,10 @@ def test_members_and_managers_are_refused_user_management(
 @pytest.mark.parametrize(("path", "method"), ADMIN_ONLY)
 def test_admins_may_use_user_management(path, method, admin_client, other_member, committed):
     # The positive control.
+    # A GET's data would be query parameters, which the reads do not have (400).
+    body = None if method == "get" else {"role": "manager"}
     with committed():
-        response = getattr(admin_client, method)(
-            fill(path, other_member.pk), {"role": "manager"}, format="json"
-        )
+        response = getattr(admin_client, method)(fill(path, other_member.pk), body, format="json")
 
     assert response.status_code == 200, response.content
 

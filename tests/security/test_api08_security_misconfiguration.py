@@ -126,7 +126,7 @@ def test_https_responses_carry_hsts_for_a_year_with_subdomains(db):
     assert "includeSubDomains" in hsts
 
 
-@pytest.mark.parametrize("path", ["/api-auth/login/", "/admin/login/"])
+@pytest.mark.parametrize("path", ["/login/", "/register/", "/admin/login/"])
 def test_login_pages_set_only_protected_cookies(path, db, settings):
     # Secure in production (SECURE_COOKIES defaults on unless DEBUG).
     assert settings.SESSION_COOKIE_SECURE and settings.CSRF_COOKIE_SECURE
@@ -204,7 +204,7 @@ def assert_bare_error(response, status: int) -> None:
     [
         ("tasks.selectors.task_visible_to", "/api/v1/tasks/"),
         ("accounts.views.services.user_register", "/api/v1/auth/register/"),
-        ("monitoring.views.JsonResponse", "/monitoring/health/"),
+        ("monitoring.views._json", "/monitoring/health/"),
     ],
 )
 def test_an_unexpected_failure_answers_500_without_details(

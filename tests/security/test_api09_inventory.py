@@ -36,9 +36,12 @@ EXCLUDED = {
     "/api/asyncapi/": "AsyncAPI document",
     # HTML page following your tasks live, behind a session login.
     "/live/": "live page",
-    # The browsable API's session login and logout forms.
-    "/api-auth/login/": "browsable API login",
-    "/api-auth/logout/": "browsable API logout",
+    # The landing page, and people's session login, logout and registration (HTML).
+    "/": "landing page",
+    "/login/": "login page",
+    "/logout/": "logout page",
+    "/logged-out/": "logged-out page",
+    "/register/": "registration page",
     # Operations: liveness, readiness and Prometheus metrics (tests/monitoring/).
     "/monitoring/health/": "liveness",
     "/monitoring/ready/": "readiness",

@@ -1,9 +1,11 @@
 """Views that raise each kind of error, mounted beside the real URLs for the tests."""
 
+from django.core.exceptions import SuspiciousOperation
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
 from rest_framework import serializers
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -30,6 +32,14 @@ class EchoView(APIView):
         payload = _Payload(data=request.data)
         payload.is_valid(raise_exception=True)
         return Response(payload.validated_data)
+
+
+class JSONOnlyView(EchoView):
+    parser_classes = [JSONParser]
+
+
+class MultipartView(EchoView):
+    parser_classes = [MultiPartParser]
 
 
 class PrivateView(APIView):
@@ -89,6 +99,15 @@ def plain_crash(request: HttpRequest) -> HttpResponse:
     raise RuntimeError("secret internal detail")
 
 
+def plain_write(request: HttpRequest) -> HttpResponse:
+    """A Django view (not DRF's): CsrfViewMiddleware checks its writes."""
+    return HttpResponse(request.body[:0] or b"written")
+
+
+def plain_suspicious(request: HttpRequest) -> HttpResponse:
+    raise SuspiciousOperation("secret internal detail")
+
+
 DATABASE_ERRORS = {
     "refused": OperationalError('connection to server at "10.0.0.5", port 5432 failed'),
     "lost": InterfaceError("connection already closed"),
@@ -108,12 +127,17 @@ def plain_database_down(request: HttpRequest, kind: str) -> HttpResponse:
 
 urlpatterns = [
     path("t/echo/", EchoView.as_view()),
+    path("t/json-only/", JSONOnlyView.as_view()),
+    path("t/multipart/", MultipartView.as_view()),
     path("t/private/", PrivateView.as_view()),
     path("t/forbidden/", ForbiddenView.as_view()),
     path("t/throttled/", ThrottledView.as_view()),
     path("t/domain/<str:kind>/", DomainErrorView.as_view()),
     path("t/crash/", CrashView.as_view()),
     path("t/plain-crash/", plain_crash),
+    path("t/plain-write/", plain_write),
+    path("api/t/plain-write/", plain_write),
+    path("t/plain-suspicious/", plain_suspicious),
     path("t/database-down/<str:kind>/", DatabaseDownView.as_view()),
     path("t/plain-database-down/<str:kind>/", plain_database_down),
     *project_urlpatterns,

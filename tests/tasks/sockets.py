@@ -72,13 +72,17 @@ def error_code(message: dict[str, Any]) -> str:
 
 
 async def assert_closed_unauthorized(
-    communicator: WebsocketCommunicator, timeout: float = TIMEOUT
-) -> None:
-    """An `unauthorized` error message, then the close with 4401."""
+    communicator: WebsocketCommunicator,
+    timeout: float = TIMEOUT,
+    code: str = "authentication_failed",
+) -> dict[str, Any]:
+    """An error with the HTTP API's 401 code (`authentication_failed`: credentials
+    refused; `not_authenticated`: none given), then the close with 4401. The error."""
     error = await receive(communicator, timeout)
-    assert error_code(error) == "unauthorized", error
+    assert error_code(error) == code, error
     closing = await communicator.receive_output(timeout)
     assert closing == {"type": "websocket.close", "code": UNAUTHORIZED}, closing
+    return dict(error["error"])
 
 
 async def assert_silent(communicator: WebsocketCommunicator, wait: float = QUIET) -> None:

@@ -8,11 +8,14 @@ from typing import Any
 import pytest
 import yaml
 from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
 from django.db import OperationalError
 from jsonschema import Draft7Validator, FormatChecker
 from referencing import Registry
 from referencing.jsonschema import DRAFT7
 
+from accounts import websocket
+from taskmanager.asgi import application
 from taskmanager.settings import BASE_DIR
 from tasks import consumers, services
 from tests.tasks.sockets import socket
@@ -104,12 +107,14 @@ def test_every_close_code_of_the_consumer_is_documented_and_one_daphne_sends():
     }
     used = {
         consumers.UNAUTHORIZED,
+        websocket.CLOSE_FORBIDDEN,
+        websocket.CLOSE_NOT_FOUND,
         consumers.MESSAGE_TOO_BIG,
         consumers.FLOODING,
         consumers.RESUME_NEEDED,
     }
 
-    assert used == {4401, 4413, 4429, 4503}
+    assert used == {4401, 4403, 4404, 4413, 4429, 4503}
     assert used <= set(documented)
     # daphne's WebSocket library (autobahn) refuses any other code from an application.
     assert all(code == 1000 or 3000 <= code <= 4999 for code in used)
@@ -183,7 +188,7 @@ async def test_every_message_the_consumer_sends_matches_the_document(
         for bad in ("{not json", "[1]", '{"type": "teleport"}', '{"type": "resume"}'):
             await say(communicator, bad)
             await hear(communicator)
-        # Past the message budget: pongs, then `rate_limited` errors (sent as fast as
+        # Past the message budget: pongs, then `throttled` errors (sent as fast as
         # possible: `say` validates, which is slow enough for the budget to refill).
         flood = consumers.MESSAGE_BURST + 10
         for _ in range(flood):
@@ -212,12 +217,24 @@ async def test_every_message_the_consumer_sends_matches_the_document(
         finally:
             await failing.disconnect()
 
-    refused = socket(token="not-a-token")
-    await refused.connect()
+    # Refused: bad credentials, none, a foreign page, a path that is no socket.
+    for refused in (
+        socket(token="not-a-token"),
+        socket(origin="https://evil.example"),
+        WebsocketCommunicator(application, "/ws/nothing-here/"),
+    ):
+        await refused.connect()
+        try:
+            await hear(refused)
+        finally:
+            await refused.disconnect()
+    silent = socket()
+    await silent.connect()
     try:
-        await hear(refused)
+        await say(silent, {"type": "ping"})
+        await hear(silent)
     finally:
-        await refused.disconnect()
+        await silent.disconnect()
 
     assert set(seen) == set(received_schemas), set(received_schemas) - set(seen)
     error_schema = document()["components"]["schemas"]["Error"]["properties"]["error"]

@@ -134,3 +134,23 @@ def test_key_of_exactly_255_characters_is_accepted_and_replays(member_client):
     assert second["Idempotent-Replayed"] == "true"
     assert second.json()["id"] == first.json()["id"]
     assert Task.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["", "clé-1", "tab\there", " leading-space", "trailing-space ", "bell\x07"],
+    ids=["empty", "non-ascii", "tab", "leading-space", "trailing-space", "control"],
+)
+def test_a_key_outside_the_schemas_pattern_is_400_naming_the_header(member_client, key):
+    # The schema: 1 to 255 visible ASCII characters, spaces inside only.
+    response = post(member_client, BODY, key=key)
+
+    error = assert_error(response, 400, "validation_error")
+    assert list(error["fields"]) == ["Idempotency-Key"]
+    assert not Task.objects.exists()
+
+
+def test_a_key_with_spaces_inside_is_accepted(member_client):
+    response = post(member_client, BODY, key="retry of order 42")
+
+    assert response.status_code == 201, response.content

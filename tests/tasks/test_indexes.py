@@ -77,3 +77,25 @@ def test_a_managers_first_page_reads_the_created_at_index(manager, spread):
 
     assert "tasks_created" in explained
     assert "Seq Scan" not in explained
+
+
+@pytest.mark.parametrize(
+    ("ordering", "index"),
+    [("due_date", "tasks_due_date"), ("-due_date", "tasks_due_date_desc")],
+)
+def test_a_managers_list_by_due_date_reads_a_due_date_index_both_ways(
+    manager, spread, ordering, index
+):
+    # Undated tasks come last both ways: ascending that is the btree's own order,
+    # descending it needs `due_date DESC NULLS LAST` (migration 0002).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE tasks_task SET due_date = now() + (id % 500) * interval '1 hour'"
+            " WHERE id % 3 <> 0"
+        )
+        cursor.execute("ANALYZE tasks_task")
+
+    explained = plan(manager, ordering=ordering)
+
+    assert index in _indexes(explained)
+    assert "Seq Scan" not in explained

@@ -27,7 +27,7 @@ def test_anonymous_visitors_are_sent_to_the_login_page(client):
     response = client.get(LIVE_URL)
 
     assert response.status_code == 302
-    assert response["Location"].startswith("/api-auth/login/")
+    assert response["Location"] == "/login/?next=/live/"
 
 
 def test_the_page_lists_only_visible_tasks_and_connects_to_its_own_host(

@@ -6,7 +6,7 @@ import pytest
 
 from tasks.services import task_update
 from tests.factories import TaskFactory
-from tests.tasks.conftest import TASKS_URL, assert_field_error, list_ids
+from tests.tasks.conftest import TASKS_URL, assert_field_error, list_ids, page
 
 pytestmark = pytest.mark.django_db
 
@@ -50,6 +50,40 @@ def test_ordering_by_due_date(member_client, member, now, ordering, reverse):
     expected = [early.pk, middle.pk, late.pk]
 
     assert ordered(member_client, ordering) == (expected[::-1] if reverse else expected)
+
+
+@pytest.mark.parametrize("ordering", ["due_date", "-due_date"])
+def test_tasks_without_a_due_date_come_last_in_both_directions(
+    member_client, member, now, ordering
+):
+    undated_old = TaskFactory(owner=member, title="undated old", due_date=None)
+    early = TaskFactory(owner=member, title="early", due_date=now + timedelta(days=1))
+    undated_new = TaskFactory(owner=member, title="undated new", due_date=None)
+    late = TaskFactory(owner=member, title="late", due_date=now + timedelta(days=9))
+    dated = [early.pk, late.pk] if ordering == "due_date" else [late.pk, early.pk]
+
+    # Ties (no due date) newest first, by the id.
+    assert ordered(member_client, ordering) == [*dated, undated_new.pk, undated_old.pk]
+
+
+@pytest.mark.parametrize("ordering", ["due_date", "-due_date"])
+def test_ordering_by_due_date_pages_through_undated_tasks_without_repeats(
+    member_client, member, now, ordering
+):
+    tasks = [
+        TaskFactory(owner=member, title=f"t{n}", due_date=None if n % 2 else now + timedelta(n))
+        for n in range(7)
+    ]
+    results = [
+        item
+        for offset in (0, 3, 6)
+        for item in page(
+            member_client.get(TASKS_URL, {"ordering": ordering, "limit": 3, "offset": offset})
+        )["results"]
+    ]
+
+    assert sorted(item["id"] for item in results) == sorted(task.pk for task in tasks)
+    assert [item["due_date"] is None for item in results] == [False] * 4 + [True] * 3
 
 
 @pytest.mark.parametrize(("ordering", "reverse"), [("title", False), ("-title", True)])
@@ -128,3 +162,32 @@ def test_ordering_by_a_field_that_is_not_allowed_is_400_naming_ordering(
     TaskFactory(owner=member)
 
     assert_field_error(member_client.get(TASKS_URL, {"ordering": ordering}), "ordering")
+
+
+@pytest.mark.parametrize(
+    ("ordering", "expected"),
+    [
+        (["-priority", "title"], "bcad"),
+        (["-priority,title"], "bcad"),
+        (["-priority", "title,-created_at"], "bcad"),
+        (["title", "-priority"], "abcd"),
+    ],
+    ids=["repeated", "comma-separated", "mixed", "title-first"],
+)
+def test_several_orderings_apply_in_the_order_given(member_client, member, ordering, expected):
+    # `?ordering=-priority&ordering=title` is how generated clients send a list; the
+    # last one alone used to count.
+    tasks = {
+        title: TaskFactory(owner=member, title=title, priority=priority).pk
+        for title, priority in [("a", "low"), ("b", "high"), ("c", "high"), ("d", "low")]
+    }
+
+    assert ordered(member_client, ordering) == [tasks[title] for title in expected]
+
+
+def test_a_repeated_ordering_is_checked_in_every_value(member_client, member):
+    TaskFactory(owner=member)
+
+    response = member_client.get(TASKS_URL, {"ordering": ["owner", "title"]})
+
+    assert_field_error(response, "ordering")

@@ -2,9 +2,11 @@
 whole ASGI application (origin check, SocketAuthMiddleware, routing, consumer).
 
 Four ways in (Bearer header, `?token=`, the Django session cookie, a first `auth`
-message); every refusal is an `unauthorized` error then close 4401; an open socket
-is closed the same way once its session, user or token is done, and follows its
-user's role into and out of the "all tasks" group.
+message); every refusal is the HTTP API's 401 error (`not_authenticated` or
+`authentication_failed`, with the same message as over HTTP) then close 4401; an open
+socket is closed the same way once its session, user or token is done, and follows
+its user's role into and out of the "all tasks" group. A page from a foreign origin
+gets `permission_denied` and 4403, before any credential is read.
 """
 
 import asyncio
@@ -21,10 +23,22 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
+from accounts.authentication import (
+    EXPIRED_ACCESS,
+    INVALID_ACCESS,
+    REFRESH_AS_ACCESS,
+    SESSION_ENDED,
+)
 from accounts.models import User
 from accounts.roles import Role
 from accounts.services import user_set_active, user_set_role
-from accounts.websocket import browser_origin_validator
+from accounts.websocket import (
+    FOREIGN_ORIGIN,
+    LOGIN_SESSION_ENDED,
+    UNUSABLE_CREDENTIALS,
+    browser_origin_validator,
+)
+from tasks.consumers import FIRST_MESSAGE
 from tests.accounts.conftest import REFRESH_URL, claims
 from tests.factories import PASSWORD, TaskFactory
 from tests.tasks import sockets
@@ -44,7 +58,7 @@ pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 LOGOUT_URL = "/api/v1/auth/logout/"
 LOGOUT_ALL_URL = "/api/v1/auth/logout-all/"
 ME_URL = "/api/v1/users/me/"
-SESSION_LOGIN_URL = "/api-auth/login/"
+SESSION_LOGIN_URL = "/login/"
 # Generous for a loaded xdist worker; the wait ends as soon as the message arrives.
 CLOSE_TIMEOUT = 2 * TIMEOUT
 # How long a disconnect waits for the application to end before cancelling it. With
@@ -71,12 +85,14 @@ async def opened(communicator: WebsocketCommunicator) -> AsyncIterator[Websocket
             communicator.future.result()  # the application's own exception, if any
 
 
-async def assert_refused(communicator: WebsocketCommunicator) -> None:
-    """Accepted, then an `unauthorized` error and close 4401, without a `ready`."""
+async def assert_refused(
+    communicator: WebsocketCommunicator, code: str = "authentication_failed"
+) -> dict[str, Any]:
+    """Accepted, then an error with `code` and close 4401, without a `ready`. The error."""
     async with opened(communicator):
         accepted, _ = await communicator.connect(TIMEOUT)
         assert accepted
-        await assert_closed_unauthorized(communicator)
+        return await assert_closed_unauthorized(communicator, code=code)
 
 
 async def assert_ready_as(communicator: WebsocketCommunicator, user: User) -> None:
@@ -237,13 +253,18 @@ async def test_the_query_parameter_wins_over_the_cookie(member, other_member, lo
     await assert_ready_as(socket(query_token=query, cookie=cookie), member)
 
 
-# 2. Refusals: an `unauthorized` error, then close 4401.
+# 2. Refusals: the HTTP API's 401 error (`not_authenticated` without credentials,
+# `authentication_failed` with refused ones), then close 4401.
 
 
 async def test_silence_past_the_auth_timeout_is_refused(settings):
     settings.WEBSOCKET_AUTH_TIMEOUT_SECONDS = 0.3
 
-    await assert_refused(socket())
+    error = await assert_refused(socket(), "not_authenticated")
+
+    assert error["message"] == (
+        "No credentials within 0.3 seconds: reconnect and authenticate first."
+    )
 
 
 async def test_an_auth_message_still_being_checked_at_the_timeout_gets_one_answer(
@@ -273,7 +294,7 @@ async def test_an_auth_message_still_being_checked_at_the_timeout_gets_one_answe
         if first["type"] == "ready":
             assert first == {"type": "ready", "user": member.pk}
         else:
-            assert sockets.error_code(first) == "unauthorized", first
+            assert sockets.error_code(first) == "not_authenticated", first
             closing = await communicator.receive_output(TIMEOUT)
             assert closing == {"type": "websocket.close", "code": sockets.UNAUTHORIZED}
         # Past the end of the slow check: nothing else.
@@ -290,22 +311,24 @@ async def test_a_first_message_that_is_not_auth_is_refused(settings):
         assert accepted
         await send(communicator, {"type": "ping"})
 
-        await assert_closed_unauthorized(communicator)
+        error = await assert_closed_unauthorized(communicator, code="not_authenticated")
+
+    assert error["message"] == FIRST_MESSAGE
 
 
 @pytest.mark.parametrize(
-    "message",
+    ("message", "code"),
     [
-        {"type": "auth", "token": "not-a-token"},
-        {"type": "auth", "token": ""},
-        {"type": "auth"},
-        {"type": "auth", "token": 42},
-        {"type": "auth", "token": "\ud800"},
-        {"type": "auth", "token": "é.é.é"},
+        ({"type": "auth", "token": "not-a-token"}, "authentication_failed"),
+        ({"type": "auth", "token": ""}, "authentication_failed"),
+        ({"type": "auth"}, "not_authenticated"),
+        ({"type": "auth", "token": 42}, "not_authenticated"),
+        ({"type": "auth", "token": "\ud800"}, "not_authenticated"),  # not JSON text
+        ({"type": "auth", "token": "é.é.é"}, "authentication_failed"),
     ],
     ids=["garbage", "empty", "missing", "not-a-string", "lone-surrogate", "not-ascii"],
 )
-async def test_a_first_auth_message_with_a_bad_token_is_refused(message, settings):
+async def test_a_first_auth_message_with_a_bad_token_is_refused(message, code, settings):
     settings.WEBSOCKET_AUTH_TIMEOUT_SECONDS = 30
 
     async with opened(socket()) as communicator:
@@ -313,7 +336,7 @@ async def test_a_first_auth_message_with_a_bad_token_is_refused(message, setting
         assert accepted
         await send(communicator, message)
 
-        await assert_closed_unauthorized(communicator)
+        await assert_closed_unauthorized(communicator, code=code)
 
 
 async def test_a_first_auth_message_with_a_refresh_token_is_refused(member, login, settings):
@@ -330,15 +353,17 @@ async def test_a_first_auth_message_with_a_refresh_token_is_refused(member, logi
 
 @pytest.mark.parametrize("token", ["not-a-token", "a.b.c", "x" * 2000])
 async def test_a_garbage_bearer_token_is_refused(token):
-    await assert_refused(socket(token=token))
+    error = await assert_refused(socket(token=token))
+
+    assert error["message"] == INVALID_ACCESS
 
 
-async def test_an_expired_access_token_is_refused(member, login, settings):
+async def test_an_expired_access_token_is_refused_saying_to_refresh(member, login, settings):
     access = (await in_thread(login)(member))["access"]
     expired = access_expiring_at(access, int(time.time()) - 30, settings)
 
-    await assert_refused(socket(token=expired))
-    await assert_refused(socket(query_token=expired))
+    assert (await assert_refused(socket(token=expired)))["message"] == EXPIRED_ACCESS
+    assert (await assert_refused(socket(query_token=expired)))["message"] == EXPIRED_ACCESS
 
 
 async def test_a_token_signed_with_another_key_is_refused(member, login):
@@ -351,8 +376,10 @@ async def test_a_token_signed_with_another_key_is_refused(member, login):
 async def test_a_refresh_token_used_as_access_is_refused(member, login):
     tokens = await in_thread(login)(member)
 
-    await assert_refused(socket(token=tokens["refresh"]))
+    error = await assert_refused(socket(token=tokens["refresh"]))
     await assert_refused(socket(query_token=tokens["refresh"]))
+
+    assert error["message"] == REFRESH_AS_ACCESS
 
 
 @pytest.mark.parametrize(
@@ -364,7 +391,9 @@ async def test_an_authorization_header_that_is_not_a_bearer_token_is_refused(
     # Refused at once, not after the auth timeout.
     settings.WEBSOCKET_AUTH_TIMEOUT_SECONDS = 30
 
-    await assert_refused(socket(headers=[(b"authorization", authorization.encode())]))
+    error = await assert_refused(socket(headers=[(b"authorization", authorization.encode())]))
+
+    assert error["message"] == UNUSABLE_CREDENTIALS
 
 
 async def test_a_basic_header_is_refused_even_with_a_valid_token_in_the_query(member, login):
@@ -393,8 +422,10 @@ async def test_a_token_of_a_session_ended_by_logout_is_refused(member, client_fo
     response = await in_thread(post)(client, LOGOUT_URL)
     assert response.status_code == 204, response.content
 
-    await assert_refused(socket(token=client.tokens["access"]))
+    error = await assert_refused(socket(token=client.tokens["access"]))
     await assert_refused(socket(query_token=client.tokens["access"]))
+
+    assert error["message"] == SESSION_ENDED
 
 
 async def test_a_token_of_a_deactivated_user_is_refused(member, login):
@@ -408,7 +439,7 @@ async def test_a_session_cookie_after_django_logout_is_refused(member):
     client, key = await in_thread(session_cookie)(member)
     await in_thread(client.logout)()
 
-    await assert_refused(socket(cookie=key))
+    assert (await assert_refused(socket(cookie=key)))["message"] == LOGIN_SESSION_ENDED
 
 
 async def test_a_session_cookie_of_a_deactivated_user_is_refused(member):
@@ -686,25 +717,40 @@ async def test_a_socket_from_a_cors_allowed_origin_is_accepted(member, login, se
         )
         async with opened(communicator):
             accepted, _ = await communicator.connect(TIMEOUT)
-            assert accepted is allowed, origin
+            assert accepted
+            first = await receive(communicator)
+            assert first["type"] == ("ready" if allowed else "error"), (origin, first)
 
 
-async def assert_refused_at_handshake(communicator: WebsocketCommunicator) -> None:
+async def assert_refused_for_its_origin(communicator: WebsocketCommunicator) -> None:
+    """Accepted only to say why: `permission_denied`, close 4403, no `ready` (a refused
+    handshake is an empty HTTP 403 that no browser shows to the page)."""
     async with opened(communicator):
         accepted, _ = await communicator.connect(TIMEOUT)
+        assert accepted
 
-        assert not accepted
+        error = await receive(communicator)
+        closing = await communicator.receive_output(TIMEOUT)
+
+    assert sockets.error_code(error) == "permission_denied"
+    assert error["error"]["message"] == FOREIGN_ORIGIN
+    assert closing == {"type": "websocket.close", "code": 4403}
 
 
 @pytest.mark.parametrize("credentials", ["token", "cookie"])
-async def test_a_socket_from_a_foreign_origin_is_refused_at_the_handshake(
-    member, login, credentials
+async def test_a_socket_from_a_foreign_origin_is_refused_before_its_credentials_are_read(
+    member, login, credentials, monkeypatch
 ):
     access = (await in_thread(login)(member))["access"]
     _, key = await in_thread(session_cookie)(member)
     kwargs = {"token": access} if credentials == "token" else {"cookie": key}
+    read: list[str] = []
+    monkeypatch.setattr("accounts.websocket.identify_token", lambda raw: read.append(raw))
+    monkeypatch.setattr("accounts.websocket.identify_session", lambda key: read.append(key))
 
-    await assert_refused_at_handshake(socket(origin="https://evil.example", **kwargs))
+    await assert_refused_for_its_origin(socket(origin="https://evil.example", **kwargs))
+
+    assert read == []
 
 
 @pytest.mark.parametrize(
@@ -714,12 +760,13 @@ async def test_a_socket_from_a_foreign_origin_is_refused_at_the_handshake(
         "https://evil-localhost",
         "null",
         "http://evil.example:8000",
+        "http://[::1",  # not a URL: urlparse raises
     ],
 )
 async def test_lookalike_origins_are_refused(member, login, origin):
     access = (await in_thread(login)(member))["access"]
 
-    await assert_refused_at_handshake(socket(token=access, origin=origin))
+    await assert_refused_for_its_origin(socket(token=access, origin=origin))
 
 
 # 6. A token in the query string stays out of the logs.

@@ -612,7 +612,7 @@ async def test_the_open_websockets_gauge_follows_connects_and_disconnects(
 
         accepted, _ = await refused.connect(TIMEOUT)
         assert accepted
-        assert (await receive(refused))["error"]["code"] == "unauthorized"
+        assert (await receive(refused))["error"]["code"] == "authentication_failed"
         assert await refused.receive_output(TIMEOUT) == {"type": "websocket.close", "code": 4401}
         await refused.disconnect()
         assert websockets_open() - before == 1

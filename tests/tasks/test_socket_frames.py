@@ -46,7 +46,7 @@ async def test_a_frame_over_4096_characters_before_authentication_closes_4413(fr
         assert (await communicator.connect(TIMEOUT))[0]
         await communicator.send_to(**frame)
 
-        assert error_code(await receive(communicator)) == "message_too_large"
+        assert error_code(await receive(communicator)) == "payload_too_large"
         closing = await communicator.receive_output(TIMEOUT)
         assert closing == {"type": "websocket.close", "code": 4413}
     finally:
@@ -87,7 +87,7 @@ async def test_a_first_frame_that_is_not_an_auth_message_closes_4401(frame, capl
         assert (await communicator.connect(TIMEOUT))[0]
         await communicator.send_to(**frame)
 
-        await assert_closed_unauthorized(communicator)
+        await assert_closed_unauthorized(communicator, code="not_authenticated")
     finally:
         await communicator.disconnect()
     assert not no_tracebacks(caplog)

@@ -415,53 +415,53 @@ async def test_changes_made_concurrently_with_a_long_resume_are_each_sent_exactl
 @pytest.mark.parametrize(
     ("frame", "code"),
     [
-        pytest.param("{not json", "invalid_json", id="not-json"),
-        pytest.param("", "invalid_json", id="empty"),
-        pytest.param("   ", "invalid_json", id="blank"),
-        pytest.param("[1, 2]", "invalid_json", id="array"),
-        pytest.param('"ping"', "invalid_json", id="string"),
-        pytest.param("null", "invalid_json", id="null"),
-        pytest.param("42", "invalid_json", id="number"),
-        pytest.param("[" * 2000 + "]" * 2000, "invalid_json", id="nested-past-the-stack"),
+        pytest.param("{not json", "parse_error", id="not-json"),
+        pytest.param("", "parse_error", id="empty"),
+        pytest.param("   ", "parse_error", id="blank"),
+        pytest.param("[1, 2]", "parse_error", id="array"),
+        pytest.param('"ping"', "parse_error", id="string"),
+        pytest.param("null", "parse_error", id="null"),
+        pytest.param("42", "parse_error", id="number"),
+        pytest.param("[" * 2000 + "]" * 2000, "parse_error", id="nested-past-the-stack"),
         pytest.param(
-            '{"type": "ping", "x": ' + "[" * 40 + "]" * 40 + "}", "invalid_json", id="nested-40"
+            '{"type": "ping", "x": ' + "[" * 40 + "]" * 40 + "}", "parse_error", id="nested-40"
         ),
-        pytest.param('{"type": "\\ud800"}', "invalid_json", id="lone-surrogate-escape"),
-        pytest.param('{"type": "ping", "\\udfff": 1}', "invalid_json", id="lone-surrogate-key"),
+        pytest.param('{"type": "\\ud800"}', "parse_error", id="lone-surrogate-escape"),
+        pytest.param('{"type": "ping", "\\udfff": 1}', "parse_error", id="lone-surrogate-key"),
         pytest.param(
             b'{"type": "ping\\xff"}'.decode("utf-8", "surrogateescape"),
-            "invalid_json",
+            "parse_error",
             id="invalid-utf-8-decoded-by-a-server",
         ),
-        pytest.param('{"type": "ping", "n": NaN}', "invalid_json", id="nan"),
-        pytest.param('{"type": "ping", "n": -Infinity}', "invalid_json", id="infinity"),
-        pytest.param('{"type": "ping", "n": 1e999}', "invalid_json", id="past-a-double"),
-        pytest.param('{"type": "resume", "after": 1e400}', "invalid_json", id="after-1e400"),
+        pytest.param('{"type": "ping", "n": NaN}', "parse_error", id="nan"),
+        pytest.param('{"type": "ping", "n": -Infinity}', "parse_error", id="infinity"),
+        pytest.param('{"type": "ping", "n": 1e999}', "parse_error", id="past-a-double"),
+        pytest.param('{"type": "resume", "after": 1e400}', "parse_error", id="after-1e400"),
         pytest.param(
             '{"type": "resume", "after": -' + "9" * 4000 + "}",
-            "invalid_message",
+            "validation_error",
             id="after-huge-negative",
         ),
-        pytest.param('{"after": 0}', "invalid_message", id="no-type"),
-        pytest.param('{"type": 7}', "invalid_message", id="number-type"),
-        pytest.param('{"type": null}', "invalid_message", id="null-type"),
-        pytest.param('{"type": ["ping"]}', "invalid_message", id="list-type"),
-        pytest.param('{"type": "dance"}', "unknown_type", id="unknown-type"),
-        pytest.param('{"type": "PING"}', "unknown_type", id="type-case"),
-        pytest.param('{"type": "resume", "after": -1}', "invalid_message", id="after-negative"),
-        pytest.param('{"type": "resume", "after": "5"}', "invalid_message", id="after-string"),
-        pytest.param('{"type": "resume", "after": true}', "invalid_message", id="after-true"),
-        pytest.param('{"type": "resume", "after": false}', "invalid_message", id="after-false"),
-        pytest.param('{"type": "resume", "after": 1.5}', "invalid_message", id="after-float"),
-        pytest.param('{"type": "resume", "after": 5.0}', "invalid_message", id="after-5.0"),
-        pytest.param('{"type": "resume", "after": null}', "invalid_message", id="after-null"),
-        pytest.param('{"type": "resume", "after": 1e2}', "invalid_message", id="after-1e2"),
-        pytest.param('{"type": "resume", "after": [1]}', "invalid_message", id="after-list"),
+        pytest.param('{"after": 0}', "validation_error", id="no-type"),
+        pytest.param('{"type": 7}', "validation_error", id="number-type"),
+        pytest.param('{"type": null}', "validation_error", id="null-type"),
+        pytest.param('{"type": ["ping"]}', "validation_error", id="list-type"),
+        pytest.param('{"type": "dance"}', "validation_error", id="unknown-type"),
+        pytest.param('{"type": "PING"}', "validation_error", id="type-case"),
+        pytest.param('{"type": "resume", "after": -1}', "validation_error", id="after-negative"),
+        pytest.param('{"type": "resume", "after": "5"}', "validation_error", id="after-string"),
+        pytest.param('{"type": "resume", "after": true}', "validation_error", id="after-true"),
+        pytest.param('{"type": "resume", "after": false}', "validation_error", id="after-false"),
+        pytest.param('{"type": "resume", "after": 1.5}', "validation_error", id="after-float"),
+        pytest.param('{"type": "resume", "after": 5.0}', "validation_error", id="after-5.0"),
+        pytest.param('{"type": "resume", "after": null}', "validation_error", id="after-null"),
+        pytest.param('{"type": "resume", "after": 1e2}', "validation_error", id="after-1e2"),
+        pytest.param('{"type": "resume", "after": [1]}', "validation_error", id="after-list"),
         pytest.param(
-            '{"type": "resume", "after": {"id": 1}}', "invalid_message", id="after-object"
+            '{"type": "resume", "after": {"id": 1}}', "validation_error", id="after-object"
         ),
-        pytest.param('{"type": "resume", "after": "9" }', "invalid_message", id="after-digits"),
-        pytest.param('{"type": "resume"}', "invalid_message", id="after-missing"),
+        pytest.param('{"type": "resume", "after": "9" }', "validation_error", id="after-digits"),
+        pytest.param('{"type": "resume"}', "validation_error", id="after-missing"),
     ],
 )
 async def test_a_bad_message_gets_an_error_and_the_socket_stays_open(member_client, frame, code):
@@ -479,7 +479,7 @@ async def test_an_error_about_after_names_the_field(member_client):
         await send(ws, {"type": "resume", "after": -1})
 
         error = await next_of_type(ws, "error")
-        assert error_code(error) == "invalid_message"
+        assert error_code(error) == "validation_error"
         assert list(error["error"]["fields"]) == ["after"]
 
 
@@ -488,8 +488,27 @@ async def test_a_second_auth_message_is_refused_and_the_socket_stays_open(member
         await send(ws, {"type": "auth", "token": member_client.tokens["access"]})
 
         error = await next_of_type(ws, "error")
-        assert error_code(error) == "invalid_message"
+        assert error_code(error) == "validation_error"
+        message = 'This socket is already authenticated: send "ping" or "resume".'
+        assert error["error"] == {
+            "code": "validation_error",
+            "message": message,
+            "fields": {"type": [message]},
+        }
         await assert_still_open(ws)
+
+
+async def test_an_unknown_type_names_the_types_there_are(member_client):
+    async with open_sockets(member_client.tokens) as (ws,):
+        await send(ws, {"type": "dance"})
+
+        error = await next_of_type(ws, "error")
+        message = 'Unknown message type "dance": the types are "ping" and "resume".'
+        assert error["error"] == {
+            "code": "validation_error",
+            "message": message,
+            "fields": {"type": [message]},
+        }
 
 
 async def test_a_binary_frame_gets_an_error_and_the_socket_stays_open(member_client):
@@ -497,14 +516,17 @@ async def test_a_binary_frame_gets_an_error_and_the_socket_stays_open(member_cli
         await ws.send_to(bytes_data=json.dumps({"type": "ping"}).encode())
 
         error = await next_of_type(ws, "error")
-        assert error_code(error) == "invalid_message"
+        assert error_code(error) == "parse_error"
+        assert error["error"]["message"] == (
+            "The message is a binary frame: send JSON in text frames."
+        )
         await assert_still_open(ws)
 
 
 async def test_errors_do_not_stop_events_from_arriving(member, task, member_client):
     async with open_sockets(member_client.tokens) as (ws,):
         await ws.send_to(text_data="{oops")
-        assert error_code(await next_of_type(ws, "error")) == "invalid_json"
+        assert error_code(await next_of_type(ws, "error")) == "parse_error"
 
         await in_thread(task_update)(actor=member, task=task, data={"title": "Still live"})
         message = await receive(ws)
@@ -537,7 +559,10 @@ async def test_a_message_over_4096_characters_gets_an_error_then_close_4413(memb
         await ws.send_to(text_data=frame)
 
         error = await next_of_type(ws, "error")
-        assert error_code(error) == "message_too_large"
+        assert error_code(error) == "payload_too_large"
+        assert error["error"]["message"] == (
+            "The message is too large: a message is at most 4096 characters."
+        )
         assert await ws.receive_output(TIMEOUT) == {"type": "websocket.close", "code": 4413}
 
 
@@ -546,14 +571,14 @@ async def test_a_binary_frame_over_4096_bytes_gets_an_error_then_close_4413(memb
         await ws.send_to(bytes_data=b"x" * (MAX_CHARS + 1))
 
         error = await next_of_type(ws, "error")
-        assert error_code(error) == "message_too_large"
+        assert error_code(error) == "payload_too_large"
         assert await ws.receive_output(TIMEOUT) == {"type": "websocket.close", "code": 4413}
 
 
 async def test_nothing_is_answered_after_the_close_for_a_too_large_message(member_client):
     async with open_sockets(member_client.tokens) as (ws,):
         await ws.send_to(text_data="x" * (MAX_CHARS + 1))
-        assert error_code(await next_of_type(ws, "error")) == "message_too_large"
+        assert error_code(await next_of_type(ws, "error")) == "payload_too_large"
         assert (await ws.receive_output(TIMEOUT))["code"] == 4413
 
         await send(ws, {"type": "ping"})
@@ -563,7 +588,7 @@ async def test_nothing_is_answered_after_the_close_for_a_too_large_message(membe
 # --- flooding -----------------------------------------------------------------------
 
 
-async def test_a_burst_past_the_message_budget_gets_rate_limited_errors(member_client, monkeypatch):
+async def test_a_burst_past_the_message_budget_gets_throttled_errors(member_client, monkeypatch):
     # A slow refill, so that a busy machine handling the burst slowly still runs out.
     monkeypatch.setattr(consumers, "MESSAGE_RATE", 1.0)
     burst = consumers.MESSAGE_BURST
@@ -578,7 +603,7 @@ async def test_a_burst_past_the_message_budget_gets_rate_limited_errors(member_c
         limited = [a for a in answers if a.get("type") == "error"]
         assert len(pongs) + len(limited) == burst + 3
         assert burst <= len(pongs) < burst + 3
-        assert limited and all(error_code(a) == "rate_limited" for a in limited)
+        assert limited and all(error_code(a) == "throttled" for a in limited)
 
         # The budget refills: after a pause the socket is served again.
         await asyncio.sleep(2 / consumers.MESSAGE_RATE)
@@ -612,5 +637,5 @@ async def test_a_flood_gets_a_bounded_number_of_answers_then_close_4429(member_c
             answers.append(json.loads(output["text"]))
         assert output["code"] == 4429
         assert answers[:burst] == [{"type": "pong"}] * burst
-        assert [error_code(a) for a in answers[burst:]] == ["rate_limited"] * burst
+        assert [error_code(a) for a in answers[burst:]] == ["throttled"] * burst
         await assert_silent(ws)

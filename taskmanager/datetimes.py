@@ -1,0 +1,37 @@
+"""Date/time input: an instant, so a date and time with its UTC offset (RFC 3339, the
+schema's `format: date-time`). A local time without one, or a bare date, names no
+instant: it is refused, never read in the server's time zone."""
+
+from datetime import datetime
+from typing import Any
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from rest_framework import serializers
+
+NEEDS_OFFSET = "Give a date and time with a UTC offset, e.g. 2026-12-10T12:00:00Z."
+
+
+def lacks_offset(value: Any) -> bool:
+    """Whether `value` is a date/time (a datetime, or a string as Django and DRF parse
+    one) without a UTC offset. Anything unparsable is left to the field's own check."""
+    if isinstance(value, datetime):
+        return timezone.is_naive(value)
+    if not isinstance(value, str):
+        return False
+    try:
+        parsed = parse_datetime(value.strip())
+    except ValueError:
+        return False
+    return parsed is not None and timezone.is_naive(parsed)
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """DRF's DateTimeField, refusing a value without a UTC offset."""
+
+    default_error_messages = {"naive": NEEDS_OFFSET}
+
+    def to_internal_value(self, value: Any) -> datetime:
+        if lacks_offset(value):
+            self.fail("naive")
+        return super().to_internal_value(value)

@@ -1,0 +1,125 @@
+"""Text refuses NUL (U+0000), as the schema says: every text input whose pattern (or
+email format) refuses it is refused by the server with a 400 naming it, body field
+or query parameter, and every text input the server refuses it in says so."""
+
+import re
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from drf_spectacular.generators import SchemaGenerator
+from rest_framework.test import APIClient
+
+from tests.accounts.conftest import assert_error
+from tests.factories import PASSWORD, TaskFactory
+
+NUL = "te\x00xt"
+NULL_CHARACTERS = ["Null characters are not allowed."]
+FORM = "application/x-www-form-urlencoded"
+NEW_PASSWORD = "Other-Quartz-Meadow-77"
+
+# A body in which `field` carries NUL and every other field is valid, per component.
+BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("LoginInputRequest", "username"): {"username": NUL, "password": PASSWORD},
+    ("LoginInputRequest", "email"): {"email": NUL, "password": PASSWORD},
+    ("LoginInputRequest", "password"): {"username": "member", "password": NUL},
+    ("RegisterInputRequest", "email"): {
+        "username": "newcomer",
+        "email": f"new{NUL}@example.com",
+        "password": NEW_PASSWORD,
+    },
+    ("RegisterInputRequest", "password"): {
+        "username": "newcomer",
+        "email": "new@example.com",
+        "password": f"{NEW_PASSWORD}{NUL}",
+    },
+    ("RefreshInputRequest", "refresh"): {"refresh": NUL},
+    ("TaskInputRequest", "title"): {"title": NUL},
+    ("TaskInputRequest", "description"): {"title": "A title", "description": NUL},
+    ("PatchedTaskInputRequest", "title"): {"title": NUL},
+    ("PatchedTaskInputRequest", "description"): {"description": NUL},
+    ("PatchedMeUpdateInputRequest", "email"): {"email": f"me{NUL}@example.com"},
+    ("PatchedMeUpdateInputRequest", "password"): {
+        "password": NUL,
+        "current_password": PASSWORD,
+    },
+    ("PatchedMeUpdateInputRequest", "current_password"): {
+        "password": NEW_PASSWORD,
+        "current_password": NUL,
+    },
+    **{
+        ("TokenGrantInputRequest", field): {
+            "grant_type": "password",
+            "username": "member",
+            "password": PASSWORD,
+            field: NUL,
+        }
+        for field in ("username", "password", "scope", "client_id", "client_secret")
+    },
+}
+
+
+def schema() -> dict[str, Any]:
+    return SchemaGenerator().get_schema(request=None, public=True)
+
+
+def writes_of_components() -> dict[str, tuple[str, str, str]]:
+    """Each request component's operation: path, method and media type."""
+    found = {}
+    for path, item in schema()["paths"].items():
+        for method, operation in item.items():
+            for media, content in operation.get("requestBody", {}).get("content", {}).items():
+                name = content["schema"]["$ref"].rsplit("/", 1)[1]
+                found.setdefault(name, (path, method, media))
+    return found
+
+
+def text_inputs_refusing_nul() -> set[tuple[str, str]]:
+    components = schema()["components"]["schemas"]
+    return {
+        (name, field)
+        for name in writes_of_components()
+        for field, prop in components[name]["properties"].items()
+        if prop.get("format") == "email"
+        or ("pattern" in prop and not re.search(prop["pattern"], NUL))
+    }
+
+
+def test_every_text_input_of_the_schema_is_tried():
+    # Register's username has a pattern of its own (letters, digits, @.+-_).
+    assert text_inputs_refusing_nul() == set(BODIES) | {("RegisterInputRequest", "username")}
+
+
+@pytest.fixture
+def _generous_throttle_rates(settings: Any) -> None:
+    settings.THROTTLE_RATES = {
+        **settings.THROTTLE_RATES,
+        **dict.fromkeys(("read", "write", "login", "login_ip"), "10000/min"),
+    }
+
+
+@pytest.mark.usefixtures("_generous_throttle_rates")
+@pytest.mark.parametrize(
+    ("name", "field"), sorted(BODIES), ids=[".".join(k) for k in sorted(BODIES)]
+)
+def test_nul_in_a_text_field_is_a_400_naming_it(name, field, member, client_for):
+    path, method, media = writes_of_components()[name]
+    client = client_for(member)
+    url = path.replace("{id}", str(TaskFactory(owner=member).pk))
+    body = BODIES[name, field]
+
+    if media == FORM:
+        response = APIClient().post(url, urlencode(body), content_type=FORM)
+    else:
+        response = getattr(client, method)(url, body, format="json")
+
+    error = assert_error(response, 400, "validation_error")
+    assert list(error["fields"]) == [field]
+    assert NULL_CHARACTERS[0] in error["fields"][field]  # an email's is also invalid
+
+
+def test_nul_in_the_search_is_a_400_naming_it(member, client_for):
+    response = client_for(member).get("/api/v1/tasks/", {"search": NUL})
+
+    error = assert_error(response, 400, "validation_error")
+    assert error["fields"] == {"search": NULL_CHARACTERS}

@@ -1,0 +1,257 @@
+"""In a JSON body a value must have its field's JSON type, as the schema says: a
+string for text, choices and dates, true or false for a flag, a whole number for a
+number or an id (taskmanager.serializers.StrictFieldsMixin). DRF would convert
+`0` to the title "0", `0` to False and `"1"` to the id 1. Forms (the OAuth2 token
+grant, uploads) carry text only and keep their rules."""
+
+# The role fixtures are imported (tests/taskmanager has no conftest of its own), and
+# the tests name them as arguments.
+# ruff: noqa: F811
+
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from django.urls import get_resolver
+from drf_spectacular.generators import SchemaGenerator
+from rest_framework import serializers
+
+from accounts.roles import Role
+from taskmanager.serializers import StrictFieldsMixin, json_type
+from tasks.models import Task
+from tests.accounts.conftest import (  # noqa: F401
+    PASSWORD,
+    _fast_password_hashing,
+    admin,
+    admin_client,
+    assert_error,
+    client_for,
+    login,
+    member,
+    member_client,
+)
+from tests.factories import TaskFactory
+
+pytestmark = pytest.mark.django_db
+
+STRING = ["Must be a string."]
+BOOLEAN = ["Must be true or false."]
+WHOLE_NUMBER = ["Must be a whole number."]
+
+DOCUMENT = SchemaGenerator().get_schema(request=None, public=True)
+# Values of another JSON type than the schema's, with what the answer says of them.
+WRONG = {
+    "string": ([0, 1.5, True, ["a"], {"a": "b"}], STRING),
+    "integer": (["1", 1.0, 1.5, True, [1]], WHOLE_NUMBER),
+    "boolean": ([0, 1, "true", "yes", [True]], BOOLEAN),
+}
+
+
+def _resolve(schema: dict[str, Any]) -> dict[str, Any]:
+    while True:
+        if "$ref" in schema:
+            schema = DOCUMENT["components"]["schemas"][schema["$ref"].split("/")[-1]]
+        elif "allOf" in schema and "type" not in schema:
+            schema = schema["allOf"][0]
+        else:
+            return schema
+
+
+def _json_body_properties() -> list[tuple[str, str, str, str]]:
+    found = []
+    for path, item in DOCUMENT["paths"].items():
+        for method, operation in item.items():
+            content = operation.get("requestBody", {}).get("content", {})
+            if "application/json" not in content:
+                continue
+            component = _resolve(content["application/json"]["schema"])
+            for name, schema in component["properties"].items():
+                kind = _resolve(schema).get("type")
+                if not schema.get("readOnly") and kind in WRONG:
+                    found.append((method.upper(), path, name, kind))
+    return found
+
+
+PROPERTIES = _json_body_properties()
+CASES = [
+    (method, path, name, value, WRONG[kind][1])
+    for method, path, name, kind in PROPERTIES
+    for value in WRONG[kind][0]
+]
+
+
+def fields_of(response: Any) -> dict[str, list[str]]:
+    return assert_error(response, 400, "validation_error")["fields"]
+
+
+def test_every_json_body_of_the_schema_is_covered():
+    operations = {(method, path) for method, path, *_ in PROPERTIES}
+
+    assert operations == {
+        ("POST", "/api/v1/auth/login/"),
+        ("POST", "/api/v1/auth/refresh/"),
+        ("POST", "/api/v1/auth/register/"),
+        ("POST", "/api/v1/tasks/"),
+        ("PUT", "/api/v1/tasks/{id}/"),
+        ("PATCH", "/api/v1/tasks/{id}/"),
+        ("PATCH", "/api/v1/users/{id}/"),
+        ("PATCH", "/api/v1/users/me/"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "name", "value", "message"),
+    CASES,
+    ids=[f"{method} {path} {name}={value!r}" for method, path, name, value, _ in CASES],
+)
+def test_a_value_of_another_json_type_than_the_schemas_is_refused_by_name(
+    admin, admin_client, member, method, path, name, value, message
+):
+    ids = {"/tasks/": TaskFactory(owner=admin).pk, "/users/": member.pk}
+    if "{id}" in path:
+        path = path.replace("{id}", str(next(v for k, v in ids.items() if k in path)))
+
+    response = admin_client.generic(
+        method, path, data=json.dumps({name: value}), content_type="application/json"
+    )
+
+    assert fields_of(response)[name] == message
+
+
+def test_a_number_for_a_title_creates_no_task(member_client):
+    response = member_client.post("/api/v1/tasks/", {"title": 0}, format="json")
+
+    assert fields_of(response) == {"title": STRING}
+    assert not Task.objects.exists()
+
+
+def test_a_string_for_an_assignee_is_no_id(member, member_client):
+    response = member_client.post(
+        "/api/v1/tasks/", {"title": "T", "assignee": str(member.pk)}, format="json"
+    )
+
+    assert fields_of(response) == {"assignee": WHOLE_NUMBER}
+
+
+def test_a_zero_deactivates_nobody(admin_client, member):
+    response = admin_client.patch(
+        f"/api/v1/users/{member.pk}/", {"is_active": 0, "role": "admin"}, format="json"
+    )
+
+    assert fields_of(response) == {"is_active": BOOLEAN}
+    member.refresh_from_db()
+    assert member.is_active
+    assert member.role == Role.MEMBER
+
+
+def test_the_type_is_said_instead_of_the_fields_own_message(admin_client, member):
+    response = admin_client.patch(f"/api/v1/users/{member.pk}/", {"is_active": "maybe"})
+
+    assert fields_of(response) == {"is_active": BOOLEAN}
+
+
+def test_wrong_types_come_back_with_unknown_and_invalid_fields(member, member_client):
+    task = TaskFactory(owner=member)
+
+    response = member_client.patch(
+        f"/api/v1/tasks/{task.pk}/",
+        {"title": 7, "description": False, "status": "done", "version": 9, "foo": 1},
+    )
+
+    fields = fields_of(response)
+    assert set(fields) == {"title", "description", "status", "version", "foo"}
+    assert fields["title"] == fields["description"] == STRING
+    assert fields["status"] != STRING  # not a type error: no such status
+    assert fields["version"] == ["This field is read-only."]
+    assert fields["foo"] == ["Unknown field."]
+
+
+def test_checks_across_fields_do_not_run_on_a_value_of_the_wrong_type(member, member_client):
+    # DRF would check the text "12345678" as the current password, and say it is wrong.
+    response = member_client.patch(
+        "/api/v1/users/me/", {"password": "A-new-passphrase-9", "current_password": 12345678}
+    )
+
+    assert fields_of(response) == {"current_password": STRING}
+    member.refresh_from_db()
+    assert member.check_password(PASSWORD)
+
+
+def test_null_is_refused_where_the_field_is_not_nullable(member_client):
+    response = member_client.post("/api/v1/tasks/", {"title": None, "status": None})
+
+    assert fields_of(response) == {
+        "title": ["This field may not be null."],
+        "status": ["This field may not be null."],
+    }
+
+
+def test_values_of_the_right_types_are_accepted(member, member_client):
+    body = {
+        "title": "Plan",
+        "description": "",
+        "priority": "high",
+        "status": "in_progress",
+        "due_date": "2031-01-01T12:00:00Z",
+        "assignee": member.pk,
+    }
+
+    response = member_client.post("/api/v1/tasks/", body)
+
+    assert response.status_code == 201, response.content
+    assert {key: response.json()[key] for key in body} == body
+
+
+def test_null_clears_the_nullable_fields(member, member_client):
+    task = TaskFactory(owner=member, assignee=member)
+
+    response = member_client.patch(
+        f"/api/v1/tasks/{task.pk}/", {"due_date": None, "assignee": None}
+    )
+
+    assert response.status_code == 200, response.content
+    assert response.json()["assignee"] is None
+
+
+def test_a_flag_takes_false(admin_client, member):
+    response = admin_client.patch(f"/api/v1/users/{member.pk}/", {"is_active": False})
+
+    assert response.status_code == 200, response.content
+    assert response.json()["is_active"] is False
+
+
+def test_the_token_form_still_takes_its_fields_as_text(api_client, member):
+    form = {"grant_type": "password", "username": "mia", "password": PASSWORD}
+
+    response = api_client.post(
+        "/api/v1/auth/token/", urlencode(form), content_type="application/x-www-form-urlencoded"
+    )
+
+    assert response.status_code == 200, response.content
+
+
+def _input_serializers() -> list[type[serializers.Serializer]]:
+    get_resolver().url_patterns  # noqa: B018 (imports every view and its serializers)
+    found, pending = [], [StrictFieldsMixin]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if cls.__module__.split(".")[0] in {"accounts", "tasks", "files"}:
+            found.append(cls)
+    return found
+
+
+def test_every_field_of_every_input_serializer_has_a_json_type():
+    serializers_ = _input_serializers()
+    assert len(serializers_) >= 8
+    untyped = [
+        f"{cls.__name__}.{name}"
+        for cls in serializers_
+        for name, field in cls().fields.items()
+        if not field.read_only
+        and not isinstance(field, serializers.FileField)  # a form's part, not JSON
+        and json_type(field) is None
+    ]
+
+    assert untyped == []
