@@ -2,6 +2,11 @@
 server, each answer held to the fuzzer's own checks (no 5xx, a documented status, its
 documented content type and body schema) and to the status the case is about.
 
+Replays of what `--checks all` found (`judged`) also let schemathesis decide whether
+the request is valid for the schema, and hold the answer to positive_data_acceptance
+(a valid request is not refused with a 400) and negative_data_rejection (an invalid
+one is refused): the schema and the server must agree.
+
 The fuzzer itself runs in CI as `make fuzz`; these cases are deterministic, so a
 regression fails here whatever the fuzzer happens to draw.
 """
@@ -15,8 +20,21 @@ import pytest
 import requests
 import schemathesis
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.parameters import ParameterLocation
+from schemathesis.generation.meta import (
+    CaseMetadata,
+    ComponentInfo,
+    ExamplesPhaseData,
+    GenerationInfo,
+    PhaseInfo,
+    TestPhase,
+)
+from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    negative_data_rejection,
+    positive_data_acceptance,
+    response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -37,6 +55,19 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
 ]
+# The checks of `--checks all` that judge one request and its answer.
+ALL_CHECKS = [
+    *CHECKS,
+    response_headers_conformance,
+    positive_data_acceptance,
+    negative_data_rejection,
+]
+LOCATIONS = {
+    "query": ParameterLocation.QUERY,
+    "headers": ParameterLocation.HEADER,
+    "body": ParameterLocation.BODY,
+    "path_parameters": ParameterLocation.PATH,
+}
 UNTHROTTLED = "1000000/min"
 
 
@@ -87,6 +118,42 @@ def conforms(schema: Any, method: str, path: str, response: requests.Response) -
 
 def api(server: Server, path: str) -> str:
     return f"{server.base_url}/api/v1{path}"
+
+
+def judged(schema: Any, method: str, path: str, **parts: Any) -> Any:
+    """The case `method path` with `parts` (query, headers, body, path_parameters),
+    valid or not for the schema as schemathesis judges it: the fuzzer's own verdict,
+    which positive_data_acceptance and negative_data_rejection read."""
+    generated = [LOCATIONS[name] for name in parts if name in LOCATIONS]
+    meta = CaseMetadata(
+        generation=GenerationInfo(time=0.0, mode=GenerationMode.POSITIVE),
+        phase=PhaseInfo(
+            name=TestPhase.EXAMPLES,
+            data=ExamplesPhaseData(
+                description=None, parameter=None, parameter_location=None, location=None
+            ),
+        ),
+        components={
+            location: ComponentInfo(mode=GenerationMode.POSITIVE) for location in generated
+        },
+    )
+    if "body" in parts:
+        parts.setdefault("media_type", "application/json")
+    case = schema[f"/api/v1{path}"][method].Case(_meta=meta, **parts)
+    for location in generated:
+        case._meta.mark_dirty(location)
+    return case
+
+
+def replay(schema: Any, bearer: dict[str, str], method: str, path: str, **parts: Any) -> Any:
+    """Send the judged case with the member's token; every single-request check of
+    `--checks all` holds. Returns the response and whether the case was valid."""
+    headers = {**parts.pop("headers", {})}
+    case = judged(schema, method, path, **({"headers": headers} if headers else {}), **parts)
+    valid = case.meta.generation.mode.is_positive
+    response = case.call(headers=bearer, timeout=10)
+    case.validate_response(response, checks=ALL_CHECKS)
+    return response, valid
 
 
 # Server errors the fuzzer found (the filters; see the fix proposed with scripts/fuzz).
@@ -210,3 +277,175 @@ def test_wrong_credentials_are_a_documented_401(server, schema, member):
 
     conforms(schema, "POST", "/api/v1/auth/login/", response)
     assert response.status_code == 401
+
+
+# Schema and server disagreements `--checks all` found (positive_data_acceptance,
+# negative_data_rejection): now the schema says what the server refuses.
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        ("/tasks/", {"limit": 0}),
+        ("/tasks/", {"limit": 101}),
+        ("/tasks/", {"offset": -1}),
+        ("/files/", {"limit": 0}),
+        ("/auth/sessions/", {"limit": 0}),
+        ("/tasks/events/", {"limit": 0}),
+    ],
+)
+def test_a_limit_or_offset_out_of_range_is_invalid_for_the_schema_too(schema, bearer, path, query):
+    # `limit=0` was valid for the schema and answered 400.
+    response, valid = replay(schema, bearer, "GET", path, query=query)
+
+    assert not valid
+    assert response.status_code == 400, response.text
+    assert set(response.json()["error"]["fields"]) == set(query)
+
+
+@pytest.mark.parametrize("query", [{"limit": 1}, {"limit": 100, "offset": 0}])
+def test_a_limit_in_range_is_valid_and_answered(schema, bearer, query):
+    response, valid = replay(schema, bearer, "GET", "/tasks/", query=query)
+
+    assert valid
+    assert response.status_code == 200, response.text
+
+
+def test_an_unknown_body_field_is_invalid_for_the_schema_too(server, schema, bearer):
+    # The schema allowed other properties, which the server refuses by name.
+    created = requests.post(api(server, "/tasks/"), json={"title": "t"}, headers=bearer, timeout=10)
+    response, valid = replay(
+        schema,
+        bearer,
+        "PATCH",
+        "/tasks/{id}/",
+        path_parameters={"id": created.json()["id"]},
+        body={"": None},
+    )
+
+    assert not valid
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["fields"] == {"": ["Unknown field."]}
+
+
+def test_an_idempotency_key_past_255_characters_is_invalid_for_the_schema_too(schema, bearer):
+    # The schema allowed any key; the server refuses one past 255 characters.
+    response, valid = replay(
+        schema,
+        bearer,
+        "POST",
+        "/tasks/",
+        headers={"Idempotency-Key": "k" * 256},
+        body={"title": "t"},
+    )
+
+    assert not valid
+    assert response.status_code == 400, response.text
+    assert set(response.json()["error"]["fields"]) == {"Idempotency-Key"}
+
+
+@pytest.mark.parametrize(
+    ("content", "data", "field"),
+    [
+        # A form has no null: "null" is text, and the schema said the task was nullable.
+        (png_bytes(), {"task": "null"}, "task"),
+        # An empty file: the schema said any bytes.
+        (b"", {}, "file"),
+    ],
+    ids=["task-null", "empty-file"],
+)
+def test_an_upload_the_schema_calls_invalid_is_a_documented_400(
+    server, schema, bearer, content, data, field
+):
+    response = requests.post(
+        api(server, "/files/"),
+        files={"file": ("red.png", content, "image/png")},
+        data=data,
+        headers=bearer,
+        timeout=10,
+    )
+
+    conforms(schema, "POST", "/api/v1/files/", response)
+    assert response.status_code == 400, response.text
+    assert set(response.json()["error"]["fields"]) == {field}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "parts", "fields"),
+    [
+        # Login names one account: both, or neither, were valid for the schema.
+        (
+            "POST",
+            "/auth/login/",
+            {"body": {"username": "a", "email": "a@example.com", "password": "x"}},
+            {"username", "email"},
+        ),
+        ("POST", "/auth/login/", {"body": {"password": "x"}}, {"username"}),
+        # A new password goes with the current one, and the current one with a new one.
+        ("PATCH", "/users/me/", {"body": {"current_password": "x"}}, {"password"}),
+        (
+            "PATCH",
+            "/users/me/",
+            {"body": {"password": "Another-Strong-Pass-9"}},
+            {"current_password"},
+        ),
+        # Text fields refuse NUL, which the schema allowed.
+        ("POST", "/tasks/", {"body": {"title": "a\u0000"}}, {"title"}),
+        # A JSON value of another type was coerced: 0 became the title "0".
+        ("POST", "/tasks/", {"body": {"title": 0}}, {"title"}),
+        ("POST", "/tasks/", {"body": {"title": "a", "assignee": "1"}}, {"assignee"}),
+        # An empty filter value was read as no filter.
+        ("GET", "/tasks/", {"query": {"due_before": ""}}, {"due_before"}),
+        ("GET", "/files/", {"query": {"task": ""}}, {"task"}),
+    ],
+    ids=[
+        "login-both",
+        "login-neither",
+        "current-password-alone",
+        "password-alone",
+        "nul-in-title",
+        "number-as-title",
+        "string-as-assignee",
+        "empty-date-filter",
+        "empty-task-filter",
+    ],
+)
+def test_a_request_the_schema_calls_invalid_is_refused_naming_the_field(
+    schema, bearer, method, path, parts, fields
+):
+    response, valid = replay(schema, bearer, method, path, **parts)
+
+    assert not valid
+    assert response.status_code == 400, response.text
+    assert set(response.json()["error"]["fields"]) == fields
+
+
+def test_a_malformed_if_match_is_invalid_for_the_schema_and_a_400(server, schema, bearer):
+    # An unquoted tag was a 412 (read as another version); the schema had no pattern.
+    created = requests.post(api(server, "/tasks/"), json={"title": "t"}, headers=bearer, timeout=10)
+    task = {"id": created.json()["id"]}
+
+    response, valid = replay(
+        schema, bearer, "DELETE", "/tasks/{id}/", path_parameters=task, headers={"If-Match": "0"}
+    )
+
+    assert not valid
+    assert response.status_code == 400, response.text
+    assert set(response.json()["error"]["fields"]) == {"If-Match"}
+
+
+def test_the_current_etag_as_if_match_is_valid_and_honoured(server, schema, bearer):
+    created = requests.post(api(server, "/tasks/"), json={"title": "t"}, headers=bearer, timeout=10)
+    task = {"id": created.json()["id"]}
+
+    response, valid = replay(
+        schema,
+        bearer,
+        "DELETE",
+        "/tasks/{id}/",
+        path_parameters=task,
+        headers={"If-Match": created.headers["ETag"]},
+    )
+
+    assert valid
+    assert response.status_code == 204, response.text
