@@ -1,7 +1,8 @@
 """Unknown query parameters are refused: `?stauts=done` or `?page=2` is a 400 naming
 them, never a page of everything. So is an empty value of a parameter whose schema
 does not admit "" (`?due_before=`, `?limit=`, `?status=`): filters and pagination
-would read it as absent.
+would read it as absent; and a parameter of one value given twice (`?limit=5&limit=6`),
+where the last would silently win.
 
 An operation knows the query parameters its OpenAPI operation declares (its filters,
 `limit`/`offset` on lists, explicit ones such as the event feed's `after`) and DRF's
@@ -29,6 +30,7 @@ from rest_framework.viewsets import ViewSetMixin
 
 UNKNOWN = "Unknown query parameter."
 NEEDS_VALUE = "Give a value or leave the parameter out."
+ONCE = "Give this parameter once."
 
 # A view class and its action (a viewset's) or HTTP method (a plain APIView's).
 OperationKey = tuple[type[APIView], str]
@@ -40,9 +42,11 @@ class Parameters(NamedTuple):
     names: frozenset[str]
     # Those whose schema an empty value fails (a number, a date-time, an enum, ...).
     need_value: frozenset[str]
+    # Those that take one value (not an array): given twice, the last would win.
+    single: frozenset[str]
 
 
-NONE = Parameters(frozenset(), frozenset())
+NONE = Parameters(frozenset(), frozenset(), frozenset())
 
 _lock = threading.Lock()
 _declared: dict[OperationKey, Parameters] | None = None
@@ -71,15 +75,17 @@ def check_query_parameters(view: APIView, request: Request) -> None:
     method = request.method or "GET"
     if getattr(view, method.lower(), None) is None:
         return  # no such method here: the 405 says more than a 400 would
-    known, need_value = query_parameters(view, method)
+    known, need_value, single = query_parameters(view, method)
     unknown = [name for name in params if name not in known]
     empty = [name for name in params if name in need_value and "" in params.getlist(name)]
-    if not unknown and not empty:
+    repeated = [name for name in params if name in single and len(params.getlist(name)) > 1]
+    if not unknown and not empty and not repeated:
         return
     errors: dict[str, list[str]] = {name: [UNKNOWN] for name in unknown}
     for name, messages in _value_errors(view, request).items():
         if name in known:
             errors[name] = messages
+    errors.update((name, [ONCE]) for name in repeated)
     errors.update((name, [NEEDS_VALUE]) for name in empty)
     raise ValidationError(errors)
 
@@ -94,7 +100,9 @@ def query_parameters(view: APIView, method: str) -> Parameters:
         fmt = api_settings.URL_FORMAT_OVERRIDE
         documented = declared().get(key, NONE)
         parameters = Parameters(
-            documented.names | extra | ({fmt} if fmt else set()), documented.need_value
+            documented.names | extra | ({fmt} if fmt else set()),
+            documented.need_value,
+            documented.single,
         )
         _known[key] = parameters
     return parameters
@@ -122,6 +130,7 @@ def _read_document() -> dict[OperationKey, Parameters]:
     paths = document["paths"]
     names: dict[OperationKey, set[str]] = {}
     need_value: dict[OperationKey, set[str]] = {}
+    single: dict[OperationKey, set[str]] = {}
     # drf-spectacular's endpoints: (path, path_regex, method, callback).
     endpoints: list[tuple[str, str, str, Any]] = list(generator.endpoints or [])  # type: ignore[arg-type]
     for path, _regex, method, callback in endpoints:
@@ -137,8 +146,11 @@ def _read_document() -> dict[OperationKey, Parameters]:
         need_value.setdefault(key, set()).update(
             p["name"] for p in query if not admits_empty(p.get("schema", {}), document)
         )
+        single.setdefault(key, set()).update(
+            p["name"] for p in query if p.get("schema", {}).get("type") != "array"
+        )
     return {
-        key: Parameters(frozenset(value), frozenset(need_value[key]))
+        key: Parameters(frozenset(value), frozenset(need_value[key]), frozenset(single[key]))
         for key, value in names.items()
     }
 

@@ -397,6 +397,9 @@ def test_an_upload_the_schema_calls_invalid_is_a_documented_400(
         # An empty filter value was read as no filter.
         ("GET", "/tasks/", {"query": {"due_before": ""}}, {"due_before"}),
         ("GET", "/files/", {"query": {"task": ""}}, {"task"}),
+        # A parameter of one value given twice: the last one won.
+        ("GET", "/tasks/", {"query": {"limit": [5, 6]}}, {"limit"}),
+        ("GET", "/tasks/events/", {"query": {"after": [1, 0]}}, {"after"}),
     ],
     ids=[
         "login-both",
@@ -408,6 +411,8 @@ def test_an_upload_the_schema_calls_invalid_is_a_documented_400(
         "string-as-assignee",
         "empty-date-filter",
         "empty-task-filter",
+        "limit-twice",
+        "after-twice",
     ],
 )
 def test_a_request_the_schema_calls_invalid_is_refused_naming_the_field(

@@ -427,3 +427,52 @@ def test_an_empty_value_is_admitted_as_the_schema_says(schema, admitted):
     document = {"components": {"schemas": {"Colour": {"type": "string", "enum": ["red"]}}}}
 
     assert admits_empty(schema, document) is admitted
+
+
+ONCE = "Give this parameter once."
+SINGLE = [
+    (method, path, parameter)
+    for method, path, parameter in DECLARED
+    if parameter.get("schema", {}).get("type") != "array"
+]
+ARRAYS = [item for item in DECLARED if item not in SINGLE]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "parameter"),
+    SINGLE,
+    ids=[f"{_label(method, path)} {parameter['name']}" for method, path, parameter in SINGLE],
+)
+def test_a_parameter_of_one_value_given_twice_is_refused_by_name(
+    admin_client, url, method, path, parameter
+):
+    value = _sample(parameter.get("schema", {}))
+    query = _query({parameter["name"]: value}) + "&" + _query({parameter["name"]: value})
+
+    response = admin_client.generic(method, url(path), QUERY_STRING=query)
+
+    error = assert_error(response, 400, "validation_error")
+    assert error["fields"] == {parameter["name"]: [ONCE]}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "parameter"),
+    ARRAYS,
+    ids=[f"{_label(method, path)} {parameter['name']}" for method, path, parameter in ARRAYS],
+)
+def test_an_array_parameter_may_be_repeated(admin_client, url, method, path, parameter):
+    value = _sample(parameter.get("schema", {}))
+    query = _query({parameter["name"]: value}) + "&" + _query({parameter["name"]: value})
+
+    response = admin_client.generic(method, url(path), QUERY_STRING=query)
+
+    assert response.status_code == 200, response.content
+
+
+def test_the_last_limit_no_longer_wins_silently(member, member_client):
+    TaskFactory.create_batch(3, owner=member)
+
+    response = member_client.get(f"{TASKS_URL}?limit=1&limit=2&stauts=x")
+
+    error = assert_error(response, 400, "validation_error")
+    assert error["fields"] == {"limit": [ONCE], "stauts": [UNKNOWN]}
