@@ -967,8 +967,8 @@ def markdown(results: dict[str, Any]) -> str:
             f" (seeded in {step['seed_seconds']} s)"
             for name, step in results["curve"].items()
         )
-        + ". `_uncached` adds a unique query parameter to every request, so the per-user"
-        " list cache misses and PostgreSQL answers each one.",
+        + ". `_uncached` gives every request a unique Host port (a unique absolute URL),"
+        " so the per-user list cache misses and PostgreSQL answers each one.",
         "",
         "Memory (RSS, MB): "
         + ", ".join(f"{k} {v}" for k, v in results["rss"]["after_run_mb"].items())

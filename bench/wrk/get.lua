@@ -2,8 +2,10 @@
 --
 -- BENCH_PATHS   comma-separated paths; each request takes one at random (task detail
 --               spreads over the user's tasks). One path: wrk sends it as is.
--- BENCH_BUST=1  adds a unique query parameter to every request, so the per-user
---               list cache never answers (the database is asked every time).
+-- BENCH_BUST=1  gives every request a unique port in its Host header (a unique
+--               absolute URL, the per-user list cache's key), so the cache never
+--               answers and the database is asked every time. Not a query
+--               parameter: the API refuses one it does not declare.
 -- BENCH_PACE_MS each connection waits this long after a response before its next
 --               request (the first wait is random in [0, pace] to spread them):
 --               300 connections at 2000 ms offer about 150 requests/s.
@@ -26,12 +28,18 @@ end
 
 if #paths > 1 or bust then
   local counter = 0
+  local host = wrk.host
+  local headers = {}
+  for name, value in pairs(bench.headers) do
+    headers[name] = value
+  end
   function request()
     local path = paths[math.random(#paths)]
     if bust then
+      -- Django checks the host against ALLOWED_HOSTS without its port.
       counter = counter + 1
-      local sep = path:find("?", 1, true) and "&" or "?"
-      path = string.format("%s%sbust=%d-%d-%d", path, sep, os.time(), thread_index, counter)
+      headers["Host"] = string.format("%s:%d%d%d", host, os.time(), thread_index, counter)
+      return wrk.format(nil, path, headers)
     end
     return wrk.format(nil, path)
   end
