@@ -47,18 +47,33 @@ def _login_name_is_free(value: str, field: str, *, exclude_pk: int | None = None
 
 
 class UsernameField(serializers.CharField):
-    """A username as every door normalizes it (NFKC), before it is validated."""
+    """A new username as every door normalizes it (NFKC), before it is validated.
+    Not trimmed: spaces around it are refused, as the schema's pattern says. Its
+    `max_length` holds for the name as sent (StrictFieldsMixin) and as stored."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> str:
         return usernames.normalize_username(super().to_internal_value(data))
 
 
 class LoginEmailField(serializers.EmailField):
-    """An email as every door normalizes it (NFKC, domain lower-cased), before it is
-    validated: a fullwidth `root@example.com` is `root@example.com`."""
+    """A new email as every door normalizes it (NFKC, domain lower-cased), before it
+    is validated: a fullwidth `root@example.com` is `root@example.com`. Not trimmed:
+    spaces around it are refused, as the schema's pattern (taskmanager.schema.EMAIL)
+    says."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> str:
-        return usernames.normalize_email(super().to_internal_value(data))
+        value = super().to_internal_value(data)
+        if value != value.strip():
+            self.fail("invalid")
+        return usernames.normalize_email(value)
 
 
 class RegisterInputSerializer(StrictFieldsMixin, serializers.Serializer):

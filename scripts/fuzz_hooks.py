@@ -56,11 +56,16 @@ def _unique(value: str, limit: int) -> str:
 
 
 def _unique_email(value: str) -> str:
+    """`value` made unique in the run by a `+<n>` tag in its local part (inside the
+    quotes of a quoted one), as valid for the schema's pattern as before; a plain
+    address if the tag does not fit in the 254 characters."""
     local, at, domain = value.rpartition("@")
     if not at:
         return value
     tag = f"+{next(_serial)}"
-    return f"{local[: 64 - len(tag)]}{tag}@{domain}"
+    local = f'{local[:-1]}{tag}"' if local.startswith('"') else f"{local}{tag}"
+    email = f"{local}@{domain}"
+    return email if len(email) <= 254 else f"fuzz{tag}@example.com"
 
 
 @schemathesis.hook

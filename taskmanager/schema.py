@@ -12,8 +12,9 @@
   component's its serializer's own; both are written for the API's users. Request
   bodies of strict serializers refuse other properties, PATCH bodies carry no
   defaults, and path ids are integers. Text refuses NUL, in bodies and in query
-  parameters, and a serializer's `body_rules` (`one_of`, `together`) say which of
-  its fields go together.
+  parameters, an email input carries the server's rule (`EMAIL`) instead of `format:
+  email`, and a serializer's `body_rules` (`one_of`, `together`) say which of its
+  fields go together.
 """
 
 import inspect
@@ -40,6 +41,43 @@ NO_NUL = r"^[^\x00]*$"
 # not whitespace ("  " trims to "" and is refused).
 NOT_BLANK = rf"^[^\x00]*[^\x00{WHITESPACE}][^\x00]*$"
 
+# An email address as Django's EmailValidator takes it (DRF's EmailField), spelled as
+# one ECMA-262 pattern: `format: email` also takes `a@b.c`, where Django wants a
+# top-level domain of 2 to 63 letters, and a schema's pattern has no flags. The local
+# part is dot-separated atext (Django's [A-Z] under IGNORECASE also matches U+0130 and
+# U+0131, the dotted and dotless i) or a quoted string; the domain is `localhost`, an
+# address literal, or labels of letters, digits and hyphens, the last one letters or
+# punycode. Django also takes a domain's labels in Unicode (from U+00A1), which the
+# pattern leaves out: each such character range costs hypothesis (schemathesis) a
+# second to build, for every strategy it builds. tests/contract/test_email_pattern.py
+# holds the two to the same addresses.
+_ATEXT = r"-!#$%&'*+/=?^_`{|}~0-9A-Za-z\u0130\u0131"
+_QUOTED = r'"(?:[\x01-\x08\x0b\x0c\x0e-\x1f!#-\[\]-\x7f]|\\[\x01-\x09\x0b\x0c\x0e-\x7f])*"'
+_LABEL = r"[0-9A-Za-z](?:[-0-9A-Za-z]{0,61}[0-9A-Za-z])?"
+_TOP_LABEL = r"(?:[A-Za-z][-A-Za-z]{0,61}[A-Za-z]|[Xx][Nn]--[0-9A-Za-z]{1,59})"
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_IPV4 = rf"{_OCTET}(?:\.{_OCTET}){{3}}"
+_HEXTET = r"[0-9A-Fa-f]{1,4}"
+_HEXTETS = rf"(?:{_HEXTET}(?::{_HEXTET})*)?"
+# Python's ipaddress, as Django calls it: at most 39 characters; eight groups, six and
+# an IPv4 address, or fewer around one "::" (the lookaheads count them).
+_IPV6 = (
+    r"(?=[0-9A-Fa-f:.]{2,39}\])"
+    rf"(?:(?:{_HEXTET}:){{7}}{_HEXTET}|(?:{_HEXTET}:){{6}}{_IPV4}"
+    rf"|(?=(?::*[0-9A-Fa-f]+){{0,7}}:*\]){_HEXTETS}::{_HEXTETS}"
+    rf"|(?=:*(?:[0-9A-Fa-f]+:+){{0,5}}[0-9.]+\]){_HEXTETS}::(?:{_HEXTET}:)*{_IPV4})"
+)
+EMAIL = (
+    rf"^(?:[{_ATEXT}]+(?:\.[{_ATEXT}]+)*|{_QUOTED})"
+    rf"@(?:{_LABEL}(?:\.{_LABEL})*\.{_TOP_LABEL}|[Ll][Oo][Cc][Aa][Ll][Hh][Oo][Ss][Tt]"
+    rf"|\[(?:{_IPV4}|{_IPV6})\])$"
+)
+EMAIL_DESCRIPTION = (
+    "An email address. An internationalized domain is written in punycode (`xn--`). "
+    "Compatibility characters (such as fullwidth letters) are normalized (NFKC) and "
+    "the domain lower-cased before the address is checked and stored."
+)
+
 
 class AutoSchema(openapi.AutoSchema):
     """Describes an operation with the docstring of its action, or else of its view,
@@ -60,6 +98,9 @@ class AutoSchema(openapi.AutoSchema):
     def _map_basic_serializer(self, serializer: Any, direction: str) -> dict[str, Any]:
         schema = super()._map_basic_serializer(serializer, direction)
         properties: dict[str, Any] = schema.get("properties", {})
+        for name, field in serializer.fields.items():
+            if isinstance(field, serializers.EmailField) and name in properties:
+                properties[name] = _email(properties[name], direction)
         if direction == "request":
             for name, field in serializer.fields.items():
                 pattern = _text_pattern(field, properties.get(name, {}))
@@ -129,15 +170,24 @@ def _own_doc(cls: type) -> str:
     return inspect.cleandoc(doc) if doc else ""
 
 
+def _email(schema: dict[str, Any], direction: str) -> dict[str, Any]:
+    """An email's property with EMAIL for its `format: email`, which schemathesis
+    fills with addresses (`0@0.a`) without reading a pattern next to it. An answer's
+    email has neither: an address stored with a Unicode domain matches neither."""
+    schema = {key: value for key, value in schema.items() if key != "format"}
+    if direction == "request":
+        schema["pattern"] = EMAIL
+        schema.setdefault("description", EMAIL_DESCRIPTION)
+    return schema
+
+
 def _is_free_text(schema: dict[str, Any]) -> bool:
     return schema.get("type") == "string" and not {"pattern", "format", "enum"} & set(schema)
 
 
 def _text_pattern(field: Any, schema: dict[str, Any]) -> str | None:
     """The pattern of a CharField's text: no NUL and, if trimmed, not blank. A field's
-    own pattern (usernames) or format (an email has neither NUL nor spaces only)
-    already says both; a pattern next to `format: email` also made schemathesis draw
-    addresses from the pattern, such as `0@0.a`, that the server's validator refuses."""
+    own pattern (usernames, emails) or format (a date-time) already says both."""
     if not isinstance(field, serializers.CharField) or not _is_free_text(schema):
         return None
     return NOT_BLANK if field.trim_whitespace and not field.allow_blank else NO_NUL

@@ -19,6 +19,10 @@ class StrictFieldsMixin(serializers.Serializer):
     another JSON type than its field's is refused too (`"title": 0`, `"is_active": 0`,
     `"assignee": "1"`), where DRF would convert it; a form's values are all text.
 
+    Text is held to its field's `max_length` as sent, as the schema's `maxLength`
+    counts it: DRF counts after trimming (a title of "x" and 250 spaces passed 200),
+    and a name field after normalizing it.
+
     `echoed_fields`: output fields a client may send back unchanged (a PUT of what a
     GET returned). With the serializer's `instance`, a value equal to the one
     `represent_instance()` writes is dropped; any other value, or any value without
@@ -34,16 +38,17 @@ class StrictFieldsMixin(serializers.Serializer):
     def to_internal_value(self, data: Any) -> Any:
         # Here rather than in run_validation: `validate()` must not run on converted
         # values (a `"current_password": 1234` would be checked as "1234").
-        mistyped = _mistyped_fields(self, data)
+        wrong = {**_too_long_fields(self, data), **_mistyped_fields(self, data)}
         try:
             value = super().to_internal_value(data)
         except serializers.ValidationError as exc:
-            if not mistyped or not isinstance(exc.detail, Mapping):
+            if not wrong or not isinstance(exc.detail, Mapping):
                 raise
-            # The type says more than DRF's message for the same value.
-            raise serializers.ValidationError({**exc.detail, **mistyped}) from exc
-        if mistyped:
-            raise serializers.ValidationError(mistyped)
+            # The type (or the length as sent) says more than DRF's message for the
+            # same value.
+            raise serializers.ValidationError({**exc.detail, **wrong}) from exc
+        if wrong:
+            raise serializers.ValidationError(wrong)
         return value
 
     def run_validation(self, data: Any = empty) -> Any:
@@ -121,6 +126,33 @@ def _mistyped_fields(serializer: serializers.Serializer, data: Any) -> dict[str,
         # bool is an int to Python, not to JSON.
         if not isinstance(value, accepted) or (isinstance(value, bool) and bool not in accepted):
             errors[name] = [message]
+    return errors
+
+
+# Per serializer class, each writable text field's max_length and its message (lazy:
+# translated when said).
+_max_lengths: dict[type[serializers.Serializer], dict[str, tuple[int, object]]] = {}
+
+
+def _too_long_fields(serializer: serializers.Serializer, data: Any) -> dict[str, list[str]]:
+    """`{field: [message]}` for each text sent longer than its field's max_length, in a
+    JSON body or a form. The field checks the length again on what it made of it."""
+    if not isinstance(data, Mapping):
+        return {}
+    limits = _max_lengths.get(type(serializer))
+    if limits is None:
+        limits = _max_lengths[type(serializer)] = {
+            name: (field.max_length, field.error_messages["max_length"])
+            for name, field in serializer.fields.items()
+            if isinstance(field, serializers.CharField)
+            and not field.read_only
+            and field.max_length is not None
+        }
+    errors: dict[str, list[str]] = {}
+    for name, (limit, message) in limits.items():
+        value = data.get(name)
+        if isinstance(value, str) and len(value) > limit:
+            errors[name] = [str(message).format(max_length=limit)]
     return errors
 
 

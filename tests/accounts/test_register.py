@@ -100,6 +100,104 @@ def test_register_with_an_invalid_email_is_400_naming_email(api_client):
 
 
 @pytest.mark.parametrize(
+    "email",
+    ["zz@b.c", "zz@b.c0", "zz@b", "zz@-b.co", "zz@b..co", "z z@b.co", "zz@1.2.3.4"],
+    ids=[
+        "one-letter-tld",
+        "digit-in-tld",
+        "no-tld",
+        "leading-hyphen",
+        "empty-label",
+        "space",
+        "bare-ip",
+    ],
+)
+def test_register_with_an_email_the_schemas_pattern_refuses_is_400_naming_email(api_client, email):
+    # `format: email` took `zz@b.c`; taskmanager.schema.EMAIL is Django's validator.
+    response = register(api_client, email=email)
+
+    error = assert_field_error(response, "email")
+    assert error["fields"] == {"email": ["Enter a valid email address."]}
+    assert not User.objects.filter(username="nora").exists()
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        '"nora..b"@example.com',
+        "nora@localhost",
+        "nora@[192.0.2.1]",
+        "nora@[2001:db8::1]",
+        "nora@xn--bcher-kva.de",
+        "nora@example.xn--p1ai",
+        # Beyond the pattern, which takes the punycode form only: the server takes it too.
+        "nora@b\u00fccher.de",
+    ],
+    ids=[
+        "quoted",
+        "localhost",
+        "ipv4-literal",
+        "ipv6-literal",
+        "punycode-domain",
+        "punycode-tld",
+        "unicode-domain",
+    ],
+)
+def test_register_takes_the_rarer_addresses_django_takes(api_client, email):
+    response = register(api_client, email=email)
+
+    assert response.status_code == 201, response.content
+    assert response.json()["email"] == email
+
+
+@pytest.mark.parametrize("field", ["username", "email"])
+@pytest.mark.parametrize("padding", [" ", "\t", "\u3000"], ids=["space", "tab", "ideographic"])
+def test_register_with_spaces_around_a_name_is_400_naming_it(api_client, field, padding):
+    # Not trimmed: the schema's patterns refuse the spaces, and so does the server.
+    value = {"username": "nora", "email": "nora@example.com"}[field]
+
+    response = register(api_client, **{field: f"{padding}{value}{padding}"})
+
+    assert_field_error(response, field)
+    assert not User.objects.exists()
+
+
+def test_register_with_a_username_longer_than_150_as_sent_is_400_though_nfkc_shortens_it(
+    api_client,
+):
+    # 151 characters as sent (the schema's maxLength counts them), 76 once NFKC
+    # composes each e and its accent.
+    username = "e\u0301" * 75 + "n"
+
+    response = register(api_client, username=username)
+
+    error = assert_field_error(response, "username")
+    assert error["fields"] == {"username": ["Ensure this field has no more than 150 characters."]}
+    assert not User.objects.exists()
+
+
+def test_register_with_a_username_longer_than_150_once_normalized_is_400_naming_it(api_client):
+    # 76 characters as sent; NFKC spells each ligature as its two letters: 152 stored.
+    response = register(api_client, username="\ufb00" * 76)
+
+    error = assert_field_error(response, "username")
+    assert error["fields"] == {"username": ["Ensure this field has no more than 150 characters."]}
+
+
+def test_register_with_an_email_longer_than_254_as_sent_is_400_though_nfkc_shortens_it(
+    api_client,
+):
+    label = "e\u0301" * 61  # 122 characters as sent, 61 once composed
+    email = f"nora@{label}.{label}.info"  # 255 characters as sent, 133 once composed
+
+    response = register(api_client, email=email)
+
+    error = assert_field_error(response, "email")
+    assert error["fields"] == {"email": ["Ensure this field has no more than 254 characters."]}
+    assert not User.objects.exists()
+
+
+@pytest.mark.parametrize(
     ("password", "reason"),
     [
         ("Ab3$xyz", "shorter than 8 characters"),

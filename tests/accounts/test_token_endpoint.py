@@ -70,6 +70,17 @@ def test_password_grant_without_grant_type_is_400_naming_grant_type(api_client, 
     assert not UserSession.objects.exists()
 
 
+def test_a_username_longer_than_254_as_sent_in_the_form_is_400_naming_it(api_client, member):
+    # The schema's maxLength counts what is sent; trimmed, "mia" would log in.
+    response = post_form(
+        api_client, {"grant_type": "password", "username": "mia" + " " * 252, "password": PASSWORD}
+    )
+
+    error = assert_field_error(response, "username")
+    assert error["fields"] == {"username": ["Ensure this field has no more than 254 characters."]}
+    assert not UserSession.objects.exists()
+
+
 @pytest.mark.parametrize("grant_type", ["client_credentials", "refresh_token", ""])
 def test_grant_type_other_than_password_is_400_naming_grant_type(api_client, member, grant_type):
     response = post_form(

@@ -88,6 +88,23 @@ def test_patching_my_email_to_an_invalid_one_is_400_naming_email(member, member_
     assert_field_error(response, "email")
 
 
+@pytest.mark.parametrize(
+    "email",
+    ["mia.new@b.c", " mia.new@example.com", "mia.new@example.com\n", "x" * 242 + "@example.com "],
+    ids=["one-letter-tld", "leading-space", "trailing-newline", "255-as-sent"],
+)
+def test_patching_my_email_to_one_the_schema_refuses_is_400_naming_email(
+    member, member_client, email
+):
+    # As the schema's pattern and maxLength say: a top-level domain of two letters or
+    # more, no spaces around (not trimmed), 254 characters as sent.
+    response = member_client.patch(ME_URL, {"email": email}, format="json")
+
+    assert_field_error(response, "email")
+    member.refresh_from_db()
+    assert member.email == "mia@example.com"
+
+
 def test_patching_my_email_to_its_own_value_in_another_case_is_allowed(member, member_client):
     response = member_client.patch(ME_URL, {"email": "MIA@example.com"}, format="json")
 

@@ -56,11 +56,57 @@ def test_title_of_exactly_200_characters_is_accepted(member_client):
     assert response.json()["title"] == "x" * 200
 
 
-def test_title_of_200_characters_with_surrounding_spaces_is_trimmed_and_accepted(member_client):
-    response = member_client.post(TASKS_URL, {"title": "  " + "y" * 200 + "  "}, format="json")
+def test_title_with_surrounding_spaces_within_200_characters_is_trimmed_and_accepted(
+    member_client,
+):
+    response = member_client.post(TASKS_URL, {"title": "  " + "y" * 196 + "  "}, format="json")
 
     assert response.status_code == 201, response.content
-    assert response.json()["title"] == "y" * 200
+    assert response.json()["title"] == "y" * 196
+
+
+MAX_LENGTH_MESSAGE = "Ensure this field has no more than 200 characters."
+
+
+@pytest.mark.parametrize(
+    "title",
+    ["x" + " " * 250, "  " + "y" * 200 + "  ", "\u3000" * 200 + "z"],
+    ids=["x-and-250-spaces", "200-chars-padded", "ideographic-spaces"],
+)
+def test_title_longer_than_200_characters_as_sent_is_400_though_trimming_shortens_it(
+    member_client, title
+):
+    # The schema's maxLength counts what is sent; DRF counted what trimming left.
+    response = member_client.post(TASKS_URL, {"title": title}, format="json")
+
+    error = assert_field_error(response, "title")
+    assert error["fields"] == {"title": [MAX_LENGTH_MESSAGE]}
+    assert_nothing_created()
+
+
+@pytest.mark.parametrize("method", ["patch", "put"])
+def test_update_with_a_title_longer_than_200_as_sent_is_400_and_changes_nothing(
+    member_client, task, method
+):
+    before = Task.objects.get(pk=task.pk)
+
+    response = getattr(member_client, method)(
+        task_url(task), {"title": "x" + " " * 250}, format="json"
+    )
+
+    error = assert_field_error(response, "title")
+    assert error["fields"] == {"title": [MAX_LENGTH_MESSAGE]}
+    assert_task_unchanged(before)
+
+
+def test_a_title_too_long_as_sent_is_named_with_every_other_invalid_field(member_client):
+    response = member_client.post(
+        TASKS_URL, {"title": "x" + " " * 250, "priority": "urgent", "foo": 1}, format="json"
+    )
+
+    error = assert_field_error(response, "title")
+    assert set(error["fields"]) == {"title", "priority", "foo"}
+    assert_nothing_created()
 
 
 def test_title_of_one_character_is_accepted(member_client):
