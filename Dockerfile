@@ -25,6 +25,7 @@ COPY --from=build /opt/venv /opt/venv
 COPY manage.py gunicorn.conf.py ./
 COPY taskmanager/ taskmanager/
 COPY accounts/ accounts/
+COPY activity/ activity/
 COPY tasks/ tasks/
 COPY files/ files/
 COPY monitoring/ monitoring/

@@ -11,13 +11,14 @@ BIN := $(VENV)/bin
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev run serve test lint format check clean bench bench-servers soak fuzz
+.PHONY: help install install-dev run serve test lint typecheck format check clean bench bench-servers soak fuzz
 
 help:
 	@echo "make run    serve HTTP and WebSocket on $(HOST):$(PORT) (embedded defaults)"
 	@echo "make serve  production layout: nginx on $(PORT) in front of gunicorn and daphne (/ws/); needs REDIS_URL and nginx"
 	@echo "make test   the whole test suite (PostgreSQL + Redis when DATABASE_URL and REDIS_URL are set)"
 	@echo "make lint   ruff check and ruff format --check"
+	@echo "make typecheck  mypy with the Django and DRF plugins (pyproject.toml [tool.mypy])"
 	@echo "make format ruff format and ruff check --fix"
 	@echo "make bench  load benchmarks on local PostgreSQL + Redis (needs wrk); BENCH_QUICK=1 for a smoke run"
 	@echo "make bench-servers  the API under gunicorn sync and gthread workers and granian (needs wrk)"
@@ -62,6 +63,9 @@ test: install-dev
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+typecheck: install-dev
+	$(BIN)/mypy
 
 format: install-dev
 	$(BIN)/ruff format .

@@ -31,7 +31,7 @@ from accounts.models import User, UserSession
 from accounts.roles import Role
 from taskmanager.exceptions import DomainError
 
-# The admin's login counts its attempts with the API's logins (taskmanager.urls
+# The admin's login counts its attempts with the API's logins (accounts.admin_urls
 # answers 429 for it once they are over the rate).
 admin.site.login_form = AdminLoginForm
 
@@ -93,14 +93,15 @@ class LoginNamesForm(ModelForm):
         return email
 
 
+# django-stubs does not declare the Meta of Django's user forms.
 class UserAddForm(LoginNamesForm, AdminUserCreationForm):
-    class Meta(AdminUserCreationForm.Meta):
+    class Meta(AdminUserCreationForm.Meta):  # type: ignore[name-defined]
         fields = ("username", "email")
         field_classes = {"username": UsernameField, "email": LoginEmailFormField}
 
 
 class UserChangeForm(LoginNamesForm, DjangoUserChangeForm):
-    class Meta(DjangoUserChangeForm.Meta):
+    class Meta(DjangoUserChangeForm.Meta):  # type: ignore[name-defined]
         field_classes = {"username": UsernameField, "email": LoginEmailFormField}
 
 
@@ -336,7 +337,7 @@ class BlacklistedTokenAdmin(ReadOnlyAdmin):
 
     @admin.display(description="user")
     def token_user(self, blacklisted: BlacklistedToken) -> User | None:
-        return cast(User | None, blacklisted.token.user)
+        return blacklisted.token.user
 
     @admin.display(description="created at")
     def token_created_at(self, blacklisted: BlacklistedToken) -> Any:

@@ -20,3 +20,11 @@ class AccountsConfig(AppConfig):
         )
 
         signals.connect()
+
+        from accounts.auth_cache import user_vanished
+        from accounts.authentication import SESSION_ENDED
+        from accounts.services import tokens_cleanup_counted
+        from taskmanager import cleanups, exceptions
+
+        cleanups.register(tokens_cleanup_counted)
+        exceptions.on_vanished_users(exceptions.VanishedUsers(user_vanished, SESSION_ENDED))

@@ -41,7 +41,6 @@ from redis.exceptions import RedisError
 
 from accounts.models import User, UserSession
 from taskmanager.exceptions import ServiceUnavailableError
-from taskmanager.readahead import ReadAhead
 from taskmanager.transactions import after_commit
 
 logger = logging.getLogger(__name__)
@@ -90,11 +89,11 @@ def entry_keys(user_id: int, session_id: str) -> list[str]:
 
 
 def authenticated_user(
-    user_id: int, session_id: str, ahead: ReadAhead | None = None
+    user_id: int, session_id: str, read: dict[str, Any] | None = None
 ) -> User | None:
     """The user of a live session, or None when the session or the user is done.
-    With `ahead` holding the entries, no cache round trip of its own."""
-    read = ahead.get_many(entry_keys(user_id, session_id)) if ahead is not None else None
+    Given `read`, its `entry_keys` as read already (taskmanager.readahead), no
+    cache round trip of its own."""
     return authenticated_users([(user_id, session_id)], read)[0]
 
 

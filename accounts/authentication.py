@@ -17,7 +17,6 @@ from accounts import auth_cache
 from accounts.models import User
 from accounts.tokens import WrongTokenTypeError
 from taskmanager import readahead
-from taskmanager.throttles import ReadWriteThrottle
 
 # Access tokens SimpleJWT has verified in this process, by their exact bytes (the
 # signature included, so no other token matches). Verifying one costs about 70 µs,
@@ -50,7 +49,7 @@ def refusal_message(exc: DRFAuthenticationFailed) -> str:
     """The message of a refused credential; SimpleJWT's errors wrap it in a dict."""
     detail = exc.detail
     if isinstance(detail, dict):
-        detail = detail.get("detail", INVALID_ACCESS)
+        return str(detail["detail"]) if "detail" in detail else INVALID_ACCESS
     return str(detail)
 
 
@@ -88,7 +87,9 @@ class SessionJWTAuthentication(JWTAuthentication):
             raise AuthenticationFailed(BAD_AUTHORIZATION_HEADER, code="bad_authorization_header")
         return super().get_raw_token(header)
 
-    def authenticate(self, request: Request) -> tuple[User, Token] | None:
+    # SimpleJWT's user is a type variable found only in its return types, which no
+    # override can narrow to the user model (here, and in get_user).
+    def authenticate(self, request: Request) -> tuple[User, Token] | None:  # type: ignore[override]
         # SimpleJWT's, with the request passed on to `get_user`.
         header = self.get_header(request)
         raw_token = self.get_raw_token(header) if header is not None else None
@@ -97,10 +98,10 @@ class SessionJWTAuthentication(JWTAuthentication):
         validated_token = self.get_validated_token(raw_token)
         return self.get_user(validated_token, request), validated_token
 
-    def get_user(self, validated_token: Token, request: Request | None = None) -> User:
+    def get_user(self, validated_token: Token, request: Request | None = None) -> User:  # type: ignore[override]
         """The token's user while its session is live. Given the request, the one
-        round trip that reads the session also carries what the view will read
-        first (taskmanager.readahead)."""
+        round trip that reads the session also carries what the view and its
+        throttles read first (taskmanager.readahead)."""
         user_id = validated_token.get("user_id")
         try:
             session_id = str(UUID(str(validated_token.get("sid"))))
@@ -108,13 +109,12 @@ class SessionJWTAuthentication(JWTAuthentication):
             session_id = None
         if not isinstance(user_id, int) or session_id is None:
             raise InvalidToken(INVALID_ACCESS)
-        ahead = None
-        if request is not None:
-            ahead = request.read_ahead = readahead.fetch(_plan(request, user_id, session_id))
-        user = auth_cache.authenticated_user(user_id, session_id, ahead)
+        keys = auth_cache.entry_keys(user_id, session_id)
+        read = readahead.start(request, user_id, keys) if request is not None else None
+        user = auth_cache.authenticated_user(user_id, session_id, read)
         if user is None:
-            if ahead is not None:
-                readahead.uncount(ahead)
+            if request is not None:
+                readahead.uncount(request)
             raise AuthenticationFailed(SESSION_ENDED, code="session_ended")
         return user
 
@@ -129,23 +129,6 @@ def _validate(raw_token: bytes) -> Token:
         except TokenError as exc:
             failure = exc
     raise token_refused(failure or TokenError(INVALID_ACCESS))
-
-
-def _plan(request: Request, user_id: int, session_id: str) -> readahead.Plan:
-    """The session and user entries, the throttle's counter, and the cache keys the
-    view says it reads first (its `read_ahead_keys(request, user_id)`)."""
-    plan = readahead.Plan(keys=auth_cache.entry_keys(user_id, session_id))
-    view = (request.parser_context or {}).get("view")
-    if view is None:
-        return plan
-    if any(issubclass(throttle, ReadWriteThrottle) for throttle in view.throttle_classes):
-        counter = ReadWriteThrottle.counter_for(request, user_id)
-        if counter is not None:
-            plan.counters.append(counter)
-    read_ahead_keys = getattr(view, "read_ahead_keys", None)
-    if read_ahead_keys is not None:
-        plan.keys += read_ahead_keys(request, user_id)
-    return plan
 
 
 def session_id_of(request: Request) -> str | None:

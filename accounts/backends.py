@@ -4,7 +4,8 @@ from django.contrib.auth.backends import ModelBackend
 from django.http import HttpRequest
 
 from accounts import usernames
-from accounts.models import User, lowered
+from accounts.models import User
+from accounts.usernames import lowered
 
 
 class UsernameOrEmailBackend(ModelBackend):

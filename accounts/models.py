@@ -1,5 +1,5 @@
 import uuid
-from typing import Any
+from typing import Any, ClassVar
 
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.exceptions import ValidationError
@@ -9,14 +9,6 @@ from django.utils import timezone
 
 from accounts import usernames
 from accounts.roles import ROLE_PRECEDENCE, Role
-
-
-def lowered(name: str) -> Lower:
-    """`name` lower-cased by the database, as the case-insensitive unique indexes
-    lower their column (`username__lower=lowered(name)`). Python's `str.lower` is
-    not the same function: PostgreSQL keeps a final sigma, SQLite folds ASCII only,
-    and a name lowered on one side only would miss its account."""
-    return Lower(models.Value(name, output_field=models.CharField()))
 
 
 class AccountManager(UserManager["User"]):
@@ -55,9 +47,10 @@ class User(AbstractUser):
     username_skeleton = models.CharField(max_length=64, editable=False, default="", db_default="")
     email_skeleton = models.CharField(max_length=64, editable=False, default="", db_default="")
 
-    objects = AccountManager()
+    objects: ClassVar[AccountManager] = AccountManager()
 
-    class Meta(AbstractUser.Meta):
+    # django-stubs does not declare AbstractUser.Meta.
+    class Meta(AbstractUser.Meta):  # type: ignore[name-defined]
         swappable = "AUTH_USER_MODEL"
         constraints = [
             # Also the indexes behind case-insensitive login by username or email

@@ -1,7 +1,8 @@
 """Every write of the accounts app: users, roles, sessions and their tokens."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import cast
 from uuid import UUID, uuid4
 
 from django.conf import settings
@@ -178,8 +179,12 @@ def session_refresh(*, raw_refresh: str) -> tokens.IssuedTokens:
 
 def session_end(*, user: User, session_id: UUID | str, reason: str = EndReason.REVOKED) -> bool:
     """End one of the user's live sessions; False if there is no such live session."""
+    # A session id that is no UUID is None here, which matches no session (IS NULL);
+    # django-stubs takes no None for a primary key.
     sessions = UserSession.objects.filter(
-        user_id=user.pk, pk=_as_uuid(session_id), ended_at__isnull=True
+        user_id=user.pk,
+        pk=_as_uuid(session_id),  # type: ignore[misc]
+        ended_at__isnull=True,
     )
     with transaction.atomic():
         return _end_sessions(sessions, reason) > 0
@@ -189,7 +194,8 @@ def sessions_end_all(*, user: User, reason: str, keep: UUID | str | None = None)
     """End every live session of the user, except `keep` (the caller's own) if given."""
     sessions = UserSession.objects.filter(user_id=user.pk, ended_at__isnull=True)
     if keep:
-        sessions = sessions.exclude(pk=_as_uuid(keep))
+        # `keep` that is no UUID is None, which excludes nothing (see session_end).
+        sessions = sessions.exclude(pk=_as_uuid(keep))  # type: ignore[misc]
     with transaction.atomic():
         return _end_sessions(sessions, reason)
 
@@ -344,7 +350,7 @@ def tokens_cleanup(*, dry_run: bool = False, batch_size: int = 5000) -> CleanupC
     short transaction, so a table of millions never holds a long lock.
     """
     now = timezone.now()
-    cutoff = now - settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"]
+    cutoff = now - cast(timedelta, settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"])
     blacklisted = BlacklistedToken.objects.filter(token__expires_at__lt=now)
     outstanding = OutstandingToken.objects.filter(expires_at__lt=now)
     sessions = UserSession.objects.filter(Q(ended_at__lt=cutoff) | Q(expires_at__lt=cutoff))
@@ -357,6 +363,16 @@ def tokens_cleanup(*, dry_run: bool = False, batch_size: int = 5000) -> CleanupC
         blacklisted_tokens=removed_blacklisted,
         sessions=delete_in_batches(sessions, batch_size),
     )
+
+
+def tokens_cleanup_counted(*, dry_run: bool, batch_size: int) -> list[tuple[int, str]]:
+    """`tokens_cleanup` for `manage.py cleanup_tokens` (taskmanager.cleanups)."""
+    counts = tokens_cleanup(dry_run=dry_run, batch_size=batch_size)
+    return [
+        (counts.outstanding_tokens, "expired outstanding tokens"),
+        (counts.blacklisted_tokens, "blacklisted tokens"),
+        (counts.sessions, "sessions"),
+    ]
 
 
 def _delete_outstanding(tokens: QuerySet[OutstandingToken]) -> int:

@@ -17,7 +17,9 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from accounts import usernames
-from accounts.models import User, lowered
+from accounts.models import User
+from accounts.permissions import request_user
+from accounts.usernames import lowered
 from taskmanager.net import client_ip
 from taskmanager.throttles import FixedWindowThrottle, IPThrottle, hashed
 
@@ -166,7 +168,7 @@ class CurrentPasswordThrottle(FixedWindowThrottle):
     def identity(self, request: Request, view: APIView) -> str | None:
         if not _checks_current_password(request):
             return None
-        return _current_password_ident(request.user.pk)
+        return _current_password_ident(request_user(request).pk)
 
 
 def _current_password_ident(user_id: int) -> str:

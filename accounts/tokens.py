@@ -2,8 +2,8 @@
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, cast
 from uuid import UUID
 
 from django.conf import settings
@@ -85,7 +85,8 @@ class IssuedTokens:
 
     @property
     def expires_in(self) -> int:
-        return int(settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"].total_seconds())
+        lifetime = cast(timedelta, settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"])
+        return int(lifetime.total_seconds())
 
     def as_response(self) -> dict[str, Any]:
         return {
@@ -117,7 +118,8 @@ def decode_refresh(raw: str) -> dict[str, Any]:
     lock, whether an already-rotated token is a replay.
     """
     try:
-        payload = token_backend.decode(raw, verify=True)
+        # SimpleJWT annotates the argument as a Token; it decodes the encoded string.
+        payload = token_backend.decode(raw, verify=True)  # type: ignore[arg-type]
     except TokenBackendExpiredToken as exc:
         raise ExpiredTokenError(str(exc)) from exc
     except TokenBackendError as exc:

@@ -12,11 +12,12 @@ import hashlib
 import unicodedata
 from functools import cache
 
-import icu  # type: ignore[import-untyped]  # PyICU ships no type hints
+import icu
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import Q
+from django.db.models import CharField, Q, Value
+from django.db.models.functions import Lower
 
 # The first key of the PostgreSQL advisory locks taken on skeletons ("name").
 _LOCK_NAMESPACE = 0x6E616D65
@@ -86,14 +87,20 @@ def _mixed_script_errors(name: str, field: str) -> list[str]:
     return []
 
 
+def lowered(name: str) -> Lower:
+    """`name` lower-cased by the database, as the case-insensitive unique indexes
+    lower their column (`username__lower=lowered(name)`). Python's `str.lower` is
+    not the same function: PostgreSQL keeps a final sigma, SQLite folds ASCII only,
+    and a name lowered on one side only would miss its account."""
+    return Lower(Value(name, output_field=CharField()))
+
+
 def _name_taken(name: str) -> Q:
     """Accounts a login by `name` could reach: a login's `username` that matches no
     username is tried as an email (accounts.backends), so usernames and emails are
     one namespace. Otherwise a newcomer could take someone's email as their
     username, and that person's login by email through `username` would reach the
     newcomer's account instead."""
-    from accounts.models import lowered
-
     return Q(username__lower=lowered(name)) | Q(email__lower=lowered(name))
 
 

@@ -8,7 +8,13 @@ from django.contrib.auth.views import PasswordChangeView
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.parsers import FormParser
@@ -21,7 +27,7 @@ from accounts import selectors, services
 from accounts.authentication import session_id_of
 from accounts.forms import AdminOwnPasswordChangeForm
 from accounts.models import User, UserSession
-from accounts.permissions import CanManageUsers
+from accounts.permissions import CanManageUsers, request_user
 from accounts.serializers import (
     LoginInputSerializer,
     MeUpdateInputSerializer,
@@ -41,7 +47,7 @@ from accounts.throttles import (
     RegisterThrottle,
 )
 from accounts.tokens import IssuedTokens
-from monitoring.metrics import LOGINS
+from taskmanager.metrics import LOGINS
 from taskmanager.net import client_ip
 from taskmanager.query_parameters import StrictQueryParametersMixin
 from taskmanager.schema import AUTHENTICATED, AUTHENTICATED_WRITE, WITH_BODY, errors
@@ -170,7 +176,9 @@ class LogoutView(StrictQueryParametersMixin, APIView):
     def post(self, request: Request) -> Response:
         session_id = session_id_of(request)
         if session_id is not None:
-            services.session_end(user=request.user, session_id=session_id, reason=EndReason.LOGOUT)
+            services.session_end(
+                user=request_user(request), session_id=session_id, reason=EndReason.LOGOUT
+            )
         else:
             logout(request._request)  # a browsable-API session cookie
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -184,7 +192,7 @@ class LogoutAllView(StrictQueryParametersMixin, APIView):
         tags=["auth"],
     )
     def post(self, request: Request) -> Response:
-        services.sessions_end_all(user=request.user, reason=EndReason.LOGOUT_ALL)
+        services.sessions_end_all(user=request_user(request), reason=EndReason.LOGOUT_ALL)
         if session_id_of(request) is None:
             logout(request._request)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -199,6 +207,14 @@ class LogoutAllView(StrictQueryParametersMixin, APIView):
     destroy=extend_schema(
         summary="End one of your sessions",
         responses={204: None, **errors(AUTHENTICATED_WRITE, 404)},
+        parameters=[
+            OpenApiParameter(
+                "id",
+                OpenApiTypes.UUID,
+                OpenApiParameter.PATH,
+                description="A UUID string identifying this user session.",
+            )
+        ],
     ),
 )
 @extend_schema(tags=["auth"])
@@ -209,9 +225,12 @@ class SessionViewSet(
     viewsets.GenericViewSet,
 ):
     serializer_class = SessionOutputSerializer
+    # ASCII hex only: UUID() also reads other scripts' digits, which made a second URL
+    # for the same session.
+    lookup_value_regex = r"[0-9a-fA-F-]+"
 
     def get_queryset(self) -> Any:
-        return selectors.sessions_live_for(self.request.user)
+        return selectors.sessions_live_for(request_user(self.request))
 
     def get_serializer_context(self) -> dict[str, Any]:
         return {
@@ -220,7 +239,7 @@ class SessionViewSet(
         }
 
     def perform_destroy(self, instance: UserSession) -> None:
-        services.session_end(user=self.request.user, session_id=instance.pk)
+        services.session_end(user=request_user(self.request), session_id=instance.pk)
 
 
 class MeView(StrictQueryParametersMixin, APIView):
@@ -234,7 +253,7 @@ class MeView(StrictQueryParametersMixin, APIView):
         tags=["users"],
     )
     def get(self, request: Request) -> Response:
-        return Response(UserOutputSerializer(request.user).data)
+        return Response(UserOutputSerializer(request_user(request)).data)
 
     @extend_schema(
         summary="Change your email or password",
@@ -245,7 +264,7 @@ class MeView(StrictQueryParametersMixin, APIView):
     )
     def patch(self, request: Request) -> Response:
         # The authenticated user is a cached snapshot without the password hash.
-        user = User.objects.get(pk=request.user.pk)
+        user = User.objects.get(pk=request_user(request).pk)
         payload = MeUpdateInputSerializer(data=request.data, context={"user": user})
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
@@ -277,6 +296,8 @@ class UserViewSet(
 ):
     permission_classes = [CanManageUsers]
     serializer_class = UserOutputSerializer
+    # ASCII digits only, as tasks.views.TaskViewSet: int() reads every script's digits.
+    lookup_value_regex = r"[0-9]+"
 
     def get_queryset(self) -> Any:
         return selectors.user_list()
@@ -291,7 +312,7 @@ class UserViewSet(
         user = self.get_object()
         payload = UserAdminUpdateInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        services.user_admin_update(actor=request.user, user=user, **payload.validated_data)
+        services.user_admin_update(actor=request_user(request), user=user, **payload.validated_data)
         return Response(UserOutputSerializer(selectors.user_list().get(pk=user.pk)).data)
 
 

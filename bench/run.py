@@ -497,12 +497,12 @@ def write_counts(conn: psycopg.Connection[Any], owner: int) -> dict[str, int]:
         ),
         "created_events": scalar(
             conn,
-            "SELECT count(*) FROM tasks_taskevent WHERE owner_id = %s AND kind = 'created'",
+            "SELECT count(*) FROM activity_event WHERE owner_id = %s AND type = 'task.created'",
             (owner,),
         ),
         "updated_events": scalar(
             conn,
-            "SELECT count(*) FROM tasks_taskevent WHERE owner_id = %s AND kind = 'updated'",
+            "SELECT count(*) FROM activity_event WHERE owner_id = %s AND type = 'task.updated'",
             (owner,),
         ),
     }
@@ -535,7 +535,8 @@ def check_creates(
     without_event = scalar(
         conn,
         "SELECT count(*) FROM tasks_task t WHERE t.owner_id = %s AND NOT EXISTS"
-        " (SELECT 1 FROM tasks_taskevent e WHERE e.task_id = t.id AND e.kind = 'created')",
+        " (SELECT 1 FROM activity_event e"
+        " WHERE e.subject_id = t.id AND e.type = 'task.created')",
         (owner,),
     )
     consistent = (
@@ -561,7 +562,8 @@ def check_patches(
     mismatched = scalar(
         conn,
         "SELECT count(*) FROM tasks_task t WHERE t.owner_id = %s AND t.version - 1 <>"
-        " (SELECT count(*) FROM tasks_taskevent e WHERE e.task_id = t.id AND e.kind = 'updated')",
+        " (SELECT count(*) FROM activity_event e"
+        " WHERE e.subject_id = t.id AND e.type = 'task.updated')",
         (owner,),
     )
     consistent = (

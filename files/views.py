@@ -26,6 +26,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
+from accounts.permissions import request_user
 from files import selectors, services
 from files.filters import FileFilter
 from files.models import File
@@ -117,10 +118,12 @@ class FileViewSet(
     throttle_classes = [ReadWriteThrottle]
     parser_classes = [MultiPartParser]
     filterset_class = FileFilter
-    lookup_value_regex = r"\d+"
+    # ASCII digits only: \d matches every script's digits, which int() reads, so the
+    # ARABIC-INDIC DIGIT ONE (U+0661) answered file 1 at a second URL.
+    lookup_value_regex = r"[0-9]+"
 
     def get_queryset(self) -> QuerySet[File]:
-        return selectors.file_visible_to(self.request.user)
+        return selectors.file_visible_to(request_user(self.request))
 
     def get_serializer_class(self) -> type[BaseSerializer[Any]]:
         # OPTIONS and the browsable API build the upload form from this, asking with
@@ -146,11 +149,11 @@ class FileViewSet(
         task = None
         task_id = payload.validated_data.get("task")
         if task_id is not None:
-            task = task_visible_to(request.user).filter(pk=task_id).first()
+            task = task_visible_to(request_user(request)).filter(pk=task_id).first()
             if task is None:
                 raise NotFoundError("No such task.")
         file = services.file_create(
-            owner=request.user, upload=payload.validated_data["file"], task=task
+            owner=request_user(request), upload=payload.validated_data["file"], task=task
         )
         body = FileOutputSerializer(file, context={"request": request}).data
         return Response(body, status=status.HTTP_201_CREATED)

@@ -93,7 +93,8 @@ def _user_id(request: HttpRequest) -> int | None:
     # DRF replaces Django's lazy user with the authenticated one; a lazy user no
     # one looked at stays unevaluated here (no session query just for the log).
     user: Any = request.__dict__.get("user")
-    if user is None or (isinstance(user, SimpleLazyObject) and user._wrapped is empty):
+    # django-stubs does not declare LazyObject._wrapped.
+    if user is None or (isinstance(user, SimpleLazyObject) and user._wrapped is empty):  # type: ignore[attr-defined]
         return None
     return user.pk if user.is_authenticated else None
 

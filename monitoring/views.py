@@ -76,12 +76,12 @@ def _run_checks(
     """Each check's fault (None when it passed) and its duration, all within
     CHECK_TIMEOUT_SECONDS.
 
-    The checks run side by side in threads of their own: one after the other, a
-    blackholed PostgreSQL held the probe for the pool's timeout (10 s) and a hung
-    Redis for its socket timeouts on top, and under daphne this view runs in the one
-    thread that every sync view and consumer call shares. A check that has not
-    answered by the deadline is a TimeoutError; its thread is left to finish on its
-    own (the drivers' timeouts end it) and nobody waits for it.
+    The checks run side by side in threads of their own, so a dependency that hangs
+    holds the probe for the deadline only, not for its driver's timeouts on top of the
+    others' (under daphne this view runs in the one thread every sync view and
+    consumer call shares). A check that has not answered by the deadline is a
+    TimeoutError; its thread is left to finish on its own (the drivers' timeouts end
+    it) and nobody waits for it.
     """
     started = time.perf_counter()
     executor = ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix="readiness")

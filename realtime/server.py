@@ -1,11 +1,10 @@
 """The WebSocket server process: daphne, with HTTP request bodies bounded.
 
-daphne (through Twisted) reads a whole request body, to memory or a temporary file,
-before the application sees the first byte, and has no limit of its own: 1.5 GB of
-spaces to any route grew the process to 1.7 GB. Here a body longer than
-`settings.HTTP_MAX_BODY_BYTES` is refused with a 413 in the API's error shape from
-its `Content-Length` before any of it is read, and a body sent without one (chunked)
-as soon as it passes the limit; the connection is then closed.
+daphne (through Twisted) reads a whole request body before the application sees
+it, with no limit of its own (docs/security.md). Here a body longer than
+`settings.HTTP_MAX_BODY_BYTES` is a 413 in the API's error shape, from its
+`Content-Length` before any of it is read, or (chunked) as soon as it passes the
+limit; the connection is then closed.
 
 `python -m realtime.server` takes daphne's command-line arguments; `manage.py
 runserver` (the embedded `make run`) uses the same server.
@@ -68,7 +67,7 @@ class BoundedRequest(WebRequest):
 
 
 # The largest WebSocket message daphne reads (its default is 1 MiB): the consumer takes
-# 4,096 characters (tasks.consumers.MAX_MESSAGE_CHARS), at most 4 bytes each in UTF-8.
+# 4,096 characters (realtime.consumers.MAX_MESSAGE_CHARS), at most 4 bytes each in UTF-8.
 WEBSOCKET_MAX_MESSAGE_BYTES = 16 * 1024
 
 

@@ -9,6 +9,16 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
+# An unbound field, used only for DRF's datetime output (ISO 8601 in the current
+# time zone, "Z" for UTC): lean `to_representation`s write exactly what generated
+# fields would.
+_DATETIME = serializers.DateTimeField()
+
+
+def datetime_out(value: datetime | None) -> str | None:
+    return _DATETIME.to_representation(value) if value is not None else None
+
+
 NEEDS_OFFSET = "Give a date and time with a UTC offset, e.g. 2026-12-10T12:00:00Z."
 
 

@@ -8,7 +8,8 @@ so no request ever answers a stack trace.
 import logging
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import (
@@ -54,7 +55,7 @@ SERVER_ERROR_MESSAGE = "An unexpected error occurred; try again later."
 class DomainError(Exception):
     """Base of the errors services raise; the handler turns one into a response."""
 
-    status_code = status.HTTP_400_BAD_REQUEST
+    status_code: int = status.HTTP_400_BAD_REQUEST
     code = "invalid"
     message = "The request could not be processed."
     # Seconds for a `Retry-After` header, for errors that go away on their own.
@@ -202,7 +203,8 @@ def _for_people(exc: exceptions.APIException, message: str, context: dict[str, A
     if isinstance(exc, exceptions.UnsupportedMediaType):
         return _unsupported_media_type_message(request)
     if isinstance(exc, exceptions.Throttled):
-        return _throttled_message(exc.wait)
+        # DRF sets `wait` in Throttled.__init__; its stub does not declare it.
+        return _throttled_message(exc.wait)  # type: ignore[attr-defined]
     if isinstance(exc, exceptions.ParseError):
         return _parse_error_message(message)
     return message
@@ -365,6 +367,22 @@ def _render_as_json(request: Any) -> None:
 REFERENCE_GONE = "Something this request refers to was deleted meanwhile; reload and retry."
 
 
+@dataclass(frozen=True)
+class VanishedUsers:
+    """How to tell that a request's user row is gone, and what to say then: accounts
+    sets it (accounts.auth_cache.user_vanished) in its AppConfig.ready."""
+
+    check: Callable[[int], bool]
+    message: str
+
+
+_vanished_users: list[VanishedUsers] = []
+
+
+def on_vanished_users(rule: VanishedUsers) -> None:
+    _vanished_users[:] = [rule]
+
+
 def _user_vanished(exc: Exception, context: dict[str, Any]) -> bool:
     """The request failed because its user's row is gone (deleted by raw SQL, where
     no code could end their sessions): a write hit their foreign key, or a lookup of
@@ -375,9 +393,7 @@ def _user_vanished(exc: Exception, context: dict[str, Any]) -> bool:
         return False
     if not isinstance(exc, ObjectDoesNotExist) and not _caused_by(exc, IntegrityError):
         return False
-    from accounts.auth_cache import user_vanished
-
-    return user_vanished(user_id)
+    return any(rule.check(user_id) for rule in _vanished_users)
 
 
 def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
@@ -392,9 +408,8 @@ def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
 
 
 def _session_ended(context: dict[str, Any]) -> exceptions.AuthenticationFailed:
-    from accounts.authentication import SESSION_ENDED
-
-    exc = exceptions.AuthenticationFailed(SESSION_ENDED, code="session_ended")
+    message = _vanished_users[0].message if _vanished_users else "Log in again."
+    exc = exceptions.AuthenticationFailed(message, code="session_ended")
     view, request = context.get("view"), context.get("request")
     if view is not None and request is not None:
         exc.auth_header = view.get_authenticate_header(request)  # type: ignore[attr-defined]

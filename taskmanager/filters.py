@@ -70,11 +70,11 @@ class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
 
 class FiltersOnListsOnly:
     """A viewset mixin: filters, search and ordering narrow lists, never one object.
-    DRF also runs them in `get_object`, where they built a filter form for every
-    detail, PATCH and DELETE (about a millisecond, measured in a PATCH profile) and a
-    detail URL with a list's query string could 404 an object the caller may see."""
+    DRF also runs them in `get_object`, where they cost every detail, PATCH and DELETE
+    a filter form (bench/RESULTS.md, "Figures behind the code") and a detail URL with
+    a list's query string could 404 an object the caller may see."""
 
-    detail: bool | None
+    detail: bool  # as ViewSetMixin declares it (None before dispatch)
 
     def filter_queryset(self, queryset: Any) -> Any:
         if self.detail:

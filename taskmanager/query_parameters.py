@@ -1,18 +1,12 @@
 """Unknown query parameters are refused: `?stauts=done` or `?page=2` is a 400 naming
-them, never a page of everything. So is an empty value of a parameter whose schema
-does not admit "" (`?due_before=`, `?limit=`, `?status=`): filters and pagination
-would read it as absent; and a parameter of one value given twice (`?limit=5&limit=6`),
-where the last would silently win.
+them, never a page of everything; so are an empty value its schema does not admit
+(filters would read it as absent) and a one-value parameter given twice (the last
+would win). docs/api.md, "Strictness", has the rules.
 
-An operation knows the query parameters its OpenAPI operation declares (its filters,
-`limit`/`offset` on lists, explicit ones such as the event feed's `after`) and DRF's
-`format`. The document is generated once per process and kept as a set per view
-class and action, so a request pays a set lookup per parameter.
-
-The check runs in the view's `initial()`, after authentication, permissions and
-throttling: an anonymous caller still gets its 401 and a flood of bad requests is
-counted like any other; the error goes through the exception handler in the one
-error shape and in the format asked for (`?format=api` too).
+An operation knows the parameters its OpenAPI operation declares, and DRF's `format`:
+the document is generated once per process and kept as a set per view class and
+action. The check runs in `initial()`, after authentication, permissions and
+throttling, so an anonymous caller still gets its 401 and bad requests are counted.
 """
 
 import re

@@ -1,46 +1,131 @@
 """One Redis round trip for what an authenticated request reads first.
 
-Authentication reads the session and user entries; the throttle then counts the
-request; a cached list then reads its version counters and entry. Each was a round
-trip of its own, together about half of a warm cached list's time in the worker.
-Once the access token is verified, the user id is known, and with it every key the
-others will read: SimpleJWT's authentication sends them all in one pipeline (MGET
-and INCR with EXPIRE NX), and each reader takes its part from the request's
-`ReadAhead` instead of asking the cache again.
+Once an access token is verified its user id is known, and with it the keys the
+request will read first: the session and user entries, the throttle's counter, and a
+cached view's entry and version counters. On Redis they are read (and the counter
+counted) in one pipeline, and each reader takes its part from here:
 
-The counter is counted before the session is known to be live; a request whose
-session has ended takes its count back (`uncount`), so a revoked token cannot spend
-its user's allowance.
+- authentication: `start(request, user_id, keys)` sends its own `keys` with what the
+  view (`ReadsAhead`) and its throttle classes (`CountsAhead`) declare, and returns the
+  values found under `keys`; `uncount(request)` if the session turns out to have ended
+  (the counter is counted before that is known; a revoked token must not spend its
+  user's allowance).
+- readers: `get_many(request, keys)` (as `cache.get_many`) and `counted(request, key)`
+  (the counter after this request's increment). None means "not read ahead": the
+  reader asks the cache itself, with the same checks of what it reads back.
 
-What a reader does with the values does not change: the same checks of what is
-read back, the same fallbacks. The read ahead is an optimisation only; without it
-(the local-memory cache, Redis failing, a value that does not decode, a throttle
-window that turned between the two) every reader asks the cache itself, as before.
+Nothing is read ahead without Redis, on a Redis fault or a value that does not decode,
+or with the Django setting `READ_AHEAD = False` (read per call; bench/read_ahead.py
+measures both ways).
+
+What a request read ahead is kept here, in a WeakKeyDictionary keyed by its Django
+HttpRequest (a DRF Request's `_request`, so a throttle given either finds it), not on
+the request. It lives as long as that object and no other request can reach it, under
+gunicorn's sync workers, daphne's thread pool (each thread touches only its own
+request's key; get and set are single dict operations) and the test client alike. A
+contextvar would have to be reset at every request's end, else the next request in a
+sync worker's thread could read the last one's values.
 """
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple, Protocol, TypeAlias, TypeGuard
+from weakref import WeakKeyDictionary
 
+from django.conf import settings
 from django.core.cache import caches
+from django.http import HttpRequest
 from django_redis.cache import RedisCache
 from redis.exceptions import RedisError
 from rest_framework.request import Request
 
 logger = logging.getLogger(__name__)
 
+AnyRequest: TypeAlias = HttpRequest | Request
+
+
+class Counter(NamedTuple):
+    """A fixed-window counter as `taskmanager.throttles` counts it: INCR, and EXPIRE
+    NX of window + 1 seconds."""
+
+    key: str
+    window: int
+
+
+class ReadsAhead(Protocol):
+    """A view that says which cache keys its action reads first."""
+
+    def read_ahead_keys(self, request: Request, user_id: int) -> Sequence[str]:
+        """Every key the action may read first for this user (their permissions are
+        not known yet); none for an action that reads nothing cached."""
+        ...
+
+
+class CountsAhead(Protocol):
+    """A throttle class that says which counter it counts for a user's request."""
+
+    def counter_for(self, request: Request, user_id: int) -> Counter | None:
+        """The counter its `allow_request` counts for this user's request now; None
+        when it counts none."""
+        ...
+
+
+def start(request: Request, user_id: int, keys: Sequence[str]) -> dict[str, Any] | None:
+    """Read `keys` with the view's and its throttles' first reads in one round trip;
+    what was found under `keys` (as `cache.get_many`), or None if nothing was read
+    ahead (the caller then reads the cache itself)."""
+    http_request = _http_request(request)
+    _read.pop(http_request, None)
+    backend = caches["default"]
+    if not getattr(settings, "READ_AHEAD", True) or not isinstance(backend, RedisCache):
+        return None
+    ahead = _fetch(backend, _plan(request, user_id, keys))
+    if ahead is None:
+        return None
+    _read[http_request] = ahead
+    return ahead.get_many(keys)
+
+
+def get_many(request: AnyRequest | None, keys: Iterable[str]) -> dict[str, Any] | None:
+    """As `cache.get_many(keys)` from what this request read ahead; None when not all
+    of `keys` were."""
+    ahead = _read.get(_http_request(request)) if request is not None else None
+    return ahead.get_many(keys) if ahead is not None else None
+
+
+def counted(request: AnyRequest | None, key: str) -> int | None:
+    """The counter's value after this request's increment, if it was counted ahead
+    (not when its window has turned since: another key)."""
+    ahead = _read.get(_http_request(request)) if request is not None else None
+    return ahead.counted(key) if ahead is not None else None
+
+
+def uncount(request: AnyRequest) -> None:
+    """Take back what this request counted ahead (it failed authentication), and
+    forget what it read."""
+    ahead = _read.pop(_http_request(request), None)
+    backend = caches["default"]
+    if ahead is None or not ahead.counted_keys() or not isinstance(backend, RedisCache):
+        return
+    try:
+        pipe = backend.client.get_client(write=True).pipeline(transaction=False)
+        for key in ahead.counted_keys():
+            pipe.decr(backend.make_key(key))
+        pipe.execute()
+    except RedisError:
+        logger.warning("read ahead counts not taken back: Redis unavailable", exc_info=True)
+
 
 @dataclass
-class Plan:
-    """What to send: cache keys to read, and fixed-window counters to count
-    (key, window seconds) as `taskmanager.throttles` counts them."""
+class _Plan:
+    """What to send: cache keys to read, and counters to count."""
 
     keys: list[str] = field(default_factory=list)
-    counters: list[tuple[str, int]] = field(default_factory=list)
+    counters: list[Counter] = field(default_factory=list)
 
 
-class ReadAhead:
+class _ReadAhead:
     """What one round trip read and counted."""
 
     def __init__(self, found: dict[str, Any], read: Iterable[str], counted: dict[str, int]):
@@ -49,32 +134,56 @@ class ReadAhead:
         self._counted = counted
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Any] | None:
-        """As `cache.get_many(keys)`, or None when not all of them were read."""
         keys = list(keys)
         if not self._read.issuperset(keys):
             return None
         return {key: self._found[key] for key in keys if key in self._found}
 
     def counted(self, key: str) -> int | None:
-        """The counter's value after this request's increment, if it was counted."""
         return self._counted.get(key)
 
     def counted_keys(self) -> list[str]:
         return list(self._counted)
 
 
-def of(request: Request | None) -> ReadAhead | None:
-    """The request's read ahead, if authentication made one."""
-    value = getattr(request, "read_ahead", None)
-    return value if isinstance(value, ReadAhead) else None
+# Each request's read ahead, until the request object goes (see the docstring). The
+# values hold no reference to their request, which would keep it alive.
+_read: "WeakKeyDictionary[HttpRequest, _ReadAhead]" = WeakKeyDictionary()
 
 
-def fetch(plan: Plan) -> ReadAhead | None:
-    """Send the plan to Redis in one round trip; None without Redis or on a fault
-    (the readers then ask the cache themselves, which logs and copes)."""
-    backend = caches["default"]
-    if not isinstance(backend, RedisCache):
-        return None
+def _http_request(request: AnyRequest) -> HttpRequest:
+    return request._request if isinstance(request, Request) else request
+
+
+def _reads_ahead(view: object) -> TypeGuard[ReadsAhead]:
+    # getattr rather than a runtime_checkable isinstance: a few µs less per request.
+    return callable(getattr(view, "read_ahead_keys", None))
+
+
+def _counts_ahead(throttle: object) -> TypeGuard[CountsAhead]:
+    return callable(getattr(throttle, "counter_for", None))
+
+
+def _plan(request: Request, user_id: int, keys: Sequence[str]) -> _Plan:
+    """The caller's keys, the counters of the view's throttle classes (each once) and
+    the keys the view reads first."""
+    plan = _Plan(keys=list(keys))
+    view = (request.parser_context or {}).get("view")
+    if view is None:
+        return plan
+    for throttle in getattr(view, "throttle_classes", ()):
+        if _counts_ahead(throttle):
+            counter = throttle.counter_for(request, user_id)
+            if counter is not None and counter not in plan.counters:
+                plan.counters.append(counter)
+    if _reads_ahead(view):
+        plan.keys += view.read_ahead_keys(request, user_id)
+    return plan
+
+
+def _fetch(backend: RedisCache, plan: _Plan) -> _ReadAhead | None:
+    """Send the plan in one round trip; None on a fault (the readers then ask the
+    cache themselves, which logs and copes)."""
     keys = list(dict.fromkeys(plan.keys))
     try:
         replies = _send(backend, keys, plan.counters)
@@ -97,31 +206,15 @@ def fetch(plan: Plan) -> ReadAhead | None:
             logger.warning("read ahead dropped: a value does not decode", exc_info=True)
             return None
     counted = {}
-    for (key, _window), count in zip(plan.counters, replies[::2], strict=True):
+    for counter, count in zip(plan.counters, replies[::2], strict=True):
         # An INCR of a value that is no integer fails here; the throttle meets it
         # again and restarts the counter.
         if isinstance(count, int):
-            counted[key] = count
-    return ReadAhead(found, keys, counted)
+            counted[counter.key] = count
+    return _ReadAhead(found, keys, counted)
 
 
-def uncount(ahead: ReadAhead) -> None:
-    """Take back the counts of a request that then failed authentication (a token of
-    an ended session), so that holding one cannot spend its user's allowance."""
-    backend = caches["default"]
-    keys = ahead.counted_keys()
-    if not keys or not isinstance(backend, RedisCache):
-        return
-    try:
-        pipe = backend.client.get_client(write=True).pipeline(transaction=False)
-        for key in keys:
-            pipe.decr(backend.make_key(key))
-        pipe.execute()
-    except RedisError:
-        logger.warning("read ahead counts not taken back: Redis unavailable", exc_info=True)
-
-
-def _send(backend: RedisCache, keys: list[str], counters: list[tuple[str, int]]) -> list[Any]:
+def _send(backend: RedisCache, keys: list[str], counters: list[Counter]) -> list[Any]:
     """MGET of the keys, then INCR and EXPIRE NX of each counter: one pipeline, its
     replies in that order (an error as its exception, not raised)."""
     pipe = backend.client.get_client(write=True).pipeline(transaction=False)

@@ -1,25 +1,9 @@
-"""One circuit breaker for the Redis calls of a server process.
-
-A Redis that hangs (it accepts connections but answers nothing: overloaded, wedged,
-paused, a network that drops packets) costs each call its whole timeout, and a
-request makes several calls (authentication, throttle, cached list, event send).
-After a call times out, the process skips Redis for `REDIS_BREAKER_SECONDS`, as if
-it were down: each caller's fallback for a Redis that is down takes over at once
-(the cache misses and answers from the database, throttles let the request through
-uncounted, an event is not sent and its number goes missing, so sockets resume from
-the outbox). Once the period is over, the next caller tries Redis again while the
-others keep skipping it: an answer closes the breaker, another timeout opens it for
-another period. A hanging Redis then costs about one timeout per process per period.
-
-Only failures that cost time open it: a timeout, or (on the cache's connections) a
-connection that failed after the connect timeout (slow DNS, an unreachable host). A
-refused connection (Redis restarting) fails at once anyway, and skipping Redis after
-one would only delay service once it is back.
-
-Callers need not know: django-redis's pool (`BreakerConnectionPool`, the cache's
-CONNECTION_POOL_CLASS) asks before every command or pipeline takes a connection, its
-connections report timeouts and answers, and the channel layer asks around each of
-its operations (taskmanager.channel_layers.CountingRedisChannelLayer).
+"""One circuit breaker for the Redis calls of a server process: a Redis that hangs
+costs each call its whole timeout, several a request. After a call times out, the
+process skips Redis for `REDIS_BREAKER_SECONDS`, as if it were down (each caller's
+fallback takes over at once), then lets one caller at a time try again. Callers need
+not know: the cache's pool (`BreakerConnectionPool`) and the channel layer
+(realtime.channel_layers) ask it. docs/security.md, "A Redis that hangs".
 """
 
 import logging
@@ -41,7 +25,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from monitoring.metrics import REDIS_BREAKER_OPENED
+from taskmanager.metrics import REDIS_BREAKER_OPENED
 
 logger = logging.getLogger(__name__)
 

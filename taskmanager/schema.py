@@ -88,7 +88,8 @@ class AutoSchema(openapi.AutoSchema):
     limit headers are added, why filters skip `get_object`) became the description
     of every task and file operation in Swagger UI and ReDoc."""
 
-    def get_description(self) -> str:
+    # drf-spectacular's own signature, which differs from DRF's ViewInspector it extends.
+    def get_description(self) -> str:  # type: ignore[override]
         view_class = type(self.view)
         action = getattr(self.view, "action", None) or self.method.lower()
         own = view_class.__dict__.get(action)  # the action as written on this view
@@ -219,7 +220,8 @@ def _without_default(schema: dict[str, Any]) -> dict[str, Any]:
 class ErrorDetailSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="Stable, machine-readable: `validation_error`, ...")
     message = serializers.CharField(help_text="For a person; may change.")
-    fields = serializers.DictField(
+    # The metaclass takes declared fields out of the class: `Serializer.fields` stays.
+    fields = serializers.DictField(  # type: ignore[assignment]
         help_text="Per input field (a body field, a query parameter or a header), what is "
         "wrong with it; empty unless the input was invalid."
     )

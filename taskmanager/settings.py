@@ -164,6 +164,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "accounts",
+    "activity",
     "tasks",
     "files",
     "monitoring",
@@ -274,10 +275,10 @@ HTTP_MAX_BODY_BYTES = UPLOAD_MAX_BYTES + 1024 * 1024
 
 # Cache and channel layer: Redis when configured, otherwise in-process defaults.
 REDIS_URL = env.str("REDIS_URL", default="")
-# Messages waiting per open socket (and, on Redis, per process) before the layer
-# drops more (counted in taskmanager_channel_layer_dropped_total). The library
-# default of 100 is a burst of bulk edits; 1000 covers a client stalled for a while,
-# and `expiry` throws away what a dead consumer never read after a minute.
+# Messages waiting for a server process's channel (its fan-out, realtime.fanout)
+# before the layer drops more (counted in taskmanager_channel_layer_dropped_total).
+# The library default of 100 is one burst of bulk edits; 1000 covers a process busy
+# for a while. What waits past `expiry` (a minute) is dropped and shows as a gap.
 CHANNEL_LAYER_CAPACITY = env_positive_int("CHANNEL_LAYER_CAPACITY", 1000)
 # Every Redis call on the request path is bounded by these (a local Redis answers in
 # well under a millisecond); after a timeout the process skips Redis, as if down, for
@@ -307,7 +308,7 @@ if REDIS_URL:
     DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "taskmanager.channel_layers.CountingRedisChannelLayer",
+            "BACKEND": "realtime.channel_layers.CountingRedisChannelLayer",
             "CONFIG": {
                 "hosts": [
                     {
@@ -321,7 +322,7 @@ if REDIS_URL:
                 "operation_timeout": REDIS_CONNECT_TIMEOUT_SECONDS + REDIS_READ_TIMEOUT_SECONDS,
                 "prefix": env.str("CHANNEL_LAYER_PREFIX", default="tm-asgi"),
                 # channels-redis drops messages silently past `capacity` per channel;
-                # a browser tab that stalls for a minute must not lose events.
+                # a socket process that falls behind for a while must not lose events.
                 "capacity": CHANNEL_LAYER_CAPACITY,
                 "expiry": 60,
                 "group_expiry": 86400,
@@ -338,7 +339,7 @@ else:
     # One process only: `make run` serves HTTP and WebSocket from the same loop.
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "taskmanager.channel_layers.CountingInMemoryChannelLayer",
+            "BACKEND": "realtime.channel_layers.CountingInMemoryChannelLayer",
             "CONFIG": {"capacity": CHANNEL_LAYER_CAPACITY, "expiry": 60},
         }
     }
@@ -494,7 +495,7 @@ LOGGING = {
     },
     "filters": {
         "request_id": {"()": "monitoring.logs.RequestIdFilter"},
-        "channel_layer_drops": {"()": "monitoring.metrics.channels_redis_drop_counter"},
+        "channel_layer_drops": {"()": "taskmanager.metrics.channels_redis_drop_counter"},
         "redis_skipped": {"()": "taskmanager.redis_breaker.SkippedCallsFilter"},
     },
     "handlers": {

@@ -23,8 +23,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 
-from monitoring.metrics import THROTTLED_REQUESTS
 from taskmanager import readahead
+from taskmanager.metrics import THROTTLED_REQUESTS
 from taskmanager.net import client_ip
 
 if TYPE_CHECKING:
@@ -45,6 +45,10 @@ class RateLimit(NamedTuple):
     limit: int
     remaining: int
     reset: int  # seconds until the window ends
+
+
+# The request attribute the throttle leaves its RateLimit on for the headers.
+_RATE_LIMIT = "rate_limit"
 
 
 def parse_rate(rate: str) -> tuple[int, int]:
@@ -97,15 +101,15 @@ class FixedWindowThrottle(BaseThrottle):
         key = counter_key(self.scope, ident, start)
         # Counted already when authentication read ahead (taskmanager.readahead),
         # unless the window has turned since.
-        ahead = readahead.of(request) if isinstance(request, Request) else None
-        count = ahead.counted(key) if ahead is not None else None
+        count = readahead.counted(request, key)
         if count is None:
             count = self._increment(key, window)
         if count is None:  # the cache is down (logged): let the request through
             return True
         self._wait = start + window - now
         # What the X-RateLimit-* headers report (RateLimitHeadersMixin).
-        request.rate_limit = RateLimit(allowed, max(0, allowed - count), math.ceil(self._wait))
+        state = RateLimit(allowed, max(0, allowed - count), math.ceil(self._wait))
+        setattr(request, _RATE_LIMIT, state)
         if count > allowed:
             THROTTLED_REQUESTS.labels(scope=self.scope).inc()
             return False
@@ -116,8 +120,9 @@ class FixedWindowThrottle(BaseThrottle):
 
     @staticmethod
     def _increment(key: str, window: int) -> int | None:
-        if isinstance(caches["default"], RedisCache):
-            return _redis_increment(key, window)
+        backend = caches["default"]
+        if isinstance(backend, RedisCache):
+            return _redis_increment(backend, key, window)
         # Local memory: add() creates the counter with its expiry only if missing;
         # incr() is atomic under the backend's lock. If the window expired between the
         # two, start it again.
@@ -144,10 +149,9 @@ def _restart_corrupt_counter(key: str, window: int) -> int:
     return 1
 
 
-def _redis_increment(key: str, window: int) -> int | None:
+def _redis_increment(backend: RedisCache, key: str, window: int) -> int | None:
     """One round trip: INCR, and EXPIRE ... NX so only a new counter gets its expiry."""
     try:
-        backend = caches["default"]
         redis_key = backend.make_key(key)
         pipe = backend.client.get_client(write=True).pipeline(transaction=False)
         pipe.incr(redis_key)
@@ -187,15 +191,17 @@ class ReadWriteThrottle(FixedWindowThrottle):
         return "read" if request.method in SAFE_METHODS else "write"
 
     @classmethod
-    def counter_for(cls, request: Request, user_id: int) -> tuple[str, int] | None:
-        """The counter (key, window) `allow_request` counts for this user's request
-        now, for authentication to count ahead; None when the scope has no rate."""
+    def counter_for(cls, request: Request, user_id: int) -> readahead.Counter | None:
+        """The counter `allow_request` counts for this user's request now, counted
+        ahead with authentication (readahead.CountsAhead); None when the scope has
+        no rate."""
         scope = cls.scope_of(request)
         rate = settings.THROTTLE_RATES.get(scope)
         if not rate:
             return None
         _allowed, window = parse_rate(rate)
-        return counter_key(scope, user_ident(user_id), window_start(time.time(), window)), window
+        start = window_start(time.time(), window)
+        return readahead.Counter(counter_key(scope, user_ident(user_id), start), window)
 
     def identity(self, request: Request, view: APIView) -> str | None:
         user = request.user
@@ -212,7 +218,7 @@ class RateLimitHeadersMixin(_ViewBase):
         self, request: Request, response: Response, *args: Any, **kwargs: Any
     ) -> Response:
         response = super().finalize_response(request, response, *args, **kwargs)
-        state = getattr(request, "rate_limit", None)
+        state = getattr(request, _RATE_LIMIT, None)
         if isinstance(state, RateLimit):
             response["X-RateLimit-Limit"] = str(state.limit)
             response["X-RateLimit-Remaining"] = str(state.remaining)

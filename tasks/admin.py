@@ -6,69 +6,32 @@ Lists stay fast with a million tasks and a hundred thousand users: no filter lis
 users or runs DISTINCT over the tasks, no facet counts, no second (unfiltered) count.
 """
 
-from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import ShowFacets
-from django.contrib.admin.views.main import ERROR_FLAG, PAGE_VAR, ChangeList
 from django.contrib.admin.widgets import AdminTextareaWidget
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
-from accounts.models import User, lowered
+from accounts.models import User
+from accounts.usernames import lowered
+from taskmanager.admin_filters import InputFilter
 from taskmanager.exceptions import DomainError, NotFoundError, PreconditionFailedError
 from tasks import services
-from tasks.models import Task, TaskEvent
+from tasks.models import Task
 from tasks.selectors import overdue_q
 
 if TYPE_CHECKING:
-    from django.contrib.admin.filters import _ListFilterChoices
+    pass
 
 # A bulk status change runs one short transaction per task (lock, update, event);
 # this bounds how long one admin request may take.
 BULK_LIMIT = 1000
 # The fields an operator edits; the rest is derived (version, completed_at, ...).
 EDITABLE_FIELDS = ("title", "description", "priority", "status", "due_date", "assignee")
-
-
-class InputFilter(admin.SimpleListFilter):
-    """A text box in the filter sidebar, for columns with too many values to list as
-    links (users). Subclasses set `title`, `parameter_name`, `placeholder` and
-    override `queryset`."""
-
-    template = "admin/tasks/input_filter.html"
-    placeholder = ""
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> Iterable[tuple[str, str]]:
-        return ()
-
-    def has_output(self) -> bool:
-        return True
-
-    def choices(self, changelist: ChangeList) -> Iterator["_ListFilterChoices"]:
-        # One choice: the value typed, and the link that clears it.
-        value = self.value() or ""
-        yield {
-            "selected": bool(value),
-            "query_string": changelist.get_query_string(remove=[str(self.parameter_name)]),
-            "display": value,
-        }
-
-    def other_params(self) -> list[tuple[str, str]]:
-        """The query's other parameters (search, ordering, other filters), which the
-        template's form sends again; without the page, which a new filter resets."""
-        return [
-            (name, value)
-            for name, values in self.request.GET.lists()
-            if name not in (self.parameter_name, PAGE_VAR, ERROR_FLAG)
-            for value in values
-        ]
-
-    def cleaned_value(self) -> str:
-        return (self.value() or "").strip()
 
 
 class UsernameFilter(InputFilter):
@@ -116,23 +79,6 @@ class OverdueFilter(admin.SimpleListFilter):
         return queryset
 
 
-class TaskIdFilter(InputFilter):
-    """A task's history, deleted tasks included (served by the event's task index)."""
-
-    title = "task id"
-    parameter_name = "task_id"
-    placeholder = "task id"
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        value = self.cleaned_value()
-        if not value:
-            return queryset
-        # ASCII digits only ("²" is a digit to isdigit(), not to int()), within a bigint.
-        if not (value.isascii() and value.isdigit()) or len(value) > 18:
-            return queryset.none()
-        return queryset.filter(task_id=int(value))
-
-
 class TaskAdminForm(forms.ModelForm):
     # The API's limits: the description is kept as typed, up to 10,000 characters.
     description = forms.CharField(
@@ -172,8 +118,8 @@ class TaskAdmin(admin.ModelAdmin):
     list_select_related = ["owner", "assignee"]
     # Choices come from the model (no query); users are typed, never listed.
     list_filter = ["status", "priority", OverdueFilter, OwnerFilter, AssigneeFilter]
-    # Title only: a search is a scan of the table, and OR-ing in the owner's username
-    # (a join) doubled its cost at a million tasks; the owner box filters by index.
+    # Title only: a search scans the table, and a join to the owner's username would
+    # cost more; the owner box filters by index (docs/decisions/admin-lists.md).
     search_fields = ["title"]
     date_hierarchy = "created_at"
     show_full_result_count = False
@@ -204,9 +150,9 @@ class TaskAdmin(admin.ModelAdmin):
         if change:
             saved = services.task_update(
                 actor=actor,
-                task=obj,
+                task_id=obj.pk,
                 data={name: values[name] for name in form.changed_data if name in values},
-                expected_version=form.cleaned_data.get("loaded_version"),
+                if_match=form.cleaned_data.get("loaded_version"),
             )
         else:
             saved = services.task_create(actor=actor, **values)
@@ -236,13 +182,13 @@ class TaskAdmin(admin.ModelAdmin):
             return self._refused(request, exc)
 
     def delete_model(self, request: HttpRequest, obj: Task) -> None:
-        services.task_delete(actor=_user(request), task=obj)
+        services.task_delete(actor=_user(request), task_id=obj.pk)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
         actor = _user(request)
         for task in queryset:
             try:
-                services.task_delete(actor=actor, task=task)
+                services.task_delete(actor=actor, task_id=task.pk)
             except NotFoundError:
                 pass  # deleted meanwhile: what was asked for
             except DomainError as exc:
@@ -291,7 +237,7 @@ class TaskAdmin(admin.ModelAdmin):
         changed = unchanged = 0
         for task in tasks:
             try:
-                saved = services.task_update(actor=actor, task=task, data={"status": status})
+                saved = services.task_update(actor=actor, task_id=task.pk, data={"status": status})
             except DomainError as exc:
                 self.message_user(request, f'"{task}" not changed: {exc.summary()}', messages.ERROR)
                 continue
@@ -305,46 +251,6 @@ class TaskAdmin(admin.ModelAdmin):
             f"{changed} task(s) marked as {label}; {unchanged} already were.",
             messages.SUCCESS if changed else messages.INFO,
         )
-
-
-@admin.register(TaskEvent)
-class TaskEventAdmin(admin.ModelAdmin):
-    """The history is written by the services only. No date hierarchy: it would take
-    the minimum and maximum `created_at` of the whole outbox, which has no index on it."""
-
-    list_display = ["id", "task_ref", "kind", "actor", "created_at"]
-    list_select_related = ["actor"]
-    list_filter = ["kind", TaskIdFilter]
-    show_full_result_count = False
-    show_facets = ShowFacets.NEVER
-    raw_id_fields = ["actor"]
-    # `task_ref` rather than the foreign key: events outlive their task.
-    readonly_fields = (
-        "id",
-        "task_ref",
-        "kind",
-        "actor",
-        "changes",
-        "snapshot",
-        "owner",
-        "assignee",
-        "previous_assignee",
-        "created_at",
-    )
-    fields = readonly_fields
-
-    @admin.display(description="task", ordering="task_id")
-    def task_ref(self, event: TaskEvent) -> int:
-        return event.task_id
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 def _user(request: HttpRequest) -> User:

@@ -33,8 +33,8 @@ from django_redis.cache import RedisCache
 from redis.exceptions import RedisError
 
 from accounts.models import User
-from monitoring.metrics import TASK_LIST_CACHE
-from taskmanager.readahead import ReadAhead
+from taskmanager import readahead
+from taskmanager.metrics import TASK_LIST_CACHE
 from taskmanager.transactions import after_commit
 
 logger = logging.getLogger(__name__)
@@ -95,20 +95,21 @@ def cached(
     params: str,
     compute: Callable[[], Any],
     ttl: Callable[[Any], int] = lambda value: ENTRY_TTL,
-    ahead: ReadAhead | None = None,
+    request: readahead.AnyRequest | None = None,
 ) -> Any:
     """The cached value for this user and these parameters, computed on a miss and
-    kept for `ttl(value)` seconds (at most ENTRY_TTL). With `ahead` holding
-    `read_ahead_keys` (read during authentication), no round trip of its own."""
+    kept for `ttl(value)` seconds (at most ENTRY_TTL). Given the request, whose
+    authentication read `read_ahead_keys` ahead (taskmanager.readahead), no round
+    trip of its own."""
     if _unbumped and isinstance(caches["default"], RedisCache) and _bump_on_redis([]):
-        ahead = None  # read before the bump
+        request = None  # its read ahead is from before the bump
     key = entry_key(user.pk, kind, params)
     keys = [*(_version_key(scope) for scope in _scopes(user)), key]
-    found = ahead.get_many(keys) if ahead is not None else None
+    found = readahead.get_many(request, keys)
     if found is None:
         found = cache.get_many(keys)
     versions = _versions(user, found)
-    entry = found.get(key)
+    entry: Any = found.get(key)
     # Only what this function stored counts: anything else under the key (text, a
     # number, another layout) is recomputed and overwritten; an entry of ours computed
     # under other counters is out of date.
@@ -134,7 +135,8 @@ def entry_key(user_id: int, kind: str, params: str) -> str:
 
 def read_ahead_keys(user_id: int, kind: str, params: str) -> list[str]:
     """Every key `cached` may read for this user (before their permissions are known,
-    both counters a reader can have) and these parameters."""
+    both counters a reader can have) and these parameters: a view's part of
+    `readahead.ReadsAhead`."""
     return [_version_key(_user_scope(user_id)), _version_key(ALL), entry_key(user_id, kind, params)]
 
 
@@ -196,6 +198,8 @@ def _bump_on_redis(scopes: list[str]) -> bool:
     if not scopes:
         return True
     backend = caches["default"]
+    if not isinstance(backend, RedisCache):
+        return True
     keys = [backend.make_key(_version_key(scope)) for scope in scopes]
     try:
         client = backend.client.get_client(write=True)

@@ -80,67 +80,6 @@ class Task(models.Model):
         return self.title
 
 
-class TaskEvent(models.Model):
-    """One change of a task, written in the same transaction as the change: the
-    task's history and the outbox real-time delivery reads from.
-
-    `task_id` has no foreign-key constraint so the history outlives the task; the
-    audience columns (owner, assignee, previous assignee at the time) say who may
-    read the event without the task.
-    """
-
-    class Kind(models.TextChoices):
-        CREATED = "created", "Created"
-        UPDATED = "updated", "Updated"
-        DELETED = "deleted", "Deleted"
-
-    task = models.ForeignKey(
-        Task,
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        related_name="events",
-    )
-    kind = models.CharField(max_length=16, choices=Kind.choices)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
-    )
-    changes = models.JSONField(default=dict)
-    # The task as it was after the change (before it, for a deletion).
-    snapshot = models.JSONField(default=dict)
-    owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, db_constraint=False, related_name="+"
-    )
-    assignee = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        null=True,
-        related_name="+",
-    )
-    previous_assignee = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        null=True,
-        related_name="+",
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        indexes = [
-            # A task's history: WHERE task_id = ? ORDER BY id.
-            models.Index(fields=["task", "id"], name="tasks_event_task"),
-            # A member's feed: WHERE id > ? AND (owner_id = me OR assignee_id = me OR
-            # previous_assignee_id = me) ORDER BY id.
-            models.Index(fields=["owner", "id"], name="tasks_event_owner"),
-            models.Index(fields=["assignee", "id"], name="tasks_event_assignee"),
-            models.Index(fields=["previous_assignee", "id"], name="tasks_event_prev_assignee"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.kind} task {self.task_id}"
-
-
 class IdempotencyKey(models.Model):
     """A create made with an `Idempotency-Key`: a retry gets the same task back."""
 

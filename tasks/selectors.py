@@ -5,7 +5,10 @@ from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
-from tasks.models import Task, TaskEvent
+from activity.models import Event
+from activity.selectors import events_visible_to
+from tasks import events
+from tasks.models import Task
 
 Status = Task.Status
 Priority = Task.Priority
@@ -19,21 +22,22 @@ def task_visible_to(user: User) -> QuerySet[Task]:
     return tasks.filter(Q(owner_id=user.pk) | Q(assignee_id=user.pk))
 
 
-def task_events_visible_to(user: User) -> QuerySet[TaskEvent]:
+def task_events_visible_to(user: User) -> QuerySet[Event]:
     """Events of tasks the user could see when the event happened, oldest first."""
-    events = TaskEvent.objects.order_by("id")
-    if user.has_perm("tasks.view_any_task"):
-        return events
-    return events.filter(
-        Q(owner_id=user.pk) | Q(assignee_id=user.pk) | Q(previous_assignee_id=user.pk)
-    )
+    return events_visible_to(user, kind=events.TASK_EVENTS.name)
+
+
+def task_history(task_id: int) -> QuerySet[Event]:
+    """A task's events, oldest first (deleted tasks' too)."""
+    return Event.objects.filter(
+        subject_id=task_id, type__in=sorted(events.TASK_EVENTS.types)
+    ).order_by("id")
 
 
 def task_deleted_seen_by(user: User, task_id: int) -> bool:
     """Whether task `task_id` is deleted and the user could see it then: its deletion
     event is one of theirs by the feed's rule (`task_events_visible_to`)."""
-    events = task_events_visible_to(user).filter(task_id=task_id, kind=TaskEvent.Kind.DELETED)
-    return events.exists()
+    return events_visible_to(user).filter(subject_id=task_id, type=events.DELETED).exists()
 
 
 def overdue_q() -> Q:

@@ -1,22 +1,14 @@
-from datetime import datetime
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import User
-from taskmanager.datetimes import NEEDS_OFFSET, AwareDateTimeField
+from activity.models import Event
+from taskmanager.datetimes import NEEDS_OFFSET, AwareDateTimeField, datetime_out
 from taskmanager.serializers import IdRelatedField, StrictFieldsMixin
-from tasks.models import Task, TaskEvent
-
-# An unbound field, used only for DRF's datetime output (ISO 8601 in the current
-# time zone, "Z" for UTC): the lean `to_representation`s below write exactly what the
-# generated fields would.
-_DATETIME = serializers.DateTimeField()
-
-
-def datetime_out(value: datetime | None) -> str | None:
-    return _DATETIME.to_representation(value) if value is not None else None
+from tasks.models import Task
+from tasks.state import STATE_FIELDS, task_state
 
 
 # The fields below describe the task (the schema, the browsable API);
@@ -28,37 +20,11 @@ class TaskOutputSerializer(serializers.ModelSerializer[Task]):
     header names it."""
 
     def to_representation(self, instance: Task) -> dict[str, Any]:
-        return {
-            "id": instance.pk,
-            "title": instance.title,
-            "description": instance.description,
-            "priority": str(instance.priority),
-            "status": str(instance.status),
-            "due_date": datetime_out(instance.due_date),
-            "owner": instance.owner_id,
-            "assignee": instance.assignee_id,
-            "created_at": datetime_out(instance.created_at),
-            "updated_at": datetime_out(instance.updated_at),
-            "completed_at": datetime_out(instance.completed_at),
-            "version": instance.version,
-        }
+        return task_state(instance)
 
     class Meta:
         model = Task
-        fields = [
-            "id",
-            "title",
-            "description",
-            "priority",
-            "status",
-            "due_date",
-            "owner",
-            "assignee",
-            "created_at",
-            "updated_at",
-            "completed_at",
-            "version",
-        ]
+        fields = list(STATE_FIELDS)
         read_only_fields = fields
 
 
@@ -109,27 +75,32 @@ class ChangesField(serializers.JSONField):
 
 
 # Written without building the fields, as TaskOutputSerializer.
-class TaskEventOutputSerializer(serializers.ModelSerializer[TaskEvent]):
+class TaskEventOutputSerializer(serializers.ModelSerializer[Event]):
     """One change of a task: who (`actor`, null once that account is deleted) made
     it, and `changes`, which maps each changed field to its old and new value."""
 
     at = serializers.DateTimeField(source="created_at", read_only=True)
-    task = serializers.IntegerField(source="task_id", read_only=True)
+    task = serializers.IntegerField(source="subject_id", read_only=True)
+    kind = serializers.ChoiceField(
+        choices=[("created", "Created"), ("updated", "Updated"), ("deleted", "Deleted")],
+        source="action",
+        read_only=True,
+    )
     actor = serializers.IntegerField(source="actor_id", read_only=True, allow_null=True)
     changes = ChangesField(read_only=True)
 
-    def to_representation(self, instance: TaskEvent) -> dict[str, Any]:
+    def to_representation(self, instance: Event) -> dict[str, Any]:
         return {
             "id": instance.pk,
-            "task": instance.task_id,
-            "kind": str(instance.kind),
+            "task": instance.subject_id,
+            "kind": instance.action,
             "actor": instance.actor_id,
             "changes": instance.changes,
             "at": datetime_out(instance.created_at),
         }
 
     class Meta:
-        model = TaskEvent
+        model = Event
         fields = ["id", "task", "kind", "actor", "changes", "at"]
         read_only_fields = fields
 

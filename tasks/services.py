@@ -3,19 +3,19 @@ everyone who can see the task, whichever door (API, admin, command) it came thro
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import User
-from files.services import files_delete_for_task
 from taskmanager.batches import delete_in_batches
 from taskmanager.exceptions import ConflictError, NotFoundError, PreconditionFailedError
 from tasks import caching, events
-from tasks.models import IdempotencyKey, Task, TaskEvent
+from tasks.models import IdempotencyKey, Task
+from tasks.state import task_state
 
 Status = Task.Status
 IDEMPOTENCY_TTL = timedelta(hours=24)
@@ -44,11 +44,11 @@ def task_create(
             completed_at=timezone.now() if status == Status.COMPLETED else None,
         )
         events.record(
-            kind=TaskEvent.Kind.CREATED,
+            type=events.CREATED,
             task=task,
             actor=actor,
             before=None,
-            after=events.snapshot(task),
+            after=task_state(task),
         )
         caching.invalidate_for([task.owner_id, task.assignee_id])
     return task
@@ -110,26 +110,25 @@ def idempotency_keys_cleanup(*, dry_run: bool = False, batch_size: int = 5000) -
     return delete_in_batches(expired, batch_size)
 
 
+def idempotency_keys_cleanup_counted(*, dry_run: bool, batch_size: int) -> list[tuple[int, str]]:
+    """`idempotency_keys_cleanup` for `manage.py cleanup_tokens` (taskmanager.cleanups)."""
+    removed = idempotency_keys_cleanup(dry_run=dry_run, batch_size=batch_size)
+    return [(removed, "idempotency keys")]
+
+
 def task_update(
-    *,
-    actor: User,
-    task: Task,
-    data: dict[str, Any],
-    expected_version: int | None = None,
-    locked: bool = False,
+    *, actor: User, task_id: int, data: Mapping[str, Any], if_match: int | None = None
 ) -> Task:
-    """Apply `data` (model field names; `assignee` a user or None) to the task.
+    """Apply `data` (model field names; `assignee` a user or None) to the task, in a
+    transaction of its own.
 
     The row is locked while the change is computed, so two writers never lose each
-    other's changes; `expected_version` (from If-Match) must still be current.
-    The version moves by one, in the database, only when something changed.
-    `locked`: the caller read `task` FOR UPDATE in the transaction it has open (the
-    API does, saving a query); the change joins that transaction.
+    other's changes; `if_match`, the version the caller last read (an `If-Match`),
+    must still be current (PreconditionFailedError). The version moves by one, in the
+    database, only when something changed. NotFoundError if the task is gone.
     """
-    with _write_transaction(locked):
-        current = task if locked else _locked(task)
-        if expected_version is not None and current.version != expected_version:
-            raise PreconditionFailedError()
+    with transaction.atomic():
+        current = _locked(task_id, if_match)
         values = {
             ("assignee_id" if name == "assignee" else name): (
                 value.pk if name == "assignee" and value is not None else value
@@ -142,7 +141,7 @@ def task_update(
         now = timezone.now()
         if "status" in changed:
             changed["completed_at"] = now if changed["status"] == Status.COMPLETED else None
-        before = events.snapshot(current)
+        before = task_state(current)
         previous_assignee_id = current.assignee_id
         # The row is locked, so the new version is the locked one plus one, and the
         # values written are the row's from now on: no read back.
@@ -152,11 +151,11 @@ def task_update(
         current.version += 1
         current.save(update_fields=[*changed, "updated_at", "version"])
         events.record(
-            kind=TaskEvent.Kind.UPDATED,
+            type=events.UPDATED,
             task=current,
             actor=actor,
             before=before,
-            after=events.snapshot(current),
+            after=task_state(current),
             previous_assignee_id=(
                 previous_assignee_id if previous_assignee_id != current.assignee_id else None
             ),
@@ -165,36 +164,46 @@ def task_update(
     return current
 
 
-def task_delete(
-    *, actor: User, task: Task, expected_version: int | None = None, locked: bool = False
-) -> None:
-    """Delete the task, keeping its history (a "deleted" event with its last state).
-    `locked` as for `task_update`."""
-    with _write_transaction(locked):
-        current = task if locked else _locked(task)
-        if expected_version is not None and current.version != expected_version:
-            raise PreconditionFailedError()
+def task_delete(*, actor: User, task_id: int, if_match: int | None = None) -> None:
+    """Delete the task and its attachments in a transaction of its own, keeping its
+    history (a "deleted" event with its last state). `if_match` as for `task_update`."""
+    with transaction.atomic():
+        current = _locked(task_id, if_match)
         events.record(
-            kind=TaskEvent.Kind.DELETED,
+            type=events.DELETED,
             task=current,
             actor=actor,
-            before=events.snapshot(current),
+            before=task_state(current),
             after=None,
         )
         caching.invalidate_for([current.owner_id, current.assignee_id])
-        files_delete_for_task(task=current)
+        for cleanup in _deletion_cleanups:
+            cleanup(task=current)
         current.delete()
 
 
-def _write_transaction(locked: bool) -> transaction.Atomic:
-    if locked and not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("locked=True needs the transaction that locked the task")
-    # Joining the caller's transaction takes no savepoint (two more round trips).
-    return transaction.atomic(savepoint=not locked)
+class TaskCleanup(Protocol):
+    def __call__(self, *, task: Task) -> None: ...
 
 
-def _locked(task: Task) -> Task:
+# What other apps delete with a task, in its deleting transaction (files: its
+# attachments); registered in their AppConfig.ready, so that tasks imports none of them.
+_deletion_cleanups: list[TaskCleanup] = []
+
+
+def on_task_delete(cleanup: TaskCleanup) -> None:
+    """Run `cleanup(task=...)` in the transaction of every task deletion, before the row
+    goes; registering the same one again changes nothing."""
+    if cleanup not in _deletion_cleanups:
+        _deletion_cleanups.append(cleanup)
+
+
+def _locked(task_id: int, if_match: int | None) -> Task:
+    """The task, its row locked until the transaction ends, at version `if_match`."""
     try:
-        return Task.objects.select_for_update().get(pk=task.pk)
+        task = Task.objects.select_for_update().get(pk=task_id)
     except Task.DoesNotExist as exc:  # deleted by a concurrent request
         raise NotFoundError() from exc
+    if if_match is not None and task.version != if_match:
+        raise PreconditionFailedError()
+    return task

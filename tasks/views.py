@@ -1,10 +1,9 @@
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.db.models import Max, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -23,7 +22,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
-from taskmanager import readahead
+from accounts.models import User
+from accounts.permissions import request_user
+from activity.models import Event
 from taskmanager.exceptions import PreconditionFailedError
 from taskmanager.filters import MAX_ID, FiltersOnListsOnly
 from taskmanager.query_parameters import StrictQueryParametersMixin
@@ -40,7 +41,7 @@ from taskmanager.schema import (
 from taskmanager.throttles import RateLimitHeadersMixin, ReadWriteThrottle
 from tasks import caching, selectors, services
 from tasks.filters import TaskFilter
-from tasks.models import Task, TaskEvent
+from tasks.models import Task
 from tasks.permissions import TaskAccess
 from tasks.serializers import (
     EventFeedQuerySerializer,
@@ -110,7 +111,7 @@ def check_preconditions(request: Request, task: Task) -> int | None:
     orders them; one that fails is a 412 in the error shape.
 
     Returns the version `If-Match` names, for the service to check again under the
-    row lock; None without it or with `*`.
+    row lock (`if_match`); None without it or with `*`.
     """
     errors = precondition_errors(request)
     if errors:
@@ -253,13 +254,8 @@ class TaskViewSet(
     # ARABIC-INDIC DIGIT ONE (U+0661) answered task 1 at a second URL.
     lookup_value_regex = r"[0-9]+"
 
-    # Set by update and destroy inside their transaction: get_object then reads the
-    # task and locks its row in one query.
-    for_update = False
-
     def get_queryset(self) -> QuerySet[Task]:
-        tasks = selectors.task_visible_to(self.request.user)
-        return tasks.select_for_update(of=("self",)) if self.for_update else tasks
+        return selectors.task_visible_to(request_user(self.request))
 
     def get_serializer_class(self) -> type[BaseSerializer[Any]]:
         # The browsable API builds its create and update forms from this, asking
@@ -272,11 +268,11 @@ class TaskViewSet(
         if not self._list_is_cached(request):
             return super().list(request, *args, **kwargs)
         data = caching.cached(
-            request.user,
+            request_user(request),
             "list",
             request.build_absolute_uri(),
             lambda: super(TaskViewSet, self).list(request, *args, **kwargs).data,
-            ahead=readahead.of(request),
+            request=request,
         )
         return Response(data)
 
@@ -287,7 +283,7 @@ class TaskViewSet(
 
     def read_ahead_keys(self, request: Request, user_id: int) -> Sequence[str]:
         """What the action reads from the cache first, for authentication to read in
-        its round trip (taskmanager.readahead)."""
+        its round trip (taskmanager.readahead.ReadsAhead)."""
         if self.action == "list" and self._list_is_cached(request):
             return caching.read_ahead_keys(user_id, "list", request.build_absolute_uri())
         if self.action == "statistics":
@@ -306,7 +302,7 @@ class TaskViewSet(
         payload.is_valid(raise_exception=True)
         key = request.headers.get("Idempotency-Key")
         if key is None:
-            task = services.task_create(actor=request.user, **payload.validated_data)
+            task = services.task_create(actor=request_user(request), **payload.validated_data)
             return Response(
                 TaskOutputSerializer(task).data,
                 status=status.HTTP_201_CREATED,
@@ -317,7 +313,7 @@ class TaskViewSet(
                 {"Idempotency-Key": ["Give 1 to 255 printable ASCII characters."]}
             )
         body, replayed = services.task_create_idempotent(
-            actor=request.user,
+            actor=request_user(request),
             key=key,
             body=request.data,
             fields=payload.validated_data,
@@ -329,43 +325,29 @@ class TaskViewSet(
         return Response(body, status=status.HTTP_201_CREATED, headers=headers)
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        with transaction.atomic():
-            task = self._locked_object()
-            partial = kwargs.get("partial", False)
-            # Before the body (RFC 9110, 13.2.1): a stale If-Match is a 412 even when
-            # the body echoes the older version's read-only fields.
-            expected_version = check_preconditions(request, task)
-            # With the task: its read-only fields may be echoed back unchanged.
-            payload = TaskInputSerializer(task, data=request.data, partial=partial)
-            payload.is_valid(raise_exception=True)
-            task = services.task_update(
-                actor=request.user,
-                task=task,
-                data=payload.validated_data,
-                expected_version=expected_version,
-                locked=True,
-            )
+        task = self.get_object()
+        # Before the body (RFC 9110, 13.2.1): a stale If-Match is a 412 even when the
+        # body echoes the older version's read-only fields.
+        if_match = check_preconditions(request, task)
+        # With the task: its read-only fields may be echoed back unchanged.
+        payload = TaskInputSerializer(task, data=request.data, partial=kwargs.get("partial", False))
+        payload.is_valid(raise_exception=True)
+        task = services.task_update(
+            actor=request_user(request),
+            task_id=task.pk,
+            data=payload.validated_data,
+            if_match=if_match,
+        )
         return Response(TaskOutputSerializer(task).data, headers={"ETag": etag(task)})
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        with transaction.atomic():
-            task = self._locked_object()
-            services.task_delete(
-                actor=request.user,
-                task=task,
-                expected_version=check_preconditions(request, task),
-                locked=True,
-            )
+        task = self.get_object()
+        services.task_delete(
+            actor=request_user(request),
+            task_id=task.pk,
+            if_match=check_preconditions(request, task),
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-    def _locked_object(self) -> Task:
-        """`get_object` (404 outside what the user sees, object permissions), with
-        the row locked until the open transaction ends."""
-        self.for_update = True
-        try:
-            return self.get_object()
-        finally:
-            self.for_update = False
 
     @extend_schema(
         summary="Count the tasks you can see",
@@ -386,7 +368,7 @@ class TaskViewSet(
             return int((next_due - timezone.now()).total_seconds())
 
         value = caching.cached(
-            request.user, "statistics", "", compute, until_next_due, readahead.of(request)
+            request_user(request), "statistics", "", compute, until_next_due, request
         )
         return Response(value["figures"])
 
@@ -411,9 +393,11 @@ class TaskViewSet(
             # Events outlive their task: whoever could see it when it was deleted
             # still reads its history.
             task_id = _task_id(pk)
-            if task_id is None or not selectors.task_deleted_seen_by(request.user, task_id):
+            if task_id is None or not selectors.task_deleted_seen_by(
+                request_user(request), task_id
+            ):
                 raise
-        return self._event_page(TaskEvent.objects.filter(task_id=task_id).order_by("id"))
+        return self._event_page(selectors.task_history(task_id))
 
     @extend_schema(
         operation_id="v1_tasks_events_feed",
@@ -431,7 +415,7 @@ class TaskViewSet(
     def feed(self, request: Request) -> Response:
         query = EventFeedQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        events = selectors.task_events_visible_to(request.user)
+        events = selectors.task_events_visible_to(request_user(request))
         return self._event_page(events.filter(id__gt=query.validated_data["after"]))
 
     def query_parameter_errors(self, request: Request) -> dict[str, Any]:
@@ -441,7 +425,7 @@ class TaskViewSet(
         query = EventFeedQuerySerializer(data=request.query_params)
         return {} if query.is_valid() else dict(query.errors)
 
-    def _event_page(self, events: QuerySet[TaskEvent]) -> Response:
+    def _event_page(self, events: QuerySet[Event]) -> Response:
         page = self.paginate_queryset(events)
         return self.get_paginated_response(TaskEventOutputSerializer(page, many=True).data)
 
@@ -455,7 +439,7 @@ def live_page(request: HttpRequest) -> HttpResponse:
     between is then both in the list and replayed by the page's resume, which
     applies task versions idempotently.
     """
-    user = request.user
+    user = cast(User, request.user)  # login_required
     last_event = selectors.task_events_visible_to(user).aggregate(last=Max("id"))["last"] or 0
     tasks = selectors.task_visible_to(user)[:LIVE_PAGE_TASKS]
     context = {

@@ -1,8 +1,21 @@
+"""Fixtures for every test folder: isolation of caches, channel layers, throttle
+windows and uploads; users of each role with clients holding their tokens; tasks
+between them. Plain helpers are in tests/helpers.py.
+
+Who is who:
+    member ("mia")          owns `task`; `assigned_task` is assigned to her
+    other_member ("otto")   owns `assigned_task` and `others_task` (Mia cannot see it)
+    manager ("manon")       sees and changes every task, deletes none; own files only
+    admin ("ada")           sees, changes and deletes every task and file
+"""
+
 import copy
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -11,6 +24,11 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 import taskmanager.throttles
+from accounts.models import User
+from accounts.roles import Role
+from tasks.models import Task
+from tests.factories import PASSWORD, TaskFactory, UserFactory
+from tests.helpers import LOGIN_URL, Login, TokenClient, Tokens
 
 DAY = 24 * 60 * 60
 
@@ -65,6 +83,146 @@ def _isolated_channel_layer() -> Iterator[None]:
         yield
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "real_password_hashers: hash passwords with the production hashers (slow)"
+    )
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(request: pytest.FixtureRequest, settings: Any) -> None:
+    # Argon2 costs ~0.1 s a hash; MD5 first keeps the suite fast while the project's
+    # hashers still verify. `@pytest.mark.real_password_hashers` keeps the real list.
+    if request.node.get_closest_marker("real_password_hashers") is None:
+        settings.PASSWORD_HASHERS = [
+            "django.contrib.auth.hashers.MD5PasswordHasher",
+            *settings.PASSWORD_HASHERS,
+        ]
+
+
+@pytest.fixture
+def media_root(tmp_path: Path, settings: Any) -> Path:
+    """MEDIA_ROOT and the default storage on a fresh folder for the test (autouse in
+    the folders that upload)."""
+    root = tmp_path / "media"
+    root.mkdir()
+    settings.MEDIA_ROOT = root
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(root)},
+        },
+    }
+    return root
+
+
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks: Any) -> Callable[[], Any]:
+    """`with committed(): response = client.post(...)` runs the after-commit effects.
+
+    Tests run inside a transaction that never commits, so the cache updates that
+    services publish after commit (ended sessions, changed users) would never
+    happen; a real request commits before it answers, so they run at its end.
+    """
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+# --- users and their clients ----------------------------------------------------------
+
+
+@pytest.fixture
+def login() -> Login:
+    """`login(user_or_username, password=PASSWORD, **extra)` -> tokens; asserts 200.
+
+    `extra` goes to the request (e.g. `REMOTE_ADDR="10.0.0.7"`, `HTTP_USER_AGENT=...`).
+    """
+
+    def _login(user: User | str, password: str = PASSWORD, **extra: Any) -> Tokens:
+        username = user if isinstance(user, str) else user.username
+        response = APIClient().post(
+            LOGIN_URL, {"username": username, "password": password}, format="json", **extra
+        )
+        assert response.status_code == 200, response.content
+        return response.json()
+
+    return _login
+
+
+@pytest.fixture
+def client_for(login: Login) -> Callable[..., TokenClient]:
+    """`client_for(user, **extra)` logs in (a new session) and returns a TokenClient."""
+
+    def _client_for(user: User, **extra: Any) -> TokenClient:
+        return TokenClient(login(user, **extra))
+
+    return _client_for
+
+
+@pytest.fixture
+def member(db: None) -> User:
+    return UserFactory(username="mia", email="mia@example.com")
+
+
+@pytest.fixture
+def other_member(db: None) -> User:
+    return UserFactory(username="otto", email="otto@example.com")
+
+
+@pytest.fixture
+def manager(db: None) -> User:
+    return UserFactory(username="manon", email="manon@example.com", role=Role.MANAGER)
+
+
+@pytest.fixture
+def admin(db: None) -> User:
+    return UserFactory(username="ada", email="ada@example.com", role=Role.ADMIN)
+
+
+@pytest.fixture
+def member_client(member: User, client_for: Callable[..., TokenClient]) -> TokenClient:
+    return client_for(member)
+
+
+@pytest.fixture
+def other_member_client(other_member: User, client_for: Callable[..., TokenClient]) -> TokenClient:
+    return client_for(other_member)
+
+
+@pytest.fixture
+def manager_client(manager: User, client_for: Callable[..., TokenClient]) -> TokenClient:
+    return client_for(manager)
+
+
+@pytest.fixture
+def admin_client(admin: User, client_for: Callable[..., TokenClient]) -> TokenClient:
+    """Overrides pytest-django's `admin_client`: an APIClient of an "admin"-role user."""
+    return client_for(admin)
+
+
+# --- tasks between them ---------------------------------------------------------------
+
+
+@pytest.fixture
+def task(member: User) -> Task:
+    """Mia's own task, assigned to nobody."""
+    return TaskFactory(owner=member, title="Mia's task", description="Water the plants")
+
+
+@pytest.fixture
+def assigned_task(other_member: User, member: User) -> Task:
+    """Otto's task, assigned to Mia."""
+    return TaskFactory(
+        owner=other_member, assignee=member, title="Otto's task for Mia", description="Review"
+    )
+
+
+@pytest.fixture
+def others_task(other_member: User) -> Task:
+    """Otto's task, assigned to nobody: Mia cannot see it."""
+    return TaskFactory(owner=other_member, title="Otto's private task", description="Private")

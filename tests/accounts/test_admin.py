@@ -16,8 +16,8 @@ from accounts import admin as accounts_admin
 from accounts import services
 from accounts.models import User, UserSession
 from accounts.roles import Role
-from tests.accounts.conftest import ME_URL, REFRESH_URL, TokenClient, claims
 from tests.factories import UserFactory
+from tests.helpers import ME_URL, REFRESH_URL, TokenClient, claims
 
 pytestmark = pytest.mark.django_db
 
@@ -355,7 +355,7 @@ def admin_role_client(admin: User) -> Client:
         OUTSTANDING,
         BLACKLISTED,
         "/admin/tasks/task/",
-        "/admin/tasks/taskevent/",
+        "/admin/activity/event/",
         "/admin/files/file/",
         "/admin/auth/group/",
     ],
@@ -367,7 +367,7 @@ def test_an_admin_role_operator_sees_every_operator_list(admin_role_client, url)
 
 
 def test_an_admin_role_operator_runs_the_bulk_status_change(admin_role_client, admin, member):
-    from tasks.models import TaskEvent
+    from activity.models import Event
     from tests.factories import TaskFactory
 
     task = TaskFactory(owner=member, status="pending")
@@ -377,7 +377,7 @@ def test_an_admin_role_operator_runs_the_bulk_status_change(admin_role_client, a
     assert response.status_code == 302
     task.refresh_from_db()
     assert task.status == "completed"
-    event = TaskEvent.objects.filter(task_id=task.pk).latest("id")
+    event = Event.objects.filter(subject_id=task.pk).latest("id")
     assert (event.actor_id, event.changes["status"]) == (admin.pk, ["pending", "completed"])
 
 

@@ -12,7 +12,7 @@ from django.core.cache import cache
 
 from accounts import auth_cache
 from accounts.roles import Role
-from tests.accounts.conftest import ME_URL, claims
+from tests.helpers import ME_URL, claims
 
 pytestmark = pytest.mark.django_db
 

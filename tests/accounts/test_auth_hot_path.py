@@ -69,7 +69,7 @@ def test_permission_checks_are_answered_from_the_cached_snapshot(
 
 def test_cold_cache_falls_back_to_the_database(member_client, django_assert_num_queries):
     from accounts.auth_cache import session_key, user_key
-    from tests.accounts.conftest import claims
+    from tests.helpers import claims
 
     token = claims(member_client.tokens["access"])
     cache.delete_many([session_key(token["sid"]), user_key(token["user_id"])])
@@ -94,7 +94,7 @@ def test_ended_session_is_refused_even_while_its_state_was_cached(member_client,
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_after_commit_the_ended_state_is_published_for_every_process(member_client):
     from accounts.auth_cache import session_key
-    from tests.accounts.conftest import claims
+    from tests.helpers import claims
 
     sid = claims(member_client.tokens["access"])["sid"]
     assert member_client.get("/api/v1/users/me/").status_code == 200

@@ -19,7 +19,7 @@ from django.db import connection
 
 from accounts import auth_cache, services
 from accounts.models import User
-from tests.accounts.conftest import ME_URL, TokenClient, assert_error, claims
+from tests.helpers import ME_URL, TokenClient, assert_error, claims
 
 TASKS_URL = "/api/v1/tasks/"
 

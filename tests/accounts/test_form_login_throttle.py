@@ -20,8 +20,8 @@ import taskmanager.throttles
 from accounts.backends import UsernameOrEmailBackend
 from accounts.models import User, UserSession
 from accounts.services import session_start
-from tests.accounts.conftest import LOGIN_URL, ME_URL, assert_error, bearer_client
 from tests.factories import PASSWORD, UserFactory
+from tests.helpers import LOGIN_URL, ME_URL, assert_error, bearer_client
 
 pytestmark = pytest.mark.django_db
 

@@ -2,15 +2,8 @@ import pytest
 
 from accounts.models import User, UserSession
 from accounts.services import user_set_active
-from tests.accounts.conftest import (
-    LOGIN_URL,
-    ME_URL,
-    assert_error,
-    assert_field_error,
-    bearer_client,
-    claims,
-)
 from tests.factories import PASSWORD, UserFactory
+from tests.helpers import LOGIN_URL, ME_URL, assert_error, assert_field_error, bearer_client, claims
 
 pytestmark = pytest.mark.django_db
 

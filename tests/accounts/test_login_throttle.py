@@ -5,8 +5,8 @@ from urllib.parse import urlencode
 import pytest
 
 from accounts.models import User, UserSession
-from tests.accounts.conftest import LOGIN_URL, REFRESH_URL, assert_error
 from tests.factories import PASSWORD
+from tests.helpers import LOGIN_URL, REFRESH_URL, assert_error
 
 pytestmark = pytest.mark.django_db
 

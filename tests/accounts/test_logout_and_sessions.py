@@ -3,14 +3,7 @@ import uuid
 import pytest
 
 from accounts.models import UserSession
-from tests.accounts.conftest import (
-    ME_URL,
-    REFRESH_URL,
-    TokenClient,
-    assert_error,
-    bearer_client,
-    claims,
-)
+from tests.helpers import ME_URL, REFRESH_URL, TokenClient, assert_error, bearer_client, claims
 
 pytestmark = pytest.mark.django_db
 

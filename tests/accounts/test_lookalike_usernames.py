@@ -14,8 +14,8 @@ from django.test import Client
 from accounts import services, usernames
 from accounts.models import User
 from taskmanager.exceptions import DomainValidationError
-from tests.accounts.conftest import LOGIN_URL, ME_URL, assert_error, assert_field_error
 from tests.factories import PASSWORD, UserFactory
+from tests.helpers import LOGIN_URL, ME_URL, assert_error, assert_field_error
 
 pytestmark = pytest.mark.django_db
 
@@ -115,7 +115,7 @@ def test_single_script_non_ascii_names_register_and_log_in(api_client, name, oth
     response = register(api_client, name, password=PASSWORD)
     assert response.status_code == 201, response.content
 
-    # SQLite's LOWER folds ASCII only (accounts.models.lowered): other cases there
+    # SQLite's LOWER folds ASCII only (accounts.usernames.lowered): other cases there
     # reach the account on PostgreSQL only.
     typed_names = (name, other_case) if connection.vendor == "postgresql" else (name,)
     for typed in typed_names:

@@ -14,8 +14,8 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.roles import Role
-from tests.accounts.conftest import assert_error
 from tests.factories import PASSWORD
+from tests.helpers import assert_error
 
 pytestmark = pytest.mark.django_db
 

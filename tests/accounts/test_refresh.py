@@ -5,7 +5,7 @@ import pytest
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 
 from accounts.models import UserSession
-from tests.accounts.conftest import (
+from tests.helpers import (
     ME_URL,
     REFRESH_URL,
     assert_error,

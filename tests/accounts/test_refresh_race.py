@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from accounts.models import UserSession
-from tests.accounts.conftest import ME_URL, REFRESH_URL, assert_error, bearer_client, claims
+from tests.helpers import ME_URL, REFRESH_URL, assert_error, bearer_client, claims
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),

@@ -1,8 +1,8 @@
 import pytest
 
 from accounts.models import User
-from tests.accounts.conftest import ME_URL, assert_field_error, bearer_client
 from tests.factories import UserFactory
+from tests.helpers import ME_URL, assert_field_error, bearer_client
 
 pytestmark = pytest.mark.django_db
 

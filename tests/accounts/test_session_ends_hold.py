@@ -27,16 +27,9 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 from accounts import auth_cache, services
 from accounts.models import User, UserSession
 from accounts.roles import Role
-from tests.accounts.conftest import (
-    ME_URL,
-    REFRESH_URL,
-    TokenClient,
-    assert_error,
-    bearer_client,
-    claims,
-)
 from tests.e2e.servers import free_port
 from tests.factories import PASSWORD
+from tests.helpers import ME_URL, REFRESH_URL, TokenClient, assert_error, bearer_client, claims
 
 pytestmark = pytest.mark.django_db
 

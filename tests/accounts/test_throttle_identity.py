@@ -12,8 +12,8 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.throttles import _account_name
-from tests.accounts.conftest import LOGIN_URL, ME_URL, assert_error
 from tests.factories import PASSWORD, UserFactory
+from tests.helpers import LOGIN_URL, ME_URL, assert_error
 
 pytestmark = pytest.mark.django_db
 

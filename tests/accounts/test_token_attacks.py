@@ -10,13 +10,7 @@ import pytest
 
 from accounts.models import User, UserSession
 from accounts.services import user_set_active
-from tests.accounts.conftest import (
-    ME_URL,
-    REFRESH_URL,
-    assert_error,
-    bearer_client,
-    claims,
-)
+from tests.helpers import ME_URL, REFRESH_URL, assert_error, bearer_client, claims
 
 pytestmark = pytest.mark.django_db
 

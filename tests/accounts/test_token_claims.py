@@ -10,8 +10,8 @@ import jwt
 import pytest
 from channels.db import database_sync_to_async
 
-from tests.accounts.conftest import ME_URL, REFRESH_URL, assert_error, bearer_client, claims
-from tests.tasks.sockets import TIMEOUT, assert_closed_unauthorized, send, socket
+from tests.helpers import ME_URL, REFRESH_URL, assert_error, bearer_client, claims
+from tests.realtime.sockets import TIMEOUT, assert_closed_unauthorized, send, socket
 
 NOW = int(time.time())
 LATER = NOW + 3600

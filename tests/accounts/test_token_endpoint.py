@@ -5,14 +5,8 @@ from urllib.parse import urlencode
 import pytest
 
 from accounts.models import UserSession
-from tests.accounts.conftest import (
-    ME_URL,
-    assert_error,
-    assert_field_error,
-    bearer_client,
-    claims,
-)
 from tests.factories import PASSWORD
+from tests.helpers import ME_URL, assert_error, assert_field_error, bearer_client, claims
 
 pytestmark = pytest.mark.django_db
 

@@ -3,8 +3,8 @@
 import pytest
 
 from accounts.models import User, UserSession
-from tests.accounts.conftest import LOGIN_URL, ME_URL, REFRESH_URL, assert_error, assert_field_error
 from tests.factories import PASSWORD, UserFactory
+from tests.helpers import LOGIN_URL, ME_URL, REFRESH_URL, assert_error, assert_field_error
 
 pytestmark = pytest.mark.django_db
 

@@ -2,15 +2,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import User, UserSession
-from tests.accounts.conftest import (
-    LOGIN_URL,
-    ME_URL,
-    REFRESH_URL,
-    assert_error,
-    assert_field_error,
-    claims,
-)
 from tests.factories import PASSWORD, UserFactory
+from tests.helpers import LOGIN_URL, ME_URL, REFRESH_URL, assert_error, assert_field_error, claims
 
 pytestmark = pytest.mark.django_db
 

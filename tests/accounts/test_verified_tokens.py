@@ -8,7 +8,7 @@ import pytest
 from rest_framework_simplejwt.backends import TokenBackend
 
 from accounts import authentication
-from tests.accounts.conftest import ME_URL, assert_error, bearer_client, claims
+from tests.helpers import ME_URL, assert_error, bearer_client, claims
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,8 @@ import pytest
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
-from tests.accounts.conftest import assert_error
 from tests.factories import PASSWORD, TaskFactory
+from tests.helpers import assert_error
 
 FORM = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data; boundary=xx"

@@ -232,7 +232,7 @@ def assert_same_as_source(source: Source, database_url: str, media_root: Path) -
     # seven events, three files, three sessions of which one ended).
     assert len(original["accounts_user"]) == 2
     assert len(original["tasks_task"]) == 3
-    assert len(original["tasks_taskevent"]) == 7
+    assert len(original["activity_event"]) == 7
     assert len(original["files_file"]) == 3
     assert len(original["accounts_usersession"]) == 3
     assert len(original["tasks_idempotencykey"]) == 1

@@ -300,7 +300,7 @@ def test_with_redis_stopped_under_load_the_api_answers_from_the_database(
     assert not any(a.rate_limited for a in during), summary(during)
     assert all(a.status in (200, 201) and a.rate_limited for a in after), summary(after)
     # The faults are logged, not hidden: the cache's, the throttles' and the unsent events.
-    assert {"django_redis.cache", "taskmanager.throttles", "tasks.events"} <= warned_by(log)
+    assert {"django_redis.cache", "taskmanager.throttles", "realtime.sending"} <= warned_by(log)
 
 
 def warned_by(log: str) -> set[str]:

@@ -12,18 +12,7 @@ from urllib.parse import unquote
 import pytest
 
 from files.models import File
-from tests.files.conftest import (
-    FILE_SHAPE,
-    FILES_URL,
-    assert_error,
-    download_url,
-    file_url,
-    media_files,
-    page,
-    post_file,
-    result_ids,
-    upload,
-)
+from tests.files.helpers import media_files
 from tests.files.samples import (
     DOCX_TYPE,
     SAMPLES,
@@ -33,7 +22,18 @@ from tests.files.samples import (
     text_bytes,
     text_of_size,
 )
-from tests.tasks.conftest import task_url
+from tests.helpers import (
+    FILE_SHAPE,
+    FILES_URL,
+    assert_error,
+    download_url,
+    file_url,
+    page,
+    post_file,
+    result_ids,
+    task_url,
+    upload,
+)
 
 pytestmark = pytest.mark.django_db
 

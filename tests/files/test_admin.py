@@ -6,7 +6,8 @@ from django.utils.html import escape
 
 from files.models import File
 from tests.factories import UserFactory
-from tests.files.conftest import file_row, stored_names, upload
+from tests.files.helpers import file_row, stored_names
+from tests.helpers import upload
 
 pytestmark = pytest.mark.django_db
 

@@ -13,8 +13,8 @@ import pytest
 from django.core.files.storage import FileSystemStorage
 
 from files.models import File
-from tests.files.conftest import assert_error, download_url, upload
 from tests.files.test_storage import Bucket, bucket, moto_endpoint, s3_client  # noqa: F401
+from tests.helpers import assert_error, download_url, upload
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,7 @@ and the conditional GETs ConditionalGetMiddleware answers on metadata and lists.
 import pytest
 from drf_spectacular.generators import SchemaGenerator
 
-from tests.files.conftest import FILES_URL, file_url, upload
+from tests.helpers import FILES_URL, file_url, upload
 
 FILES = "/api/v1/files/"
 FILE = "/api/v1/files/{id}/"

@@ -32,17 +32,9 @@ from moto.server import ThreadedMotoServer
 from files import services, validation
 from files.models import File
 from tasks.models import Task
-from tests.files.conftest import (
-    FILES_URL,
-    assert_error,
-    download_url,
-    file_url,
-    media_files,
-    post_file,
-    stored_names,
-    upload,
-)
+from tests.files.helpers import media_files, stored_names
 from tests.files.samples import png_bytes, sample, text_bytes, text_of_size
+from tests.helpers import FILES_URL, assert_error, download_url, file_url, post_file, upload
 from tests.taskmanager import test_settings
 
 HOUR = 3600

@@ -8,8 +8,9 @@ import pytest
 from files import services
 from files.models import File
 from tasks.models import Task
-from tests.files.conftest import media_files, post_file
+from tests.files.helpers import media_files
 from tests.files.samples import sample
+from tests.helpers import post_file
 
 # The foreign key is checked at commit: the upload must really commit.
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)

@@ -8,8 +8,8 @@ from drf_spectacular.generators import SchemaGenerator
 
 from files.models import File
 from taskmanager.filters import MAX_ID
-from tests.files.conftest import assert_field_error, post_file
 from tests.files.samples import png_bytes
+from tests.helpers import assert_field_error, post_file
 
 
 def upload_form() -> dict:

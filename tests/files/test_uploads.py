@@ -19,15 +19,7 @@ from django.core.files import uploadhandler
 from files.models import File
 from files.uploads import SizeLimitUploadHandler
 from tests.factories import TaskFactory
-from tests.files.conftest import (
-    FILE_SHAPE,
-    FILES_URL,
-    assert_error,
-    assert_field_error,
-    media_files,
-    post_file,
-    upload,
-)
+from tests.files.helpers import media_files
 from tests.files.samples import (
     DOCX_TYPE,
     SAMPLES,
@@ -46,6 +38,7 @@ from tests.files.samples import (
     text_of_size,
     zip_bytes,
 )
+from tests.helpers import FILE_SHAPE, FILES_URL, assert_error, assert_field_error, post_file, upload
 
 pytestmark = pytest.mark.django_db
 

@@ -1,6 +1,6 @@
 """deploy/ and docker-compose.yml: every service has a health check and waits for what it
 needs, Prometheus scrapes both entry points, and the Grafana dashboard asks only for
-series that monitoring/metrics.py exports, with a panel for each one the issue names."""
+series that taskmanager/metrics.py exports, with a panel for each one the issue names."""
 
 import http.client
 import json
@@ -30,7 +30,7 @@ from prometheus_client import (
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitoring import metrics
+from taskmanager import metrics
 from taskmanager.settings import BASE_DIR
 
 COMPOSE = yaml.safe_load((BASE_DIR / "docker-compose.yml").read_text())
@@ -406,7 +406,7 @@ def dashboard_queries(dashboard: dict[str, Any]) -> list[Query]:
 
 def exported_series() -> dict[str, frozenset[str]]:
     """Series names and their labels as prometheus_client writes them for every metric
-    in monitoring/metrics.py: a twin of each is touched in a registry of its own and
+    in taskmanager/metrics.py: a twin of each is touched in a registry of its own and
     exposed, so the suffixes (_total, _bucket, _count, _sum) are the library's."""
     registry = CollectorRegistry()
     for metric in vars(metrics).values():

@@ -16,7 +16,7 @@ from monitoring.log_format import JsonFormatter
 from monitoring.logs import RequestIdFilter, current_request_id
 from taskmanager.asgi import application
 from tests.factories import PASSWORD
-from tests.tasks.sockets import TIMEOUT, WS_PATH, connected, socket
+from tests.realtime.sockets import TIMEOUT, WS_PATH, connected, socket
 
 GENERATED = re.compile(r"[0-9a-f]{32}")
 HEALTH_URL = "/monitoring/health/"
@@ -290,7 +290,7 @@ async def test_websocket_connection_logs_carry_the_request_id_and_user(caplog_in
     ready = await connected(communicator)
     await communicator.disconnect()
 
-    records = [r for r in caplog_info.records if r.name == "tasks.consumers"]
+    records = [r for r in caplog_info.records if r.name == "realtime.consumers"]
     by_message = {record.getMessage(): record for record in records}
     opened = by_message["websocket authenticated"]
     closed = by_message["websocket closed"]

@@ -4,8 +4,8 @@ moving with real requests."""
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.accounts.conftest import LOGIN_URL, assert_error
 from tests.factories import PASSWORD, TaskFactory
+from tests.helpers import LOGIN_URL, assert_error
 
 URL = "/monitoring/metrics/"
 

@@ -8,7 +8,7 @@ import pytest
 from django.db import OperationalError, connections
 
 from monitoring import views
-from tests.accounts.conftest import assert_error
+from tests.helpers import assert_error
 
 URL = "/monitoring/ready/"
 CLOSED_PORT_REDIS = "redis://127.0.0.1:1/0"
@@ -69,7 +69,7 @@ def test_an_unreachable_cache_is_503_naming_it(client, settings):
 def test_an_unreachable_channel_layer_is_503_naming_it(client, settings):
     layers = copy.deepcopy(settings.CHANNEL_LAYERS)
     layers["default"] = {
-        "BACKEND": "taskmanager.channel_layers.CountingRedisChannelLayer",
+        "BACKEND": "realtime.channel_layers.CountingRedisChannelLayer",
         "CONFIG": {"hosts": [CLOSED_PORT_REDIS]},
     }
     settings.CHANNEL_LAYERS = layers

@@ -14,19 +14,20 @@ import pytest
 from channels.db import database_sync_to_async
 
 from accounts.models import User, UserSession
+from activity.models import Event
 from files.models import File
-from tasks.models import Task, TaskEvent
+from tasks.models import Task
 from tasks.services import task_delete, task_update
-from tests.accounts.conftest import claims
 from tests.factories import TaskFactory
-from tests.security.conftest import fill, openapi_schema, operations
-from tests.tasks.sockets import (
+from tests.helpers import claims
+from tests.realtime.sockets import (
     assert_all_silent,
     next_of_type,
     open_sockets,
     receive,
     send,
 )
+from tests.security.helpers import fill, openapi_schema, operations
 
 MISSING_ID = 987654321
 MISSING_SESSION = "00000000-0000-4000-8000-000000000000"
@@ -78,7 +79,7 @@ def state_of(objects: dict[str, Any]) -> tuple[Any, ...]:
         session.ended_at,
         user.is_active,
         user.role,
-        TaskEvent.objects.filter(task_id=objects["task"]).count(),
+        Event.objects.filter(subject_id=objects["task"]).count(),
     )
 
 
@@ -224,8 +225,8 @@ def test_statistics_count_only_what_the_member_sees(member_client, others_task, 
 
 
 def test_a_file_cannot_be_attached_to_another_users_task(member_client, others_task):
-    from tests.files.conftest import post_file
     from tests.files.samples import sample
+    from tests.helpers import post_file
 
     response = post_file(member_client, "notes.png", sample("png"), task=others_task)
 
@@ -244,11 +245,11 @@ async def test_no_event_of_another_users_task_reaches_a_members_socket(
 ):
     async with open_sockets(member_client.tokens, manager_client.tokens) as (mia, manon):
         await database_sync_to_async(task_update)(
-            actor=other_member, task=others_task, data={"title": "Renamed"}
+            actor=other_member, task_id=others_task.pk, data={"title": "Renamed"}
         )
         # Positive control: a manager, who may see it, is told.
         assert (await next_of_type(manon, "task.updated"))["task"]["id"] == others_task.pk
-        await database_sync_to_async(task_delete)(actor=other_member, task=others_task)
+        await database_sync_to_async(task_delete)(actor=other_member, task_id=others_task.pk)
         assert (await next_of_type(manon, "task.deleted"))["task"]["id"] == others_task.pk
 
         await assert_all_silent(mia)

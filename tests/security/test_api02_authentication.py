@@ -21,10 +21,10 @@ from django.conf import settings as django_settings
 from rest_framework.test import APIClient
 
 from accounts.models import User, UserSession
-from tests.accounts.conftest import LOGIN_URL, ME_URL, REFRESH_URL, bearer_client, claims
 from tests.factories import PASSWORD
-from tests.security.conftest import fill, needs_authentication, operations
-from tests.tasks.sockets import assert_closed_unauthorized, send, socket
+from tests.helpers import LOGIN_URL, ME_URL, REFRESH_URL, bearer_client, claims
+from tests.realtime.sockets import assert_closed_unauthorized, send, socket
+from tests.security.helpers import fill, needs_authentication, operations
 
 TOKEN_URL = "/api/v1/auth/token/"
 FORM = "application/x-www-form-urlencoded"

@@ -19,12 +19,10 @@ from accounts import auth_cache
 from accounts.models import User
 from files.models import File
 from tasks.models import Task
-from tests.accounts.conftest import ME_URL, assert_error
 from tests.factories import PASSWORD, TaskFactory
-from tests.files.conftest import FILE_SHAPE, post_file
 from tests.files.samples import sample
-from tests.security.conftest import fill, openapi_schema, walk_strings
-from tests.tasks.conftest import EVENT_SHAPE, TASK_SHAPE
+from tests.helpers import EVENT_SHAPE, FILE_SHAPE, ME_URL, TASK_SHAPE, assert_error, post_file
+from tests.security.helpers import fill, openapi_schema, walk_strings
 
 USER_SHAPE = {"id", "username", "email", "role", "is_active", "date_joined"}
 SESSION_SHAPE = {"id", "created_at", "last_used_at", "ip", "user_agent", "current"}

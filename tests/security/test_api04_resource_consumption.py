@@ -18,14 +18,14 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import User, UserSession
+from activity.models import Event
 from files.models import File
-from tasks.models import Task, TaskEvent
-from tests.accounts.conftest import assert_error
+from tasks.models import Task
 from tests.factories import TaskFactory
-from tests.files.conftest import post_file
 from tests.files.samples import text_of_size
-from tests.security.conftest import fill, openapi_schema, operations
-from tests.tasks.sockets import TIMEOUT, connected, receive, send, socket
+from tests.helpers import assert_error, post_file
+from tests.realtime.sockets import TIMEOUT, connected, receive, send, socket
+from tests.security.helpers import fill, openapi_schema, operations
 
 MAX_PAGE = 100
 MANY = MAX_PAGE + 5
@@ -44,8 +44,8 @@ def crowded(admin: User) -> dict[str, Any]:
     """More than a page of everything the admin can list (rows written in bulk)."""
     now = timezone.now()
     tasks = Task.objects.bulk_create(Task(owner=admin, title=f"Bulk {n}") for n in range(MANY))
-    TaskEvent.objects.bulk_create(
-        TaskEvent(task_id=tasks[0].pk, kind="updated", actor=admin, owner_id=admin.pk)
+    Event.objects.bulk_create(
+        Event(subject_id=tasks[0].pk, type="task.updated", actor=admin, owner_id=admin.pk)
         for _ in range(MANY)
     )
     File.objects.bulk_create(

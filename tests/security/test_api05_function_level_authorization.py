@@ -12,9 +12,9 @@ from django.test import Client
 from accounts.models import User
 from accounts.roles import Role
 from tasks.models import Task
-from tests.accounts.conftest import assert_error
 from tests.factories import TaskFactory, UserFactory
-from tests.security.conftest import fill, openapi_schema, operations
+from tests.helpers import assert_error
+from tests.security.helpers import fill, openapi_schema, operations
 
 # The user-management operations: the schema's "users" tag, but not one's own profile.
 ADMIN_ONLY = [

@@ -14,8 +14,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from tests.accounts.conftest import LOGIN_URL, ME_URL, assert_error, assert_field_error
 from tests.factories import PASSWORD
+from tests.helpers import LOGIN_URL, ME_URL, assert_error, assert_field_error
 
 REGISTER_URL = "/api/v1/auth/register/"
 TOKEN_URL = "/api/v1/auth/token/"

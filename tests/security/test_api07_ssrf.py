@@ -23,11 +23,10 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from files.models import File
-from tests.accounts.conftest import LOGIN_URL, REFRESH_URL
 from tests.factories import PASSWORD
-from tests.files.conftest import post_file
 from tests.files.samples import sample
-from tests.security.conftest import operations
+from tests.helpers import LOGIN_URL, REFRESH_URL, post_file
+from tests.security.helpers import operations
 
 URLS = [
     "http://169.254.169.254/latest/meta-data/iam/security-credentials/",

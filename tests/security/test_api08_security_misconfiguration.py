@@ -22,7 +22,7 @@ from websockets.sync.client import connect as ws_connect
 
 from taskmanager.settings import BASE_DIR
 from tests.e2e.servers import Server, manage, production_env, serve
-from tests.security.conftest import operations
+from tests.security.helpers import operations
 
 # What .ci/run gives `check --deploy`. The check opens no connection, so unreachable
 # addresses do on either test backend.

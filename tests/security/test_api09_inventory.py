@@ -18,9 +18,9 @@ import pytest
 import yaml
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from realtime.routing import websocket_urlpatterns
 from taskmanager.settings import BASE_DIR
-from tasks.routing import websocket_urlpatterns
-from tests.security.conftest import HTTP_METHODS, fill, openapi_schema
+from tests.security.helpers import HTTP_METHODS, fill, openapi_schema
 
 # Routes that are deliberately not part of the API schema, and why.
 EXCLUDED_PREFIXES = {
@@ -32,7 +32,7 @@ EXCLUDED = {
     "/api/schema/": "OpenAPI document",
     "/api/docs/": "Swagger UI",
     "/api/redoc/": "ReDoc",
-    # The WebSocket's messages, described in AsyncAPI (tests/tasks/test_asyncapi.py).
+    # The WebSocket's messages, described in AsyncAPI (tests/realtime/test_asyncapi.py).
     "/api/asyncapi/": "AsyncAPI document",
     # HTML page following your tasks live, behind a session login.
     "/live/": "live page",

@@ -15,12 +15,12 @@ from django.core.cache import cache
 
 import taskmanager.throttles
 from accounts import auth_cache
-from tasks import caching, events
-from tasks.fanout import EVENT_MESSAGE_TYPE, EVENTS_GROUP
+from activity.kinds import user_key
+from realtime.fanout import EVENT_MESSAGE_TYPE, EVENTS_GROUP
+from tasks import caching
 from tasks.services import task_update
-from tests.accounts.conftest import ME_URL, claims
-from tests.files.conftest import download_url, file_url, upload
-from tests.tasks.sockets import QUIET, open_sockets, receive, send
+from tests.helpers import ME_URL, claims, download_url, file_url, upload
+from tests.realtime.sockets import QUIET, open_sockets, receive, send
 
 # --- channel layer -------------------------------------------------------------------
 
@@ -40,7 +40,7 @@ def event_of(**fields: Any) -> dict[str, Any]:
     return {**valid, **fields}
 
 
-# Layer messages as they reach a process's fan-out (tasks.events._send sends
+# Layer messages as they reach a process's fan-out (realtime.sending.send sends
 # `{"type", "groups", "message"}`); "{group}" is the member's own group.
 MALFORMED_LAYER_MESSAGES: dict[str, dict[str, Any]] = {
     "no message": {"groups": ["{group}"]},
@@ -80,14 +80,16 @@ async def test_a_malformed_channel_layer_message_is_dropped_and_the_socket_lives
     name, member, member_client, task
 ):
     layer = get_channel_layer()
-    layer_message = addressed(MALFORMED_LAYER_MESSAGES[name], events.user_group(member.pk))
+    layer_message = addressed(MALFORMED_LAYER_MESSAGES[name], user_key(member.pk))
     async with open_sockets(member_client.tokens) as (socket,):
         await layer.group_send(EVENTS_GROUP, {"type": EVENT_MESSAGE_TYPE, **layer_message})
         # The socket still answers.
         await send(socket, {"type": "ping"})
         assert await receive(socket) == {"type": "pong"}
         # The next thing it is sent is a genuine event: the malformed one never came.
-        await database_sync_to_async(task_update)(actor=member, task=task, data={"title": "New"})
+        await database_sync_to_async(task_update)(
+            actor=member, task_id=task.pk, data={"title": "New"}
+        )
         message = await receive(socket)
         assert message["type"] == "task.updated", message
         assert isinstance(message["task"], dict), message
@@ -105,7 +107,7 @@ async def test_a_well_formed_layer_message_does_reach_the_socket(member, member_
             EVENTS_GROUP,
             {
                 "type": EVENT_MESSAGE_TYPE,
-                "groups": [events.user_group(member.pk)],
+                "groups": [user_key(member.pk)],
                 "message": message,
             },
         )

@@ -3,29 +3,15 @@ body fields with the other fields' errors (taskmanager.serializers.StrictFieldsM
 unknown query parameters with invalid filter, pagination and feed values
 (taskmanager.query_parameters), on every endpoint that takes input."""
 
-# The role fixtures are imported (tests/taskmanager has no conftest of its own), and
-# the tests name them as arguments.
-# ruff: noqa: F811
-
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 from rest_framework.test import APIClient
 
-from tests.accounts.conftest import (  # noqa: F401
-    _fast_password_hashing,
-    admin,
-    admin_client,
-    assert_error,
-    client_for,
-    login,
-    member,
-    member_client,
-)
 from tests.factories import TaskFactory
-from tests.files.conftest import media_root, post_file  # noqa: F401
 from tests.files.samples import sample
+from tests.helpers import assert_error, post_file
 
 pytestmark = pytest.mark.django_db
 

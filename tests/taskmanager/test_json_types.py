@@ -4,10 +4,6 @@ number or an id (taskmanager.serializers.StrictFieldsMixin). DRF would convert
 `0` to the title "0", `0` to False and `"1"` to the id 1. Forms (the OAuth2 token
 grant, uploads) carry text only and keep their rules."""
 
-# The role fixtures are imported (tests/taskmanager has no conftest of its own), and
-# the tests name them as arguments.
-# ruff: noqa: F811
-
 import json
 from typing import Any
 from urllib.parse import urlencode
@@ -20,18 +16,8 @@ from rest_framework import serializers
 from accounts.roles import Role
 from taskmanager.serializers import StrictFieldsMixin, json_type
 from tasks.models import Task
-from tests.accounts.conftest import (  # noqa: F401
-    PASSWORD,
-    _fast_password_hashing,
-    admin,
-    admin_client,
-    assert_error,
-    client_for,
-    login,
-    member,
-    member_client,
-)
-from tests.factories import TaskFactory
+from tests.factories import PASSWORD, TaskFactory
+from tests.helpers import assert_error
 
 pytestmark = pytest.mark.django_db
 

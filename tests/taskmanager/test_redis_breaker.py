@@ -16,11 +16,12 @@ import redis
 from django.conf import settings
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from monitoring.metrics import REDIS_BREAKER_OPENED
+from realtime import sending
+from realtime.channel_layers import CountingRedisChannelLayer
+from realtime.fanout import EVENT_MESSAGE_TYPE, EVENTS_GROUP
 from taskmanager import redis_breaker
-from taskmanager.channel_layers import CountingRedisChannelLayer
+from taskmanager.metrics import REDIS_BREAKER_OPENED
 from taskmanager.redis_breaker import BreakerConnectionPool, CircuitBreaker, RedisSkipped
-from tasks import events
 
 
 class Clock:
@@ -197,12 +198,12 @@ async def test_a_hanging_redis_costs_the_channel_layer_one_timeout_then_nothing(
     try:
         started = time.monotonic()
         with pytest.raises(RedisTimeoutError):
-            await layer.group_send("tasks.events", {"type": "task.event"})
+            await layer.group_send(EVENTS_GROUP, {"type": EVENT_MESSAGE_TYPE})
         first = time.monotonic() - started
         started = time.monotonic()
         for _ in range(20):
             with pytest.raises(RedisSkipped):
-                await layer.group_add("tasks.events", "specific.x!y")
+                await layer.group_add(EVENTS_GROUP, "specific.x!y")
         with pytest.raises(RedisSkipped):
             await layer.receive(await layer.new_channel())
         skipped = time.monotonic() - started
@@ -243,14 +244,14 @@ async def test_an_event_skipped_by_the_breaker_still_uses_its_number(process_bre
     # The receivers' lost-event detection counts on it: the next event that arrives
     # shows the gap, and the sockets catch up from the outbox.
     layer = CountingRedisChannelLayer(hosts=["redis://127.0.0.1:1/0"])
-    monkeypatch.setattr(events, "channel_layer", lambda: layer)
+    monkeypatch.setattr(sending, "channel_layer", lambda: layer)
     process_breaker.failed(RedisTimeoutError("Timeout reading from socket"))
-    _, before = events._numbering.next()
+    _, before = sending._numbering.next()
 
     with pytest.raises(RedisSkipped):
-        await events._group_send({"type": "task.event", "groups": [], "message": {}})
+        await sending._group_send({"type": EVENT_MESSAGE_TYPE, "groups": [], "message": {}})
 
-    assert events._numbering.next()[1] == before + 2
+    assert sending._numbering.next()[1] == before + 2
 
 
 def _record(message: str, args: tuple[object, ...] = (), exc: BaseException | None = None):

@@ -87,7 +87,7 @@ def test_nothing_set_gives_the_embedded_defaults(tmp_path):
     assert found["db_engine"] == "django.db.backends.sqlite3"
     assert found["db_name"] == str(tmp_path / "db.sqlite3")
     assert found["cache"] == "django.core.cache.backends.locmem.LocMemCache"
-    assert found["layer"] == "taskmanager.channel_layers.CountingInMemoryChannelLayer"
+    assert found["layer"] == "realtime.channel_layers.CountingInMemoryChannelLayer"
     assert found["layer_config"] == {"capacity": 1000, "expiry": 60}
     assert found["media_root"] == str(tmp_path / "media")
     assert found["access_minutes"] == 15
@@ -115,7 +115,7 @@ def test_database_and_redis_urls_switch_to_postgres_redis_and_channels_redis(tmp
     assert found["conn_max_age"] == 0  # required with the pool
     assert found["cache"] == "django_redis.cache.RedisCache"
     assert found["cache_location"] == "redis://cache.internal:6379/2"
-    assert found["layer"] == "taskmanager.channel_layers.CountingRedisChannelLayer"
+    assert found["layer"] == "realtime.channel_layers.CountingRedisChannelLayer"
     assert [host["address"] for host in found["layer_config"]["hosts"]] == [
         "redis://cache.internal:6379/2"
     ]

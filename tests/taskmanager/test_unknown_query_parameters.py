@@ -6,10 +6,6 @@ The operations come from the OpenAPI document and the views from the URL conf, s
 new endpoint is covered without a change here.
 """
 
-# The role fixtures are imported (tests/taskmanager has no conftest of its own), and
-# the tests name them as arguments.
-# ruff: noqa: F811
-
 from typing import Any
 
 import jsonschema
@@ -22,18 +18,8 @@ from accounts.models import UserSession
 from files.models import File
 from taskmanager.query_parameters import StrictQueryParametersMixin, admits_empty
 from tasks import caching
-from tests.accounts.conftest import (  # noqa: F401
-    _fast_password_hashing,
-    admin,
-    admin_client,
-    assert_error,
-    client_for,
-    login,
-    member,
-    member_client,
-)
 from tests.factories import TaskFactory
-from tests.files.conftest import media_root, upload  # noqa: F401
+from tests.helpers import assert_error, upload
 
 TASKS_URL = "/api/v1/tasks/"
 UNKNOWN = "Unknown query parameter."

@@ -14,17 +14,19 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from activity.models import Event
+from realtime import fanout
 from tasks import admin as tasks_admin
 from tasks import events
-from tasks.models import Task, TaskEvent
+from tasks.models import Task
 from tasks.services import task_delete, task_update
 from tests.factories import TaskFactory, UserFactory
-from tests.tasks.conftest import TASKS_URL, page
+from tests.helpers import TASKS_URL, page
 
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = "/admin/tasks/task/"
-EVENTS = "/admin/tasks/taskevent/"
+EVENTS = "/admin/activity/event/"
 
 
 def change_url(task_or_id) -> str:
@@ -101,13 +103,13 @@ def test_marking_tasks_completed_writes_one_event_per_changed_task(
         assert task.status == "completed"
         assert task.completed_at is not None
         assert task.version == 2
-        (event,) = TaskEvent.objects.filter(task_id=task.pk, kind=TaskEvent.Kind.UPDATED)
+        (event,) = Event.objects.filter(subject_id=task.pk, type=events.UPDATED)
         assert event.actor_id == operator.pk
         assert event.changes["status"] == [old, "completed"]
         assert set(event.changes) == {"status", "completed_at"}
     done.refresh_from_db()
     assert done.version == 1
-    assert not TaskEvent.objects.filter(task_id=done.pk, kind=TaskEvent.Kind.UPDATED).exists()
+    assert not Event.objects.filter(subject_id=done.pk, type=events.UPDATED).exists()
 
 
 def test_marking_a_completed_task_pending_clears_its_completion_time(
@@ -120,7 +122,7 @@ def test_marking_a_completed_task_pending_clears_its_completion_time(
 
     task.refresh_from_db()
     assert (task.status, task.completed_at, task.version) == ("pending", None, 2)
-    (event,) = TaskEvent.objects.filter(task_id=task.pk, kind=TaskEvent.Kind.UPDATED)
+    (event,) = Event.objects.filter(subject_id=task.pk, type=events.UPDATED)
     assert event.changes["status"] == ["completed", "pending"]
 
 
@@ -148,7 +150,7 @@ def test_a_bulk_status_change_is_sent_to_the_owners_sockets(operator_client, mem
     task = TaskFactory(owner=member, status="pending")
     layer = get_channel_layer()
     channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(events.EVENTS_GROUP, channel)
+    async_to_sync(layer.group_add)(fanout.EVENTS_GROUP, channel)
 
     with committed():
         act(operator_client, "mark_completed", [task])
@@ -171,7 +173,7 @@ def test_a_bulk_status_change_over_the_limit_changes_nothing(operator_client, me
     assert response.status_code == 302
     assert [level for level, _ in notes(response)] == [messages.ERROR]
     assert set(Task.objects.values_list("status", flat=True)) == {"pending"}
-    assert not TaskEvent.objects.filter(kind=TaskEvent.Kind.UPDATED).exists()
+    assert not Event.objects.filter(type=events.UPDATED).exists()
 
 
 def test_a_task_deleted_meanwhile_is_reported_and_the_others_change(
@@ -180,10 +182,10 @@ def test_a_task_deleted_meanwhile_is_reported_and_the_others_change(
     gone, kept = TaskFactory(owner=member), TaskFactory(owner=member)
     real_update = tasks_admin.services.task_update
 
-    def update_after_a_concurrent_delete(*, actor, task, data, **kwargs):
-        if task.pk == gone.pk:
-            task_delete(actor=operator, task=task)
-        return real_update(actor=actor, task=task, data=data, **kwargs)
+    def update_after_a_concurrent_delete(*, actor, task_id, data, **kwargs):
+        if task_id == gone.pk:
+            task_delete(actor=operator, task_id=task_id)
+        return real_update(actor=actor, task_id=task_id, data=data, **kwargs)
 
     monkeypatch.setattr(tasks_admin.services, "task_update", update_after_a_concurrent_delete)
 
@@ -225,8 +227,8 @@ def test_adding_a_task_in_the_admin_creates_it_through_the_service(
         member,
         1,
     )
-    (event,) = TaskEvent.objects.filter(task_id=task.pk)
-    assert (event.kind, event.actor_id) == (TaskEvent.Kind.CREATED, operator.pk)
+    (event,) = Event.objects.filter(subject_id=task.pk)
+    assert (event.type, event.actor_id) == (events.CREATED, operator.pk)
 
 
 def test_saving_a_status_change_in_the_change_form_records_only_that_change(
@@ -240,7 +242,7 @@ def test_saving_a_status_change_in_the_change_form_records_only_that_change(
     assert response.status_code == 302, response.content
     task.refresh_from_db()
     assert (task.status, task.version) == ("in_progress", 2)
-    (event,) = TaskEvent.objects.filter(task_id=task.pk, kind=TaskEvent.Kind.UPDATED)
+    (event,) = Event.objects.filter(subject_id=task.pk, type=events.UPDATED)
     assert event.actor_id == operator.pk
     assert event.changes == {"status": ["pending", "in_progress"]}
 
@@ -253,7 +255,7 @@ def test_saving_the_change_form_unchanged_writes_nothing(operator_client, member
     assert response.status_code == 302, response.content
     task.refresh_from_db()
     assert task.version == 1
-    assert not TaskEvent.objects.filter(task_id=task.pk, kind=TaskEvent.Kind.UPDATED).exists()
+    assert not Event.objects.filter(subject_id=task.pk, type=events.UPDATED).exists()
 
 
 def test_the_change_form_refuses_a_task_changed_since_it_was_opened(
@@ -261,7 +263,7 @@ def test_the_change_form_refuses_a_task_changed_since_it_was_opened(
 ):
     task = TaskFactory(owner=member, title="Original")
     opened = form_data(task, title="Operator's title")
-    task_update(actor=member, task=task, data={"title": "Member's title"})
+    task_update(actor=member, task_id=task.pk, data={"title": "Member's title"})
 
     with committed():
         response = operator_client.post(change_url(task), opened)
@@ -271,7 +273,7 @@ def test_the_change_form_refuses_a_task_changed_since_it_was_opened(
     assert [level for level, _ in notes(response)] == [messages.ERROR]
     task.refresh_from_db()
     assert (task.title, task.version) == ("Member's title", 2)
-    assert TaskEvent.objects.filter(task_id=task.pk, kind=TaskEvent.Kind.UPDATED).count() == 1
+    assert Event.objects.filter(subject_id=task.pk, type=events.UPDATED).count() == 1
 
 
 def test_the_change_form_does_not_assign_an_inactive_user(operator_client, member):
@@ -298,9 +300,9 @@ def test_deleting_a_task_in_the_admin_writes_a_deleted_event(
 
     assert response.status_code == 302, response.content
     assert not Task.objects.filter(pk=task.pk).exists()
-    event = TaskEvent.objects.get(task_id=task.pk, kind=TaskEvent.Kind.DELETED)
+    event = Event.objects.get(subject_id=task.pk, type=events.DELETED)
     assert event.actor_id == operator.pk
-    assert event.snapshot["id"] == task.pk
+    assert event.data["id"] == task.pk
 
 
 def test_bulk_deleting_tasks_writes_a_deleted_event_for_each(operator_client, member, committed):
@@ -318,9 +320,9 @@ def test_bulk_deleting_tasks_writes_a_deleted_event_for_each(operator_client, me
 
     assert response.status_code == 302, response.content
     assert not Task.objects.exists()
-    assert set(
-        TaskEvent.objects.filter(kind=TaskEvent.Kind.DELETED).values_list("task_id", flat=True)
-    ) == {task.pk for task in tasks}
+    assert set(Event.objects.filter(type=events.DELETED).values_list("subject_id", flat=True)) == {
+        task.pk for task in tasks
+    }
 
 
 # Filters and search
@@ -440,12 +442,12 @@ def test_the_task_add_change_and_delete_pages_answer(operator_client, spread):
     "params",
     [
         {},
-        {"kind__exact": "deleted"},
-        {"task_id": "1"},
-        {"task_id": "x"},
-        {"task_id": "²"},
-        {"task_id": "9" * 30},
-        {"o": "2"},
+        {"type": "task.deleted"},
+        {"subject_id": "1"},
+        {"subject_id": "x"},
+        {"subject_id": "²"},
+        {"subject_id": "9" * 30},
+        {"o": "3"},
     ],
 )
 def test_the_event_changelist_answers_with_any_filter(operator_client, spread, params):
@@ -459,32 +461,33 @@ def test_events_are_listed_by_task_and_kind_even_after_the_task_is_gone(
     operator_client, operator, spread
 ):
     task = spread["undated"]
-    task_update(actor=operator, task=task, data={"status": "completed"})
-    task_delete(actor=operator, task=task)
-    history = set(TaskEvent.objects.filter(task_id=task.pk).values_list("pk", flat=True))
+    task_update(actor=operator, task_id=task.pk, data={"status": "completed"})
+    task_delete(actor=operator, task_id=task.pk)
+    history = set(Event.objects.filter(subject_id=task.pk).values_list("pk", flat=True))
 
-    assert listed(operator_client, EVENTS, {"task_id": str(task.pk)}) == history
+    assert listed(operator_client, EVENTS, {"subject_id": str(task.pk)}) == history
     assert len(history) == 3
-    assert listed(operator_client, EVENTS, {"task_id": "not a number"}) == set()
-    deleted = listed(operator_client, EVENTS, {"kind__exact": "deleted"})
-    assert deleted == set(TaskEvent.objects.filter(kind="deleted").values_list("pk", flat=True))
+    assert listed(operator_client, EVENTS, {"subject_id": "not a number"}) == set()
+    deleted = listed(operator_client, EVENTS, {"type": "task.deleted"})
+    assert deleted == set(Event.objects.filter(type=events.DELETED).values_list("pk", flat=True))
     for event_id in history:
         assert operator_client.get(f"{EVENTS}{event_id}/change/").status_code == 200
 
 
 def test_events_cannot_be_added_changed_or_deleted_in_the_admin(operator_client, spread):
-    event = TaskEvent.objects.first()
+    event = Event.objects.first()
 
     assert operator_client.get(f"{EVENTS}add/").status_code == 403
     assert (
-        operator_client.post(f"{EVENTS}{event.pk}/change/", {"kind": "deleted"}).status_code == 403
+        operator_client.post(f"{EVENTS}{event.pk}/change/", {"type": "task.deleted"}).status_code
+        == 403
     )
     assert operator_client.get(f"{EVENTS}{event.pk}/delete/").status_code == 403
     assert operator_client.post(f"{EVENTS}{event.pk}/delete/", {"post": "yes"}).status_code == 403
     response = operator_client.post(
         EVENTS, {"action": "delete_selected", "_selected_action": [event.pk], "post": "yes"}
     )
-    assert TaskEvent.objects.filter(pk=event.pk).exists()
+    assert Event.objects.filter(pk=event.pk).exists()
     assert response.status_code in (200, 302)
 
 
@@ -502,7 +505,7 @@ def add_tasks(count: int) -> None:
     """Tasks with their own owner and assignee each, so per-row user lookups would show."""
     for _ in range(count):
         task = TaskFactory(owner=UserFactory(), assignee=UserFactory())
-        task_update(actor=task.owner, task=task, data={"status": "in_progress"})
+        task_update(actor=task.owner, task_id=task.pk, data={"status": "in_progress"})
 
 
 @pytest.mark.parametrize("url", [CHANGELIST, EVENTS])

@@ -11,7 +11,8 @@ from django.test.utils import CaptureQueriesContext
 
 from tasks.services import task_update
 from tests.factories import TaskFactory, UserFactory
-from tests.tasks.conftest import STATS_URL, TASKS_URL, list_ids, page, task_url
+from tests.helpers import TASKS_URL, page, task_url
+from tests.tasks.helpers import STATS_URL, list_ids
 
 pytestmark = pytest.mark.django_db
 
@@ -146,7 +147,7 @@ def test_a_write_through_the_service_reaches_the_cached_list(member_client, memb
     assert listed(member_client)[task.pk][0] == "Before"
 
     with committed():
-        task_update(actor=member, task=task, data={"title": "After"})
+        task_update(actor=member, task_id=task.pk, data={"title": "After"})
 
     assert listed(member_client)[task.pk][0] == "After"
 

@@ -9,9 +9,10 @@ import pytest
 from django.db import connection, connections
 from rest_framework.test import APIClient
 
-from tasks.models import Task, TaskEvent
-from tests.accounts.conftest import assert_error
+from activity.models import Event
+from tasks.models import Task
 from tests.factories import TaskFactory
+from tests.helpers import assert_error
 
 T = TypeVar("T")
 
@@ -73,7 +74,7 @@ def test_patches_with_one_if_match_let_exactly_one_win(member, member_client):
     assert sorted(statuses) == [200] + [412] * 19
     task.refresh_from_db()
     assert task.version == 2
-    assert TaskEvent.objects.filter(task_id=task.pk, kind="updated").count() == 1
+    assert Event.objects.filter(subject_id=task.pk, type="task.updated").count() == 1
 
 
 def test_concurrent_patches_of_different_fields_all_land(member, member_client, settings):
@@ -182,7 +183,7 @@ def test_fifty_writers_reading_then_patching_with_if_match_win_once_per_version(
     assert task.title == last.body["title"]
 
     # One "updated" event per success, and their changes chain from one winner to the next.
-    updates = list(TaskEvent.objects.filter(task_id=task.pk, kind="updated").order_by("id"))
+    updates = list(Event.objects.filter(subject_id=task.pk, type="task.updated").order_by("id"))
     assert len(updates) == len(wins)
     by_version = sorted(wins, key=lambda a: a.if_match)
     previous = "start"
@@ -212,7 +213,7 @@ def test_racing_creates_with_one_idempotency_key_make_one_task(member, member_cl
     # Every racer got the same task back; exactly one made it, the others were replays.
     assert {body["id"] for _, body, _ in results} == {tasks[0].pk}
     assert sorted(replayed or "" for _, _, replayed in results) == [""] + ["true"] * 19
-    assert TaskEvent.objects.filter(task_id=tasks[0].pk, kind="created").count() == 1
+    assert Event.objects.filter(subject_id=tasks[0].pk, type="task.created").count() == 1
 
 
 def test_racing_creates_with_one_key_and_two_bodies_make_one_task_and_conflicts(
@@ -244,4 +245,4 @@ def test_racing_creates_with_one_key_and_two_bodies_make_one_task_and_conflicts(
             assert response.json()["id"] == tasks[0].pk
         else:
             assert_error(response, 409, "conflict")
-    assert TaskEvent.objects.filter(kind="created", owner=member).count() == 1
+    assert Event.objects.filter(type="task.created", owner=member).count() == 1

@@ -7,15 +7,8 @@ import pytest
 
 from tasks.models import Task
 from tests.factories import TaskFactory
-from tests.tasks.conftest import (
-    TASK_SHAPE,
-    TASKS_URL,
-    assert_error,
-    iso,
-    page,
-    parse_dt,
-    task_url,
-)
+from tests.helpers import TASK_SHAPE, TASKS_URL, assert_error, page, parse_dt, task_url
+from tests.tasks.helpers import iso
 
 pytestmark = pytest.mark.django_db
 

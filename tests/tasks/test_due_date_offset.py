@@ -8,14 +8,8 @@ from drf_spectacular.generators import SchemaGenerator
 
 from tasks.models import Task
 from tests.factories import TaskFactory
-from tests.tasks.conftest import (
-    TASKS_URL,
-    assert_error,
-    assert_task_unchanged,
-    list_ids,
-    parse_dt,
-    task_url,
-)
+from tests.helpers import TASKS_URL, assert_error, parse_dt, task_url
+from tests.tasks.helpers import assert_task_unchanged, list_ids
 
 pytestmark = pytest.mark.django_db
 

@@ -2,8 +2,10 @@
 
 import pytest
 
-from tasks.models import Task, TaskEvent
-from tests.tasks.conftest import TASKS_URL, assert_error, assert_task_unchanged, task_url
+from activity.models import Event
+from tasks.models import Task
+from tests.helpers import TASKS_URL, assert_error, task_url
+from tests.tasks.helpers import assert_task_unchanged
 
 pytestmark = pytest.mark.django_db
 
@@ -110,7 +112,7 @@ def test_update_with_a_stale_etag_is_412_and_changes_nothing(member_client, task
     stale = etag_of(member_client, task)
     assert member_client.patch(task_url(task), {"priority": "high"}).status_code == 200
     before = Task.objects.get(pk=task.pk)
-    events_before = TaskEvent.objects.count()
+    events_before = Event.objects.count()
 
     response = getattr(member_client, method)(
         task_url(task), {"title": "Lost update"}, HTTP_IF_MATCH=stale
@@ -119,7 +121,7 @@ def test_update_with_a_stale_etag_is_412_and_changes_nothing(member_client, task
     assert_error(response, 412, "precondition_failed")
     assert_task_unchanged(before)
     assert before.version == 2
-    assert TaskEvent.objects.count() == events_before
+    assert Event.objects.count() == events_before
     body = member_client.get(task_url(task)).json()
     assert body["title"] == task.title
     assert body["priority"] == "high"
@@ -173,14 +175,14 @@ def test_delete_with_a_stale_etag_is_412_and_the_task_stays(member_client, task)
     stale = etag_of(member_client, task)
     assert member_client.patch(task_url(task), {"title": "Moved on"}).status_code == 200
     before = Task.objects.get(pk=task.pk)
-    events_before = TaskEvent.objects.count()
+    events_before = Event.objects.count()
 
     response = member_client.delete(task_url(task), HTTP_IF_MATCH=stale)
 
     assert_error(response, 412, "precondition_failed")
     assert_task_unchanged(before)
-    assert TaskEvent.objects.count() == events_before
-    assert not TaskEvent.objects.filter(kind="deleted").exists()
+    assert Event.objects.count() == events_before
+    assert not Event.objects.filter(type="task.deleted").exists()
     assert member_client.get(task_url(task)).status_code == 200
 
 
@@ -252,7 +254,7 @@ def test_a_write_with_a_matching_if_none_match_is_412_and_changes_nothing(
     current = etag_of(member_client, task)
     header = {"*": "*", "current": current, "weak current": "W/" + current}[tag]
     before = Task.objects.get(pk=task.pk)
-    events_before = TaskEvent.objects.count()
+    events_before = Event.objects.count()
 
     response = getattr(member_client, method)(
         task_url(task), {"title": "Not if it exists"}, HTTP_IF_NONE_MATCH=header
@@ -260,7 +262,7 @@ def test_a_write_with_a_matching_if_none_match_is_412_and_changes_nothing(
 
     assert_error(response, 412, "precondition_failed")
     assert_task_unchanged(before)
-    assert TaskEvent.objects.count() == events_before
+    assert Event.objects.count() == events_before
 
 
 def test_a_write_with_a_stale_if_none_match_goes_through(member_client, task):

@@ -2,21 +2,21 @@
 
 import pytest
 
-from tasks.models import Task, TaskEvent
+from activity.models import Event
+from tasks.models import Task
 from tasks.services import task_delete, task_update
 from tests.factories import TaskFactory
-from tests.tasks.conftest import (
+from tests.helpers import (
     EVENT_SHAPE,
     FEED_URL,
     TASKS_URL,
     assert_error,
     assert_field_error,
-    events_url,
-    iso,
     page,
     parse_dt,
     task_url,
 )
+from tests.tasks.helpers import events_url, iso
 
 pytestmark = pytest.mark.django_db
 
@@ -41,9 +41,9 @@ def feed_ids(client, **params):
 
 def event_ids_of(*tasks, kind=None):
     """Ids of the stored events of these tasks (oldest first)."""
-    queryset = TaskEvent.objects.filter(task_id__in=[getattr(t, "pk", t) for t in tasks])
+    queryset = Event.objects.filter(subject_id__in=[getattr(t, "pk", t) for t in tasks])
     if kind:
-        queryset = queryset.filter(kind=kind)
+        queryset = queryset.filter(type=f"task.{kind}")
     return list(queryset.order_by("id").values_list("id", flat=True))
 
 
@@ -182,7 +182,7 @@ def test_task_events_are_listed_oldest_first(member_client, member, committed):
 def test_task_events_are_paginated(member_client, member):
     task = TaskFactory(owner=member, title="t0")
     for n in range(1, 4):
-        task_update(actor=member, task=Task.objects.get(pk=task.pk), data={"title": f"t{n}"})
+        task_update(actor=member, task_id=task.pk, data={"title": f"t{n}"})
 
     body = page(member_client.get(events_url(task), {"limit": 2}))
 
@@ -195,7 +195,7 @@ def test_task_events_are_paginated(member_client, member):
 def test_task_events_hold_only_that_tasks_events(member_client, member):
     task = TaskFactory(owner=member)
     other = TaskFactory(owner=member)
-    task_update(actor=member, task=other, data={"title": "elsewhere"})
+    task_update(actor=member, task_id=other.pk, data={"title": "elsewhere"})
 
     listed = events(member_client, task)
 
@@ -225,8 +225,8 @@ def test_delete_records_a_deleted_event_kept_after_the_task_is_gone(
     assert len(deleted) == 1
     assert deleted[0]["task"] == task_id
     assert deleted[0]["actor"] == member.pk
-    assert TaskEvent.objects.filter(task_id=task_id, kind="deleted").count() == 1
-    assert TaskEvent.objects.filter(task_id=task_id, kind="created").count() == 1
+    assert Event.objects.filter(subject_id=task_id, type="task.deleted").count() == 1
+    assert Event.objects.filter(subject_id=task_id, type="task.created").count() == 1
 
 
 # --- tasks/events/?after=N --------------------------------------------------------------
@@ -235,7 +235,7 @@ def test_delete_records_a_deleted_event_kept_after_the_task_is_gone(
 def test_feed_without_after_starts_from_the_beginning_oldest_first(
     member_client, member, task, assigned_task
 ):
-    task_update(actor=member, task=task, data={"title": "renamed"})
+    task_update(actor=member, task_id=task.pk, data={"title": "renamed"})
 
     listed = feed(member_client)
 
@@ -268,8 +268,8 @@ def test_feed_after_zero_equals_the_feed_without_after(member_client, task, assi
 def test_feed_leaves_out_events_of_another_members_tasks(
     member_client, other_member, task, others_task
 ):
-    task_update(actor=other_member, task=others_task, data={"title": "still private"})
-    task_delete(actor=other_member, task=TaskFactory(owner=other_member))
+    task_update(actor=other_member, task_id=others_task.pk, data={"title": "still private"})
+    task_delete(actor=other_member, task_id=TaskFactory(owner=other_member).pk)
 
     listed = feed(member_client)
 
@@ -295,7 +295,7 @@ def test_manager_and_admin_feed_holds_every_event(
 ):
     client = request.getfixturevalue(client_name)
     task_id = task.pk
-    task_delete(actor=member, task=task)
+    task_delete(actor=member, task_id=task.pk)
 
     assert feed_ids(client) == event_ids_of(task_id, assigned_task, others_task)
     assert "deleted" in {event["kind"] for event in feed(client)}
@@ -303,7 +303,7 @@ def test_manager_and_admin_feed_holds_every_event(
 
 def test_feed_includes_deleted_events_of_the_users_own_tasks(member_client, member, task):
     task_id = task.pk
-    task_delete(actor=member, task=task)
+    task_delete(actor=member, task_id=task.pk)
 
     listed = feed(member_client)
 
@@ -340,7 +340,7 @@ def test_feed_follows_who_was_assignee_at_the_time_of_each_event(
 def test_feed_is_paginated(member_client, member):
     task = TaskFactory(owner=member, title="t0")
     for n in range(1, 5):
-        task_update(actor=member, task=Task.objects.get(pk=task.pk), data={"title": f"t{n}"})
+        task_update(actor=member, task_id=task.pk, data={"title": f"t{n}"})
 
     body = page(member_client.get(FEED_URL, {"limit": 2}))
 

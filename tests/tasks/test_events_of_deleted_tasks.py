@@ -5,15 +5,11 @@ Anyone else, and an id that never was a task, gets 404."""
 
 import pytest
 
-from tasks.models import Task, TaskEvent
+from activity.models import Event
 from tasks.services import task_delete, task_update
 from tests.factories import TaskFactory
-from tests.tasks.conftest import (
-    EVENT_SHAPE,
-    assert_error,
-    events_url,
-    page,
-)
+from tests.helpers import EVENT_SHAPE, assert_error, page
+from tests.tasks.helpers import events_url
 
 pytestmark = pytest.mark.django_db
 
@@ -27,13 +23,13 @@ def history(client, task_id, **params):
 
 def stored_ids(task_id):
     return list(
-        TaskEvent.objects.filter(task_id=task_id).order_by("id").values_list("id", flat=True)
+        Event.objects.filter(subject_id=task_id).order_by("id").values_list("id", flat=True)
     )
 
 
 def deleted_after_a_change(task, actor):
-    task_update(actor=actor, task=Task.objects.get(pk=task.pk), data={"title": "renamed"})
-    task_delete(actor=actor, task=Task.objects.get(pk=task.pk))
+    task_update(actor=actor, task_id=task.pk, data={"title": "renamed"})
+    task_delete(actor=actor, task_id=task.pk)
     return task.pk
 
 
@@ -85,12 +81,10 @@ def test_a_former_assignee_gets_404_as_for_the_task_before_its_deletion(
 ):
     # Assigned, then unassigned, then deleted: the task was out of her sight when it
     # went, as it is out of it while it exists (404 then too).
-    task_update(actor=other_member, task=others_task, data={"assignee": member})
-    task_update(
-        actor=other_member, task=Task.objects.get(pk=others_task.pk), data={"assignee": None}
-    )
+    task_update(actor=other_member, task_id=others_task.pk, data={"assignee": member})
+    task_update(actor=other_member, task_id=others_task.pk, data={"assignee": None})
     assert_error(member_client.get(events_url(others_task)), 404, "not_found")
-    task_delete(actor=other_member, task=Task.objects.get(pk=others_task.pk))
+    task_delete(actor=other_member, task_id=others_task.pk)
 
     assert_error(member_client.get(events_url(others_task.pk)), 404, "not_found")
 
@@ -107,8 +101,8 @@ def test_an_id_that_never_was_a_task_is_404(manager_client, task, task_id):
 def test_the_history_of_a_deleted_task_is_paginated(member_client, member):
     task = TaskFactory(owner=member, title="t0")
     for n in range(1, 4):
-        task_update(actor=member, task=Task.objects.get(pk=task.pk), data={"title": f"t{n}"})
-    task_delete(actor=member, task=Task.objects.get(pk=task.pk))
+        task_update(actor=member, task_id=task.pk, data={"title": f"t{n}"})
+    task_delete(actor=member, task_id=task.pk)
 
     first = page(member_client.get(events_url(task.pk), {"limit": 2}))
     last = page(member_client.get(events_url(task.pk), {"limit": 2, "offset": 4}))

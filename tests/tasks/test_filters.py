@@ -6,7 +6,8 @@ from types import SimpleNamespace
 import pytest
 
 from tests.factories import TaskFactory
-from tests.tasks.conftest import assert_field_error, iso, list_ids
+from tests.helpers import assert_field_error
+from tests.tasks.helpers import iso, list_ids
 
 pytestmark = pytest.mark.django_db
 

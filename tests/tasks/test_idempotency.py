@@ -2,8 +2,10 @@
 
 import pytest
 
-from tasks.models import Task, TaskEvent
-from tests.tasks.conftest import TASKS_URL, assert_error, assert_error_shape
+from activity.models import Event
+from tasks.models import Task
+from tests.helpers import TASKS_URL, assert_error
+from tests.tasks.helpers import assert_error_shape
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +39,7 @@ def test_same_key_and_same_body_replays_the_first_response_without_a_second_task
     assert second.json()["title"] == "Pay the rent"
     assert second.json()["version"] == 1
     assert Task.objects.count() == 1
-    assert TaskEvent.objects.filter(kind="created").count() == 1
+    assert Event.objects.filter(type="task.created").count() == 1
 
 
 def test_a_third_retry_still_answers_the_same_task(member_client):

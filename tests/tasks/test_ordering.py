@@ -6,7 +6,8 @@ import pytest
 
 from tasks.services import task_update
 from tests.factories import TaskFactory
-from tests.tasks.conftest import TASKS_URL, assert_field_error, list_ids, page
+from tests.helpers import TASKS_URL, assert_field_error, page
+from tests.tasks.helpers import list_ids
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +37,7 @@ def test_ordering_by_updated_at_follows_the_last_change_not_creation(
     first, second, third = (TaskFactory(owner=member, title=f"t{n}") for n in range(3))
     # Touched in the order second, third, first: not the creation order.
     for task in (second, third, first):
-        task_update(actor=member, task=task, data={"description": "touched"})
+        task_update(actor=member, task_id=task.pk, data={"description": "touched"})
     expected = [second.pk, third.pk, first.pk]
 
     assert ordered(member_client, ordering) == (expected[::-1] if reverse else expected)

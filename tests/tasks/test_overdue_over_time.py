@@ -7,7 +7,8 @@ import pytest
 from django.utils import timezone
 
 from tests.factories import TaskFactory
-from tests.tasks.conftest import STATS_URL, TASKS_URL
+from tests.helpers import TASKS_URL
+from tests.tasks.helpers import STATS_URL
 
 pytestmark = pytest.mark.django_db
 

@@ -7,8 +7,10 @@ import re
 import pytest
 from drf_spectacular.generators import SchemaGenerator
 
-from tasks.models import Task, TaskEvent
-from tests.tasks.conftest import assert_error, assert_task_unchanged, task_url
+from activity.models import Event
+from tasks.models import Task
+from tests.helpers import assert_error, task_url
+from tests.tasks.helpers import assert_task_unchanged
 
 pytestmark = pytest.mark.django_db
 
@@ -33,13 +35,13 @@ def header_value(template: str, task: Task) -> str:
 
 def unchanged_after(response, task: Task, events_before: int) -> None:
     assert_task_unchanged(task)
-    assert TaskEvent.objects.count() == events_before
+    assert Event.objects.count() == events_before
 
 
 @pytest.mark.parametrize("method", ["get", "patch", "put", "delete"])
 @pytest.mark.parametrize("template", MALFORMED.values(), ids=MALFORMED.keys())
 def test_a_malformed_if_match_is_400_naming_it(member_client, task, method, template):
-    before, events_before = Task.objects.get(pk=task.pk), TaskEvent.objects.count()
+    before, events_before = Task.objects.get(pk=task.pk), Event.objects.count()
 
     body = None if method == "get" else {"title": "Guarded"}
 
@@ -57,7 +59,7 @@ def test_a_malformed_if_match_is_400_naming_it(member_client, task, method, temp
 def test_a_malformed_if_none_match_on_a_write_is_400_naming_it(
     member_client, task, method, template
 ):
-    before, events_before = Task.objects.get(pk=task.pk), TaskEvent.objects.count()
+    before, events_before = Task.objects.get(pk=task.pk), Event.objects.count()
 
     response = getattr(member_client, method)(
         task_url(task), {"title": "Guarded"}, HTTP_IF_NONE_MATCH=header_value(template, task)

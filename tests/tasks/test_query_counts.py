@@ -6,7 +6,7 @@ from django.test.utils import CaptureQueriesContext
 
 from tasks.services import task_update
 from tests.factories import TaskFactory, UserFactory
-from tests.tasks.conftest import FEED_URL, TASKS_URL, page
+from tests.helpers import FEED_URL, TASKS_URL, page
 
 pytestmark = pytest.mark.django_db
 
@@ -80,7 +80,7 @@ def test_event_feed_queries_do_not_grow_with_the_page_size(
     small_count, small = queries_for(member_client, FEED_URL, {"limit": 100})
     assert small["count"] == 2
     for n, task in enumerate(make_tasks(member, others, 20) + tasks):
-        task_update(actor=task.owner, task=task, data={"description": f"changed {n}"})
+        task_update(actor=task.owner, task_id=task.pk, data={"description": f"changed {n}"})
 
     with django_assert_num_queries(small_count):
         response = member_client.get(FEED_URL, {"limit": 100, "after": 0})

@@ -1,19 +1,24 @@
 """On Redis a warm authenticated request reads ahead: the session, the user, the
 throttle's counter and the view's first cache reads in one round trip."""
 
+import gc
+import weakref
 from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
 from django.core.cache import cache
+from django.http import HttpRequest
 from redis.connection import Connection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
+from accounts import auth_cache
 from taskmanager import readahead, throttles
 from tests.factories import TaskFactory
-from tests.tasks.conftest import STATS_URL, TASKS_URL, list_ids, task_url
+from tests.helpers import TASKS_URL, claims, task_url
+from tests.tasks.helpers import STATS_URL, list_ids
 
 pytestmark = pytest.mark.django_db
 on_redis = pytest.mark.skipif(not django_settings.REDIS_URL, reason="Redis round trips")
@@ -136,23 +141,66 @@ def test_a_counter_that_is_no_integer_is_restarted_by_the_throttle(member, membe
         Request(APIRequestFactory().get(TASKS_URL)), member.pk
     )
     assert counter is not None
-    cache.set(counter[0], "not a number")
+    cache.set(counter.key, "not a number")
 
     response = member_client.get(TASKS_URL)
 
     assert response.status_code == 200
-    assert cache.get(counter[0]) == 1
+    assert cache.get(counter.key) == 1
+
+
+@on_redis
+def test_with_the_read_ahead_off_each_reader_asks_for_itself(
+    member, member_client, packets, settings
+):
+    TaskFactory.create_batch(3, owner=member)
+    first = member_client.get(TASKS_URL)
+    settings.READ_AHEAD = False
+    packets.clear()
+
+    again = member_client.get(TASKS_URL)
+
+    assert again.json() == first.json()
+    # The session and user entries, the throttle's counter, the list's entry.
+    assert len(packets) == 3, packets
+    assert int(again["X-RateLimit-Remaining"]) == int(first["X-RateLimit-Remaining"]) - 1
+
+
+@on_redis
+def test_what_a_request_read_ahead_is_kept_for_that_request_alone(member_client):
+    token = claims(member_client.tokens["access"])
+    keys = auth_cache.entry_keys(token["user_id"], token["sid"])
+
+    first, second = member_client.get(TASKS_URL), member_client.get(TASKS_URL)
+
+    assert readahead.get_many(first.wsgi_request, keys) is not None
+    assert readahead.get_many(second.wsgi_request, keys) is not None
+    assert readahead.get_many(HttpRequest(), keys) is None
+    assert not hasattr(first.wsgi_request, "read_ahead")
+
+
+def test_a_read_ahead_goes_with_its_request() -> None:
+    request = HttpRequest()
+    readahead._read[request] = readahead._ReadAhead({"a": 1}, ["a"], {"b": 2})
+    assert readahead.get_many(Request(request), ["a"]) == {"a": 1}
+    assert readahead.counted(request, "b") == 2
+    gone = weakref.ref(request)
+
+    del request
+    gc.collect()
+
+    assert gone() is None
 
 
 def test_a_count_read_ahead_for_another_window_is_not_reported() -> None:
-    ahead = readahead.ReadAhead({}, [], {"throttle:read:user:1:0": 5})
+    ahead = readahead._ReadAhead({}, [], {"throttle:read:user:1:0": 5})
 
     assert ahead.counted("throttle:read:user:1:60") is None
     assert ahead.counted("throttle:read:user:1:0") == 5
 
 
 def test_keys_not_read_ahead_are_not_answered() -> None:
-    ahead = readahead.ReadAhead({"a": 1}, ["a", "b"], {})
+    ahead = readahead._ReadAhead({"a": 1}, ["a", "b"], {})
 
     assert ahead.get_many(["a", "b"]) == {"a": 1}
     assert ahead.get_many(["a", "c"]) is None
@@ -160,4 +208,7 @@ def test_keys_not_read_ahead_are_not_answered() -> None:
 
 @pytest.mark.skipif(bool(django_settings.REDIS_URL), reason="the local-memory cache")
 def test_without_redis_nothing_is_read_ahead() -> None:
-    assert readahead.fetch(readahead.Plan(keys=["a"], counters=[("b", 60)])) is None
+    request = Request(APIRequestFactory().get(TASKS_URL))
+
+    assert readahead.start(request, 1, ["a"]) is None
+    assert readahead.get_many(request, ["a"]) is None

@@ -6,13 +6,8 @@ import pytest
 
 from tasks.models import Task
 from tests.factories import TaskFactory
-from tests.tasks.conftest import (
-    TASKS_URL,
-    assert_error,
-    assert_field_error,
-    assert_task_unchanged,
-    task_url,
-)
+from tests.helpers import TASKS_URL, assert_error, assert_field_error, task_url
+from tests.tasks.helpers import assert_task_unchanged
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,8 @@ import pytest
 from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 
-from tasks.models import Task, TaskEvent
+from activity.models import Event
+from tasks.models import Task
 from tasks.serializers import TaskEventOutputSerializer, TaskOutputSerializer
 from tasks.services import task_create, task_update
 from tests.factories import TaskFactory, UserFactory
@@ -59,8 +60,10 @@ def test_a_list_of_tasks_is_written_as_the_generated_fields_would(tasks):
 
 def test_a_task_event_is_written_as_the_generated_fields_would(tasks):
     owner = tasks[0].owner
-    task_update(actor=owner, task=tasks[0], data={"title": "Renamed", "assignee": tasks[1].owner})
-    for event in TaskEvent.objects.order_by("id"):
+    task_update(
+        actor=owner, task_id=tasks[0].pk, data={"title": "Renamed", "assignee": tasks[1].owner}
+    )
+    for event in Event.objects.order_by("id"):
         serializer = TaskEventOutputSerializer(event)
         assert serializer.data == generated(serializer, event)
         assert same_json(serializer.data, generated(serializer, event))

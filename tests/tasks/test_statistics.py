@@ -3,7 +3,7 @@
 import pytest
 
 from tests.factories import TaskFactory, UserFactory
-from tests.tasks.conftest import STATS_URL
+from tests.tasks.helpers import STATS_URL
 
 pytestmark = pytest.mark.django_db
 

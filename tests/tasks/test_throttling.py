@@ -3,14 +3,8 @@
 import pytest
 
 from tasks.models import Task
-from tests.tasks.conftest import (
-    FEED_URL,
-    STATS_URL,
-    TASKS_URL,
-    assert_error,
-    events_url,
-    task_url,
-)
+from tests.helpers import FEED_URL, TASKS_URL, assert_error, task_url
+from tests.tasks.helpers import STATS_URL, events_url
 
 pytestmark = pytest.mark.django_db
 

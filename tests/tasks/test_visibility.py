@@ -8,16 +8,8 @@ import pytest
 
 from tasks.models import Task
 from tests.factories import UserFactory
-from tests.tasks.conftest import (
-    FEED_URL,
-    STATS_URL,
-    TASKS_URL,
-    assert_error,
-    assert_task_unchanged,
-    events_url,
-    list_ids,
-    task_url,
-)
+from tests.helpers import FEED_URL, TASKS_URL, assert_error, task_url
+from tests.tasks.helpers import STATS_URL, assert_task_unchanged, events_url, list_ids
 
 pytestmark = pytest.mark.django_db
 

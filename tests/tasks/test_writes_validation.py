@@ -4,14 +4,11 @@ another value than the task's included (tests/tasks/test_read_only_fields.py).""
 import pytest
 
 from accounts.services import user_set_active
-from tasks.models import Task, TaskEvent
+from activity.models import Event
+from tasks.models import Task
 from tests.factories import TaskFactory, UserFactory
-from tests.tasks.conftest import (
-    TASKS_URL,
-    assert_field_error,
-    assert_task_unchanged,
-    task_url,
-)
+from tests.helpers import TASKS_URL, assert_field_error, task_url
+from tests.tasks.helpers import assert_task_unchanged
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +23,7 @@ def inactive_user(db):
 
 def assert_nothing_created() -> None:
     assert not Task.objects.exists()
-    assert not TaskEvent.objects.exists()
+    assert not Event.objects.exists()
 
 
 @pytest.mark.parametrize(

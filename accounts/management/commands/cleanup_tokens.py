@@ -8,8 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db import InterfaceError, OperationalError, close_old_connections
 
-from accounts.services import tokens_cleanup
-from tasks.services import idempotency_keys_cleanup
+from taskmanager import cleanups
 
 # After a run failed because the database was unavailable, the next one starts within
 # this many seconds.
@@ -85,14 +84,9 @@ class Command(BaseCommand):
 
     def _run_once(self, options: dict[str, Any]) -> None:
         batches = {"dry_run": options["dry_run"], "batch_size": options["batch_size"]}
-        counts = tokens_cleanup(**batches)
-        keys = idempotency_keys_cleanup(**batches)
+        counts = cleanups.run_all(**batches)
         verb = "Would remove" if options["dry_run"] else "Removed"
-        self.stdout.write(
-            f"{verb} {counts.outstanding_tokens} expired outstanding tokens, "
-            f"{counts.blacklisted_tokens} blacklisted tokens, {counts.sessions} sessions, "
-            f"{keys} idempotency keys."
-        )
+        self.stdout.write(f"{verb} {', '.join(f'{n} {what}' for n, what in counts)}.")
         self.stdout.flush()
 
     def _beat(self, heartbeat: Path | None) -> None:

@@ -1,0 +1,67 @@
+from django.conf import settings
+from django.db import models
+
+
+class Event(models.Model):
+    """One change a client may want to know about, of any kind (`task.updated`, ...),
+    written in the same transaction as the change: the history, the feed and the
+    outbox that delivery (sockets) reads after commit.
+
+    `subject_id` is the changed object's id, without a foreign key: events outlive
+    what they describe. The user columns say who may read the event, fixed when it is
+    recorded (activity.kinds): for a task, its owner, its assignee and the assignee
+    it was just taken from.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    type = models.CharField(max_length=64)
+    subject_id = models.BigIntegerField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    # The object as it was after the change (before it, for a deletion).
+    data = models.JSONField(default=dict)
+    # Each changed field's [old, new].
+    changes = models.JSONField(default=dict)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, db_constraint=False, related_name="+"
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        related_name="+",
+    )
+    previous_assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            # An object's history: WHERE subject_id = ? AND type IN (...) ORDER BY id.
+            models.Index(fields=["subject_id", "id"], name="activity_event_subject"),
+            # A user's feed: WHERE id > ? AND (owner_id = me OR assignee_id = me OR
+            # previous_assignee_id = me) ORDER BY id.
+            models.Index(fields=["owner", "id"], name="activity_event_owner"),
+            models.Index(fields=["assignee", "id"], name="activity_event_assignee"),
+            models.Index(fields=["previous_assignee", "id"], name="activity_event_prev_assignee"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.subject_id}"
+
+    @property
+    def kind(self) -> str:
+        """The kind of object changed: `task` for `task.updated`."""
+        return self.type.partition(".")[0]
+
+    @property
+    def action(self) -> str:
+        """What happened to it: `updated` for `task.updated`."""
+        return self.type.partition(".")[2]

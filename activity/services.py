@@ -1,0 +1,50 @@
+"""The one write of the outbox: `record`, called by domain services inside their
+transaction."""
+
+from typing import Any
+
+from django.db import connection
+
+from accounts.models import User
+from activity import kinds, publication
+from activity.models import Event
+from taskmanager.transactions import after_commit
+
+# Taken for the last moments of every recording transaction on PostgreSQL (the event
+# insert to the commit): event ids then commit in increasing order, so a client that
+# saw event N has seen, or will be able to fetch, every event before it.
+_EVENT_ORDER_LOCK = 0x7461736B
+
+
+def record(
+    *,
+    type: str,
+    subject_id: int,
+    actor: User | None,
+    data: dict[str, Any],
+    changes: dict[str, list[Any]],
+    owner_id: int,
+    assignee_id: int | None = None,
+    previous_assignee_id: int | None = None,
+) -> Event:
+    """Write the event of one change in the caller's transaction; it is published
+    (activity.publication) once that commits. `type` must be of a registered kind
+    (activity.kinds); the user ids say who may read it besides the kind's "read all"
+    permission."""
+    if kinds.kind_of(type) is None:
+        raise ValueError(f"no event kind is registered for {type!r}")
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_EVENT_ORDER_LOCK])
+    event = Event.objects.create(
+        type=type,
+        subject_id=subject_id,
+        actor_id=actor.pk if actor is not None else None,
+        data=data,
+        changes=changes,
+        owner_id=owner_id,
+        assignee_id=assignee_id,
+        previous_assignee_id=previous_assignee_id,
+    )
+    after_commit(lambda: publication.publish(event))
+    return event

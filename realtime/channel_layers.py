@@ -1,0 +1,162 @@
+"""The channel layers of the settings, counting the messages they drop.
+
+A socket process whose fan-out falls behind loses messages once its channel is full;
+the drop must show in `taskmanager_channel_layer_dropped_total`, not pass in silence.
+"""
+
+import asyncio
+import collections
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from channels.exceptions import ChannelFull
+from channels.layers import InMemoryChannelLayer
+from channels_redis.core import BoundedQueue, RedisChannelLayer
+from redis import asyncio as aioredis
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from taskmanager.metrics import CHANNEL_LAYER_DROPPED
+from taskmanager.redis_breaker import RedisSkipped, redis_breaker
+
+T = TypeVar("T")
+
+
+class CountingInMemoryChannelLayer(InMemoryChannelLayer):
+    """The embedded default's layer. Its `group_send` swallows `ChannelFull` per
+    receiving channel; counting it where each channel's send fails shows the drop.
+
+    When a message expires, Channels' in-memory layer also takes its channel out of
+    every group, as if nobody read it any more. The only channels in groups here are
+    the fan-out's, one per server process, which leave their group themselves: one
+    that fell behind would stop receiving events at all (until its hourly rejoin).
+    It stays in its groups; the expired event shows as a gap (realtime.fanout), as on
+    channels-redis, which keeps the members too.
+    """
+
+    def _remove_from_groups(self, channel: str) -> None:
+        return
+
+    async def send(self, channel: str, message: dict[str, Any]) -> None:
+        try:
+            await super().send(channel, message)
+        except ChannelFull:
+            CHANNEL_LAYER_DROPPED.inc()
+            raise
+
+
+class _CountingBoundedQueue(BoundedQueue):
+    def put_nowait(self, item: Any) -> None:
+        if self.full():
+            CHANNEL_LAYER_DROPPED.inc()  # BoundedQueue drops the oldest message
+        super().put_nowait(item)
+
+
+class CountingRedisChannelLayer(RedisChannelLayer):
+    """channels-redis drops in two places. The channels of one process share one Redis
+    list, which refuses messages past `capacity` when the process falls behind (logged
+    by channels-redis, counted by taskmanager.metrics.ChannelsRedisDropCounter). Each
+    channel then has an in-process buffer of `capacity` messages, which drops its
+    oldest, without a word, when that channel is not read while another one of the
+    process receives: counted here. A socket process has one channel, its fan-out's
+    (realtime.fanout).
+
+    Every operation asks the process's Redis breaker first and reports a timeout to
+    it, as the cache's connections do (taskmanager.redis_breaker)."""
+
+    def __init__(self, *args: Any, operation_timeout: float = 2.0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.receive_buffer: collections.defaultdict[str, BoundedQueue] = collections.defaultdict(
+            functools.partial(_CountingBoundedQueue, self.capacity)
+        )
+        # A Redis that hangs must cost a sender (a request) or the fan-out one short
+        # wait, then nothing while the breaker is open (taskmanager.redis_breaker).
+        self.operation_timeout = operation_timeout
+
+    def create_pool(self, index: int) -> Any:
+        pool = super().create_pool(index)
+        pool.connection_class = _CANCELLABLE[pool.connection_class]
+        return pool
+
+    async def send(self, channel: str, message: dict[str, Any]) -> None:
+        await self._guarded(lambda: super(CountingRedisChannelLayer, self).send(channel, message))
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        await self._guarded(
+            lambda: super(CountingRedisChannelLayer, self).group_send(group, message)
+        )
+
+    async def group_add(self, group: str, channel: str) -> None:
+        await self._guarded(
+            lambda: super(CountingRedisChannelLayer, self).group_add(group, channel)
+        )
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        await self._guarded(
+            lambda: super(CountingRedisChannelLayer, self).group_discard(group, channel)
+        )
+
+    async def receive(self, channel: str) -> dict[str, Any]:
+        # Not bounded as a whole: it waits for a message as long as none comes. Each
+        # of its blocking pops is bounded by the connection's socket timeout instead.
+        return await self._guarded(
+            lambda: super(CountingRedisChannelLayer, self).receive(channel), bounded=False
+        )
+
+    async def _guarded(self, operation: Callable[[], Awaitable[T]], bounded: bool = True) -> T:
+        breaker = redis_breaker()
+        if not breaker.allow():
+            raise RedisSkipped()
+        try:
+            # asyncio.timeout, not wait_for: see _CancellableWrites.
+            async with asyncio.timeout(self.operation_timeout if bounded else None):
+                result = await operation()
+        except (TimeoutError, RedisTimeoutError) as exc:
+            breaker.failed(exc)
+            if isinstance(exc, RedisTimeoutError):
+                raise
+            raise RedisTimeoutError(
+                f"the channel layer did not answer within {self.operation_timeout} s"
+            ) from exc
+        breaker.succeeded()
+        return result
+
+
+class _CancellableWrites(aioredis.connection.AbstractConnection):
+    """With a socket timeout, redis-py bounds each write with `asyncio.wait_for`,
+    which on Python 3.11 loses a cancellation that arrives as the write completes: a
+    receive cancelled then (the fan-out stopping as its last socket closes) went on
+    waiting for messages for good (tests/realtime/test_channel_layer.py). The same bound
+    with `asyncio.timeout` keeps the cancellation."""
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        bound, self.socket_timeout = self.socket_timeout, None
+        try:
+            async with asyncio.timeout(bound):
+                await super().send_packed_command(command, check_health)
+        except TimeoutError as exc:
+            raise RedisTimeoutError("Timeout writing to socket") from exc
+        finally:
+            self.socket_timeout = bound
+
+
+class _CancellableConnection(_CancellableWrites, aioredis.Connection):
+    pass
+
+
+class _CancellableSSLConnection(_CancellableWrites, aioredis.SSLConnection):
+    pass
+
+
+class _CancellableUnixDomainSocketConnection(
+    _CancellableWrites, aioredis.UnixDomainSocketConnection
+):
+    pass
+
+
+# The class the URL's scheme chose (redis://, rediss://, unix://) -> the same, fixed.
+_CANCELLABLE: dict[type[Any], type[Any]] = {
+    aioredis.Connection: _CancellableConnection,
+    aioredis.SSLConnection: _CancellableSSLConnection,
+    aioredis.UnixDomainSocketConnection: _CancellableUnixDomainSocketConnection,
+}

@@ -1,0 +1,126 @@
+"""Committed events to the channel layer: each one once, to the group every socket
+process follows (realtime.fanout), with the audience keys it is for.
+
+Subscribed to the outbox (activity.publication) by this app's AppConfig.ready.
+"""
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+import threading
+from collections.abc import Coroutine
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+
+from activity import kinds
+from activity.models import Event
+from activity.selectors import event_message
+from realtime.fanout import EVENT_MESSAGE_TYPE, EVENTS_GROUP, channel_layer
+from realtime.loops import PerLoop
+from taskmanager.metrics import TASK_EVENT_SEND_FAILURES, TASK_EVENTS_SENT
+
+logger = logging.getLogger(__name__)
+
+# A send that takes longer (Redis unreachable) is given up: the event stays in the
+# outbox, where clients find it on resume, and the request is not held any longer.
+SEND_TIMEOUT_SECONDS = 2.0
+
+
+def publish(event: Event) -> None:
+    """Send a committed event to the sockets of its audience (activity.kinds)."""
+    send(kinds.audience(event), event_message(event))
+
+
+def send(groups: list[str], message: dict[str, Any]) -> None:
+    layer_message = {"type": EVENT_MESSAGE_TYPE, "groups": groups, "message": message}
+    try:
+        _send_from_sync_code(layer_message)
+    except Exception as exc:
+        TASK_EVENT_SEND_FAILURES.inc()
+        logger.warning(
+            "event %s not sent to sockets (%s: %s); clients get it on resume",
+            message["event"],
+            type(exc).__name__,
+            exc,
+        )
+        return
+    TASK_EVENTS_SENT.labels(kind=message["type"]).inc()
+
+
+class _Numbering:
+    """This process's name on the layer and the number of its last send. Numbered
+    sends let a receiving process see that one of them never arrived
+    (realtime.fanout): channels-redis forgets a message that waited past its expiry,
+    or that found the receiving channel full, without telling anyone."""
+
+    def __init__(self) -> None:
+        self._pid = 0
+        self._sender = ""
+        self._number = 0
+
+    def next(self) -> tuple[str, int]:
+        pid = os.getpid()
+        if pid != self._pid:  # a forked worker is a sender of its own
+            self._pid, self._number = pid, 0
+            self._sender = f"{socket.gethostname()}:{pid}:{secrets.token_hex(4)}"
+        self._number += 1
+        return self._sender, self._number
+
+
+_numbering = _Numbering()
+# Sends leave a loop one at a time, numbered as they go: they reach Redis in the
+# order of their numbers, so a number skipped at the receiver is a message lost.
+_send_turns = PerLoop(asyncio.Lock)
+
+
+async def _group_send(layer_message: dict[str, Any]) -> None:
+    layer = channel_layer()
+    async with _send_turns.get():
+        sender, number = _numbering.next()
+        numbered = {**layer_message, "sender": sender, "number": number}
+        await asyncio.wait_for(layer.group_send(EVENTS_GROUP, numbered), SEND_TIMEOUT_SECONDS)
+
+
+class _SendLoop:
+    """One event loop per process, in a thread of its own, for the sends of sync code
+    (gunicorn's workers): the layer keeps its Redis connections from one send to the
+    next, where `async_to_sync` would start a thread, a loop and new connections for
+    each."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = 0
+
+    def run(self, coroutine: Coroutine[Any, Any, None], timeout: float) -> None:
+        future = asyncio.run_coroutine_threadsafe(coroutine, self._running_loop())
+        try:
+            future.result(timeout)
+        finally:
+            future.cancel()
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            # A forked worker inherits the attribute but not the thread.
+            if self._loop is None or self._pid != os.getpid():
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(target=loop.run_forever, name="event-sends", daemon=True)
+                thread.start()
+                self._loop, self._pid = loop, os.getpid()
+            return self._loop
+
+
+_send_loop = _SendLoop()
+
+
+def _send_from_sync_code(layer_message: dict[str, Any]) -> None:
+    if isinstance(get_channel_layer(), InMemoryChannelLayer):
+        # The embedded layer lives in the server's own loop (`make run`), where the
+        # sockets read it: async_to_sync runs the send there.
+        async_to_sync(_group_send)(layer_message)
+    else:
+        _send_loop.run(_group_send(layer_message), SEND_TIMEOUT_SECONDS + 0.5)

@@ -1,7 +1,0 @@
-from django.urls import path
-
-from tasks.consumers import TaskEventConsumer
-
-websocket_urlpatterns = [
-    path("ws/tasks/", TaskEventConsumer.as_asgi(), name="task-events"),
-]

@@ -1,0 +1,165 @@
+"""Helpers for the API that tests in several folders use: the error shape, tokens,
+pages, and the task and file URLs and shapes.
+
+Fixtures live in tests/conftest.py; helpers used by one folder only live in that
+folder's `helpers.py`.
+"""
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import jwt
+from rest_framework.test import APIClient
+
+from tests.files.samples import multipart, sample
+
+LOGIN_URL = "/api/v1/auth/login/"
+ME_URL = "/api/v1/users/me/"
+REFRESH_URL = "/api/v1/auth/refresh/"
+TASKS_URL = "/api/v1/tasks/"
+FEED_URL = "/api/v1/tasks/events/"
+FILES_URL = "/api/v1/files/"
+
+PAGE_SHAPE = {"count", "next", "previous", "results"}
+TASK_SHAPE = {
+    "id",
+    "title",
+    "description",
+    "priority",
+    "status",
+    "due_date",
+    "owner",
+    "assignee",
+    "created_at",
+    "updated_at",
+    "completed_at",
+    "version",
+}
+EVENT_SHAPE = {"id", "task", "kind", "actor", "changes", "at"}
+FILE_SHAPE = {"id", "name", "size", "content_type", "sha256", "task", "created_at", "download_url"}
+
+Tokens = dict[str, Any]
+Login = Callable[..., Tokens]
+
+
+# --- errors ---------------------------------------------------------------------------
+
+
+def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
+    """The response is `status` in the error shape with `code`; returns the inner error."""
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert set(body) == {"error"}, body
+    error = body["error"]
+    assert set(error) == {"code", "message", "fields"}, body
+    assert error["code"] == code, body
+    assert isinstance(error["message"], str)
+    assert error["message"]
+    assert isinstance(error["fields"], dict)
+    return error
+
+
+def assert_field_error(response: Any, field: str) -> dict[str, Any]:
+    """400 validation_error naming `field` with at least one message."""
+    error = assert_error(response, 400, "validation_error")
+    assert field in error["fields"], error
+    assert error["fields"][field], error
+    return error
+
+
+# --- tokens ---------------------------------------------------------------------------
+
+
+def claims(token: str) -> dict[str, Any]:
+    return jwt.decode(token, options={"verify_signature": False})
+
+
+def bearer_client(access: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    return client
+
+
+class TokenClient(APIClient):
+    """An APIClient sending a Bearer access token, with the tokens it logged in with."""
+
+    def __init__(self, tokens: Tokens, **defaults: Any) -> None:
+        super().__init__(**defaults)
+        self.tokens = tokens
+        self.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
+
+
+# --- pages ----------------------------------------------------------------------------
+
+
+def page(response: Any) -> dict[str, Any]:
+    """The body of a 200 paginated response."""
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert set(body) == PAGE_SHAPE, body
+    return body
+
+
+def result_ids(response: Any) -> list[int]:
+    """The ids of a 200 paginated response's results, in order."""
+    return [item["id"] for item in page(response)["results"]]
+
+
+# --- tasks ----------------------------------------------------------------------------
+
+
+def task_url(task_or_id: Any) -> str:
+    pk = getattr(task_or_id, "pk", task_or_id)
+    return f"{TASKS_URL}{pk}/"
+
+
+def parse_dt(value: str | None) -> datetime | None:
+    """An ISO string from the API (with "Z" or an offset) as an aware datetime."""
+    if value is None:
+        return None
+    parsed = datetime.fromisoformat(value)
+    assert parsed.tzinfo is not None, f"naive datetime in the API: {value!r}"
+    return parsed
+
+
+# --- files ----------------------------------------------------------------------------
+
+
+def file_url(file_or_id: Any) -> str:
+    pk = file_or_id["id"] if isinstance(file_or_id, dict) else getattr(file_or_id, "pk", file_or_id)
+    return f"{FILES_URL}{pk}/"
+
+
+def download_url(file_or_id: Any) -> str:
+    return f"{file_url(file_or_id)}download/"
+
+
+def post_file(
+    client: Any,
+    name: str,
+    content: bytes,
+    content_type: str = "application/octet-stream",
+    *,
+    task: Any = None,
+    fields: dict[str, str] | None = None,
+    field: str = "file",
+    **extra: Any,
+) -> Any:
+    """POST files/ with a hand-built multipart body (the filename is sent as given).
+
+    `task` is a Task, an id or a raw string; `fields` adds other form fields;
+    `extra` goes to the request (headers as HTTP_..., CONTENT_LENGTH, ...).
+    """
+    form = dict(fields or {})
+    if task is not None:
+        form["task"] = str(getattr(task, "pk", task))
+    body, multipart_type = multipart({field: (name, content, content_type)}, form)
+    return client.generic("POST", FILES_URL, body, content_type=multipart_type, **extra)
+
+
+def upload(client: Any, extension: str = "png", name: str | None = None, **kwargs: Any) -> dict:
+    """Upload a real sample through the API; asserts 201 and returns the body."""
+    response = post_file(client, name or f"sample.{extension}", sample(extension), **kwargs)
+    assert response.status_code == 201, response.content
+    return response.json()
