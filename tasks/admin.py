@@ -6,7 +6,7 @@ Lists stay fast with a million tasks and a hundred thousand users: no filter lis
 users or runs DISTINCT over the tasks, no facet counts, no second (unfiltered) count.
 """
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -23,9 +23,6 @@ from taskmanager.exceptions import DomainError, NotFoundError, PreconditionFaile
 from tasks import services
 from tasks.models import Task
 from tasks.selectors import overdue_q
-
-if TYPE_CHECKING:
-    pass
 
 # A bulk status change runs one short transaction per task (lock, update, event);
 # this bounds how long one admin request may take.

@@ -74,7 +74,7 @@ def _throttle_windows_start_with_the_test(monkeypatch: pytest.MonkeyPatch) -> No
 @pytest.fixture(autouse=True)
 def _isolated_channel_layer() -> Iterator[None]:
     """Each test gets a fresh channel layer; on Redis, its own key prefix, so groups
-    such as "tasks.all" are not shared between xdist workers."""
+    such as "realtime.events" are not shared between xdist workers."""
     layers = copy.deepcopy(settings.CHANNEL_LAYERS)
     if "prefix" in layers["default"].get("CONFIG", {}):
         layers["default"]["CONFIG"]["prefix"] = f"test-{uuid.uuid4().hex}"
