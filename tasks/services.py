@@ -117,50 +117,79 @@ def idempotency_keys_cleanup_counted(*, dry_run: bool, batch_size: int) -> list[
 
 
 def task_update(
-    *, actor: User, task_id: int, data: Mapping[str, Any], if_match: int | None = None
+    *,
+    actor: User,
+    task_id: int,
+    data: Mapping[str, Any],
+    if_match: int | None = None,
+    read: Task | None = None,
 ) -> Task:
     """Apply `data` (model field names; `assignee` a user or None) to the task, in a
     transaction of its own.
 
-    The row is locked while the change is computed, so two writers never lose each
-    other's changes; `if_match`, the version the caller last read (an `If-Match`),
-    must still be current (PreconditionFailedError). The version moves by one, in the
-    database, only when something changed. NotFoundError if the task is gone.
+    The change is computed from the row as it is when written, so two writers never
+    lose each other's changes; `if_match`, the version the caller last read (an
+    `If-Match`), must still be current (PreconditionFailedError). The version moves
+    by one, in the database, only when something changed. NotFoundError if the task
+    is gone.
+
+    `read`: the task as the caller has just read it (the API's view reads it for its
+    checks). The write is then conditional on that version, which saves reading the
+    row again; if the task moved on meanwhile, the change is computed again from the
+    locked row.
     """
-    with transaction.atomic():
-        current = _locked(task_id, if_match)
-        values = {
-            ("assignee_id" if name == "assignee" else name): (
-                value.pk if name == "assignee" and value is not None else value
-            )
-            for name, value in data.items()
-        }
-        changed = {name: value for name, value in values.items() if getattr(current, name) != value}
-        if not changed:
-            return current
-        now = timezone.now()
-        if "status" in changed:
-            changed["completed_at"] = now if changed["status"] == Status.COMPLETED else None
-        before = task_state(current)
-        previous_assignee_id = current.assignee_id
-        # The row is locked, so the new version is the locked one plus one, and the
-        # values written are the row's from now on: no read back.
-        for name, value in changed.items():
-            setattr(current, name, value)
-        current.updated_at = now
-        current.version += 1
-        current.save(update_fields=[*changed, "updated_at", "version"])
-        events.record(
-            type=events.UPDATED,
-            task=current,
-            actor=actor,
-            before=before,
-            after=task_state(current),
-            previous_assignee_id=(
-                previous_assignee_id if previous_assignee_id != current.assignee_id else None
-            ),
+    values = {
+        ("assignee_id" if name == "assignee" else name): (
+            value.pk if name == "assignee" and value is not None else value
         )
-        caching.invalidate_for([current.owner_id, current.assignee_id, previous_assignee_id])
+        for name, value in data.items()
+    }
+    with transaction.atomic():
+        if read is not None and read.pk == task_id:
+            written = _apply(actor, read, values, if_match, conditional=True)
+            if written is not None:
+                return written
+        current = _locked(task_id, if_match)
+        written = _apply(actor, current, values, if_match, conditional=False)
+        # Under the row lock the write always applies.
+        return written if written is not None else current
+
+
+def _apply(
+    actor: User, current: Task, values: dict[str, Any], if_match: int | None, *, conditional: bool
+) -> Task | None:
+    """Write `values` over `current` with its event; None when `conditional` and the
+    row is no longer at `current.version` (nothing written)."""
+    if if_match is not None and current.version != if_match:
+        raise PreconditionFailedError()
+    changed = {name: value for name, value in values.items() if getattr(current, name) != value}
+    if not changed:
+        return current
+    now = timezone.now()
+    if "status" in changed:
+        changed["completed_at"] = now if changed["status"] == Status.COMPLETED else None
+    written = {**changed, "updated_at": now, "version": current.version + 1}
+    rows = Task.objects.filter(pk=current.pk)
+    if conditional:
+        rows = rows.filter(version=current.version)
+    # The values written are the row's from now on: no read back.
+    if not rows.update(**written):
+        return None
+    before = task_state(current)
+    previous_assignee_id = current.assignee_id
+    for name, value in written.items():
+        setattr(current, name, value)
+    events.record(
+        type=events.UPDATED,
+        task=current,
+        actor=actor,
+        before=before,
+        after=task_state(current),
+        previous_assignee_id=(
+            previous_assignee_id if previous_assignee_id != current.assignee_id else None
+        ),
+    )
+    caching.invalidate_for([current.owner_id, current.assignee_id, previous_assignee_id])
     return current
 
 

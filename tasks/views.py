@@ -337,6 +337,7 @@ class TaskViewSet(
             task_id=task.pk,
             data=payload.validated_data,
             if_match=if_match,
+            read=task,
         )
         return Response(TaskOutputSerializer(task).data, headers={"ETag": etag(task)})
 

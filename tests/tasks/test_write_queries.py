@@ -1,6 +1,6 @@
-"""What a write through the API asks the database: the view reads the task once (who
-may see and change it, its preconditions, the echoed fields), the service locks it
-once in its own transaction, and nothing reads it back."""
+"""What a write through the API asks the database. An update reads its task once (the
+view's checks) and writes it on condition that it is still that version; a delete
+reads it, then locks it in the service. Nothing is read back."""
 
 import pytest
 from django.db import connection
@@ -16,23 +16,40 @@ def task_reads(captured: CaptureQueriesContext) -> list[str]:
     return [sql for sql in selects if sql.startswith("SELECT") and 'FROM "tasks_task"' in sql]
 
 
+def task_updates(captured: CaptureQueriesContext) -> list[str]:
+    sqls = (query["sql"] for query in captured.captured_queries)
+    return [sql for sql in sqls if sql.startswith('UPDATE "tasks_task"')]
+
+
 @pytest.mark.parametrize(
-    "method, body",
-    [("patch", {"status": "completed"}), ("put", {"title": "New"}), ("delete", None)],
+    "method, body", [("patch", {"status": "completed"}), ("put", {"title": "New"})]
 )
-def test_a_write_reads_its_task_once_then_locks_it_once(method, body, member_client, task):
+def test_an_update_reads_its_task_once_and_writes_it_on_that_version(
+    method, body, member_client, task
+):
     with CaptureQueriesContext(connection) as captured:
         response = getattr(member_client, method)(task_url(task), body, format="json")
 
-    assert response.status_code in (200, 204), response.content
+    assert response.status_code == 200, response.content
+    reads = task_reads(captured)
+    assert len(reads) == 1, reads
+    assert "FOR UPDATE" not in reads[0]
+    (update,) = task_updates(captured)
+    assert '"version" = ' in update.split("WHERE", 1)[1], update
+
+
+def test_a_delete_reads_its_task_then_locks_it(member_client, task):
+    with CaptureQueriesContext(connection) as captured:
+        response = member_client.delete(task_url(task))
+
+    assert response.status_code == 204, response.content
     reads = task_reads(captured)
     assert len(reads) == 2, reads
-    assert "FOR UPDATE" not in reads[0]
     if connection.vendor == "postgresql":
         assert reads[1].rstrip().endswith("FOR UPDATE"), reads[1]
 
 
-def test_a_write_after_the_lock_is_not_read_back(member_client, task):
+def test_a_write_is_not_read_back(member_client, task):
     with CaptureQueriesContext(connection) as captured:
         response = member_client.patch(task_url(task), {"status": "completed"}, format="json")
 
@@ -40,7 +57,61 @@ def test_a_write_after_the_lock_is_not_read_back(member_client, task):
     assert response.json()["completed_at"] is not None
     task.refresh_from_db()
     assert response.json()["version"] == task.version
-    assert len(task_reads(captured)) == 2
+    assert response.json()["completed_at"] == task.completed_at.isoformat().replace("+00:00", "Z")
+    assert len(task_reads(captured)) == 1
+
+
+def test_an_update_of_a_task_changed_since_the_views_read_is_made_on_the_current_row(
+    member_client, task, monkeypatch
+):
+    # Another writer changes the title between the view's read and the write: the
+    # conditional write finds another version and the change is made on the locked row.
+    from tasks import services
+    from tasks.models import Task
+
+    real_apply = services._apply
+
+    def apply_after_a_concurrent_change(actor, current, values, if_match, *, conditional):
+        if conditional:
+            Task.objects.filter(pk=current.pk).update(title="Theirs", version=current.version + 1)
+        return real_apply(actor, current, values, if_match, conditional=conditional)
+
+    monkeypatch.setattr(services, "_apply", apply_after_a_concurrent_change)
+
+    response = member_client.patch(task_url(task), {"status": "completed"}, format="json")
+
+    assert response.status_code == 200, response.content
+    assert (response.json()["title"], response.json()["status"]) == ("Theirs", "completed")
+    assert response.json()["version"] == task.version + 2
+    task.refresh_from_db()
+    assert (task.title, task.status, task.version) == (
+        "Theirs",
+        "completed",
+        response.json()["version"],
+    )
+
+
+def test_a_stale_if_match_found_at_the_write_is_a_412(member_client, task, monkeypatch):
+    from tasks import services
+    from tasks.models import Task
+
+    real_apply = services._apply
+
+    def apply_after_a_concurrent_change(actor, current, values, if_match, *, conditional):
+        if conditional:
+            Task.objects.filter(pk=current.pk).update(title="Theirs", version=current.version + 1)
+        return real_apply(actor, current, values, if_match, conditional=conditional)
+
+    monkeypatch.setattr(services, "_apply", apply_after_a_concurrent_change)
+
+    response = member_client.patch(
+        task_url(task), {"status": "completed"}, format="json", HTTP_IF_MATCH=f'"{task.pk}-1"'
+    )
+
+    assert response.status_code == 412, response.content
+    task.refresh_from_db()
+    # (The stand-in concurrent change ran in this request's transaction: rolled back too.)
+    assert task.status == "pending"
 
 
 # Not in a test transaction: the service's own is then the outermost.
