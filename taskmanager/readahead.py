@@ -78,7 +78,7 @@ def start(request: Request, user_id: int, keys: Sequence[str]) -> dict[str, Any]
     http_request = _http_request(request)
     _read.pop(http_request, None)
     backend = caches["default"]
-    if not getattr(settings, "READ_AHEAD", True) or not isinstance(backend, RedisCache):
+    if not settings.READ_AHEAD or not isinstance(backend, RedisCache):
         return None
     ahead = _fetch(backend, _plan(request, user_id, keys))
     if ahead is None:

@@ -273,6 +273,11 @@ UPLOAD_MAX_BYTES = env_positive_int("UPLOAD_MAX_BYTES", 5 * 1024 * 1024)
 # before they are read.
 HTTP_MAX_BODY_BYTES = UPLOAD_MAX_BYTES + 1024 * 1024
 
+# One Redis round trip for what an authenticated request reads first
+# (taskmanager.readahead); a Django setting, not an environment one: off only to
+# measure it (bench/settings_no_read_ahead.py).
+READ_AHEAD = True
+
 # Cache and channel layer: Redis when configured, otherwise in-process defaults.
 REDIS_URL = env.str("REDIS_URL", default="")
 # Messages waiting for a server process's channel (its fan-out, realtime.fanout)
