@@ -354,7 +354,7 @@ def markdown(results: dict[str, Any]) -> str:
     lines = [
         MARKERS[0],
         "",
-        "## The read ahead, on and off (issue 5)",
+        "## The read ahead, on and off (issue 22)",
         "",
         f"Run: `{run['command']}` on {run['date']}. Machine: {results['machine']['cpu']},"
         f" {results['machine']['cores']} cores; Redis {versions_['redis_server']}, PostgreSQL"
