@@ -29,6 +29,7 @@ from accounts import auth_cache, services, usernames
 from accounts.forms import AdminLoginForm
 from accounts.models import User, UserSession
 from accounts.roles import Role
+from taskmanager.admin_base import ReadOnlyAdmin
 from taskmanager.exceptions import DomainError
 
 # The admin's login counts its attempts with the API's logins (accounts.admin_urls
@@ -42,22 +43,6 @@ BULK_LIMIT = 1000
 # through the actions (`user_set_role` keeps `is_staff` with the role); with these
 # fields they could make themselves superusers or grant any permission.
 SUPERUSER_FIELDS = ["is_superuser", "is_staff", "groups", "user_permissions"]
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Viewable by operators; written only by the services."""
-
-    show_full_result_count = False
-    show_facets = ShowFacets.NEVER
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class PasswordResetForm(AdminPasswordChangeForm):

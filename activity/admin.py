@@ -3,13 +3,12 @@
 from typing import Any
 
 from django.contrib import admin
-from django.contrib.admin.options import ShowFacets
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from activity import kinds
 from activity.models import Event
-from taskmanager.admin_filters import InputFilter
+from taskmanager.admin_base import InputFilter, ReadOnlyAdmin
 
 
 class SubjectIdFilter(InputFilter):
@@ -45,15 +44,13 @@ class TypeFilter(admin.SimpleListFilter):
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(ReadOnlyAdmin):
     """No date hierarchy: it would take the minimum and maximum `created_at` of the
     whole outbox, which has no index on it."""
 
     list_display = ["id", "type", "subject_id", "actor", "created_at"]
     list_select_related = ["actor"]
     list_filter = [TypeFilter, SubjectIdFilter]
-    show_full_result_count = False
-    show_facets = ShowFacets.NEVER
     raw_id_fields = ["actor"]
     readonly_fields = (
         "id",
@@ -68,12 +65,3 @@ class EventAdmin(admin.ModelAdmin):
         "created_at",
     )
     fields = readonly_fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -7,7 +7,6 @@ The rule of every kind: the users an event names (`Event.owner`, `assignee`,
 holders of the kind's "read all" permission.
 """
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from accounts.models import User
@@ -60,8 +59,8 @@ def permission_key(permission: str) -> str:
 def audience(event: Event) -> list[str]:
     """The audience keys of an event: the users it names and the kind's permission."""
     kind = kind_of(event.type)
-    users = {event.owner_id, event.assignee_id, event.previous_assignee_id} - {None}
-    keys = [user_key(user_id) for user_id in sorted(u for u in users if u is not None)]
+    named = (event.owner_id, event.assignee_id, event.previous_assignee_id)
+    keys = [user_key(user_id) for user_id in sorted({u for u in named if u is not None})]
     if kind is not None:
         keys.append(permission_key(kind.read_all_permission))
     return keys
@@ -71,13 +70,6 @@ def keys_of(user: User) -> set[str]:
     """The audience keys a user belongs to: an event reaches them when one of its
     keys (`audience`) is one of these."""
     keys = {user_key(user.pk)}
-    keys.update(
-        permission_key(permission)
-        for permission in _permissions(_kinds.values())
-        if user.has_perm(permission)
-    )
+    permissions = {kind.read_all_permission for kind in _kinds.values()}
+    keys.update(permission_key(p) for p in permissions if user.has_perm(p))
     return keys
-
-
-def _permissions(kinds: Iterable[EventKind]) -> set[str]:
-    return {kind.read_all_permission for kind in kinds}

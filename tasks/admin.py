@@ -18,7 +18,7 @@ from django.urls import reverse
 
 from accounts.models import User
 from accounts.usernames import lowered
-from taskmanager.admin_filters import InputFilter
+from taskmanager.admin_base import InputFilter
 from taskmanager.exceptions import DomainError, NotFoundError, PreconditionFailedError
 from tasks import services
 from tasks.models import Task

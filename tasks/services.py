@@ -149,7 +149,7 @@ def task_update(
             written = _apply(actor, read, values, if_match, conditional=True)
             if written is not None:
                 return written
-        current = _locked(task_id, if_match)
+        current = _locked(task_id)
         written = _apply(actor, current, values, if_match, conditional=False)
         # Under the row lock the write always applies.
         return written if written is not None else current
@@ -197,7 +197,9 @@ def task_delete(*, actor: User, task_id: int, if_match: int | None = None) -> No
     """Delete the task and its attachments in a transaction of its own, keeping its
     history (a "deleted" event with its last state). `if_match` as for `task_update`."""
     with transaction.atomic():
-        current = _locked(task_id, if_match)
+        current = _locked(task_id)
+        if if_match is not None and current.version != if_match:
+            raise PreconditionFailedError()
         events.record(
             type=events.DELETED,
             task=current,
@@ -227,12 +229,9 @@ def on_task_delete(cleanup: TaskCleanup) -> None:
         _deletion_cleanups.append(cleanup)
 
 
-def _locked(task_id: int, if_match: int | None) -> Task:
-    """The task, its row locked until the transaction ends, at version `if_match`."""
+def _locked(task_id: int) -> Task:
+    """The task, its row locked until the transaction ends."""
     try:
-        task = Task.objects.select_for_update().get(pk=task_id)
+        return Task.objects.select_for_update().get(pk=task_id)
     except Task.DoesNotExist as exc:  # deleted by a concurrent request
         raise NotFoundError() from exc
-    if if_match is not None and task.version != if_match:
-        raise PreconditionFailedError()
-    return task

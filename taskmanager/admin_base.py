@@ -1,9 +1,11 @@
-"""Admin list filters shared by the apps' admins."""
+"""What the apps' admins share: a read-only admin for what only the services write,
+and a list filter typed into a box."""
 
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
+from django.contrib.admin.options import ShowFacets
 from django.contrib.admin.views.main import ERROR_FLAG, PAGE_VAR, ChangeList
 from django.http import HttpRequest
 
@@ -46,3 +48,20 @@ class InputFilter(admin.SimpleListFilter):
 
     def cleaned_value(self) -> str:
         return (self.value() or "").strip()
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Viewable by operators; written only by the services. No second (unfiltered)
+    count and no facet counts: these lists are long (docs/decisions/admin-lists.md)."""
+
+    show_full_result_count = False
+    show_facets = ShowFacets.NEVER
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
