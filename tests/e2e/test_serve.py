@@ -89,6 +89,9 @@ def make_serve(tmp_path: Path) -> Iterator[Serving]:
     web = Server(f"http://127.0.0.1:{ports['PORT']}", process, log_path)
     try:
         wait_until_healthy(web)
+        # nginx answers through gunicorn first; daphne (the /ws/ upstream) may still be
+        # starting, and nginx would answer a socket 502 until it listens.
+        wait_until_healthy(Server(f"http://127.0.0.1:{ports['WS_PORT']}", process, log_path))
         yield Serving(web, ports, process, Path(env["VAR_DIR"]))
     finally:
         if process.poll() is None:
