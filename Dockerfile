@@ -26,6 +26,7 @@ COPY manage.py gunicorn.conf.py ./
 COPY taskmanager/ taskmanager/
 COPY accounts/ accounts/
 COPY activity/ activity/
+COPY projects/ projects/
 COPY tasks/ tasks/
 COPY files/ files/
 COPY monitoring/ monitoring/

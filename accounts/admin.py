@@ -25,7 +25,7 @@ from django.http import HttpRequest
 from rest_framework_simplejwt.token_blacklist import admin as _token_blacklist_admin  # noqa: F401
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from accounts import auth_cache, services, usernames
+from accounts import auth_cache, lifecycle, services, usernames
 from accounts.forms import AdminLoginForm
 from accounts.models import User, UserSession
 from accounts.roles import Role
@@ -185,6 +185,8 @@ class UserAdmin(DjangoUserAdmin):
 
     def save_model(self, request: HttpRequest, obj: User, form: ModelForm, change: bool) -> None:
         super().save_model(request, obj, form, change)
+        if not change:
+            lifecycle.user_created(obj)
         # The same consequences as through the API: a deactivated user's sessions end.
         if change and "is_active" in form.changed_data and not obj.is_active:
             services.sessions_end_all(user=obj, reason=UserSession.EndReason.ADMIN)

@@ -3,7 +3,7 @@ from typing import Any, ClassVar
 
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -32,7 +32,12 @@ class AccountManager(UserManager["User"]):
         }
         if errors:
             raise ValidationError(errors)
-        return super().create_superuser(username, email, password, **extra)
+        from accounts import lifecycle  # imports this module
+
+        with transaction.atomic():
+            user = super().create_superuser(username, email, password, **extra)
+            lifecycle.user_created(user)
+        return user
 
 
 class User(AbstractUser):

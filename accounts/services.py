@@ -13,7 +13,7 @@ from django.utils import timezone
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, ExpiredTokenError, TokenError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from accounts import auth_cache, tokens, usernames
+from accounts import auth_cache, lifecycle, tokens, usernames
 from accounts.models import User, UserSession
 from accounts.roles import Role
 from taskmanager.batches import delete_in_batches
@@ -40,6 +40,7 @@ def user_register(*, username: str, email: str, password: str) -> User:
             _claim_names(username=user.username, email=user.email)
             user.save()
             user.groups.add(Group.objects.get(name=Role.MEMBER))
+            lifecycle.user_created(user)
     except IntegrityError as exc:
         field = next((f for key, f in _UNIQUE_FIELDS.items() if key in str(exc)), "username")
         raise DomainValidationError(fields={field: [f"This {field} is already taken."]}) from exc

@@ -8,9 +8,10 @@ class Event(models.Model):
     outbox that delivery (sockets) reads after commit.
 
     `subject_id` is the changed object's id, without a foreign key: events outlive
-    what they describe. The user columns say who may read the event, fixed when it is
-    recorded (activity.kinds): for a task, its owner, its assignee and the assignee
-    it was just taken from.
+    what they describe. Who may read it (activity.kinds): the members of `project`
+    (and of `previous_project`, which a task just left) as they are when it is read,
+    and the users the other columns name, fixed when it is recorded (the member a
+    membership event is about; version 1's task events named owner and assignees).
     """
 
     id = models.BigAutoField(primary_key=True)
@@ -23,8 +24,15 @@ class Event(models.Model):
     data = models.JSONField(default=dict)
     # Each changed field's [old, new].
     changes = models.JSONField(default=dict)
+    # Ids, not foreign keys: a project's events outlive it.
+    project_id = models.BigIntegerField(null=True)
+    previous_project_id = models.BigIntegerField(null=True)
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, db_constraint=False, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        db_constraint=False,
+        null=True,
+        related_name="+",
     )
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -46,8 +54,11 @@ class Event(models.Model):
         indexes = [
             # An object's history: WHERE subject_id = ? AND type IN (...) ORDER BY id.
             models.Index(fields=["subject_id", "id"], name="activity_event_subject"),
-            # A user's feed: WHERE id > ? AND (owner_id = me OR assignee_id = me OR
+            # A user's feed: WHERE id > ? AND (project_id IN (mine) OR
+            # previous_project_id IN (mine) OR owner_id = me OR assignee_id = me OR
             # previous_assignee_id = me) ORDER BY id.
+            models.Index(fields=["project_id", "id"], name="activity_event_project"),
+            models.Index(fields=["previous_project_id", "id"], name="activity_event_prev_project"),
             models.Index(fields=["owner", "id"], name="activity_event_owner"),
             models.Index(fields=["assignee", "id"], name="activity_event_assignee"),
             models.Index(fields=["previous_assignee", "id"], name="activity_event_prev_assignee"),

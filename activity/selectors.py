@@ -21,6 +21,10 @@ def events_visible_to(user: User, *, kind: str | None = None) -> QuerySet[Event]
     if len(read_all) == len(chosen):
         return events
     readable = Q(owner_id=user.pk) | Q(assignee_id=user.pk) | Q(previous_assignee_id=user.pk)
+    provider = kinds.memberships()
+    if provider is not None:
+        mine = provider.project_ids(user)
+        readable |= Q(project_id__in=mine) | Q(previous_project_id__in=mine)
     if read_all:
         readable |= Q(type__in=sorted(t for k in read_all for t in k.types))
     return events.filter(readable)

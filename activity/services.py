@@ -1,6 +1,7 @@
 """The one write of the outbox: `record`, called by domain services inside their
 transaction."""
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import connection
@@ -23,14 +24,16 @@ def record(
     actor: User | None,
     data: dict[str, Any],
     changes: dict[str, list[Any]],
-    owner_id: int,
+    project_id: int | None = None,
+    previous_project_id: int | None = None,
+    owner_id: int | None = None,
     assignee_id: int | None = None,
     previous_assignee_id: int | None = None,
 ) -> Event:
     """Write the event of one change in the caller's transaction; it is published
     (activity.publication) once that commits. `type` must be of a registered kind
-    (activity.kinds); the user ids say who may read it besides the kind's "read all"
-    permission."""
+    (activity.kinds); the project ids and the user ids say who may read it besides
+    the kind's "read all" permission."""
     if kinds.kind_of(type) is None:
         raise ValueError(f"no event kind is registered for {type!r}")
     if connection.vendor == "postgresql":
@@ -42,9 +45,24 @@ def record(
         actor_id=actor.pk if actor is not None else None,
         data=data,
         changes=changes,
+        project_id=project_id,
+        previous_project_id=previous_project_id,
         owner_id=owner_id,
         assignee_id=assignee_id,
         previous_assignee_id=previous_assignee_id,
     )
     after_commit(lambda: publication.publish(event))
     return event
+
+
+def changes_between(
+    before: dict[str, Any] | None, after: dict[str, Any] | None, fields: Iterable[str]
+) -> dict[str, list[Any]]:
+    """An event's `changes`: each of `fields` whose value differs, as [old, new]
+    (None on the side that is missing: a creation, a deletion)."""
+    old, new = before or {}, after or {}
+    return {
+        field: [old.get(field), new.get(field)]
+        for field in fields
+        if old.get(field) != new.get(field)
+    }

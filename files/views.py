@@ -17,7 +17,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotAcceptable
+from rest_framework.exceptions import NotAcceptable, PermissionDenied
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAuthenticated
@@ -46,7 +46,9 @@ from taskmanager.schema import (
     errors,
 )
 from taskmanager.throttles import RateLimitHeadersMixin, ReadWriteThrottle
-from tasks.selectors import task_visible_to
+from tasks.permissions import may_change
+from tasks.selectors import task_detail_visible_to
+from tasks.services import task_check_writable
 
 DOWNLOAD_BLOCK_SIZE = 64 * 1024
 DOWNLOAD_MEDIA_TYPES = sorted({content_type for content_type, _ in ALLOWED.values()})
@@ -82,7 +84,7 @@ class DownloadNegotiation(DefaultContentNegotiation):
 
 @extend_schema_view(
     list=extend_schema(
-        summary="List your files",
+        summary="List your files and those attached to the tasks you see",
         parameters=CONDITIONAL_GET,
         responses={
             200: FileOutputSerializer(many=True),
@@ -134,13 +136,14 @@ class FileViewSet(
 
     @extend_schema(
         summary="Upload a file",
-        description="Multipart, optionally attached to a `task` you can see. The size, "
-        "the extension and the file's first bytes must agree with an accepted type.",
+        description="Multipart, optionally attached to a `task` you may change (a viewer "
+        "of its project gets 403, an archived project 409). The size, the extension and "
+        "the file's first bytes must agree with an accepted type.",
         request={"multipart/form-data": FileUploadInputSerializer},
         # 404: the task named is not one you can see; 415: the file's type is not allowed.
         responses={
             201: FileOutputSerializer,
-            **errors(AUTHENTICATED_WRITE, WITH_BODY, 404, 429, 503),
+            **errors(AUTHENTICATED_WRITE, WITH_BODY, 404, 409, 429, 503),
         },
     )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -149,9 +152,14 @@ class FileViewSet(
         task = None
         task_id = payload.validated_data.get("task")
         if task_id is not None:
-            task = task_visible_to(request_user(request)).filter(pk=task_id).first()
+            user = request_user(request)
+            task = task_detail_visible_to(user).filter(pk=task_id).first()
             if task is None:
                 raise NotFoundError("No such task.")
+            # Attaching changes the task: its project's viewers may not.
+            if not may_change(user, task):
+                raise PermissionDenied("Viewers of a project only read its tasks' files.")
+            task_check_writable(task)
         file = services.file_create(
             owner=request_user(request), upload=payload.validated_data["file"], task=task
         )

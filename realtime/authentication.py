@@ -28,6 +28,7 @@ from rest_framework.exceptions import AuthenticationFailed
 from accounts import auth_cache
 from accounts.authentication import INVALID_ACCESS, SessionJWTAuthentication, refusal_message
 from accounts.models import User
+from activity import kinds
 from realtime.loops import PerLoop
 
 Scope = dict[str, Any]
@@ -142,12 +143,22 @@ def _recheck_cookie(identity: SocketIdentity) -> User | None:
     return user if user.pk == identity.user_id else None
 
 
+def recheck_with_keys(
+    identities: Sequence[SocketIdentity],
+) -> tuple[list[User | None], dict[int, set[str]]]:
+    """`recheck_many`, with the audience keys of each user still valid (their
+    projects read in one query): a member removed from a project leaves its audience
+    at the next check."""
+    users = recheck_many(identities)
+    return users, kinds.keys_of_many({u.pk: u for u in users if u is not None}.values())
+
+
 class Watched(Protocol):
     """An open socket (realtime.consumers.TaskEventConsumer)."""
 
     identity: SocketIdentity | None
 
-    async def rechecked(self, user: User | None) -> None: ...
+    async def rechecked(self, user: User | None, keys: set[str]) -> None: ...
 
 
 class IdentityWatch:
@@ -159,6 +170,9 @@ class IdentityWatch:
     def __init__(self) -> None:
         self._sockets: set[Watched] = set()
         self._task: asyncio.Task[None] | None = None
+        self._soon: asyncio.Future[None] | None = None
+        self._lock: asyncio.Lock | None = None
+        self._again = False
 
     def add(self, socket: Watched) -> None:
         self._sockets.add(socket)
@@ -171,15 +185,39 @@ class IdentityWatch:
             self._task.cancel()
             self._task = None
 
+    def check_soon(self) -> None:
+        """Check every socket now (an event changed who belongs to which audience),
+        once however many such events arrive meanwhile."""
+        if not self._sockets:
+            return
+        if self._soon is not None and not self._soon.done():
+            self._again = True  # it may have read the memberships already
+            return
+        self._soon = asyncio.ensure_future(self._check_soon())
+
+    async def _check_soon(self) -> None:
+        self._again = True
+        while self._again:
+            self._again = False
+            await self.check_all()
+
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(float(settings.WEBSOCKET_RECHECK_SECONDS))
             await self.check_all()
 
     async def check_all(self) -> None:
+        # One check at a time: a later one reads later memberships, and its result is
+        # the one that stays.
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            await self._check_all()
+
+    async def _check_all(self) -> None:
         checked = [(socket, socket.identity) for socket in self._sockets if socket.identity]
         try:
-            users = await database_sync_to_async(recheck_many)([i for _, i in checked])
+            users, keys = await database_sync_to_async(recheck_with_keys)([i for _, i in checked])
         except (OperationalError, InterfaceError) as exc:
             # PostgreSQL restarting: a line per check, not a traceback; next time again.
             logger.warning(
@@ -195,7 +233,7 @@ class IdentityWatch:
             return
         for (socket, _), user in zip(checked, users, strict=True):
             try:
-                await socket.rechecked(user)
+                await socket.rechecked(user, keys.get(user.pk, set()) if user else set())
             except Exception:
                 logger.exception("a socket failed to take its checked identity")
 

@@ -361,7 +361,7 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
             return
         self.identity, self.user = identity, user
         self.log("websocket authenticated", via=identity.via)
-        await self.join_groups(user)
+        await self.join_groups(await database_sync_to_async(kinds.keys_of)(user))
         await self.send_json({"type": "ready", "user": user.pk})
         await self.release_held()
         identity_watch().add(self)
@@ -381,8 +381,9 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
         await asyncio.sleep(max(0.0, expires_at - time.time()))
         await self.refuse(EXPIRED_ACCESS, AUTHENTICATION_FAILED)
 
-    async def rechecked(self, user: User | None) -> None:
-        """The identity checked again (IdentityWatch): the fresh user, or None."""
+    async def rechecked(self, user: User | None, keys: set[str]) -> None:
+        """The identity checked again (IdentityWatch): the fresh user and their
+        audience keys, or None."""
         if self.closing:
             return
         if user is None:
@@ -391,10 +392,9 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
             await self.refuse(EXPIRED_ACCESS if expired else SESSION_ENDED, AUTHENTICATION_FAILED)
             return
         self.user = user
-        await self.join_groups(user)
+        await self.join_groups(keys)
 
-    async def join_groups(self, user: User) -> None:
-        wanted = kinds.keys_of(user)
+    async def join_groups(self, wanted: set[str]) -> None:
         fanout = local_fanout()
         for group in wanted - self.joined:
             await fanout.join(group, self)

@@ -14,6 +14,7 @@ from channels.layers import BaseChannelLayer, get_channel_layer
 from django.core.exceptions import ImproperlyConfigured
 
 from activity import kinds
+from realtime.authentication import identity_watch
 from realtime.loops import PerLoop
 from taskmanager.metrics import TASK_EVENTS_MISSED
 
@@ -175,7 +176,8 @@ class LocalFanout:
         except (TypeError, ValueError):
             logger.warning("task events: event %s could not be encoded; dropped", event_id)
             return
-        for handed, recipient in enumerate(self.recipients(groups), 1):
+        recipients = self.recipients(groups)
+        for handed, recipient in enumerate(recipients, 1):
             try:
                 await recipient.deliver(event_id, text)
             except Exception:
@@ -183,6 +185,10 @@ class LocalFanout:
                 logger.exception("task event %s not delivered to a socket", event_id)
             if handed % SOCKETS_PER_TURN == 0:
                 await asyncio.sleep(0)  # the frames framed so far leave now
+        if recipients and kinds.changes_audience(event["type"]):
+            # A member added or removed here: this process's sockets take their new
+            # audience keys now, not at the next periodic check.
+            identity_watch().check_soon()
 
     async def _catch_up(self, after: int) -> None:
         for recipient in self._every_socket():

@@ -37,13 +37,21 @@ def after_call(ctx: Any, case: Any, response: Any) -> None:
         _calls.setdefault(phase, Counter())[case.operation.label] += 1
 
 
-# The fuzzing identity's id and password, the other identity's id, the peer's id
-# (scripts/fuzz).
+# The fuzzing identity's id, password and personal project, the other identity's id,
+# the peer's id, the invitee's id and username (scripts/fuzz).
 SELF_ID = int(os.environ.get("FUZZ_SELF_ID", "0"))
+SELF_PROJECT_ID = int(os.environ.get("FUZZ_SELF_PROJECT_ID", "0"))
 OTHER_ID = int(os.environ.get("FUZZ_OTHER_ID", "0"))
 PEER_ID = int(os.environ.get("FUZZ_PEER_ID", "0"))
+INVITEE_ID = int(os.environ.get("FUZZ_INVITEE_ID", "0"))
+INVITEE_USERNAME = os.environ.get("FUZZ_INVITEE_USERNAME", "")
 PASSWORD = os.environ.get("FUZZ_PASSWORD", "")
 TASK_WRITES = ("POST /api/v1/tasks/", "PUT /api/v1/tasks/{id}/", "PATCH /api/v1/tasks/{id}/")
+MEMBER_ADD = "POST /api/v1/projects/{id}/members/"
+MEMBER_CHANGES = (
+    "PATCH /api/v1/projects/{id}/members/{user_id}/",
+    "DELETE /api/v1/projects/{id}/members/{user_id}/",
+)
 # Each pass is a process of its own on the same database: names apart per pass.
 _serial = itertools.count(secrets.randbelow(10**6) * 10**6)
 
@@ -97,12 +105,19 @@ def valid_where_no_schema_can_say(case: Any) -> None:
       that same one so later cases and passes still log in with it;
     - usernames and emails unique in the run: taken names, and names whose Unicode
       skeleton is one taken (look-alikes), are refused (accounts/usernames.py);
-    - an `assignee` that is an active user (the identity itself): the id of another
-      object, which the schema types as an integer but cannot name (an upload's `task`
-      needs nothing: one the caller cannot see is a 404, which the check allows);
+    - a task's `project` that the identity writes to (its personal project) and an
+      `assignee` who is a member of it (the identity itself, the project's admin; a
+      task written with an assignee goes to that project): ids of other objects,
+      which the schema types as integers but cannot name (an upload's `task` needs
+      nothing: one the caller cannot see is a 404, which the check allows);
+    - a user to add to a project who exists and is active, by username: the invitee,
+      never the peer (a member reads the project, which object_level_authorization
+      holds the peer must not); and the invitee as the member whose role changes or
+      who is removed, unless the identity names itself (leaving);
     - PATCH /users/{id}/ of the other identity, never of the admin itself (a superuser
       is always an admin and nobody deactivates themselves) nor of the peer (promoted,
-      it could read what object_level_authorization holds it must not).
+      it could read what object_level_authorization holds it must not) nor of the
+      invitee (deactivated, it could no longer be added).
     """
     meta = case.meta
     if meta is None or not meta.generation.mode.is_positive:
@@ -123,10 +138,24 @@ def valid_where_no_schema_can_say(case: Any) -> None:
         if isinstance(body.get("email"), str):
             body["email"] = _unique_email(body["email"])
     elif label == "PATCH /api/v1/users/{id}/":
-        if str(case.path_parameters.get("id")) in (str(SELF_ID), str(PEER_ID)) and OTHER_ID:
+        kept = (str(SELF_ID), str(PEER_ID), str(INVITEE_ID))
+        if str(case.path_parameters.get("id")) in kept and OTHER_ID:
             case.path_parameters["id"] = OTHER_ID
-    elif label in TASK_WRITES and body is not None and isinstance(body.get("assignee"), int):
-        body["assignee"] = SELF_ID or body["assignee"]
+    elif label in TASK_WRITES and body is not None:
+        assigned = isinstance(body.get("assignee"), int)
+        if assigned:
+            body["assignee"] = SELF_ID or body["assignee"]
+        if SELF_PROJECT_ID and (assigned or isinstance(body.get("project"), int)):
+            body["project"] = SELF_PROJECT_ID
+    elif label == MEMBER_ADD and body is not None and INVITEE_USERNAME:
+        body.pop("email", None)
+        body["username"] = INVITEE_USERNAME
+    elif (
+        label in MEMBER_CHANGES
+        and INVITEE_ID
+        and str(case.path_parameters.get("user_id")) != str(SELF_ID)
+    ):
+        case.path_parameters["user_id"] = INVITEE_ID
 
 
 @atexit.register

@@ -53,6 +53,20 @@ class Counter(NamedTuple):
     window: int
 
 
+class ScriptRead(NamedTuple):
+    """A read that a Lua script makes in the same round trip (a list whose members
+    name further keys). `keys` are cache keys; `key_args`, cache keys or key prefixes
+    passed as arguments (both made into Redis keys as the cache makes them)."""
+
+    script: str
+    keys: tuple[str, ...]
+    key_args: tuple[str, ...] = ()
+
+
+# What `script_reply` answers for a script that was not read ahead.
+NOT_READ = object()
+
+
 class ReadsAhead(Protocol):
     """A view that says which cache keys its action reads first."""
 
@@ -60,6 +74,12 @@ class ReadsAhead(Protocol):
         """Every key the action may read first for this user (their permissions are
         not known yet); none for an action that reads nothing cached."""
         ...
+
+
+class ScriptsAhead(Protocol):
+    """A view whose action also reads through scripts first (optional)."""
+
+    def read_ahead_scripts(self, request: Request, user_id: int) -> Sequence[ScriptRead]: ...
 
 
 class CountsAhead(Protocol):
@@ -94,6 +114,12 @@ def get_many(request: AnyRequest | None, keys: Iterable[str]) -> dict[str, Any] 
     return ahead.get_many(keys) if ahead is not None else None
 
 
+def script_reply(request: AnyRequest | None, read: ScriptRead) -> Any:
+    """The raw reply of a script read ahead for this request, or NOT_READ."""
+    ahead = _read.get(_http_request(request)) if request is not None else None
+    return ahead.script_reply(read) if ahead is not None else NOT_READ
+
+
 def counted(request: AnyRequest | None, key: str) -> int | None:
     """The counter's value after this request's increment, if it was counted ahead
     (not when its window has turned since: another key)."""
@@ -123,15 +149,26 @@ class _Plan:
 
     keys: list[str] = field(default_factory=list)
     counters: list[Counter] = field(default_factory=list)
+    scripts: list[ScriptRead] = field(default_factory=list)
 
 
 class _ReadAhead:
     """What one round trip read and counted."""
 
-    def __init__(self, found: dict[str, Any], read: Iterable[str], counted: dict[str, int]):
+    def __init__(
+        self,
+        found: dict[str, Any],
+        read: Iterable[str],
+        counted: dict[str, int],
+        scripts: dict[ScriptRead, Any] | None = None,
+    ):
         self._found = found
         self._read = frozenset(read)
         self._counted = counted
+        self._scripts = scripts or {}
+
+    def script_reply(self, read: ScriptRead) -> Any:
+        return self._scripts.get(read, NOT_READ)
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Any] | None:
         keys = list(keys)
@@ -160,6 +197,10 @@ def _reads_ahead(view: object) -> TypeGuard[ReadsAhead]:
     return callable(getattr(view, "read_ahead_keys", None))
 
 
+def _scripts_ahead(view: object) -> TypeGuard[ScriptsAhead]:
+    return callable(getattr(view, "read_ahead_scripts", None))
+
+
 def _counts_ahead(throttle: object) -> TypeGuard[CountsAhead]:
     return callable(getattr(throttle, "counter_for", None))
 
@@ -178,6 +219,8 @@ def _plan(request: Request, user_id: int, keys: Sequence[str]) -> _Plan:
                 plan.counters.append(counter)
     if _reads_ahead(view):
         plan.keys += view.read_ahead_keys(request, user_id)
+    if _scripts_ahead(view):
+        plan.scripts += view.read_ahead_scripts(request, user_id)
     return plan
 
 
@@ -186,7 +229,7 @@ def _fetch(backend: RedisCache, plan: _Plan) -> _ReadAhead | None:
     cache themselves, which logs and copes)."""
     keys = list(dict.fromkeys(plan.keys))
     try:
-        replies = _send(backend, keys, plan.counters)
+        replies = _send(backend, keys, plan.counters, plan.scripts)
     except RedisError:
         logger.warning("read ahead not sent: Redis unavailable", exc_info=True)
         return None
@@ -205,22 +248,33 @@ def _fetch(backend: RedisCache, plan: _Plan) -> _ReadAhead | None:
         except Exception:  # not what this service wrote: read it the slow way
             logger.warning("read ahead dropped: a value does not decode", exc_info=True)
             return None
+    scripts = {}
+    for read in reversed(plan.scripts):
+        reply = replies.pop()
+        # A failed script is left unread: its reader runs it itself.
+        if not isinstance(reply, Exception):
+            scripts[read] = reply
     counted = {}
     for counter, count in zip(plan.counters, replies[::2], strict=True):
         # An INCR of a value that is no integer fails here; the throttle meets it
         # again and restarts the counter.
         if isinstance(count, int):
             counted[counter.key] = count
-    return _ReadAhead(found, keys, counted)
+    return _ReadAhead(found, keys, counted, scripts)
 
 
-def _send(backend: RedisCache, keys: list[str], counters: list[Counter]) -> list[Any]:
-    """MGET of the keys, then INCR and EXPIRE NX of each counter: one pipeline, its
-    replies in that order (an error as its exception, not raised)."""
+def _send(
+    backend: RedisCache, keys: list[str], counters: list[Counter], scripts: list[ScriptRead]
+) -> list[Any]:
+    """MGET of the keys, INCR and EXPIRE NX of each counter, then each script: one
+    pipeline, its replies in that order (an error as its exception, not raised)."""
     pipe = backend.client.get_client(write=True).pipeline(transaction=False)
     if keys:
         pipe.mget([backend.make_key(key) for key in keys])
     for key, window in counters:
         pipe.incr(backend.make_key(key))
         pipe.expire(backend.make_key(key), window + 1, nx=True)
+    for read in scripts:
+        made = [backend.make_key(key) for key in (*read.keys, *read.key_args)]
+        pipe.eval(read.script, len(read.keys), *made)
     return list(pipe.execute(raise_on_error=False))

@@ -165,6 +165,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "accounts",
     "activity",
+    "projects",
     "tasks",
     "files",
     "monitoring",
@@ -437,6 +438,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "COMPONENT_SPLIT_REQUEST": True,
+    # Two choice sets share the field name `role`: the site's and a project's.
+    "ENUM_NAME_OVERRIDES": {
+        "RoleEnum": "accounts.roles.Role",
+        "ProjectRoleEnum": "projects.models.ProjectRole",
+    },
     # Swagger UI and ReDoc load nothing from other hosts: their assets come from this
     # app (drf-spectacular-sidecar), no online validator badge, ReDoc in the system's
     # fonts rather than Google's (templates/drf_spectacular/redoc.html).

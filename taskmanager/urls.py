@@ -8,6 +8,7 @@ from taskmanager.views import ApiRootView, home
 api_v1: list[URLPattern | URLResolver] = [
     path("", ApiRootView.as_view(), name="root"),
     path("", include("accounts.urls")),
+    path("", include("projects.urls")),
     path("", include("tasks.urls")),
     path("", include("files.urls")),
 ]

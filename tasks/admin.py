@@ -28,7 +28,15 @@ from tasks.selectors import overdue_q
 # this bounds how long one admin request may take.
 BULK_LIMIT = 1000
 # The fields an operator edits; the rest is derived (version, completed_at, ...).
-EDITABLE_FIELDS = ("title", "description", "priority", "status", "due_date", "assignee")
+EDITABLE_FIELDS = (
+    "title",
+    "project",
+    "description",
+    "priority",
+    "status",
+    "due_date",
+    "assignee",
+)
 
 
 class UsernameFilter(InputFilter):
@@ -57,6 +65,26 @@ class AssigneeFilter(UsernameFilter):
     title = "assignee"
     parameter_name = "assignee_username"
     field = "assignee"
+
+
+class ProjectFilter(InputFilter):
+    """Tasks of the project of this id, or of the projects of this name (any case):
+    projects are many (one per user), so typed, never listed."""
+
+    title = "project"
+    parameter_name = "project"
+    placeholder = "id or name"
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.cleaned_value()
+        if not value:
+            return queryset
+        if "\x00" in value:  # no name has one (PostgreSQL refuses it in a query: a 500)
+            return queryset.none()
+        # ASCII digits only ("²" is a digit to isdigit(), not to int()), within a bigint.
+        if value.isascii() and value.isdigit():
+            return queryset.filter(project_id=int(value)) if len(value) <= 18 else queryset.none()
+        return queryset.filter(project__name__iexact=value)
 
 
 class OverdueFilter(admin.SimpleListFilter):
@@ -104,6 +132,7 @@ class TaskAdmin(admin.ModelAdmin):
     form = TaskAdminForm
     list_display = [
         "title",
+        "project",
         "status",
         "priority",
         "owner",
@@ -112,19 +141,27 @@ class TaskAdmin(admin.ModelAdmin):
         "created_at",
         "version",
     ]
-    list_select_related = ["owner", "assignee"]
-    # Choices come from the model (no query); users are typed, never listed.
-    list_filter = ["status", "priority", OverdueFilter, OwnerFilter, AssigneeFilter]
+    list_select_related = ["owner", "assignee", "project"]
+    # Choices come from the model (no query); users and projects are typed, never listed.
+    list_filter = [
+        "status",
+        "priority",
+        OverdueFilter,
+        ProjectFilter,
+        OwnerFilter,
+        AssigneeFilter,
+    ]
     # Title only: a search scans the table, and a join to the owner's username would
     # cost more; the owner box filters by index (docs/decisions/admin-lists.md).
     search_fields = ["title"]
     date_hierarchy = "created_at"
     show_full_result_count = False
     show_facets = ShowFacets.NEVER
-    autocomplete_fields = ["assignee"]
+    autocomplete_fields = ["project", "assignee"]
     readonly_fields = ["owner", "created_at", "updated_at", "completed_at", "version"]
     fields = [
         "title",
+        "project",
         "description",
         "priority",
         "status",

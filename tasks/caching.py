@@ -1,13 +1,20 @@
 """Per-user caches of task lists and statistics, checked against version counters.
 
-A reader has version counters: their own (`user:<id>`) and, for those who see every
-task, the "all" counter. An entry records the counters it was computed under and is
-a hit only while they are still the reader's; one MGET reads the counters and the
-entry together. A write bumps the counters of everyone who can see the task (owner,
-assignee, old assignee, and "all") once it commits, so the entries computed before
-no longer match; nothing is ever scanned or deleted, and old entries are overwritten
-or expire. A bump happens after commit: bumping earlier could let a reader cache the
-pre-commit rows under the new version.
+A reader's lists depend on counters: one per project they belong to
+(`project:<id>`, bumped by every change of what the project's lists show: a task
+written in it, an archive, a deletion), their own (`member:<id>`, bumped when they
+join or leave a project) and, for those who see every task, the "all" counter
+(bumped by every write). An entry records the counters it was computed under and is
+a hit only while they are still the reader's. A write bumps its project's counter
+and "all" once it commits: its cost does not grow with the project's members, and
+nothing is ever scanned or deleted; old entries are overwritten or expire. A bump
+happens after commit: bumping earlier could let a reader cache the pre-commit rows
+under the new version.
+
+Which projects a reader belongs to is cached too (`tasks:projects:<id>`, tagged with
+the `member:` counter it was read under, so a membership change makes it stale). On
+Redis it is a plain string that a Lua script reads with the counters it names: a
+warm read is one round trip, read ahead with authentication's (taskmanager.readahead).
 
 If the cache is down, reads miss and compute from the database (django-redis logs
 the fault). A bump that fails on Redis is not lost: Redis may only have blinked, with
@@ -26,13 +33,16 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from contextvars import ContextVar
+from typing import Any, TypeGuard
 
 from django.core.cache import cache, caches
+from django.db.models import Count, QuerySet
 from django_redis.cache import RedisCache
 from redis.exceptions import RedisError
 
 from accounts.models import User
+from projects import selectors
 from taskmanager import readahead
 from taskmanager.metrics import TASK_LIST_CACHE
 from taskmanager.transactions import after_commit
@@ -42,7 +52,9 @@ logger = logging.getLogger(__name__)
 ENTRY_TTL = 300
 ALL = "all"
 # Marks the envelope `cached` stores its values in; a new layout takes a new mark.
-ENTRY_FORMAT = 2
+ENTRY_FORMAT = 3
+# How long a reader's project list is kept (a membership change replaces it sooner).
+PROJECTS_TTL = 3600
 
 
 # Scopes whose bump failed on Redis, bumped at the next chance (see above).
@@ -54,39 +66,156 @@ def _version_key(scope: str) -> str:
     return f"tasks:version:{scope}"
 
 
-def _user_scope(user_id: int) -> str:
-    return f"user:{user_id}"
+def _member_scope(user_id: int) -> str:
+    return f"member:{user_id}"
 
 
-def _scopes(user: User) -> list[str]:
-    scopes = [_user_scope(user.pk)]
-    if user.has_perm("tasks.view_any_task"):
-        scopes.append(ALL)
-    return scopes
+def _project_scope(project_id: int) -> str:
+    return f"project:{project_id}"
 
 
-def _is_counter(value: Any) -> bool:
+def _projects_key(user_id: int) -> str:
+    return f"tasks:projects:{user_id}"
+
+
+def _sees_all(user: User) -> bool:
+    return user.has_perm("tasks.view_any_task")
+
+
+def _is_counter(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _versions(user: User, found: dict[str, Any] | None = None) -> str:
-    """The reader's counters as one string; `found` holds those already read."""
-    keys = [_version_key(scope) for scope in _scopes(user)]
-    if found is None:
-        found = cache.get_many(keys)
-    # A missing counter starts at the current time, never at a number an evicted
-    # counter may already have used.
-    for key in keys:
-        if key not in found:
-            cache.add(key, time.time_ns(), timeout=None)
-            found[key] = cache.get(key)
-        if not _is_counter(found[key]):
-            # A corrupt counter could not be bumped, which would freeze the lists
-            # cached under it; a new one (never used: it is the time) replaces it.
-            logger.warning("task cache version %s is not a counter; replaced", key)
-            found[key] = time.time_ns()
-            cache.set(key, found[key], timeout=None)
-    return ".".join(str(found[key]) for key in keys)
+def _counter(key: str, found: dict[str, Any]) -> int:
+    """The counter under `key` as read into `found`; a missing one starts at the
+    current time, never at a number an evicted counter may already have used."""
+    if key not in found:
+        cache.add(key, time.time_ns(), timeout=None)
+        found[key] = cache.get(key)
+    if not _is_counter(found[key]):
+        # A corrupt counter could not be bumped, which would freeze the lists cached
+        # under it; a new one (never used: it is the time) replaces it.
+        logger.warning("task cache version %s is not a counter; replaced", key)
+        found[key] = time.time_ns()
+        cache.set(key, found[key], timeout=None)
+    return int(found[key])
+
+
+def _versions(
+    user: User, found: dict[str, Any], projects: "_Projects | None" = None
+) -> tuple[str, dict[int, int] | None]:
+    """The reader's counters as one string, and the counter of each of their projects
+    (None for a reader of every task); `found` holds the counters already read,
+    `projects` their project list as read with its counters."""
+    if _sees_all(user):
+        return str(_counter(_version_key(ALL), found)), None
+    member = _counter(_version_key(_member_scope(user.pk)), found)
+    counters = _project_counters(user, member, found, projects)
+    parts = [str(member), *(f"{pid}:{counters[pid]}" for pid in sorted(counters))]
+    return ".".join(parts), counters
+
+
+def _project_counters(
+    user: User, member: int, found: dict[str, Any], projects: "_Projects | None"
+) -> dict[int, int]:
+    """The counter of each project of the reader, their list checked against their
+    `member:` counter (read afresh from the database when stale)."""
+    if projects is None or projects.tag != member:
+        projects = _projects_read(user)
+    if projects is None or projects.tag != member:
+        ids = sorted(selectors.project_ids_of_many([user.pk]).get(user.pk, ()))
+        _projects_write(user.pk, member, ids)
+        projects = _Projects(member, dict.fromkeys(ids))
+    missing = [_version_key(_project_scope(p)) for p, v in projects.ids.items() if v is None]
+    if missing:
+        found.update(cache.get_many(missing))
+    counters = {}
+    for pid, value in projects.ids.items():
+        key = _version_key(_project_scope(pid))
+        if value is not None:
+            found[key] = value
+        counters[pid] = _counter(key, found)
+    return counters
+
+
+class _Projects:
+    """A reader's project list as cached: the `member:` counter it was read under, and
+    each project's counter where it was read with it (None: not read)."""
+
+    def __init__(self, tag: int, ids: dict[int, Any]) -> None:
+        self.tag = tag
+        self.ids = ids
+
+
+# Reads the project list under KEYS[1] ("<tag>|<id>,<id>...") and the counter of each
+# project (ARGV[1] + id): one round trip for a warm reader. Nothing when missing.
+PROJECTS_SCRIPT = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return {} end
+local out = {raw}
+local bar = string.find(raw, '|', 1, true)
+if not bar then return out end
+for id in string.gmatch(string.sub(raw, bar + 1), '%d+') do
+  table.insert(out, redis.call('GET', ARGV[1] .. id))
+end
+return out
+"""
+
+
+def projects_script_args(user_id: int) -> tuple[str, str]:
+    """The key and the argument of PROJECTS_SCRIPT for this reader (unprefixed key)."""
+    return _projects_key(user_id), _version_key(_project_scope(0))[:-1]
+
+
+def parse_projects(reply: Any, decode: Callable[[Any], Any]) -> "_Projects | None":
+    """PROJECTS_SCRIPT's reply, read: None when missing or not ours."""
+    if not isinstance(reply, list) or not reply:
+        return None
+    raw = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
+    tag, bar, rest = raw.partition("|")
+    if not bar or not tag.isdigit():
+        return None
+    ids = [int(part) for part in rest.split(",") if part.isdigit()]
+    values = reply[1:]
+    if len(values) != len(ids):
+        return None
+    counters: dict[int, Any] = {}
+    for pid, value in zip(ids, values, strict=True):
+        decoded = decode(value) if value is not None else None
+        counters[pid] = decoded if _is_counter(decoded) else None
+    return _Projects(int(tag), counters)
+
+
+def _projects_read(user: User) -> "_Projects | None":
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        key, prefix = projects_script_args(user.pk)
+        try:
+            reply = backend.client.get_client(write=False).eval(
+                PROJECTS_SCRIPT, 1, backend.make_key(key), backend.make_key(prefix)
+            )
+        except RedisError:
+            logger.warning("task cache project list not read: Redis unavailable", exc_info=True)
+            return None
+        return parse_projects(reply, backend.client.decode)
+    value = cache.get(_projects_key(user.pk))
+    if not (isinstance(value, tuple) and len(value) == 2 and _is_counter(value[0])):
+        return None
+    return _Projects(value[0], {pid: None for pid in value[1] if isinstance(pid, int)})
+
+
+def _projects_write(user_id: int, tag: int, ids: list[int]) -> None:
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        raw = f"{tag}|{','.join(str(pid) for pid in ids)}"
+        try:
+            backend.client.get_client(write=True).set(
+                backend.make_key(_projects_key(user_id)), raw, ex=PROJECTS_TTL
+            )
+        except RedisError:
+            logger.warning("task cache project list not kept: Redis unavailable", exc_info=True)
+        return
+    cache.set(_projects_key(user_id), (tag, ids), PROJECTS_TTL)
 
 
 def cached(
@@ -104,11 +233,17 @@ def cached(
     if _unbumped and isinstance(caches["default"], RedisCache) and _bump_on_redis([]):
         request = None  # its read ahead is from before the bump
     key = entry_key(user.pk, kind, params)
-    keys = [*(_version_key(scope) for scope in _scopes(user)), key]
+    scope = ALL if _sees_all(user) else _member_scope(user.pk)
+    keys = [_version_key(scope), key]
     found = readahead.get_many(request, keys)
     if found is None:
         found = cache.get_many(keys)
-    versions = _versions(user, found)
+    projects = None
+    if scope != ALL and isinstance(caches["default"], RedisCache):
+        reply = readahead.script_reply(request, projects_read(user.pk))
+        if reply is not readahead.NOT_READ:
+            projects = parse_projects(reply, caches["default"].client.decode)
+    versions, counters = _versions(user, found, projects)
     entry: Any = found.get(key)
     # Only what this function stored counts: anything else under the key (text, a
     # number, another layout) is recomputed and overwritten; an entry of ours computed
@@ -120,11 +255,61 @@ def cached(
         return entry["value"]
     if entry is not None and not ours:
         logger.warning("task cache entry %s is not one of ours; recomputed", key)
-    value = compute()
+    computing = _computing.set((user.pk, counters))
+    try:
+        value = compute()
+    finally:
+        _computing.reset(computing)
     timeout = min(ENTRY_TTL, ttl(value))
     if timeout > 0:
         cache.set(key, {"format": ENTRY_FORMAT, "versions": versions, "value": value}, timeout)
     return value
+
+
+# While `cached` computes a value: the reader and the counters of their projects, for
+# `count_by_project` to check the counts it keeps against.
+_computing: ContextVar[tuple[int, dict[int, int] | None] | None] = ContextVar(
+    "tasks_caching_computing", default=None
+)
+
+
+def count_by_project(user: User, params: str, tasks: QuerySet[Any]) -> int:
+    """`tasks.count()` for a list `cached` is computing: the sum of each of the
+    reader's projects' counts, each kept (for every member: it does not depend on who
+    reads) under its project's counter and these filter `params`. A write in one
+    project recounts that project only."""
+    computing = _computing.get()
+    if computing is None or computing[0] != user.pk or computing[1] is None:
+        return tasks.count()
+    counters = computing[1]
+    digest = hashlib.sha256(params.encode()).hexdigest()[:32]
+    keys = {pid: f"tasks:count:{pid}:{digest}" for pid in counters}
+    kept = cache.get_many(list(keys.values()))
+    total, stale = 0, []
+    for pid, key in keys.items():
+        entry = kept.get(key)
+        # Anything but what this function stored, under this counter, is recounted.
+        version, count = entry if isinstance(entry, tuple) and len(entry) == 2 else (None, None)
+        if version == counters[pid] and _is_counter(count):
+            total += count
+        else:
+            stale.append(pid)
+    if stale:
+        rows = (
+            tasks.filter(project_id__in=stale)
+            .order_by()
+            .values("project_id")
+            .annotate(n=Count("id"))
+            .values_list("project_id", "n")
+        )
+        counted = dict(rows)
+        # Under the counters read before the count: a write committed meanwhile only
+        # makes the entry stale sooner.
+        cache.set_many(
+            {keys[pid]: (counters[pid], counted.get(pid, 0)) for pid in stale}, ENTRY_TTL
+        )
+        total += sum(counted.values())
+    return total
 
 
 def entry_key(user_id: int, kind: str, params: str) -> str:
@@ -137,14 +322,32 @@ def read_ahead_keys(user_id: int, kind: str, params: str) -> list[str]:
     """Every key `cached` may read for this user (before their permissions are known,
     both counters a reader can have) and these parameters: a view's part of
     `readahead.ReadsAhead`."""
-    return [_version_key(_user_scope(user_id)), _version_key(ALL), entry_key(user_id, kind, params)]
+    return [
+        _version_key(_member_scope(user_id)),
+        _version_key(ALL),
+        entry_key(user_id, kind, params),
+    ]
 
 
-def invalidate_for(user_ids: Iterable[int | None]) -> None:
-    """After the current transaction commits, make these users' (and every
-    "see all" reader's) cached lists and statistics unreachable."""
-    scopes = [_user_scope(uid) for uid in sorted({uid for uid in user_ids if uid is not None})]
+def projects_read(user_id: int) -> readahead.ScriptRead:
+    """The reader's project list and its counters: a view's part of
+    `readahead.ScriptsAhead`."""
+    key, prefix = projects_script_args(user_id)
+    return readahead.ScriptRead(PROJECTS_SCRIPT, (key,), (prefix,))
+
+
+def invalidate_projects(project_ids: Iterable[int | None]) -> None:
+    """After the current transaction commits, make the cached lists and statistics
+    of these projects' members (and every "see all" reader's) unreachable."""
+    scopes = [_project_scope(p) for p in sorted({p for p in project_ids if p is not None})]
     scopes.append(ALL)
+    after_commit(lambda: _bump(scopes))
+
+
+def invalidate_members(user_ids: Iterable[int]) -> None:
+    """After commit: these users joined or left projects; their project lists and
+    what was cached under them are read afresh."""
+    scopes = [_member_scope(uid) for uid in sorted(set(user_ids))]
     after_commit(lambda: _bump(scopes))
 
 

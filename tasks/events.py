@@ -22,27 +22,20 @@ def record(
     *,
     type: str,
     task: Task,
-    actor: User,
+    actor: User | None,
     before: dict[str, Any] | None,
     after: dict[str, Any] | None,
-    previous_assignee_id: int | None = None,
+    previous_project_id: int | None = None,
 ) -> Event:
     """Record one change of `task` (states from `tasks.state.task_state`); `changes`
-    maps each changed field to [old, new]. The task's owner and assignee read it, and
-    the assignee it was taken from."""
-    old, new = before or {}, after or {}
-    changes = {
-        field: [old.get(field), new.get(field)]
-        for field in TRACKED_FIELDS
-        if old.get(field) != new.get(field)
-    }
+    maps each changed field to [old, new]. The members of its project read it, and
+    those of the project it just left."""
     return activity.record(
         type=type,
         subject_id=task.pk,
         actor=actor,
-        data=new or old,
-        changes=changes,
-        owner_id=task.owner_id,
-        assignee_id=task.assignee_id,
-        previous_assignee_id=previous_assignee_id,
+        data=after or before or {},
+        changes=activity.changes_between(before, after, TRACKED_FIELDS),
+        project_id=task.project_id,
+        previous_project_id=previous_project_id,
     )

@@ -1,14 +1,17 @@
 from typing import Any
 
 import django_filters
+from django import forms
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import connection
 from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
 from django.db.models.expressions import OrderBy
 from django_filters.widgets import QueryArrayWidget
+from drf_spectacular.utils import extend_schema_field
 
+from projects.selectors import archived_project_ids
 from taskmanager.datetimes import NEEDS_OFFSET
-from taskmanager.filters import IdFilter, OrderedValuesWidget, UtcIsoDateTimeFilter
+from taskmanager.filters import MAX_ID, IdFilter, OrderedValuesWidget, UtcIsoDateTimeFilter
 from tasks.models import Task
 from tasks.selectors import overdue_q
 
@@ -31,6 +34,45 @@ class ManyValuesWidget(QueryArrayWidget):
     def value_from_datadict(self, data: Any, files: Any, name: str) -> list[str]:
         values = super().value_from_datadict(data, files, name)
         return sorted({part.strip() for value in values for part in value.split(",")} - {""})
+
+
+class ManyIdsField(forms.Field):
+    """Ids given as `?project=1&project=2`, `?project=1,2` or both: each a whole
+    number within the column's range, or a 400 naming the parameter."""
+
+    def to_python(self, value: Any) -> list[int]:
+        ids = []
+        for part in value or []:
+            if not part.isascii() or not part.isdigit() or len(part) > 19 or int(part) > MAX_ID:
+                raise forms.ValidationError(f"{part!r} is not an id.", code="invalid")
+            ids.append(int(part))
+        return ids
+
+
+# What ManyIdsField takes: whole numbers from 0 (which matches nothing) to MAX_ID.
+MANY_IDS_SCHEMA = {
+    "type": "array",
+    "items": {"type": "integer", "format": "int64", "minimum": 0, "maximum": MAX_ID},
+}
+
+
+@extend_schema_field(MANY_IDS_SCHEMA)
+class ManyIdsFilter(django_filters.Filter):
+    field_class = ManyIdsField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", ManyValuesWidget)
+        super().__init__(*args, **kwargs)
+        help_text = self.extra.get("help_text")
+        if help_text:
+            # A raw schema's parameter is described by the schema's own description
+            # only (drf-spectacular leaves the filter's help_text out): this filter's.
+            extend_schema_field({**MANY_IDS_SCHEMA, "description": str(help_text)})(self)
+
+    def filter(self, qs: QuerySet[Task], value: list[int] | None) -> QuerySet[Task]:
+        if not value:
+            return qs
+        return qs.filter(**{f"{self.field_name}__in": value})
 
 
 class TaskOrderingFilter(django_filters.OrderingFilter):
@@ -56,7 +98,38 @@ def _nulls_last(term: str) -> str | OrderBy:
     return F(field).desc(nulls_last=True) if term.startswith("-") else F(field).asc(nulls_last=True)
 
 
-class TaskFilter(django_filters.FilterSet):
+class ProjectScopeFilter(django_filters.FilterSet):
+    """Which projects' tasks: some (`project`), and archived ones or not. The
+    statistics take these; the list takes them with the rest (TaskFilter)."""
+
+    project = ManyIdsFilter(
+        field_name="project_id",
+        help_text="Tasks of any of these projects: `?project=1&project=2` or `?project=1,2`.",
+    )
+    # A choice, not BooleanFilter: that one reads "maybe" as "no filter".
+    include_archived = django_filters.ChoiceFilter(
+        choices=[("true", "true"), ("false", "false")],
+        method="filter_include_archived",
+        help_text="`true` counts the tasks of archived projects too (left out by default).",
+    )
+
+    class Meta:
+        model = Task
+        fields: list[str] = []
+
+    def filter_queryset(self, queryset: QuerySet[Task]) -> QuerySet[Task]:
+        queryset = super().filter_queryset(queryset)
+        if self.form.cleaned_data.get("include_archived") != "true":
+            queryset = queryset.exclude(project_id__in=archived_project_ids())
+        return queryset
+
+    def filter_include_archived(
+        self, queryset: QuerySet[Task], name: str, value: str
+    ) -> QuerySet[Task]:
+        return queryset  # applied in filter_queryset, also when the parameter is absent
+
+
+class TaskFilter(ProjectScopeFilter):
     # distinct=False: a filter on the task's own column cannot repeat rows, and the
     # DISTINCT django-filter adds by default would force a sort of the whole result.
     status = django_filters.MultipleChoiceFilter(

@@ -2,22 +2,43 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from accounts.models import User
+from accounts.permissions import request_user
+from projects.models import WRITE_ROLES, ProjectRole
+from projects.selectors import role_in
 from tasks.models import Task
 
 
-class TaskAccess(BasePermission):
-    """What a user may do with a task they can see (visibility is the queryset's job).
+def role_of(user_id: int, task: Task) -> str | None:
+    """The user's role in the task's project: annotated by the viewset's queryset
+    (`my_role`), else read."""
+    if hasattr(task, "my_role"):
+        return task.my_role
+    return role_in(user_id, task.project_id)
 
-    Owners and assignees update; so does anyone with `tasks.change_any_task`
-    (managers). Only owners and holders of `tasks.delete_any_task` (admins) delete.
-    """
+
+def may_change(user: User, task: Task) -> bool:
+    """Whether the user may change the task (and attach files to it): an admin or
+    member of its project, or a holder of `tasks.change_any_task`."""
+    return role_of(int(user.pk or 0), task) in WRITE_ROLES or user.has_perm("tasks.change_any_task")
+
+
+class TaskAccess(BasePermission):
+    """What a user may do with a task they can see (visibility is the queryset's job),
+    by their role in its project: admins and members change it, viewers only read;
+    a task is deleted by a project admin or by its creator while a member. Holders of
+    `tasks.change_any_task` (managers) change every task, of `tasks.delete_any_task`
+    (site admins) delete every one."""
 
     def has_object_permission(self, request: Request, view: APIView, task: Task) -> bool:
         user = request.user
         if request.method in SAFE_METHODS:
             return True
+        role = role_of(int(user.pk or 0), task)
         if request.method == "DELETE":
-            return task.owner_id == user.pk or user.has_perm("tasks.delete_any_task")
-        return user.pk in (task.owner_id, task.assignee_id) or user.has_perm(
-            "tasks.change_any_task"
-        )
+            return (
+                role == ProjectRole.ADMIN
+                or (role == ProjectRole.MEMBER and task.owner_id == user.pk)
+                or user.has_perm("tasks.delete_any_task")
+            )
+        return may_change(request_user(request), task)

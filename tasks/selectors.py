@@ -7,6 +7,7 @@ from django.utils import timezone
 from accounts.models import User
 from activity.models import Event
 from activity.selectors import events_visible_to
+from projects.selectors import my_role, project_ids_of
 from tasks import events
 from tasks.models import Task
 
@@ -15,15 +16,22 @@ Priority = Task.Priority
 
 
 def task_visible_to(user: User) -> QuerySet[Task]:
-    """Every task for holders of `tasks.view_any_task`; otherwise own and assigned."""
+    """Every task for holders of `tasks.view_any_task`; otherwise the tasks of the
+    projects the user belongs to (archived ones included: lists leave those out)."""
     tasks = Task.objects.order_by("-created_at", "-id")
     if user.has_perm("tasks.view_any_task"):
         return tasks
-    return tasks.filter(Q(owner_id=user.pk) | Q(assignee_id=user.pk))
+    return tasks.filter(project_id__in=project_ids_of(user))
+
+
+def task_detail_visible_to(user: User) -> QuerySet[Task]:
+    """`task_visible_to` for one task's reads and writes: with its project (archived?)
+    and the user's role in it (`my_role`), in the same query."""
+    return task_visible_to(user).select_related("project").annotate(my_role=my_role(user.pk))
 
 
 def task_events_visible_to(user: User) -> QuerySet[Event]:
-    """Events of tasks the user could see when the event happened, oldest first."""
+    """Events of the tasks of the user's projects (as they are now), oldest first."""
     return events_visible_to(user, kind=events.TASK_EVENTS.name)
 
 
@@ -35,8 +43,8 @@ def task_history(task_id: int) -> QuerySet[Event]:
 
 
 def task_deleted_seen_by(user: User, task_id: int) -> bool:
-    """Whether task `task_id` is deleted and the user could see it then: its deletion
-    event is one of theirs by the feed's rule (`task_events_visible_to`)."""
+    """Whether task `task_id` is deleted and its deletion event is one of the user's
+    by the feed's rule (`task_events_visible_to`): a member of its project."""
     return events_visible_to(user).filter(subject_id=task_id, type=events.DELETED).exists()
 
 

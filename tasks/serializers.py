@@ -5,7 +5,9 @@ from rest_framework import serializers
 
 from accounts.models import User
 from activity.models import Event
+from projects.models import Project
 from taskmanager.datetimes import NEEDS_OFFSET, AwareDateTimeField, datetime_out
+from taskmanager.filters import MAX_ID
 from taskmanager.serializers import IdRelatedField, StrictFieldsMixin
 from tasks.models import Task
 from tasks.state import STATE_FIELDS, task_state
@@ -28,10 +30,14 @@ class TaskOutputSerializer(serializers.ModelSerializer[Task]):
         read_only_fields = fields
 
 
+NO_SUCH_PROJECT = "No project with id {pk_value} that you can see."
+
+
 class TaskInputSerializer(StrictFieldsMixin, serializers.Serializer):
     """A task's fields you set. On create (POST) and replace (PUT) a field left out
-    takes its default; on PATCH only the fields sent change, and `null` clears
-    `due_date` or `assignee`."""
+    takes its default (`project`: your personal project on create, unchanged on a
+    replace); on PATCH only the fields sent change, and `null` clears `due_date` or
+    `assignee`. A `project` moves the task (write access in both projects)."""
 
     # Sent back as a GET wrote them (a PUT of what it returned), they change nothing.
     echoed_fields = frozenset(
@@ -59,7 +65,14 @@ class TaskInputSerializer(StrictFieldsMixin, serializers.Serializer):
         allow_null=True,
         required=False,
         default=None,
+        help_text="A member of the task's project with role `member` or `admin`.",
         error_messages={"does_not_exist": "No active user with id {pk_value}."},
+    )
+    project = IdRelatedField(
+        queryset=Project.objects.all(),
+        required=False,
+        help_text="The project the task belongs to (default: your personal project).",
+        error_messages={"does_not_exist": NO_SUCH_PROJECT},
     )
 
 
@@ -115,3 +128,19 @@ class StatisticsOutputSerializer(serializers.Serializer):
     by_priority = serializers.DictField(child=serializers.IntegerField())
     overdue = serializers.IntegerField()
     completion_rate = serializers.FloatField()
+
+
+class StatisticsQuerySerializer(serializers.Serializer):
+    """The statistics' parameters, as the list's (tasks.filters.ProjectScopeFilter
+    reads them): for the schema."""
+
+    project = serializers.ListField(
+        child=serializers.IntegerField(min_value=0, max_value=MAX_ID),
+        required=False,
+        help_text="Tasks of any of these projects: `?project=1&project=2` or `?project=1,2`.",
+    )
+    include_archived = serializers.ChoiceField(
+        choices=[("true", "true"), ("false", "false")],
+        required=False,
+        help_text="`true` counts the tasks of archived projects too (left out by default).",
+    )

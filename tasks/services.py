@@ -11,13 +11,22 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import User
+from projects.errors import ProjectArchivedError
+from projects.models import WRITE_ROLES, Membership, Project
+from projects.services import personal_project_create
 from taskmanager.batches import delete_in_batches
-from taskmanager.exceptions import ConflictError, NotFoundError, PreconditionFailedError
+from taskmanager.exceptions import (
+    ConflictError,
+    DomainValidationError,
+    NotFoundError,
+    PreconditionFailedError,
+)
 from tasks import caching, events
 from tasks.models import IdempotencyKey, Task
 from tasks.state import task_state
 
 Status = Task.Status
+_PROJECT = Task._meta.get_field("project")
 IDEMPOTENCY_TTL = timedelta(hours=24)
 
 
@@ -30,10 +39,20 @@ def task_create(
     status: str = Status.PENDING,
     due_date: datetime | None = None,
     assignee: User | None = None,
+    project: Project | None = None,
 ) -> Task:
-    """Create a task owned by `actor`."""
+    """Create a task owned by `actor` in `project` (default: the actor's personal
+    project). Whether the actor may write there is the caller's check; the assignee
+    must be a member who writes there (DomainValidationError)."""
     with transaction.atomic():
+        if project is None:
+            project = personal_project_create(user=actor)
+        # As the caller read it: an archive committing meanwhile counts as after this.
+        if project.is_archived:
+            raise ProjectArchivedError()
+        _check_assignee(project.pk, assignee.pk if assignee else None)
         task = Task.objects.create(
+            project_id=project.pk,
             title=title,
             description=description,
             priority=priority,
@@ -50,7 +69,7 @@ def task_create(
             before=None,
             after=task_state(task),
         )
-        caching.invalidate_for([task.owner_id, task.assignee_id])
+        caching.invalidate_projects([task.project_id])
     return task
 
 
@@ -124,8 +143,8 @@ def task_update(
     if_match: int | None = None,
     read: Task | None = None,
 ) -> Task:
-    """Apply `data` (model field names; `assignee` a user or None) to the task, in a
-    transaction of its own.
+    """Apply `data` (model field names; `assignee` a user or None, `project` a
+    project) to the task, in a transaction of its own.
 
     The change is computed from the row as it is when written, so two writers never
     lose each other's changes; `if_match`, the version the caller last read (an
@@ -139,8 +158,8 @@ def task_update(
     locked row.
     """
     values = {
-        ("assignee_id" if name == "assignee" else name): (
-            value.pk if name == "assignee" and value is not None else value
+        (f"{name}_id" if name in ("assignee", "project") else name): (
+            value.pk if name in ("assignee", "project") and value is not None else value
         )
         for name, value in data.items()
     }
@@ -165,6 +184,12 @@ def _apply(
     changed = {name: value for name, value in values.items() if getattr(current, name) != value}
     if not changed:
         return current
+    project_id = changed.get("project_id", current.project_id)
+    _check_writable(current.project_id, current)
+    if project_id != current.project_id:
+        _check_writable(project_id)
+    if {"assignee_id", "project_id"} & set(changed):
+        _check_assignee(project_id, changed.get("assignee_id", current.assignee_id))
     now = timezone.now()
     if "status" in changed:
         changed["completed_at"] = now if changed["status"] == Status.COMPLETED else None
@@ -176,7 +201,7 @@ def _apply(
     if not rows.update(**written):
         return None
     before = task_state(current)
-    previous_assignee_id = current.assignee_id
+    previous_project_id = current.project_id
     for name, value in written.items():
         setattr(current, name, value)
     events.record(
@@ -185,21 +210,52 @@ def _apply(
         actor=actor,
         before=before,
         after=task_state(current),
-        previous_assignee_id=(
-            previous_assignee_id if previous_assignee_id != current.assignee_id else None
+        previous_project_id=(
+            previous_project_id if previous_project_id != current.project_id else None
         ),
     )
-    caching.invalidate_for([current.owner_id, current.assignee_id, previous_assignee_id])
+    caching.invalidate_projects([current.project_id, previous_project_id])
     return current
 
 
-def task_delete(*, actor: User, task_id: int, if_match: int | None = None) -> None:
+def task_check_writable(task: Task) -> None:
+    """Refuse a change that belongs to the task (an attachment) while its project is
+    archived (ProjectArchivedError, a 409)."""
+    _check_writable(task.project_id, task)
+
+
+def _check_writable(project_id: int, task: Task | None = None) -> None:
+    """Refuse a change in an archived project (ProjectArchivedError); from the task's
+    project when it was read with it (the API's views do), else from the database."""
+    if task is not None and _PROJECT.is_cached(task) and task.project_id == project_id:
+        archived = task.project.is_archived
+    else:
+        archived = Project.objects.filter(pk=project_id, is_archived=True).exists()
+    if archived:
+        raise ProjectArchivedError()
+
+
+def _check_assignee(project_id: int, assignee_id: int | None) -> None:
+    if assignee_id is None:
+        return
+    if not Membership.objects.filter(
+        project_id=project_id, user_id=assignee_id, role__in=WRITE_ROLES
+    ).exists():
+        raise DomainValidationError(
+            fields={"assignee": ["The assignee must be a member of the project who may write."]}
+        )
+
+
+def task_delete(
+    *, actor: User, task_id: int, if_match: int | None = None, read: Task | None = None
+) -> None:
     """Delete the task and its attachments in a transaction of its own, keeping its
     history (a "deleted" event with its last state). `if_match` as for `task_update`."""
     with transaction.atomic():
         current = _locked(task_id)
         if if_match is not None and current.version != if_match:
             raise PreconditionFailedError()
+        _check_writable(current.project_id, read)
         events.record(
             type=events.DELETED,
             task=current,
@@ -207,10 +263,57 @@ def task_delete(*, actor: User, task_id: int, if_match: int | None = None) -> No
             before=task_state(current),
             after=None,
         )
-        caching.invalidate_for([current.owner_id, current.assignee_id])
+        caching.invalidate_projects([current.project_id])
         for cleanup in _deletion_cleanups:
             cleanup(task=current)
         current.delete()
+
+
+def tasks_delete_for_project(*, project: Project, actor: User | None) -> None:
+    """In the transaction deleting `project` (projects.services.on_project_delete):
+    its tasks and what goes with each (attachments). No event per task: the
+    project's `project.deleted` says it (docs/projects.md)."""
+    tasks = Task.objects.filter(project_id=project.pk)
+    for task in tasks.iterator(chunk_size=500):
+        for cleanup in _deletion_cleanups:
+            cleanup(task=task)
+    tasks.delete()
+    caching.invalidate_projects([project.pk])
+
+
+def assignments_clear(*, project: Project, user_id: int, actor: User | None) -> None:
+    """A member left the project or became a viewer: their tasks there go
+    unassigned, each with its event (projects.services.on_member_removed)."""
+    assigned = Task.objects.filter(project_id=project.pk, assignee_id=user_id)
+    for task_id in assigned.values_list("pk", flat=True):
+        with transaction.atomic():
+            current = _locked(task_id)
+            _apply_unchecked(actor, current, {"assignee_id": None})
+
+
+def _apply_unchecked(actor: User | None, current: Task, values: dict[str, Any]) -> None:
+    """Write `values` over the locked `current`, with its event, skipping the rules
+    (the caller's change is the reason: a member leaving)."""
+    now = timezone.now()
+    before = task_state(current)
+    written = {**values, "updated_at": now, "version": current.version + 1}
+    Task.objects.filter(pk=current.pk).update(**written)
+    for name, value in written.items():
+        setattr(current, name, value)
+    events.record(
+        type=events.UPDATED, task=current, actor=actor, before=before, after=task_state(current)
+    )
+    caching.invalidate_projects([current.project_id])
+
+
+def project_lists_changed(*, project: Project, actor: User | None) -> None:
+    """What the project's task lists show changed (archived, unarchived)."""
+    caching.invalidate_projects([project.pk])
+
+
+def memberships_changed(*, project: Project, user_id: int, actor: User | None) -> None:
+    """The user's projects changed: their cached lists are recomputed."""
+    caching.invalidate_members([user_id])
 
 
 class TaskCleanup(Protocol):

@@ -8,6 +8,7 @@ from tasks.models import Task
 
 STATE_FIELDS = (
     "id",
+    "project",
     "title",
     "description",
     "priority",
@@ -32,6 +33,7 @@ def task_state(task: Task) -> dict[str, Any]:
     the response)."""
     return {
         "id": task.pk,
+        "project": task.project_id,
         "title": task.title,
         "description": task.description,
         "priority": str(task.priority),

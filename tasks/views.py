@@ -1,10 +1,12 @@
+import builtins
 import re
 from collections.abc import Sequence
 from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.db.models import Max, QuerySet
+from django.db.models import Case, Max, Q, QuerySet, Value, When
+from django.db.models.functions import Lower
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -16,8 +18,8 @@ from drf_spectacular.utils import (
 )
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
-from rest_framework.permissions import SAFE_METHODS, IsAuthenticated
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
@@ -25,9 +27,19 @@ from rest_framework.serializers import BaseSerializer
 from accounts.models import User
 from accounts.permissions import request_user
 from activity.models import Event
-from taskmanager.exceptions import PreconditionFailedError
+from projects.models import WRITE_ROLES, Project
+from projects.selectors import project_ids_of, project_visible_to, role_in
 from taskmanager.filters import MAX_ID, FiltersOnListsOnly
+from taskmanager.pagination import LimitOffsetPagination
+from taskmanager.preconditions import (
+    IF_MATCH,
+    IF_NONE_MATCH_WRITE,
+    check_preconditions,
+    etag,
+    etag_of,
+)
 from taskmanager.query_parameters import StrictQueryParametersMixin
+from taskmanager.readahead import ScriptRead
 from taskmanager.schema import (
     AUTHENTICATED,
     AUTHENTICATED_WRITE,
@@ -40,12 +52,14 @@ from taskmanager.schema import (
 )
 from taskmanager.throttles import RateLimitHeadersMixin, ReadWriteThrottle
 from tasks import caching, selectors, services
-from tasks.filters import TaskFilter
+from tasks.filters import ProjectScopeFilter, TaskFilter
 from tasks.models import Task
 from tasks.permissions import TaskAccess
 from tasks.serializers import (
+    NO_SUCH_PROJECT,
     EventFeedQuerySerializer,
     StatisticsOutputSerializer,
+    StatisticsQuerySerializer,
     TaskEventOutputSerializer,
     TaskInputSerializer,
     TaskOutputSerializer,
@@ -54,32 +68,6 @@ from tasks.serializers import (
 # The live page starts with the most recent tasks; changes to older ones join it.
 LIVE_PAGE_TASKS = 100
 
-# RFC 9110 section 8.8.3: entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE, etagc being
-# visible ASCII but DQUOTE, or obs-text (headers reach Django decoded as latin-1).
-ENTITY_TAG = r'(?:W/)?"[\x21\x23-\x7e\x80-\xff]*"'
-# `*`, or a list of tags (section 5.6.1: commas between, empty elements and blanks
-# allowed). Also the headers' schema pattern (ECMA-262 reads it the same).
-PRECONDITION_PATTERN = (
-    rf"^(?:[ \t]*\*[ \t]*|[ \t,]*{ENTITY_TAG}(?:[ \t]*,[ \t,]*{ENTITY_TAG})*[ \t,]*)$"
-)
-_PRECONDITION = re.compile(PRECONDITION_PATTERN)
-_ENTITY_TAG = re.compile(ENTITY_TAG)
-MALFORMED_PRECONDITION = 'Give * or a list of quoted entity tags, e.g. "12-3" (the task\'s ETag).'
-
-IF_MATCH = OpenApiParameter(
-    "If-Match",
-    {"type": "string", "pattern": PRECONDITION_PATTERN},
-    OpenApiParameter.HEADER,
-    description="The task's current `ETag` (or `*`); any other (a weak `W/` one too) answers "
-    "412, a value that is not `*` nor a list of quoted entity tags 400",
-)
-IF_NONE_MATCH_WRITE = OpenApiParameter(
-    "If-None-Match",
-    {"type": "string", "pattern": PRECONDITION_PATTERN},
-    OpenApiParameter.HEADER,
-    description="`*` or the task's current `ETag` answers 412 instead of a change; a value "
-    "that is not `*` nor a list of quoted entity tags 400",
-)
 # Visible ASCII, spaces inside only (RFC 9110's field value; servers strip the ends).
 IDEMPOTENCY_KEY_PATTERN = r"^[!-~]([ -~]*[!-~])?$"
 IDEMPOTENCY_KEY = OpenApiParameter(
@@ -93,79 +81,35 @@ IDEMPOTENCY_KEY = OpenApiParameter(
 TASK_ETAG_IS = 'The task\'s version: `"<id>-<version>"`'
 TASK_ETAG = etag_header(200, TASK_ETAG_IS)
 # A change of one task: not yours to change (or a cookie without CSRF) 403, not visible
-# 404, an `If-Match` of another version (or an `If-None-Match` of this one) 412, a
-# malformed one 400.
-TASK_WRITE = (*AUTHENTICATED_WRITE, 400, 404, 412, 429)
+# 404, its project archived 409, an `If-Match` of another version (or an
+# `If-None-Match` of this one) 412, a malformed one 400.
+TASK_WRITE = (*AUTHENTICATED_WRITE, 400, 404, 409, 412, 429)
 
 
-def etag(task: Task) -> str:
-    return etag_of(task.pk, task.version)
+def check_project_write(user: User, project: Project) -> None:
+    """A task may go into `project` (created or moved there): the user writes there
+    (or changes every task). One they cannot see is named as if it did not exist."""
+    if user.has_perm("tasks.change_any_task"):
+        return
+    role = role_in(user.pk, project.pk)
+    if role is None:
+        raise ValidationError({"project": [NO_SUCH_PROJECT.format(pk_value=project.pk)]})
+    if role not in WRITE_ROLES:
+        raise PermissionDenied("Viewers of a project only read its tasks.")
 
 
-def etag_of(pk: int, version: int) -> str:
-    return f'"{pk}-{version}"'
+# Query parameters that change which rows a list holds (not their order or page).
+_NOT_FILTERS = frozenset({"limit", "offset", "ordering", "format"})
 
 
-def check_preconditions(request: Request, task: Task) -> int | None:
-    """Evaluates the request's preconditions on the task as RFC 9110 (section 13.2.2)
-    orders them; one that fails is a 412 in the error shape.
-
-    Returns the version `If-Match` names, for the service to check again under the
-    row lock (`if_match`); None without it or with `*`.
-    """
-    errors = precondition_errors(request)
-    if errors:
-        raise ValidationError(errors)
-    current = etag(task)
-    if_match = _entity_tags(request, "If-Match")
-    # Strong comparison (section 13.1.1): our ETags are strong, so a weak one never
-    # names this exact representation.
-    if if_match is not None and not _names(if_match, current):
-        raise PreconditionFailedError()
-    # On a GET, If-None-Match is a cache check (304), which ConditionalGetMiddleware
-    # answers; on a write, `*` or the current ETag (weak comparison, section 13.1.2)
-    # mean "only if it does not exist or has changed".
-    if_none_match = _entity_tags(request, "If-None-Match")
-    if request.method not in SAFE_METHODS and if_none_match is not None:
-        weakly = [tag.removeprefix("W/") for tag in if_none_match]
-        if _names(weakly, current):
-            raise PreconditionFailedError()
-    if if_match is None or if_match == ["*"]:
-        return None
-    return task.version
-
-
-def precondition_errors(request: Request) -> dict[str, list[str]]:
-    """The precondition headers of the request that are not `*` nor a list of quoted
-    entity tags, by name: a 400, not the 412 of a tag that names another version.
-    `If-None-Match` on a GET only asks for a 304, and is left alone."""
-    names = ["If-Match"] if request.method in SAFE_METHODS else ["If-Match", "If-None-Match"]
-    return {
-        name: [MALFORMED_PRECONDITION]
-        for name in names
-        if request.headers.get(name) is not None and _entity_tags(request, name) is None
-    }
-
-
-def _entity_tags(request: Request, name: str) -> list[str] | None:
-    value = request.headers.get(name)
-    return None if value is None else entity_tags(value)
-
-
-def _names(tags: list[str], current: str) -> bool:
-    return tags == ["*"] or current in tags
-
-
-def entity_tags(value: str) -> list[str] | None:
-    """The tags of an `If-Match` or `If-None-Match` value (RFC 9110 section 13.1):
-    `["*"]`, or the quoted tags with their `W/`; None when it is neither. Django's
-    `parse_etags` drops what it cannot read: `1-3` named no tag, and failed as one
-    of another version would."""
-    if not _PRECONDITION.fullmatch(value):
-        return None
-    if value.strip(" \t") == "*":
-        return ["*"]
-    return _ENTITY_TAG.findall(value)
+def _filter_params(request: Request) -> str:
+    """The list's filters, in a canonical order: what its count depends on."""
+    query = request.query_params
+    return "&".join(
+        f"{name}={value}"
+        for name in sorted(set(query) - _NOT_FILTERS)
+        for value in sorted(query.getlist(name))
+    )
 
 
 def _task_id(pk: str | None) -> int | None:
@@ -220,24 +164,27 @@ def _task_id(pk: str | None) -> int | None:
     ),
     update=extend_schema(
         summary="Replace a task",
-        description="Owners and assignees change a task, managers and admins any. With "
-        "`If-Match`, a version that moved on answers 412.",
+        description="Admins and members of the task's project change it (viewers get "
+        "403), site managers and admins any. With `If-Match`, a version that moved on "
+        "answers 412; a task of an archived project answers 409.",
         request=TaskInputSerializer,
         responses={200: TaskOutputSerializer, **errors(TASK_WRITE, WITH_BODY)},
         parameters=[IF_MATCH, IF_NONE_MATCH_WRITE, TASK_ETAG],
     ),
     partial_update=extend_schema(
         summary="Change some fields of a task",
-        description="Only the fields sent change; `null` clears a nullable field. "
-        "With `If-Match`, a version that moved on answers 412.",
+        description="Only the fields sent change; `null` clears a nullable field; "
+        "`project` moves the task (write access in both projects). With `If-Match`, a "
+        "version that moved on answers 412; a task of an archived project answers 409.",
         request=TaskInputSerializer,
         responses={200: TaskOutputSerializer, **errors(TASK_WRITE, WITH_BODY)},
         parameters=[IF_MATCH, IF_NONE_MATCH_WRITE, TASK_ETAG],
     ),
     destroy=extend_schema(
         summary="Delete a task",
-        description="Owners delete their tasks, admins any (others get 403). With "
-        "`If-Match`, a version that moved on answers 412.",
+        description="The project's admins delete any of its tasks, its members those they "
+        "created, site admins any (others get 403). With `If-Match`, a version that moved "
+        "on answers 412; a task of an archived project answers 409.",
         responses={204: None, **errors(TASK_WRITE)},
         parameters=[IF_MATCH, IF_NONE_MATCH_WRITE],
     ),
@@ -255,7 +202,10 @@ class TaskViewSet(
     lookup_value_regex = r"[0-9]+"
 
     def get_queryset(self) -> QuerySet[Task]:
-        return selectors.task_visible_to(request_user(self.request))
+        user = request_user(self.request)
+        if self.detail:
+            return selectors.task_detail_visible_to(user)
+        return selectors.task_visible_to(user)
 
     def get_serializer_class(self) -> type[BaseSerializer[Any]]:
         # The browsable API builds its create and update forms from this, asking
@@ -276,6 +226,13 @@ class TaskViewSet(
         )
         return Response(data)
 
+    def paginate_queryset(self, queryset: QuerySet[Any]) -> "builtins.list[Any] | None":
+        paginator = self.paginator
+        if self.action == "list" and isinstance(paginator, LimitOffsetPagination):
+            user, filters = request_user(self.request), _filter_params(self.request)
+            paginator.count_with = lambda tasks: caching.count_by_project(user, filters, tasks)
+        return super().paginate_queryset(queryset)
+
     @staticmethod
     def _list_is_cached(request: Request) -> bool:
         # Which tasks are overdue changes with the clock, not only with writes.
@@ -287,7 +244,13 @@ class TaskViewSet(
         if self.action == "list" and self._list_is_cached(request):
             return caching.read_ahead_keys(user_id, "list", request.build_absolute_uri())
         if self.action == "statistics":
-            return caching.read_ahead_keys(user_id, "statistics", "")
+            return caching.read_ahead_keys(user_id, "statistics", request.build_absolute_uri())
+        return []
+
+    def read_ahead_scripts(self, request: Request, user_id: int) -> Sequence[ScriptRead]:
+        """The reader's projects, with the cache's counters (readahead.ScriptsAhead)."""
+        if self.action == "statistics" or (self.action == "list" and self._list_is_cached(request)):
+            return [caching.projects_read(user_id)]
         return []
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -300,6 +263,8 @@ class TaskViewSet(
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         payload = TaskInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
+        if payload.validated_data.get("project") is not None:
+            check_project_write(request_user(request), payload.validated_data["project"])
         key = request.headers.get("Idempotency-Key")
         if key is None:
             task = services.task_create(actor=request_user(request), **payload.validated_data)
@@ -332,6 +297,9 @@ class TaskViewSet(
         # With the task: its read-only fields may be echoed back unchanged.
         payload = TaskInputSerializer(task, data=request.data, partial=kwargs.get("partial", False))
         payload.is_valid(raise_exception=True)
+        moved_to = payload.validated_data.get("project")
+        if moved_to is not None and moved_to.pk != task.project_id:
+            check_project_write(request_user(request), moved_to)
         task = services.task_update(
             actor=request_user(request),
             task_id=task.pk,
@@ -347,19 +315,25 @@ class TaskViewSet(
             actor=request_user(request),
             task_id=task.pk,
             if_match=check_preconditions(request, task),
+            read=task,
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
         summary="Count the tasks you can see",
         description="By status and priority, overdue, and the completion rate.",
-        responses={200: StatisticsOutputSerializer, **NOT_MODIFIED, **errors(AUTHENTICATED, 429)},
-        parameters=CONDITIONAL_GET,
+        responses={
+            200: StatisticsOutputSerializer,
+            **NOT_MODIFIED,
+            **errors(AUTHENTICATED, 400, 429),
+        },
+        parameters=[StatisticsQuerySerializer, *CONDITIONAL_GET],
     )
-    @action(detail=False, methods=["get"], filterset_class=None)
+    @action(detail=False, methods=["get"], filterset_class=ProjectScopeFilter)
     def statistics(self, request: Request) -> Response:
         def compute() -> dict[str, Any]:
-            figures, next_due = selectors.task_statistics(self.get_queryset())
+            tasks = self.filter_queryset(self.get_queryset())
+            figures, next_due = selectors.task_statistics(tasks)
             return {"figures": figures, "expires": next_due}
 
         def until_next_due(value: dict[str, Any]) -> int:
@@ -369,7 +343,12 @@ class TaskViewSet(
             return int((next_due - timezone.now()).total_seconds())
 
         value = caching.cached(
-            request_user(request), "statistics", "", compute, until_next_due, request
+            request_user(request),
+            "statistics",
+            request.build_absolute_uri(),
+            compute,
+            until_next_due,
+            request,
         )
         return Response(value["figures"])
 
@@ -377,8 +356,7 @@ class TaskViewSet(
         operation_id="v1_tasks_history",
         summary="A task's history",
         description="Its events, oldest first: who changed which fields, from what to what. "
-        "A deleted task's history stays readable by whoever could see the task when it was "
-        "deleted.",
+        "A deleted task's history stays readable by the members of its project.",
         responses={
             200: TaskEventOutputSerializer(many=True),
             **NOT_MODIFIED,
@@ -391,8 +369,8 @@ class TaskViewSet(
         try:
             task_id = self.get_object().pk
         except Http404:
-            # Events outlive their task: whoever could see it when it was deleted
-            # still reads its history.
+            # Events outlive their task: the members of its project still read its
+            # history.
             task_id = _task_id(pk)
             if task_id is None or not selectors.task_deleted_seen_by(
                 request_user(request), task_id
@@ -434,20 +412,46 @@ class TaskViewSet(
 @login_required
 @require_safe
 def live_page(request: HttpRequest) -> HttpResponse:
-    """Your tasks, changing as they change (tasks/static/tasks/live.js).
+    """Your tasks, changing as they change (tasks/static/tasks/live.js); with
+    `?project=<id>`, those of one of your projects (another is 404).
 
     The last visible event id is read before the tasks: a change committed in
     between is then both in the list and replayed by the page's resume, which
     applies task versions idempotently.
     """
     user = cast(User, request.user)  # login_required
+    visible = project_visible_to(user)
+    chosen = request.GET.get("project", "")
+    project_id: int | None = None
+    if chosen:
+        # ASCII digits within the column's range, of a project the user sees.
+        if not (chosen.isascii() and chosen.isdigit()) or len(chosen) > len(str(MAX_ID)):
+            raise Http404
+        project_id = int(chosen)
+        if project_id > MAX_ID or not visible.filter(pk=project_id).exists():
+            raise Http404
     last_event = selectors.task_events_visible_to(user).aggregate(last=Max("id"))["last"] or 0
-    tasks = selectors.task_visible_to(user)[:LIVE_PAGE_TASKS]
+    tasks = selectors.task_visible_to(user)
+    if project_id is not None:
+        tasks = tasks.filter(project_id=project_id)
+    shown = list(tasks[:LIVE_PAGE_TASKS])
+    # The picker: the user's projects (their personal one first, then by name), and
+    # for those who see every project the ones of the tasks shown, not all of them.
+    own_first = Case(When(personal_owner_id=user.pk, then=Value(0)), default=Value(1))
+    projects = (
+        visible.filter(
+            Q(pk__in=project_ids_of(user)) | Q(pk__in={task.project_id for task in shown})
+        )
+        .order_by(own_first, Lower("name"), "id")
+        .values("id", "name")
+    )
     context = {
         "initial": {
             "user": user.pk,
             "last_event": last_event,
-            "tasks": TaskOutputSerializer(tasks, many=True).data,
+            "tasks": TaskOutputSerializer(shown, many=True).data,
+            "projects": list(projects),
+            "project": project_id,
             "limit": LIVE_PAGE_TASKS,
             "socket_url": settings.WEBSOCKET_PUBLIC_URL,
         }

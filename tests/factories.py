@@ -53,6 +53,10 @@ class UserFactory(DjangoModelFactory):
 class TaskFactory(DjangoModelFactory):
     """A task created through `task_create`; `owner=` is the acting user (a new member
     unless given), every other keyword goes to the service as is.
+
+    Without `project=`: the owner's personal project, or, for a task assigned to
+    someone else, the owner's project "Shared by <owner>" with the assignee as a
+    member (as the version-2 migration arranged version 1's assignments).
     """
 
     title = factory.Sequence(lambda n: f"Task {n}")
@@ -68,4 +72,24 @@ class TaskFactory(DjangoModelFactory):
         from tasks.services import task_create
 
         owner = kwargs.pop("owner")
+        assignee = kwargs.get("assignee")
+        if kwargs.get("project") is None and assignee is not None and assignee.pk != owner.pk:
+            kwargs["project"] = shared_project(owner, assignee)
         return task_create(actor=owner, **kwargs)
+
+
+def shared_project(owner: User, *members: User, role: str = "member") -> Any:
+    """The owner's project "Shared by <owner>" (created once, the owner its admin),
+    with these users as members of `role` (added if missing)."""
+    from projects.models import Membership, Project
+    from projects.services import member_add, project_create
+
+    name = f"Shared by {owner.username}"[:100]
+    project = Project.objects.filter(
+        name=name, memberships__user=owner, memberships__role="admin"
+    ).first() or project_create(actor=owner, name=name)
+    for user in members:
+        if not Membership.objects.filter(project=project, user=user).exists():
+            with TestCase.captureOnCommitCallbacks(execute=True):
+                member_add(actor=owner, project_id=project.pk, identifier=user.username, role=role)
+    return project

@@ -19,6 +19,7 @@ from django.db import connection
 
 from accounts import auth_cache, services
 from accounts.models import User
+from tests.factories import shared_project
 from tests.helpers import ME_URL, TokenClient, assert_error, claims
 
 TASKS_URL = "/api/v1/tasks/"
@@ -70,7 +71,9 @@ def test_a_user_deleted_through_the_orm_is_refused_before_the_deletion_commits_t
 
 def delete_by_sql(user_id: int) -> None:
     """What an operator's SQL must do to delete a fresh user: their rows in the tables
-    that refer to them, then theirs. No code runs."""
+    that refer to them (their memberships, and their personal project, empty), their
+    name off the events they made (registration records one), then theirs. No code
+    runs."""
     with connection.cursor() as cursor:
         cursor.execute(
             "DELETE FROM token_blacklist_blacklistedtoken WHERE token_id IN "
@@ -82,8 +85,11 @@ def delete_by_sql(user_id: int) -> None:
             "accounts_usersession",
             "accounts_user_groups",
             "accounts_user_user_permissions",
+            "projects_membership",
         ):
             cursor.execute(f"DELETE FROM {table} WHERE user_id = %s", [user_id])  # noqa: S608
+        cursor.execute("DELETE FROM projects_project WHERE personal_owner_id = %s", [user_id])
+        cursor.execute("UPDATE activity_event SET actor_id = NULL WHERE actor_id = %s", [user_id])
         cursor.execute("DELETE FROM accounts_user WHERE id = %s", [user_id])
 
 
@@ -150,12 +156,39 @@ def seconds_left(key: str) -> float:
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_a_task_assigned_to_a_user_deleted_meanwhile_is_409_not_500(
-    manager, other_member, client_for, monkeypatch
+def test_a_task_assigned_to_a_user_deleted_after_the_checks_is_409_not_500(
+    member, other_member, client_for, monkeypatch
+):
+    import tasks.services
+
+    project = shared_project(member, other_member)
+    creator = client_for(member)
+    check = tasks.services._check_assignee
+
+    def deleted_meanwhile(*args: Any) -> None:
+        check(*args)
+        delete_by_sql(other_member.pk)  # after the service found the assignee a member
+
+    monkeypatch.setattr(tasks.services, "_check_assignee", deleted_meanwhile)
+
+    response = creator.post(
+        TASKS_URL,
+        {"title": "for a ghost", "assignee": other_member.pk, "project": project.pk},
+        format="json",
+    )
+
+    assert_error(response, 409, "conflict")
+    assert live(creator)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_task_assigned_to_a_user_deleted_before_the_service_is_400_naming_assignee(
+    member, other_member, client_for, monkeypatch
 ):
     import tasks.views
 
-    creator = client_for(manager)
+    project = shared_project(member, other_member)
+    creator = client_for(member)
     create = tasks.views.services.task_create
 
     def deleted_meanwhile(**kwargs: Any) -> Any:
@@ -165,10 +198,14 @@ def test_a_task_assigned_to_a_user_deleted_meanwhile_is_409_not_500(
     monkeypatch.setattr(tasks.views.services, "task_create", deleted_meanwhile)
 
     response = creator.post(
-        TASKS_URL, {"title": "for a ghost", "assignee": other_member.pk}, format="json"
+        TASKS_URL,
+        {"title": "for a ghost", "assignee": other_member.pk, "project": project.pk},
+        format="json",
     )
 
-    assert_error(response, 409, "conflict")
+    # No longer a member of the project: the service's own check says so.
+    error = assert_error(response, 400, "validation_error")
+    assert list(error["fields"]) == ["assignee"]
     assert live(creator)
 
 

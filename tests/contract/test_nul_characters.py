@@ -10,6 +10,7 @@ import pytest
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
+from projects.services import label_create, project_create
 from tests.factories import PASSWORD, TaskFactory
 from tests.helpers import assert_error
 
@@ -47,6 +48,14 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "password": NEW_PASSWORD,
         "current_password": NUL,
     },
+    ("ProjectCreateInputRequest", "name"): {"name": NUL},
+    ("ProjectCreateInputRequest", "description"): {"name": "A project", "description": NUL},
+    ("PatchedProjectInputRequest", "name"): {"name": NUL},
+    ("PatchedProjectInputRequest", "description"): {"description": NUL},
+    ("MemberAddInputRequest", "username"): {"username": NUL},
+    ("MemberAddInputRequest", "email"): {"email": f"otto{NUL}@example.com"},
+    ("LabelInputRequest", "name"): {"name": NUL, "color": "#a0b1c2"},
+    ("PatchedLabelInputRequest", "name"): {"name": NUL},
     **{
         ("TokenGrantInputRequest", field): {
             "grant_type": "password",
@@ -85,9 +94,17 @@ def text_inputs_refusing_nul() -> set[tuple[str, str]]:
     }
 
 
+# Fields with a pattern of their own: Register's username (letters, digits, @.+-_) and
+# a label's color (#rrggbb).
+OWN_PATTERNS = {
+    ("RegisterInputRequest", "username"),
+    ("LabelInputRequest", "color"),
+    ("PatchedLabelInputRequest", "color"),
+}
+
+
 def test_every_text_input_of_the_schema_is_tried():
-    # Register's username has a pattern of its own (letters, digits, @.+-_).
-    assert text_inputs_refusing_nul() == set(BODIES) | {("RegisterInputRequest", "username")}
+    assert text_inputs_refusing_nul() == set(BODIES) | OWN_PATTERNS
 
 
 @pytest.fixture
@@ -105,7 +122,13 @@ def _generous_throttle_rates(settings: Any) -> None:
 def test_nul_in_a_text_field_is_a_400_naming_it(name, field, member, client_for):
     path, method, media = writes_of_components()[name]
     client = client_for(member)
-    url = path.replace("{id}", str(TaskFactory(owner=member).pk))
+    project = project_create(actor=member, name="Shared")
+    ids = {
+        "tasks": TaskFactory(owner=member).pk,
+        "projects": project.pk,
+        "labels": label_create(actor=member, project_id=project.pk, name="Bug", color="#aa0000").pk,
+    }
+    url = re.sub(r"/(\w+)/\{id\}", lambda m: f"/{m[1]}/{ids[m[1]]}", path)
     body = BODIES[name, field]
 
     if media == FORM:

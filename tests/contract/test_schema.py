@@ -12,6 +12,8 @@ import pytest
 from drf_spectacular.generators import SchemaGenerator
 from jsonschema import Draft4Validator
 
+from projects.serializers import COLOR_PATTERN
+from taskmanager.filters import MAX_ID
 from taskmanager.pagination import LimitOffsetPagination
 from taskmanager.schema import EMAIL, NO_NUL, NOT_BLANK, WHITESPACE
 
@@ -78,7 +80,12 @@ def test_every_request_body_is_json_but_the_token_grant_and_uploads(schema):
 def test_patch_bodies_carry_no_defaults(schema):
     patched = [name for name in schema["components"]["schemas"] if name.startswith("Patched")]
 
-    assert {"PatchedTaskInputRequest", "PatchedMeUpdateInputRequest"} <= set(patched)
+    assert {
+        "PatchedTaskInputRequest",
+        "PatchedMeUpdateInputRequest",
+        "PatchedProjectInputRequest",
+        "PatchedLabelInputRequest",
+    } <= set(patched)
     for name in patched:
         assert keys_anywhere(component(schema, name), "default") == [], name
 
@@ -108,6 +115,12 @@ def test_create_keeps_the_defaults_the_server_applies(schema):
         ("FileOutput", {"task"}),
         ("SessionOutput", {"ip"}),
         ("PaginatedTaskOutputList", {"next", "previous"}),
+        ("ProjectOutput", {"role"}),
+        ("ProjectCreateInputRequest", set()),
+        ("PatchedProjectInputRequest", set()),
+        ("MembershipOutput", set()),
+        ("LabelOutput", set()),
+        ("PatchedLabelInputRequest", set()),
     ],
 )
 def test_fields_that_may_be_null_are_nullable_and_no_others(schema, name, fields):
@@ -214,8 +227,10 @@ def test_every_email_declares_djangos_address_rules_not_the_email_format(schema)
         if field == "email"
     }
 
-    # A login's email is any text: an account is looked up by it, not created.
-    assert named - {("LoginInputRequest", "email"), ("UserOutput", "email")} == set(EMAILS)
+    # A login's email is any text: an account is looked up by it, not created; so is
+    # the email (or username) of a user added to a project.
+    looked_up = {("LoginInputRequest", "email"), ("MemberAddInputRequest", "email")}
+    assert named - looked_up - {("UserOutput", "email")} == set(EMAILS)
     assert "email" not in keys_anywhere(schema, "format")
     for name, field in EMAILS:
         email = component(schema, name)["properties"][field]
@@ -292,6 +307,10 @@ def test_the_patterns_whitespace_is_what_the_server_strips():
     ]
 
 
+# A valid value of each field pattern that is not about text in general.
+OWN_PATTERN_SAMPLES = {EMAIL: "te@xt.example", COLOR_PATTERN: "#a0b1c2"}
+
+
 def text_properties(schema: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     return [
         (name, field, prop)
@@ -314,9 +333,9 @@ def test_every_text_input_refuses_nul(schema):
 
     assert len(texts) >= 17
     for label, prop in texts:
-        text = "te@xt.example" if prop["pattern"] == EMAIL else "text"
+        text = OWN_PATTERN_SAMPLES.get(prop["pattern"], "text")
         assert re.search(prop["pattern"], text), label
-        assert not re.search(prop["pattern"], text.replace("x", "\x00")), label
+        assert not re.search(prop["pattern"], text[:2] + "\x00" + text[2:]), label
 
 
 def test_an_uploaded_file_has_no_text_pattern(schema):
@@ -415,10 +434,27 @@ def test_enumerated_task_filters_list_their_values(schema, name, values):
     assert enum_of(parameter(schema["paths"]["/api/v1/tasks/"]["get"], name)) == values
 
 
+# Ids in a query, repeated or comma-separated: digits within a 64-bit id (0 matches
+# nothing, and is no error).
+IDS = {
+    "type": "array",
+    "items": {"type": "integer", "format": "int64", "minimum": 0, "maximum": MAX_ID},
+}
+
+
+@pytest.mark.parametrize("path", ["/api/v1/tasks/", "/api/v1/tasks/statistics/"])
+def test_the_project_filter_is_a_list_of_ids_described_for_its_users(schema, path):
+    project = parameter(schema["paths"][path]["get"], "project")
+
+    assert project["schema"] == IDS
+    assert "?project=1&project=2" in project["description"]
+
+
 def test_every_enumerated_query_parameter_has_an_enum(schema):
     # Every query parameter of every list is free text, a number, a date or an enum.
     free = {"search": "string", "assignee": "integer", "task": "integer", "after": "integer"}
     free |= {"limit": "integer", "offset": "integer"}
+    ids = {"project"}
     dates = {"due_before", "due_after"}
     for path, method, operation in operations(schema):
         for p in operation.get("parameters", []):
@@ -427,6 +463,8 @@ def test_every_enumerated_query_parameter_has_an_enum(schema):
             label = f"{method.upper()} {path} ?{p['name']}"
             if p["name"] in dates:
                 assert p["schema"]["format"] == "date-time", label
+            elif p["name"] in ids:
+                assert p["schema"] == IDS, label
             elif p["name"] in free:
                 assert p["schema"]["type"] == free[p["name"]], label
             else:
@@ -460,3 +498,128 @@ def test_a_component_is_described_by_its_own_docstring_only(schema):
     assert "Rejects unknown" not in str(described)
     assert described["RegisterInputRequest"] == ""
     assert described["FileUploadInputRequest"].startswith("One file")
+
+
+# Projects, members and labels (issue #23).
+
+
+def body_validator(schema: dict[str, Any], name: str) -> Draft4Validator:
+    """A validator of the component `name`, its references resolved in the document."""
+    return Draft4Validator({**component(schema, name), "components": schema["components"]})
+
+
+@pytest.mark.parametrize(
+    ("name", "field", "limits"),
+    [
+        (
+            "ProjectCreateInputRequest",
+            "name",
+            {"minLength": 1, "maxLength": 100, "pattern": NOT_BLANK},
+        ),
+        ("ProjectCreateInputRequest", "description", {"maxLength": 10000, "pattern": NO_NUL}),
+        ("PatchedProjectInputRequest", "name", {"maxLength": 100, "pattern": NOT_BLANK}),
+        ("LabelInputRequest", "name", {"minLength": 1, "maxLength": 50, "pattern": NOT_BLANK}),
+        ("PatchedLabelInputRequest", "name", {"maxLength": 50, "pattern": NOT_BLANK}),
+        ("LabelInputRequest", "color", {"maxLength": 7, "pattern": COLOR_PATTERN}),
+        ("PatchedLabelInputRequest", "color", {"maxLength": 7, "pattern": COLOR_PATTERN}),
+        ("MemberAddInputRequest", "username", {"maxLength": 254, "pattern": NOT_BLANK}),
+    ],
+)
+def test_the_limits_of_projects_and_labels_are_declared(schema, name, field, limits):
+    prop = component(schema, name)["properties"][field]
+
+    assert {key: prop.get(key) for key in limits} == limits
+
+
+@pytest.mark.parametrize(
+    ("color", "valid"),
+    [
+        ("#a0b1c2", True),
+        ("#A0B1C2", True),
+        ("a0b1c2", False),
+        ("#a0b1c", False),
+        ("#a0b1cg", False),
+    ],
+)
+def test_a_color_is_valid_for_the_schema_as_for_the_server(schema, color, valid):
+    label = Draft4Validator(component(schema, "LabelInputRequest"))
+
+    assert label.is_valid({"name": "Bug", "color": color}) is valid
+
+
+@pytest.mark.parametrize(
+    ("body", "valid"),
+    [
+        ({"username": "mia"}, True),
+        ({"email": "mia@example.com", "role": "viewer"}, True),
+        ({"username": "mia", "email": "mia@example.com"}, False),
+        ({"role": "admin"}, False),
+    ],
+    ids=["username", "email", "both", "neither"],
+)
+def test_a_member_is_added_by_username_or_email_not_both(schema, body, valid):
+    member = body_validator(schema, "MemberAddInputRequest")
+    operation = schema["paths"]["/api/v1/projects/{id}/members/"]["post"]
+
+    assert member.is_valid(body) is valid
+    # No body at all is refused as `{}` is.
+    assert operation["requestBody"]["required"] is True
+
+
+def test_a_role_change_requires_the_role_although_it_is_a_patch(schema):
+    operation = schema["paths"]["/api/v1/projects/{id}/members/{user_id}/"]["patch"]
+    ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    name = ref.rsplit("/", 1)[1]
+
+    assert operation["requestBody"]["required"] is True
+    assert component(schema, name)["required"] == ["role"]
+    assert not body_validator(schema, name).is_valid({})
+    assert body_validator(schema, name).is_valid({"role": "viewer"})
+
+
+def test_a_project_says_the_callers_role_or_null(schema):
+    role = component(schema, "ProjectOutput")["properties"]["role"]
+
+    assert role["nullable"] is True
+    assert {"$ref": "#/components/schemas/ProjectRoleEnum"} in role["oneOf"]
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "codes"),
+    [
+        ("/api/v1/projects/{id}/", "patch", ["project_archived"]),
+        ("/api/v1/projects/{id}/", "delete", ["personal_project"]),
+        ("/api/v1/projects/{id}/members/", "post", ["conflict", "personal_project"]),
+        ("/api/v1/projects/{id}/members/{user_id}/", "patch", ["last_admin"]),
+        ("/api/v1/projects/{id}/members/{user_id}/", "delete", ["last_admin"]),
+        ("/api/v1/projects/{id}/labels/", "post", ["label_exists", "project_archived"]),
+        ("/api/v1/labels/{id}/", "patch", ["label_exists", "project_archived"]),
+        ("/api/v1/labels/{id}/", "delete", ["project_archived"]),
+    ],
+)
+def test_every_conflict_of_projects_is_documented_with_its_code(schema, path, method, codes):
+    conflict = schema["paths"][path][method]["responses"]["409"]
+
+    assert conflict["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Error"
+    }
+    for code in codes:
+        assert f"`{code}`" in conflict["description"], code
+    assert "Idempotency-Key" not in conflict["description"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/projects/",
+        "/api/v1/projects/{id}/",
+        "/api/v1/projects/{id}/members/",
+        "/api/v1/projects/{id}/labels/",
+        "/api/v1/labels/{id}/",
+    ],
+)
+def test_the_reads_of_projects_declare_their_conditional_get(schema, path):
+    operation = schema["paths"][path]["get"]
+
+    assert "304" in operation["responses"]
+    assert parameter(operation, "If-None-Match")["in"] == "header"

@@ -492,3 +492,81 @@ def test_the_current_etag_as_if_match_is_valid_and_honoured(server, schema, bear
 
     assert valid
     assert response.status_code == 204, response.text
+
+
+# Projects, members and labels (issue #23): where the schema and the server must agree.
+
+
+@pytest.fixture(scope="module")
+def project(server: Server, bearer: dict[str, str]) -> dict[str, Any]:
+    created = requests.post(
+        api(server, "/projects/"), json={"name": "Fuzzed"}, headers=bearer, timeout=10
+    )
+    assert created.status_code == 201, created.text
+    return created.json()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "fields"),
+    [
+        # A member is named by username or by email, not both and not neither.
+        (
+            "POST",
+            "/projects/{id}/members/",
+            {"username": "zz", "email": "zz@b.co"},
+            {"username"},
+        ),
+        ("POST", "/projects/{id}/members/", {"role": "viewer"}, {"username"}),
+        # A role change is a PATCH whose one field is required.
+        ("PATCH", "/projects/{id}/members/{user_id}/", {}, {"role"}),
+        ("POST", "/projects/{id}/labels/", {"name": "Bug", "color": "red"}, {"color"}),
+        ("POST", "/projects/{id}/labels/", {"name": "Bug", "color": "#aa0000 "}, {"color"}),
+        ("POST", "/projects/{id}/labels/", {"name": "x" * 51, "color": "#aa0000"}, {"name"}),
+        ("PATCH", "/projects/{id}/", {"name": "x" * 101}, {"name"}),
+        ("PATCH", "/projects/{id}/", {"name": "  "}, {"name"}),
+    ],
+    ids=[
+        "member-both",
+        "member-neither",
+        "role-missing",
+        "color-word",
+        "color-trailing-space",
+        "label-name-51",
+        "project-name-101",
+        "project-name-blank",
+    ],
+)
+def test_a_project_request_the_schema_calls_invalid_is_refused_naming_the_field(
+    schema, bearer, member, project, method, path, body, fields
+):
+    ids = {"id": project["id"], "user_id": member["id"]}
+    parameters = {name: ids[name] for name in ids if f"{{{name}}}" in path}
+
+    response, valid = replay(schema, bearer, method, path, path_parameters=parameters, body=body)
+
+    assert not valid
+    assert response.status_code == 400, response.text
+    assert set(response.json()["error"]["fields"]) == fields
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "parts", "status"),
+    [
+        ("POST", "/projects/{id}/labels/", {"body": {"name": "Bug", "color": "#AA0000"}}, 201),
+        ("PATCH", "/projects/{id}/", {"body": {"description": "  spaced  "}}, 200),
+        # Ids from 0 (which matches nothing) to the largest 64-bit one.
+        ("GET", "/tasks/", {"query": {"project": [0, 2**63 - 1]}}, 200),
+        ("GET", "/tasks/statistics/", {"query": {"project": [1], "include_archived": "true"}}, 200),
+    ],
+    ids=["label", "project-description", "task-list-projects", "statistics-projects"],
+)
+def test_a_project_request_the_schema_calls_valid_is_answered(
+    schema, bearer, project, method, path, parts, status
+):
+    if "{id}" in path:
+        parts = {**parts, "path_parameters": {"id": project["id"]}}
+
+    response, valid = replay(schema, bearer, method, path, **parts)
+
+    assert valid
+    assert response.status_code == status, response.text

@@ -72,6 +72,68 @@ def test_the_live_page_follows_changes_and_catches_up_after_a_dropped_connection
         expect(page.locator("#tasks tr")).to_have_count(2)
 
 
+def api(server: Server, access: str, method: str, path: str, body: dict[str, Any]) -> Any:
+    response = requests.request(
+        method,
+        f"{server.base_url}/api/v1/{path}",
+        json=body,
+        headers={"Authorization": f"Bearer {access}"},
+        timeout=10,
+    )
+    assert response.status_code in (200, 201), response.text
+    return response.json()
+
+
+def test_the_live_page_shows_each_tasks_project_and_follows_the_one_picked(
+    browser_env: dict[str, str], tmp_path: Path, browser_page
+):
+    expect = sync_api.expect
+    page = browser_page
+    with serve("daphne", browser_env, tmp_path) as server:
+        user = register_and_login(server)
+        access = user["access"]
+        garden = api(server, access, "POST", "projects/", {"name": "Garden"})
+        planted = api(server, access, "POST", "tasks/", {"title": "Plant", "project": garden["id"]})
+        chore = create_task(server, access, "Chore")  # in the personal project
+        personal = chore["project"]
+
+        page.goto(f"{server.base_url}/live/")
+        page.fill('input[name="username"]', user_name(server, access))
+        page.fill('input[name="password"]', PASSWORD)
+        page.locator('form [type="submit"]').first.click()
+        page.wait_for_url("**/live/")
+        expect(page.locator("#status")).to_have_attribute("data-state", "live")
+        expect(row(page, planted["id"]).locator("td").nth(2)).to_have_text("Garden")
+        expect(row(page, chore["id"]).locator("td").nth(2)).to_have_text("Personal")
+
+        page.select_option("#project", str(garden["id"]))
+        page.wait_for_url(f"**/live/?project={garden['id']}")
+        expect(page.locator("#status")).to_have_attribute("data-state", "live")
+        expect(page.locator("#project")).to_have_value(str(garden["id"]))
+        expect(page.locator("#tasks tr")).to_have_count(1)
+        expect(row(page, planted["id"])).to_be_visible()
+
+        # Only the picked project's tasks join (events arrive in order: the second
+        # one's row shows that the first one's event was seen and left out).
+        elsewhere = create_task(server, access, "Elsewhere")
+        sown = api(server, access, "POST", "tasks/", {"title": "Sow", "project": garden["id"]})
+        expect(row(page, sown["id"])).to_contain_text("Sow")
+        expect(row(page, elsewhere["id"])).to_have_count(0)
+
+        # A rename reaches the column; a task moved out leaves the list.
+        api(server, access, "PATCH", f"projects/{garden['id']}/", {"name": "Orchard"})
+        expect(row(page, sown["id"]).locator("td").nth(2)).to_have_text("Orchard")
+        expect(page.locator(f'#project option[value="{garden["id"]}"]')).to_have_text("Orchard")
+        api(server, access, "PATCH", f"tasks/{planted['id']}/", {"project": personal})
+        expect(row(page, planted["id"])).to_have_count(0)
+        expect(page.locator("#tasks tr")).to_have_count(1)
+
+        page.select_option("#project", "")
+        page.wait_for_url("**/live/")
+        expect(page.locator("#tasks tr")).to_have_count(4)
+        expect(row(page, planted["id"]).locator("td").nth(2)).to_have_text("Personal")
+
+
 def sign_in(page: "sync_api.Page", server: Server) -> None:
     user = register_and_login(server)
     page.goto(f"{server.base_url}/live/")

@@ -154,19 +154,18 @@ def test_the_task_filter_lists_a_tasks_attachments(member_client, task, own_file
     assert len(result_ids(member_client.get(FILES_URL))) == 4
 
 
-def test_the_task_filter_still_shows_a_member_only_their_own_files(
+def test_the_task_filter_shows_every_attachment_of_a_task_to_whoever_sees_the_task(
     member_client, other_member_client, manager_client, admin_client, task, media_root
 ):
     mine = upload(member_client, "pdf", task=task)
     managers = upload(manager_client, "png", task=task)
+    both = [managers["id"], mine["id"]]
 
-    assert result_ids(member_client.get(FILES_URL, {"task": task.pk})) == [mine["id"]]
+    # Attachments follow their task (DESIGN.md, projects): who sees it sees its files.
+    assert result_ids(member_client.get(FILES_URL, {"task": task.pk})) == both
     assert result_ids(other_member_client.get(FILES_URL, {"task": task.pk})) == []
-    assert result_ids(manager_client.get(FILES_URL, {"task": task.pk})) == [managers["id"]]
-    assert result_ids(admin_client.get(FILES_URL, {"task": task.pk})) == [
-        managers["id"],
-        mine["id"],
-    ]
+    assert result_ids(manager_client.get(FILES_URL, {"task": task.pk})) == both
+    assert result_ids(admin_client.get(FILES_URL, {"task": task.pk})) == both
 
 
 def test_the_task_filter_for_a_task_without_files_is_empty(member_client, task, own_files):

@@ -14,6 +14,7 @@ from jsonschema import Draft7Validator, FormatChecker
 from referencing import Registry
 from referencing.jsonschema import DRAFT7
 
+from projects import services as projects
 from realtime import authentication, consumers
 from taskmanager.asgi import application
 from taskmanager.settings import BASE_DIR
@@ -134,6 +135,15 @@ def test_every_message_type_is_documented_once_per_direction():
         "task.created",
         "task.updated",
         "task.deleted",
+        "project.created",
+        "project.updated",
+        "project.deleted",
+        "project.member_added",
+        "project.member_removed",
+        "project.member_role_changed",
+        "label.created",
+        "label.updated",
+        "label.deleted",
         "resumed",
         "error",
     }
@@ -166,6 +176,8 @@ async def test_every_message_the_consumer_sends_matches_the_document(
         seen.setdefault(message["type"], []).append(message)
         return message
 
+    # Before the socket: its `project.created` comes with the resume below.
+    project = await database_sync_to_async(projects.project_create)(actor=member, name="Documented")
     communicator = socket()
     await communicator.connect()
     try:
@@ -173,18 +185,51 @@ async def test_every_message_the_consumer_sends_matches_the_document(
         assert (await hear(communicator))["type"] == "ready"
         await say(communicator, {"type": "ping"})
         await hear(communicator)
-        task = await database_sync_to_async(services.task_create)(
-            actor=member, title="Documented", description="in AsyncAPI"
+        await database_sync_to_async(projects.member_add)(
+            actor=member, project_id=project.pk, identifier=other_member.username, role="member"
         )
-        await hear(communicator)
+        assert (await hear(communicator))["type"] == "project.member_added"
+        task = await database_sync_to_async(services.task_create)(
+            actor=member, title="Documented", description="in AsyncAPI", project=project
+        )
+        assert (await hear(communicator))["task"]["project"] == project.pk
         task = await database_sync_to_async(services.task_update)(
             actor=member, task_id=task.pk, data={"status": "completed", "assignee": other_member}
         )
         await hear(communicator)
         await database_sync_to_async(services.task_delete)(actor=member, task_id=task.pk)
         await hear(communicator)
-        await say(communicator, {"type": "resume", "after": 0})
+        await database_sync_to_async(projects.project_update)(
+            actor=member, project_id=project.pk, data={"name": "Renamed", "is_archived": False}
+        )
+        assert (await hear(communicator))["type"] == "project.updated"
+        label = await database_sync_to_async(projects.label_create)(
+            actor=member, project_id=project.pk, name="Bug", color="#AA0000"
+        )
         await hear(communicator)
+        await database_sync_to_async(projects.label_update)(
+            actor=member, label_id=label.pk, data={"color": "#00aa00"}
+        )
+        await hear(communicator)
+        await database_sync_to_async(projects.label_delete)(actor=member, label_id=label.pk)
+        assert (await hear(communicator))["type"] == "label.deleted"
+        for role in ("admin", "viewer"):
+            await database_sync_to_async(projects.member_set_role)(
+                actor=member, project_id=project.pk, user_id=other_member.pk, role=role
+            )
+            assert (await hear(communicator))["type"] == "project.member_role_changed"
+        await database_sync_to_async(projects.member_remove)(
+            actor=member, project_id=project.pk, user_id=other_member.pk
+        )
+        assert (await hear(communicator))["type"] == "project.member_removed"
+        # Everything it has not sent yet (the projects' creation), then `resumed`.
+        await say(communicator, {"type": "resume", "after": 0})
+        resumed = [await hear(communicator)]
+        while resumed[-1]["type"] != "resumed":
+            resumed.append(await hear(communicator))
+        assert [m["type"] for m in resumed] == ["project.created"] * 2 + ["resumed"]
+        await database_sync_to_async(projects.project_delete)(actor=member, project_id=project.pk)
+        assert (await hear(communicator))["type"] == "project.deleted"
         for bad in ("{not json", "[1]", '{"type": "teleport"}', '{"type": "resume"}'):
             await say(communicator, bad)
             await hear(communicator)

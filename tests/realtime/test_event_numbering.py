@@ -60,7 +60,8 @@ def event_ids(*tasks: Any) -> set[int]:
     from activity.models import Event
 
     ids = [task.pk for task in tasks]
-    return set(Event.objects.filter(subject_id__in=ids).values_list("id", flat=True))
+    tasks_only = Event.objects.filter(type__startswith="task.", subject_id__in=ids)
+    return set(tasks_only.values_list("id", flat=True))
 
 
 async def assert_closed_to_resume(ws: Any) -> None:

@@ -1,5 +1,7 @@
-"""/ws/tasks/ delivery: who receives each task event, what it holds, when it is sent,
-and what a full, slow or unreachable channel layer does to sockets and requests."""
+"""/ws/tasks/ delivery: who receives each task event (the members of the task's
+project and the site-wide readers), what it holds, when it is sent, and what a full,
+slow or unreachable channel layer does to sockets and requests. Project audiences as
+memberships change: test_project_events.py."""
 
 import asyncio
 import copy
@@ -15,15 +17,17 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings as django_settings
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from prometheus_client import REGISTRY
 
 from accounts.models import User
 from activity.models import Event
+from projects.selectors import personal_project_of
 from realtime import fanout, sending
 from taskmanager.metrics import ChannelsRedisDropCounter
 from tasks.models import Task
 from tasks.services import task_create, task_delete, task_update
-from tests.factories import TaskFactory, UserFactory
+from tests.factories import TaskFactory, UserFactory, shared_project
 from tests.helpers import FEED_URL, TASKS_URL, page, parse_dt, task_url
 from tests.realtime.sockets import (
     TIMEOUT,
@@ -65,6 +69,11 @@ def websockets_open() -> float:
     return sample("taskmanager_websockets_open")
 
 
+def task_events(task_id: int) -> QuerySet[Event]:
+    """The task's events (a project's have its id as `subject_id`: ids may coincide)."""
+    return Event.objects.filter(subject_id=task_id, type__startswith="task.")
+
+
 def in_thread(function: Callable[..., Any]) -> Callable[..., Any]:
     """A sync call (ORM, HTTP test client, services) awaited from an async test."""
     return database_sync_to_async(function)
@@ -72,7 +81,7 @@ def in_thread(function: Callable[..., Any]) -> Callable[..., Any]:
 
 @pytest.fixture
 def stranger(db: None) -> User:
-    """A member who neither owns nor is assigned any task of the test."""
+    """A user who belongs to no project of the test."""
     return UserFactory(username="sam", email="sam@example.com")
 
 
@@ -181,17 +190,20 @@ async def receive_each(*communicators: Any) -> list[dict[str, Any]]:
 # --- who receives what --------------------------------------------------------------
 
 
-async def test_a_created_task_reaches_its_owner_assignee_managers_and_admins_once_each(
+async def test_a_created_task_reaches_the_members_of_its_project_managers_and_admins_once_each(
     writes, member, manager, member_client, manager_client, admin_client, other_member_client
 ):
+    project = await in_thread(shared_project)(member, manager)
     async with open_sockets(
         member_client.tokens,
         manager_client.tokens,
         admin_client.tokens,
         other_member_client.tokens,
     ) as (owner_ws, manager_ws, admin_ws, stranger_ws):
-        # The manager is the assignee: in their own group and in "all tasks".
-        task = await in_thread(writes.create)(member, title="Plan the trip", assignee=manager)
+        # The manager is a member (and the assignee) and reads "all tasks": still once.
+        task = await in_thread(writes.create)(
+            member, title="Plan the trip", assignee=manager, project=project
+        )
 
         message, _, _ = await receive_each(owner_ws, manager_ws, admin_ws)
         await in_thread(check_event_message)(
@@ -200,6 +212,7 @@ async def test_a_created_task_reaches_its_owner_assignee_managers_and_admins_onc
             task=task,
             actor=member,
             changes={
+                "project": [None, project.pk],
                 "title": [None, "Plan the trip"],
                 "description": [None, ""],
                 "priority": [None, "medium"],
@@ -249,7 +262,7 @@ async def test_a_status_change_reaches_the_owner_the_assignee_managers_and_admin
         await assert_all_silent(owner_ws, assignee_ws, manager_ws, admin_ws, stranger_ws)
 
 
-async def test_a_reassignment_reaches_the_old_and_the_new_assignee(
+async def test_a_reassignment_reaches_the_old_and_the_new_assignee_members_of_the_project(
     writes,
     member,
     other_member,
@@ -261,6 +274,8 @@ async def test_a_reassignment_reaches_the_old_and_the_new_assignee(
     stranger_client,
 ):
     existing = await in_thread(TaskFactory)(owner=member, assignee=other_member, title="Paint")
+    # The manager joins the same project ("Shared by mia"), to be assigned there.
+    assert (await in_thread(shared_project)(member, manager)).pk == existing.project_id
     async with open_sockets(
         member_client.tokens,
         other_member_client.tokens,
@@ -268,7 +283,8 @@ async def test_a_reassignment_reaches_the_old_and_the_new_assignee(
         admin_client.tokens,
         stranger_client.tokens,
     ) as (owner_ws, old_ws, new_ws, admin_ws, stranger_ws):
-        # From Otto to the manager (their own group and "all tasks": still once).
+        # From Otto to the manager (a member who reads "all tasks": still once). Otto
+        # is still a member: the event reaches him as it reaches every member.
         task = await in_thread(writes.update)(member, existing.pk, assignee=manager)
 
         message, *_ = await receive_each(owner_ws, old_ws, new_ws, admin_ws)
@@ -279,7 +295,7 @@ async def test_a_reassignment_reaches_the_old_and_the_new_assignee(
             task=task,
             actor=member,
             changes={"assignee": [other_member.pk, manager.pk]},
-            feed_client=other_member_client,  # Otto's feed keeps the event that took it away
+            feed_client=other_member_client,  # Otto's feed has it: he is still a member
         )
         await assert_all_silent(owner_ws, old_ws, new_ws, admin_ws, stranger_ws)
 
@@ -315,6 +331,7 @@ async def test_a_deletion_reaches_everyone_who_saw_the_task_with_its_last_state(
             task=last,
             actor=admin,
             changes={
+                "project": [existing.project_id, None],
                 "title": ["Old plan", None],
                 "description": ["Gone soon", None],
                 "priority": ["high", None],
@@ -350,7 +367,7 @@ async def test_a_change_rolled_back_sends_nothing(member, task, member_client, m
         with pytest.raises(RuntimeError):
             await in_thread(change_then_fail)()
         await assert_all_silent(*sockets)
-        assert await in_thread(lambda: Event.objects.filter(subject_id=task.pk).count())() == 1
+        assert await in_thread(lambda: task_events(task.pk).count())() == 1
 
         # The sockets were listening: the next committed change is the next message.
         await in_thread(task_update)(actor=member, task_id=task.pk, data={"title": "Happened"})
@@ -381,7 +398,7 @@ async def test_a_refused_http_write_sends_nothing(
     ) as sockets:
         await in_thread(refused_writes)()
         await assert_all_silent(*sockets)
-        assert await in_thread(Event.objects.filter(subject_id=assigned_task.pk).count)() == 1
+        assert await in_thread(task_events(assigned_task.pk).count)() == 1
 
         response = await in_thread(member_client.patch)(url, {"title": "Accepted"}, format="json")
         assert response.status_code == 200
@@ -528,11 +545,7 @@ def test_a_write_answers_and_keeps_its_event_when_the_channel_layer_is_unreachab
     assert created.status_code == 201, created.content
     assert updated.status_code == 200, updated.content
     assert elapsed < 2 * sending.SEND_TIMEOUT_SECONDS
-    ids = list(
-        Event.objects.filter(subject_id=created.json()["id"])
-        .order_by("id")
-        .values_list("id", flat=True)
-    )
+    ids = list(task_events(created.json()["id"]).order_by("id").values_list("id", flat=True))
     assert len(ids) == 2
     listed = page(member_client.get(FEED_URL))["results"]
     assert [item["id"] for item in listed] == ids
@@ -573,6 +586,8 @@ def test_a_write_waits_no_longer_than_the_send_timeout_for_a_hanging_layer(
 def test_events_sent_are_counted_by_kind_once_per_event(
     member, other_member, manager, member_client
 ):
+    project = shared_project(member, other_member, manager)
+    personal = personal_project_of(member)
     kinds = ("task.created", "task.updated", "task.deleted")
     before = {kind: events_sent(kind) for kind in kinds}
 
@@ -580,10 +595,12 @@ def test_events_sent_are_counted_by_kind_once_per_event(
         return {kind: events_sent(kind) - before[kind] for kind in kinds}
 
     created = member_client.post(
-        TASKS_URL, {"title": "Counted", "assignee": other_member.pk}, format="json"
+        TASKS_URL,
+        {"title": "Counted", "assignee": other_member.pk, "project": project.pk},
+        format="json",
     )
     assert created.status_code == 201, created.content
-    # One layer message whatever the audience (owner, assignee, "all tasks").
+    # One layer message whatever the audience (the project's members, "all tasks").
     assert moved() == {"task.created": 1, "task.updated": 0, "task.deleted": 0}
 
     url = task_url(created.json()["id"])
@@ -594,8 +611,13 @@ def test_events_sent_are_counted_by_kind_once_per_event(
     assert unchanged.status_code == 200  # nothing changed: no event
     assert moved() == {"task.created": 1, "task.updated": 1, "task.deleted": 0}
 
+    # A move is one message for the members of both projects.
+    move = member_client.patch(url, {"project": personal.pk, "assignee": None}, format="json")
+    assert move.status_code == 200, move.content
+    assert moved() == {"task.created": 1, "task.updated": 2, "task.deleted": 0}
+
     assert member_client.delete(url).status_code == 204
-    assert moved() == {"task.created": 1, "task.updated": 1, "task.deleted": 1}
+    assert moved() == {"task.created": 1, "task.updated": 2, "task.deleted": 1}
 
 
 async def test_the_open_websockets_gauge_follows_connects_and_disconnects(

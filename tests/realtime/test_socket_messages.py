@@ -1,17 +1,23 @@
-"""/ws/tasks/ client messages: ping, resume (missed events, no gap, no duplicate, in
-batches of at most 1000) and the errors that keep a socket open or close it."""
+"""/ws/tasks/ client messages: ping, resume (missed events of every kind the user may
+read now, no gap, no duplicate, in batches of at most 1000) and the errors that keep
+a socket open or close it."""
 
 import asyncio
 import json
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
 from activity.models import Event
+from projects import events as project_events
+from projects.selectors import personal_project_of
+from projects.services import member_remove
 from realtime import consumers
 from tasks import events
 from tasks.models import Task
@@ -30,7 +36,12 @@ from tests.realtime.sockets import (
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
-EVENT_TYPES = {"task.created", "task.updated", "task.deleted"}
+# What a resume sends: the events of every kind the user reads.
+EVENT_TYPES = frozenset().union(
+    events.TASK_EVENTS.types,
+    project_events.PROJECT_EVENTS.types,
+    project_events.LABEL_EVENTS.types,
+)
 RESUME_LIMIT = 1000
 MAX_CHARS = 4096
 
@@ -51,9 +62,24 @@ async def resume(communicator: Any, after: int) -> tuple[list[dict[str, Any]], d
         sent.append(message)
 
 
-def event_ids(*, after: int = 0, **filters: Any) -> list[int]:
+def event_ids(*conditions: Q, after: int = 0, **filters: Any) -> list[int]:
     return list(
-        Event.objects.filter(id__gt=after, **filters).order_by("id").values_list("id", flat=True)
+        Event.objects.filter(*conditions, id__gt=after, **filters)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+
+
+def task_event_ids(*task_ids: int, after: int = 0) -> list[int]:
+    """The events of these tasks (a project's events have its id as `subject_id`)."""
+    return event_ids(subject_id__in=task_ids, type__startswith="task.", after=after)
+
+
+def project_event_ids(*project_ids: int, after: int = 0) -> list[int]:
+    """Every event of these projects: theirs, their labels' and their tasks' (also of a
+    task that left one)."""
+    return event_ids(
+        Q(project_id__in=project_ids) | Q(previous_project_id__in=project_ids), after=after
     )
 
 
@@ -62,7 +88,9 @@ def feed_items(client: Any, after: int = 0) -> list[dict[str, Any]]:
 
 
 def assert_same_as_feed(messages: list[dict[str, Any]], feed: list[dict[str, Any]]) -> None:
-    """Each resumed message is the stored event the HTTP feed lists, in its order."""
+    """Each resumed task message is the stored event the HTTP task feed lists, in its
+    order (the feed has task events only)."""
+    messages = [message for message in messages if message["type"].startswith("task.")]
     assert [message["event"] for message in messages] == [item["id"] for item in feed]
     for message, item in zip(messages, feed, strict=True):
         assert message["type"] == f"task.{item['kind']}"
@@ -79,7 +107,9 @@ async def assert_still_open(communicator: Any) -> None:
 
 @pytest.fixture
 def history(member, other_member, manager, task, assigned_task, others_task) -> dict[str, Any]:
-    """Events before any socket opens, some Mia may see and some she may not."""
+    """Events before any socket opens, some Mia may see and some she may not. Hers: the
+    events of her personal project and of "Shared by otto" (`assigned_task`'s), which
+    she joined after it was created; a member reads all of a project's events."""
     task_update(actor=member, task_id=task.pk, data={"title": "Mia's renamed task"})
     task_update(actor=other_member, task_id=others_task.pk, data={"priority": "high"})
     task_update(actor=member, task_id=assigned_task.pk, data={"status": "in_progress"})
@@ -87,10 +117,13 @@ def history(member, other_member, manager, task, assigned_task, others_task) -> 
     gone = TaskFactory(owner=member, title="Short-lived")
     task_delete(actor=member, task_id=gone.pk)
     task_update(actor=manager, task_id=managers.pk, data={"title": "Manon's renamed"})
-    visible = [task.pk, assigned_task.pk, gone.pk]
+    personal, shared = task.project_id, assigned_task.project_id
     return {
         "all": event_ids(),
-        "mia": event_ids(subject_id__in=visible),
+        "mia": event_ids(
+            Q(subject_id__in=[task.pk, assigned_task.pk, gone.pk], type__startswith="task.")
+            | Q(subject_id__in=[personal, shared], type__startswith="project.")
+        ),
     }
 
 
@@ -120,7 +153,7 @@ async def test_resume_sends_the_missed_events_the_user_may_see_oldest_first_then
     history, member_client
 ):
     expected = history["mia"]
-    assert len(expected) == 6
+    assert len(expected) == 9
     assert set(expected) < set(history["all"])
 
     async with open_sockets(member_client.tokens) as (ws,):
@@ -139,8 +172,14 @@ async def test_resume_sends_the_missed_events_the_user_may_see_oldest_first_then
             lambda: {event.pk: event.data for event in Event.objects.all()}
         )()
         for message in sent:
-            assert message["task"] == snapshots[message["event"]]
-        assert [message["type"] for message in sent].count("task.deleted") == 1
+            assert message[message["type"].partition(".")[0]] == snapshots[message["event"]]
+        assert Counter(message["type"] for message in sent) == {
+            "project.created": 2,  # her personal project and "Shared by otto"
+            "project.member_added": 1,  # she joined "Shared by otto"
+            "task.created": 3,
+            "task.updated": 2,
+            "task.deleted": 1,
+        }
         await assert_silent(ws)
 
 
@@ -154,7 +193,7 @@ async def test_resume_after_an_event_sends_only_the_later_ones(history, member_c
             "type": "resumed",
             "after": expected[2],
             "last": expected[-1],
-            "count": 3,
+            "count": len(expected) - 3,
             "complete": True,
         }
 
@@ -217,26 +256,54 @@ async def test_resume_is_per_socket_another_socket_gets_everything(
         await assert_silent(second)
 
 
-async def test_a_previous_assignee_resumes_up_to_the_reassignment_that_took_the_task_away(
-    member, other_member, manager, assigned_task, member_client
+async def test_a_removed_member_resumes_only_the_events_of_the_project_that_name_them(
+    member, other_member, assigned_task, member_client
 ):
-    def reassign_then_rename() -> tuple[list[int], int]:
-        before = event_ids(subject_id=assigned_task.pk)
-        task_update(actor=other_member, task_id=assigned_task.pk, data={"assignee": manager})
-        (taken,) = event_ids(after=before[-1], subject_id=assigned_task.pk)
-        task_update(actor=other_member, task_id=assigned_task.pk, data={"title": "Not for Mia"})
-        return before, taken
+    """A project's events are read by its members as they are when read: once Mia
+    has left "Shared by otto", none of its events is hers but those about her own
+    membership (the removal tells her that she left)."""
+    personal = await in_thread(lambda: personal_project_of(member).pk)()
+    shared = assigned_task.project_id
 
-    before, taken = await in_thread(reassign_then_rename)()
+    def remove_mia_then_rename() -> None:
+        # Clears her assignment (a task event of the project), then removes her.
+        member_remove(actor=other_member, project_id=shared, user_id=member.pk)
+        task_update(actor=other_member, task_id=assigned_task.pk, data={"title": "Not for Mia"})
+
+    await in_thread(remove_mia_then_rename)()
+    expected = await in_thread(event_ids)(
+        Q(type=project_events.CREATED, project_id=personal)
+        | Q(
+            type__in=[project_events.MEMBER_ADDED, project_events.MEMBER_REMOVED],
+            project_id=shared,
+        )
+    )
+    # project.created and the task's created, unassigned and renamed events.
+    withheld = sorted(set(await in_thread(project_event_ids)(shared)) - set(expected))
+    assert len(withheld) == 4
 
     async with open_sockets(member_client.tokens) as (ws,):
         sent, resumed = await resume(ws, 0)
 
-        assert [message["event"] for message in sent] == [*before, taken]
-        assert sent[-1]["changes"] == {"assignee": [member.pk, manager.pk]}
-        assert resumed["last"] == taken
-        assert resumed["count"] == len(before) + 1
-        assert_same_as_feed(sent, await in_thread(feed_items)(member_client))
+        assert [message["event"] for message in sent] == expected
+        assert [message["type"] for message in sent] == [
+            project_events.CREATED,
+            project_events.MEMBER_ADDED,
+            project_events.MEMBER_REMOVED,
+        ]
+        removal = sent[-1]
+        assert removal["project"]["id"] == shared
+        assert removal["project"]["member"]["user"] == {"id": member.pk, "username": "mia"}
+        assert removal["changes"] == {"role": ["member", None]}
+        assert removal["actor"] == other_member.pk
+        assert resumed == {
+            "type": "resumed",
+            "after": 0,
+            "last": expected[-1],
+            "count": 3,
+            "complete": True,
+        }
+        assert await in_thread(feed_items)(member_client) == []
 
 
 async def test_a_managers_resume_includes_everyones_events(history, manager_client):
@@ -260,7 +327,7 @@ async def test_events_committed_during_a_resume_arrive_once_and_none_is_missed(
 
     def change(name: str) -> None:
         task_update(actor=member, task_id=task.pk, data={"title": name})
-        made[name] = Event.objects.filter(subject_id=task.pk).latest("id").pk
+        made[name] = task_event_ids(task.pk)[-1]
 
     def reading_while_changes_commit(user: User, after: int, limit: int) -> list[dict[str, Any]]:
         if "during" not in made:
@@ -289,35 +356,38 @@ async def test_events_committed_during_a_resume_arrive_once_and_none_is_missed(
         await assert_silent(ws)
 
 
-def bulk_events(task: Task, owners: list[User], count: int) -> dict[int, list[int]]:
-    """`count` "updated" events of `task` for each owner in turn, fast; their ids by owner."""
-    snapshot = Event.objects.filter(subject_id=task.pk).latest("id").data
+def bulk_events(tasks: list[Task], count: int) -> dict[int, list[int]]:
+    """`count` "updated" events of each task in turn, each in its task's project,
+    fast; their ids by task."""
+    snapshots = {task.pk: Event.objects.get(pk=task_event_ids(task.pk)[-1]).data for task in tasks}
     now = timezone.now()
     Event.objects.bulk_create(
         Event(
             subject_id=task.pk,
             type=events.UPDATED,
-            actor_id=owners[number % len(owners)].pk,
+            actor_id=task.owner_id,
             changes={"description": [f"v{number}", f"v{number + 1}"]},
-            data={**snapshot, "description": f"v{number + 1}"},
-            owner_id=owners[number % len(owners)].pk,
+            data={**snapshots[task.pk], "description": f"v{number + 1}"},
+            project_id=task.project_id,
             created_at=now,
         )
-        for number in range(count * len(owners))
+        for number in range(count * len(tasks))
+        for task in [tasks[number % len(tasks)]]
     )
     return {
-        owner.pk: event_ids(subject_id=task.pk, owner_id=owner.pk, type=events.UPDATED)
-        for owner in owners
+        task.pk: event_ids(subject_id=task.pk, type=events.UPDATED, project_id=task.project_id)
+        for task in tasks
     }
 
 
 async def test_a_resume_stops_after_1000_events_and_the_next_one_continues(
-    member, other_member, task, member_client
+    member, task, others_task, member_client
 ):
     missed = 1100
-    ids = (await in_thread(bulk_events)(task, [member, other_member], missed))[member.pk]
+    # Interleaved with as many events of Otto's project, which Mia does not read.
+    ids = (await in_thread(bulk_events)([task, others_task], missed))[task.pk]
     assert len(ids) == missed
-    visible = await in_thread(event_ids)(owner_id=member.pk)
+    visible = await in_thread(project_event_ids)(task.project_id)
     assert visible[-missed:] == ids
 
     async with open_sockets(member_client.tokens) as (ws,):
@@ -354,8 +424,8 @@ async def test_a_resume_sends_at_most_1000_events_also_when_it_skips_some_sent_l
             await in_thread(task_update)(actor=member, task_id=task.pk, data={"title": title})
             live.append((await receive(ws))["event"])
         # Missed events after the live ones, the live ones within the first 1000.
-        await in_thread(bulk_events)(task, [member], 1100)
-        visible = await in_thread(event_ids)(owner_id=member.pk)
+        await in_thread(bulk_events)([task], 1100)
+        visible = await in_thread(project_event_ids)(task.project_id)
         assert visible.index(live[-1]) < RESUME_LIMIT
 
         sent, resumed = await resume(ws, 0)
@@ -374,7 +444,7 @@ async def test_changes_made_concurrently_with_a_long_resume_are_each_sent_exactl
 ):
     """Commits interleave with the resume's database reads (batches of 200): each
     event arrives once, from the resume or live, and none is missing."""
-    await in_thread(bulk_events)(task, [member], 450)
+    await in_thread(bulk_events)([task], 450)
     changes = 20
 
     async def keep_changing() -> None:
@@ -386,8 +456,9 @@ async def test_changes_made_concurrently_with_a_long_resume_are_each_sent_exactl
     async with open_sockets(member_client.tokens) as (ws,):
         await send(ws, {"type": "resume", "after": 0})
         await asyncio.ensure_future(keep_changing())
-        expected = await in_thread(event_ids)(owner_id=member.pk)
-        assert len(expected) == 1 + 450 + changes
+        expected = await in_thread(project_event_ids)(task.project_id)
+        # The project's creation, the task's, the bulk events, the changes.
+        assert len(expected) == 2 + 450 + changes
 
         received: list[int] = []
         resumed = None

@@ -1,10 +1,11 @@
 """API1:2023 Broken Object Level Authorization.
 
 Every object endpoint of the schema (a path with an `{id}`), called with another
-user's id, answers exactly as for an id that does not exist (404, or the 403 of an
-admin-only endpoint) and changes nothing; every list leaves other users' objects
-out, whatever its query parameters; and nobody's socket carries an event of a task
-they may not see.
+user's id (his task, file, session, his project, a membership and a label in it),
+answers exactly as for an id that does not exist (404, or the 403 of an admin-only
+endpoint) and changes nothing; every list leaves other users' objects out, whatever
+its query parameters; and nobody's socket carries an event of a task they may not
+see. tests/security/test_projects_authorization.py goes into projects further.
 """
 
 from collections.abc import Callable
@@ -16,9 +17,11 @@ from channels.db import database_sync_to_async
 from accounts.models import User, UserSession
 from activity.models import Event
 from files.models import File
+from projects.models import Label, Membership, Project
+from projects.services import label_create
 from tasks.models import Task
 from tasks.services import task_delete, task_update
-from tests.factories import TaskFactory
+from tests.factories import TaskFactory, UserFactory, shared_project
 from tests.helpers import claims
 from tests.realtime.sockets import (
     assert_all_silent,
@@ -38,6 +41,11 @@ OBJECT_PATHS: dict[str, str] = {
     "/api/v1/auth/sessions/{id}/": "session",
     "/api/v1/files/{id}/": "file",
     "/api/v1/files/{id}/download/": "file",
+    "/api/v1/labels/{id}/": "label",
+    "/api/v1/projects/{id}/": "project",
+    "/api/v1/projects/{id}/labels/": "project",
+    "/api/v1/projects/{id}/members/": "project",
+    "/api/v1/projects/{id}/members/{user_id}/": "membership",
     "/api/v1/tasks/{id}/": "task",
     "/api/v1/tasks/{id}/events/": "task",
     "/api/v1/users/{id}/": "user",
@@ -45,23 +53,41 @@ OBJECT_PATHS: dict[str, str] = {
 # Object endpoints a member and a manager may not use at all (function level, API5):
 # the answer must then not depend on whether the id exists.
 ADMIN_ONLY_PATHS = {"/api/v1/users/{id}/"}
+# What managers see of everyone by design (`tasks.view_any_task`,
+# `projects.view_any_project`; API5 checks what they may change): they are tried on
+# the other kinds only.
+SEEN_BY_MANAGERS = {"task", "project", "label", "membership"}
 
 # A valid body for each write, so a refusal cannot be a validation error.
-BODIES: dict[str, dict[str, Any]] = {
-    "put": {"title": "Taken over", "description": "", "priority": "high"},
-    "patch": {"title": "Taken over"},
+BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("/api/v1/tasks/{id}/", "put"): {"title": "Taken over", "description": "", "priority": "high"},
+    ("/api/v1/tasks/{id}/", "patch"): {"title": "Taken over"},
+    ("/api/v1/users/{id}/", "patch"): {"is_active": False},
+    ("/api/v1/projects/{id}/", "patch"): {"name": "Taken over", "is_archived": True},
+    ("/api/v1/projects/{id}/members/", "post"): {"username": "mia", "role": "admin"},
+    ("/api/v1/projects/{id}/members/{user_id}/", "patch"): {"role": "admin"},
+    ("/api/v1/projects/{id}/labels/", "post"): {"name": "Taken over", "color": "#ff0000"},
+    ("/api/v1/labels/{id}/", "patch"): {"name": "Taken over", "color": "#ff0000"},
 }
 
 
 @pytest.fixture
 def others_objects(other_member: User, others_task: Any, others_file: dict, login: Any) -> dict:
-    """Otto's id of each kind (his task, his file, a live session of his, himself)."""
+    """Otto's id of each kind (his task, his file, a live session of his, himself, his
+    project with Pia as a member, her membership (project id, user id), a label)."""
     tokens = login(other_member)
+    pia = UserFactory(username="pia", email="pia@example.com")
+    project = shared_project(other_member, pia)
+    label = label_create(actor=other_member, project_id=project.pk, name="Otto's", color="#336699")
     return {
         "task": others_task.pk,
+        "task_project": others_task.project_id,
         "file": others_file["id"],
         "session": claims(tokens["access"])["sid"],
         "user": other_member.pk,
+        "project": project.pk,
+        "membership": (project.pk, pia.pk),
+        "label": label.pk,
         "tokens": tokens,
     }
 
@@ -71,32 +97,45 @@ def state_of(objects: dict[str, Any]) -> tuple[Any, ...]:
     task = Task.objects.get(pk=objects["task"])
     session = UserSession.objects.get(pk=objects["session"])
     user = User.objects.get(pk=objects["user"])
+    project_id = objects["project"]
     return (
         task.title,
         task.version,
         task.owner_id,
+        task.project_id,
         File.objects.filter(pk=objects["file"]).exists(),
         session.ended_at,
         user.is_active,
         user.role,
-        Event.objects.filter(subject_id=objects["task"]).count(),
+        Event.objects.filter(subject_id=objects["task"], type__startswith="task.").count(),
+        Project.objects.filter(pk=project_id).values("name", "is_archived", "version").first(),
+        sorted(Membership.objects.filter(project_id=project_id).values_list("user_id", "role")),
+        sorted(Label.objects.filter(project_id=project_id).values_list("id", "name", "color")),
+        Event.objects.filter(project_id=project_id).count(),
     )
 
 
 def object_operations() -> list[tuple[str, str, str]]:
-    """(role, path, method); managers see every task by design (API5 checks what
-    they may change), so they are tried on the other kinds only."""
+    """(role, path, method); managers see every task and project by design, so they
+    are tried on the other kinds only."""
     return [
         (role, path, method)
         for path, method, _ in operations()
         if "{" in path
         for role in ("member", "manager")
-        if not (role == "manager" and OBJECT_PATHS.get(path) == "task")
+        if not (role == "manager" and OBJECT_PATHS.get(path) in SEEN_BY_MANAGERS)
     ]
 
 
-def call(client: Any, method: str, url: str) -> Any:
-    body = BODIES.get(method)
+def url_of(path: str, key: Any) -> str:
+    """The path with the object's id; a membership's is (project id, user id)."""
+    project_id, user_id = key if isinstance(key, tuple) else (key, key)
+    return fill(path.replace("{user_id}", str(user_id)), project_id)
+
+
+def call(client: Any, method: str, path: str, key: Any) -> Any:
+    url = url_of(path, key)
+    body = BODIES.get((path, method))
     if body is None:
         return getattr(client, method)(url)
     return getattr(client, method)(url, body, format="json")
@@ -118,8 +157,8 @@ def test_another_users_object_answers_as_a_missing_one_and_stays_unchanged(
     before = state_of(others_objects)
 
     with committed():
-        response = call(client, method, fill(path, others_objects[kind]))
-    answer_for_missing = call(client, method, fill(path, missing))
+        response = call(client, method, path, others_objects[kind])
+    answer_for_missing = call(client, method, path, missing)
 
     expected = 403 if path in ADMIN_ONLY_PATHS else 404
     assert response.status_code == expected, response.content
@@ -136,11 +175,14 @@ def test_another_users_object_answers_as_a_missing_one_and_stays_unchanged(
 def test_the_owner_reaches_each_object_endpoint(path, other_member_client, others_objects):
     # The positive control: the same ids work for their owner.
     client = other_member_client
+    key = others_objects[OBJECT_PATHS[path]]
     if "sessions" in path:
-        response = client.delete(fill(path, others_objects["session"]))
+        response = client.delete(url_of(path, key))
         assert response.status_code == 204
         return
-    response = client.get(fill(path, others_objects[OBJECT_PATHS[path]]))
+    # A membership has no GET: its admin changes it.
+    method = "patch" if "{user_id}" in path else "get"
+    response = call(client, method, path, key)
     assert response.status_code == 200, response.content
 
 
@@ -156,6 +198,7 @@ def test_a_session_of_another_user_survives_a_delete_attempt(member_client, othe
 
 # Every paginated list of the schema and how Otto's object would show in it.
 LIST_PATHS: dict[str, Callable[[dict[str, Any], dict[str, Any]], bool]] = {
+    "/api/v1/projects/": lambda item, o: item["id"] == o["project"],
     "/api/v1/tasks/": lambda item, o: item["id"] == o["task"],
     "/api/v1/tasks/events/": lambda item, o: item["task"] == o["task"],
     "/api/v1/files/": lambda item, o: item["id"] == o["file"],
@@ -189,6 +232,9 @@ WIDENING_QUERIES: list[dict[str, Any]] = [
     {"after": 0},
     {"user": "{user}"},
     {"all": "true"},
+    {"project": "{task_project},{project}"},
+    {"include_archived": "true"},
+    {"archived": "all"},
 ]
 
 
@@ -255,15 +301,26 @@ async def test_no_event_of_another_users_task_reaches_a_members_socket(
         await assert_all_silent(mia)
 
 
+@pytest.fixture
+def others_project(other_member: User) -> Project:
+    """Otto's shared project (without Mia) with a label: events of other kinds."""
+    project = shared_project(other_member)
+    label_create(actor=other_member, project_id=project.pk, name="Otto's", color="#336699")
+    return project
+
+
 @sockets_db
 async def test_a_resume_replays_only_events_the_member_may_see(
-    member_client, other_member, others_task, task
+    member_client, other_member, others_task, others_project, task
 ):
     async with open_sockets(member_client.tokens) as (mia,):
         await send(mia, {"type": "resume", "after": 0})
         replayed = []
         while (message := await receive(mia))["type"] != "resumed":
-            replayed.append(message["task"]["id"])
+            kind = message["type"].partition(".")[0]
+            replayed.append((message["type"], message[kind]["id"]))
 
-    assert replayed == [task.pk]
-    assert message["count"] == 1
+    # Her personal project's creation (at registration) and her task: nothing of
+    # Otto's projects, their labels or their tasks.
+    assert replayed == [("project.created", task.project_id), ("task.created", task.pk)]
+    assert message["count"] == 2

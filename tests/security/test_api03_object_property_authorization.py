@@ -18,6 +18,7 @@ from rest_framework.test import APIClient
 from accounts import auth_cache
 from accounts.models import User
 from files.models import File
+from projects.services import label_create
 from tasks.models import Task
 from tests.factories import PASSWORD, TaskFactory
 from tests.files.samples import sample
@@ -25,6 +26,22 @@ from tests.helpers import EVENT_SHAPE, FILE_SHAPE, ME_URL, TASK_SHAPE, assert_er
 from tests.security.helpers import fill, openapi_schema, walk_strings
 
 USER_SHAPE = {"id", "username", "email", "role", "is_active", "date_joined"}
+# A task names its project now (tests/helpers.py may list it already).
+TASK_FIELDS = TASK_SHAPE | {"project"}
+PROJECT_SHAPE = {
+    "id",
+    "name",
+    "description",
+    "is_personal",
+    "is_archived",
+    "role",
+    "members_count",
+    "created_at",
+    "updated_at",
+    "version",
+}
+MEMBERSHIP_SHAPE = {"user", "role", "added_at"}
+LABEL_SHAPE = {"id", "project", "name", "color"}
 SESSION_SHAPE = {"id", "created_at", "last_used_at", "ip", "user_agent", "current"}
 PRIVILEGES = {"role": "admin", "is_staff": True, "is_superuser": True, "is_active": True}
 
@@ -170,13 +187,23 @@ def test_an_uploads_type_and_hash_come_from_its_bytes_not_from_the_client(member
 
 @pytest.fixture
 def shared_world(member, other_member, manager, admin, member_client, other_member_client):
-    """Otto's task assigned to Mia, events on it, a file each: everything a member may
-    legitimately see of another user."""
+    """Otto's task assigned to Mia in his project she is a member of, events on it, a
+    label there, a file each: everything a member may legitimately see of another
+    user."""
     shared = TaskFactory(owner=other_member, assignee=member, title="For Mia")
     other_member_client.patch(f"/api/v1/tasks/{shared.pk}/", {"status": "in_progress"})
+    label = label_create(
+        actor=other_member, project_id=shared.project_id, name="Review", color="#336699"
+    )
     mine = TaskFactory(owner=member, assignee=other_member, title="For Otto")
     file = post_file(member_client, "photo.png", sample("png"), task=mine).json()
-    return {"task": shared.pk, "file": file["id"], "users": [member, other_member, manager, admin]}
+    return {
+        "task": shared.pk,
+        "file": file["id"],
+        "project": shared.project_id,
+        "label": label.pk,
+        "users": [member, other_member, manager, admin],
+    }
 
 
 def readable_urls(world: dict[str, Any], session_id: str) -> list[str]:
@@ -193,6 +220,10 @@ def readable_urls(world: dict[str, Any], session_id: str) -> list[str]:
             urls.append(fill(path, world["file"]))
         elif path.startswith("/api/v1/users/"):
             urls.append(fill(path, world["users"][1].pk))
+        elif path.startswith("/api/v1/projects/"):
+            urls.append(fill(path, world["project"]))
+        elif path.startswith("/api/v1/labels/"):
+            urls.append(fill(path, world["label"]))
         else:
             raise AssertionError(f"no id to read {path} with: add it here")
     return urls
@@ -239,11 +270,23 @@ def test_each_resource_exposes_exactly_its_documented_fields(
     admin_client, member_client, shared_world
 ):
     task_id, file_id = shared_world["task"], shared_world["file"]
+    project_id = shared_world["project"]
 
-    assert set(admin_client.get(f"/api/v1/tasks/{task_id}/").json()) == TASK_SHAPE
+    assert set(admin_client.get(f"/api/v1/tasks/{task_id}/").json()) == TASK_FIELDS
     for event in member_client.get(f"/api/v1/tasks/{task_id}/events/").json()["results"]:
         assert set(event) == EVENT_SHAPE
-        assert set(event["changes"]) <= TASK_SHAPE
+        assert set(event["changes"]) <= TASK_FIELDS
+    assert set(member_client.get(f"/api/v1/projects/{project_id}/").json()) == PROJECT_SHAPE
+    for project in member_client.get("/api/v1/projects/").json()["results"]:
+        assert set(project) == PROJECT_SHAPE
+    members = member_client.get(f"/api/v1/projects/{project_id}/members/").json()["results"]
+    assert len(members) == 2
+    for membership in members:
+        assert set(membership) == MEMBERSHIP_SHAPE
+        assert set(membership["user"]) == {"id", "username"}
+    labels = member_client.get(f"/api/v1/projects/{project_id}/labels/").json()["results"]
+    assert [set(label) for label in labels] == [LABEL_SHAPE]
+    assert set(member_client.get(f"/api/v1/labels/{shared_world['label']}/").json()) == LABEL_SHAPE
     assert set(member_client.get(f"/api/v1/files/{file_id}/").json()) == FILE_SHAPE
     assert set(member_client.get(ME_URL).json()) == USER_SHAPE
     for user in admin_client.get("/api/v1/users/").json()["results"]:

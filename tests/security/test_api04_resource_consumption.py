@@ -8,6 +8,7 @@ and a rate limit; and every API operation is throttled, with `Retry-After` on th
 """
 
 import json
+import re
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -20,6 +21,8 @@ from rest_framework.test import APIClient
 from accounts.models import User, UserSession
 from activity.models import Event
 from files.models import File
+from projects.models import Label, Membership, Project, ProjectRole
+from projects.services import label_create, project_create
 from tasks.models import Task
 from tests.factories import TaskFactory
 from tests.files.samples import text_of_size
@@ -41,11 +44,21 @@ def paginated_paths() -> list[str]:
 
 @pytest.fixture
 def crowded(admin: User) -> dict[str, Any]:
-    """More than a page of everything the admin can list (rows written in bulk)."""
+    """More than a page of everything the admin can list (rows written in bulk): tasks
+    and their events in the admin's personal project, files, sessions, users, and
+    projects, one of them with that many members and labels."""
     now = timezone.now()
-    tasks = Task.objects.bulk_create(Task(owner=admin, title=f"Bulk {n}") for n in range(MANY))
+    personal = Project.objects.get(personal_owner=admin)
+    tasks = Task.objects.bulk_create(
+        Task(project=personal, owner=admin, title=f"Bulk {n}") for n in range(MANY)
+    )
     Event.objects.bulk_create(
-        Event(subject_id=tasks[0].pk, type="task.updated", actor=admin, owner_id=admin.pk)
+        Event(
+            subject_id=tasks[0].pk,
+            type="task.updated",
+            actor=admin,
+            project_id=personal.pk,
+        )
         for _ in range(MANY)
     )
     File.objects.bulk_create(
@@ -63,10 +76,26 @@ def crowded(admin: User) -> dict[str, Any]:
         UserSession(user=admin, refresh_jti=uuid.uuid4().hex, expires_at=now + timedelta(days=1))
         for _ in range(MANY)
     )
-    User.objects.bulk_create(
+    users = User.objects.bulk_create(
         User(username=f"bulk{n}", email=f"bulk{n}@example.com") for n in range(MANY)
     )
-    return {"id": tasks[0].pk}
+    projects = Project.objects.bulk_create(Project(name=f"Bulk {n}") for n in range(MANY))
+    Membership.objects.bulk_create(
+        Membership(project=project, user=admin, role=ProjectRole.ADMIN) for project in projects
+    )
+    crowded_project = projects[0]
+    Membership.objects.bulk_create(
+        Membership(project=crowded_project, user=user, role=ProjectRole.MEMBER) for user in users
+    )
+    Label.objects.bulk_create(
+        Label(project=crowded_project, name=f"Bulk {n}", color="#336699") for n in range(MANY)
+    )
+    return {"task": tasks[0].pk, "project": crowded_project.pk}
+
+
+def url_of(path: str, ids: dict[str, Any]) -> str:
+    """The path with the id of the crowded object it lists under."""
+    return fill(path, ids["project"] if path.startswith("/api/v1/projects/") else ids["task"])
 
 
 def test_the_schema_lists_the_paginated_lists():
@@ -75,7 +104,7 @@ def test_the_schema_lists_the_paginated_lists():
 
 @pytest.mark.parametrize("path", paginated_paths())
 def test_no_list_answers_more_than_a_hundred_items(path, admin_client, crowded):
-    response = admin_client.get(fill(path, crowded["id"]), {"limit": str(MAX_PAGE)})
+    response = admin_client.get(url_of(path, crowded), {"limit": str(MAX_PAGE)})
 
     assert response.status_code == 200, response.content
     body = response.json()
@@ -87,7 +116,7 @@ def test_no_list_answers_more_than_a_hundred_items(path, admin_client, crowded):
 @pytest.mark.parametrize("path", paginated_paths())
 @pytest.mark.parametrize("limit", ["101", "1000000000", "9" * 400])
 def test_a_limit_past_a_hundred_is_refused_not_capped(path, limit, admin_client, crowded):
-    response = admin_client.get(fill(path, crowded["id"]), {"limit": limit})
+    response = admin_client.get(url_of(path, crowded), {"limit": limit})
 
     error = assert_error(response, 400, "validation_error")
     assert list(error["fields"]) == ["limit"]
@@ -96,7 +125,7 @@ def test_a_limit_past_a_hundred_is_refused_not_capped(path, limit, admin_client,
 @pytest.mark.parametrize("path", paginated_paths())
 @pytest.mark.parametrize("limit", ["0", "-1", "1e9", "0x10", "abc", "+5", " 5"])
 def test_nonsense_limits_are_refused_not_defaulted(path, limit, admin_client, crowded):
-    response = admin_client.get(fill(path, crowded["id"]), {"limit": limit})
+    response = admin_client.get(url_of(path, crowded), {"limit": limit})
 
     error = assert_error(response, 400, "validation_error")
     assert "limit" in error["fields"]
@@ -104,7 +133,7 @@ def test_nonsense_limits_are_refused_not_defaulted(path, limit, admin_client, cr
 
 @pytest.mark.parametrize("path", paginated_paths())
 def test_the_deepest_offset_answers_an_empty_page(path, admin_client, crowded):
-    response = admin_client.get(fill(path, crowded["id"]), {"offset": "1000000"})
+    response = admin_client.get(url_of(path, crowded), {"offset": "1000000"})
 
     assert response.status_code == 200, response.content
     assert response.json()["results"] == []
@@ -113,7 +142,7 @@ def test_the_deepest_offset_answers_an_empty_page(path, admin_client, crowded):
 @pytest.mark.parametrize("path", paginated_paths())
 def test_an_offset_past_a_million_is_refused(path, admin_client, crowded):
     for offset in ("1000001", str(2**63), "9" * 400):
-        response = admin_client.get(fill(path, crowded["id"]), {"offset": offset})
+        response = admin_client.get(url_of(path, crowded), {"offset": offset})
 
         error = assert_error(response, 400, "validation_error")
         assert list(error["fields"]) == ["offset"]
@@ -153,10 +182,20 @@ def json_writes() -> list[tuple[str, str]]:
 def test_every_json_body_over_the_limit_is_refused(path, method, admin, admin_client, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 4096
     body = json.dumps({"title": "x" * 8192})
-    # Ids that exist, so the refusal is the body's.
-    own = admin.pk if path.startswith("/api/v1/users/") else TaskFactory(owner=admin).pk
+    # Ids that exist (the admin's own), so the refusal is the body's.
+    project = project_create(actor=admin, name="Admin's")
+    own = {
+        "/api/v1/users/": admin.pk,
+        "/api/v1/projects/": project.pk,
+        "/api/v1/labels/": label_create(
+            actor=admin, project_id=project.pk, name="Mine", color="#336699"
+        ).pk,
+    }
+    url = re.sub(r"\{user_id\}", str(admin.pk), path)
+    prefix = next((p for p in own if path.startswith(p)), None)
+    url = fill(url, own[prefix] if prefix else TaskFactory(owner=admin).pk)
 
-    response = getattr(admin_client, method)(fill(path, own), body, content_type="application/json")
+    response = getattr(admin_client, method)(url, body, content_type="application/json")
 
     assert_error(response, 413, "payload_too_large")
 

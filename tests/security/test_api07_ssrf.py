@@ -23,6 +23,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from files.models import File
+from projects.services import label_create, project_create
 from tests.factories import PASSWORD
 from tests.files.samples import sample
 from tests.helpers import LOGIN_URL, REFRESH_URL, post_file
@@ -106,7 +107,7 @@ def test_the_watch_catches_an_outbound_request(outbound):
 def requests_carrying(url: str, ids: dict[str, Any]) -> list[tuple[str, str, Any]]:
     """(label, method, callable) for one pass over the API with `url` everywhere."""
     member, anonymous = ids["member"], APIClient()
-    task_id = ids["task"]
+    task_id, project_id, label_id = ids["task"], ids["project"], ids["label"]
     headers = {
         "HTTP_REFERER": url,
         "HTTP_X_FORWARDED_HOST": urlparse(url).netloc or "attacker.example",
@@ -210,6 +211,64 @@ def requests_carrying(url: str, ids: dict[str, Any]) -> list[tuple[str, str, Any
             ),
         ),
         ("sessions", "get", lambda: member.get("/api/v1/auth/sessions/", query, **headers)),
+        (
+            "project",
+            "post",
+            lambda: member.post(
+                "/api/v1/projects/",
+                {"name": url[:100], "description": f"see {url}"},
+                format="json",
+                **headers,
+            ),
+        ),
+        (
+            "project-update",
+            "patch",
+            lambda: member.patch(
+                f"/api/v1/projects/{project_id}/",
+                {"name": url[:100], "description": url},
+                format="json",
+                **headers,
+            ),
+        ),
+        ("projects", "get", lambda: member.get("/api/v1/projects/", query, **headers)),
+        (
+            "member-add",
+            "post",
+            lambda: member.post(
+                f"/api/v1/projects/{project_id}/members/",
+                {"email": url[:254]},
+                format="json",
+                **headers,
+            ),
+        ),
+        (
+            "member-add-by-name",
+            "post",
+            lambda: member.post(
+                f"/api/v1/projects/{project_id}/members/",
+                {"username": url[:254]},
+                format="json",
+                **headers,
+            ),
+        ),
+        (
+            "label",
+            "post",
+            lambda: member.post(
+                f"/api/v1/projects/{project_id}/labels/",
+                {"name": url[:50], "color": "#336699"},
+                format="json",
+                **headers,
+            ),
+        ),
+        (
+            "label-update",
+            "patch",
+            lambda: member.patch(
+                f"/api/v1/labels/{label_id}/", {"name": url[-50:]}, format="json", **headers
+            ),
+        ),
         ("schema", "get", lambda: anonymous.get("/api/schema/", query, **headers)),
         ("ready", "get", lambda: anonymous.get("/monitoring/ready/", query, **headers)),
     ]
@@ -227,15 +286,21 @@ def test_the_pass_covers_every_write_of_the_schema():
         "/api/v1/tasks/{id}/",
         "/api/v1/files/",
         "/api/v1/users/me/",
+        "/api/v1/projects/",
+        "/api/v1/projects/{id}/",
+        "/api/v1/projects/{id}/members/",
+        "/api/v1/projects/{id}/labels/",
+        "/api/v1/labels/{id}/",
     }
     # Writes without a string a client chooses (logout, deletes, an admin's role and
-    # status choices) have nothing to carry a URL.
+    # status choices, a member's project role) have nothing to carry a URL.
     no_free_text = {
         "/api/v1/auth/logout/",
         "/api/v1/auth/logout-all/",
         "/api/v1/auth/sessions/{id}/",
         "/api/v1/files/{id}/",
         "/api/v1/users/{id}/",
+        "/api/v1/projects/{id}/members/{user_id}/",
     }
 
     assert {path for path, _ in writes} <= covered_paths | no_free_text
@@ -243,9 +308,11 @@ def test_the_pass_covers_every_write_of_the_schema():
 
 @pytest.mark.parametrize("url", URLS)
 def test_no_request_makes_the_server_connect_anywhere_a_client_names(
-    url, outbound, member_client, task, committed
+    url, outbound, member, member_client, task, committed
 ):
-    ids = {"member": member_client, "task": task.pk}
+    project = project_create(actor=member, name="Mia's team")
+    label = label_create(actor=member, project_id=project.pk, name="Links", color="#336699")
+    ids = {"member": member_client, "task": task.pk, "project": project.pk, "label": label.pk}
 
     for label, _, send in requests_carrying(url, ids):
         with committed():

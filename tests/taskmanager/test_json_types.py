@@ -5,6 +5,7 @@ number or an id (taskmanager.serializers.StrictFieldsMixin). DRF would convert
 grant, uploads) carry text only and keep their rules."""
 
 import json
+import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -14,9 +15,10 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework import serializers
 
 from accounts.roles import Role
+from projects.services import label_create
 from taskmanager.serializers import StrictFieldsMixin, json_type
 from tasks.models import Task
-from tests.factories import PASSWORD, TaskFactory
+from tests.factories import PASSWORD, TaskFactory, shared_project
 from tests.helpers import assert_error
 
 pytestmark = pytest.mark.django_db
@@ -83,6 +85,12 @@ def test_every_json_body_of_the_schema_is_covered():
         ("PATCH", "/api/v1/tasks/{id}/"),
         ("PATCH", "/api/v1/users/{id}/"),
         ("PATCH", "/api/v1/users/me/"),
+        ("POST", "/api/v1/projects/"),
+        ("PATCH", "/api/v1/projects/{id}/"),
+        ("POST", "/api/v1/projects/{id}/members/"),
+        ("PATCH", "/api/v1/projects/{id}/members/{user_id}/"),
+        ("POST", "/api/v1/projects/{id}/labels/"),
+        ("PATCH", "/api/v1/labels/{id}/"),
     }
 
 
@@ -94,9 +102,16 @@ def test_every_json_body_of_the_schema_is_covered():
 def test_a_value_of_another_json_type_than_the_schemas_is_refused_by_name(
     admin, admin_client, member, method, path, name, value, message
 ):
-    ids = {"/tasks/": TaskFactory(owner=admin).pk, "/users/": member.pk}
-    if "{id}" in path:
-        path = path.replace("{id}", str(next(v for k, v in ids.items() if k in path)))
+    project = shared_project(admin, member)
+    ids = {
+        "tasks": TaskFactory(owner=admin).pk,
+        "users": member.pk,
+        "projects": project.pk,
+        "members": member.pk,
+        "labels": label_create(actor=admin, project_id=project.pk, name="Bug", color="#aa0000").pk,
+    }
+    # Each id of the path, of the kind named before it (`/members/{user_id}/`).
+    path = re.sub(r"/(\w+)/\{\w+\}", lambda m: f"/{m[1]}/{ids[m[1]]}", path)
 
     response = admin_client.generic(
         method, path, data=json.dumps({name: value}), content_type="application/json"
@@ -223,14 +238,14 @@ def _input_serializers() -> list[type[serializers.Serializer]]:
     while pending:
         cls = pending.pop()
         pending.extend(cls.__subclasses__())
-        if cls.__module__.split(".")[0] in {"accounts", "tasks", "files"}:
+        if cls.__module__.split(".")[0] in {"accounts", "tasks", "files", "projects"}:
             found.append(cls)
     return found
 
 
 def test_every_field_of_every_input_serializer_has_a_json_type():
     serializers_ = _input_serializers()
-    assert len(serializers_) >= 8
+    assert len(serializers_) >= 12
     untyped = [
         f"{cls.__name__}.{name}"
         for cls in serializers_

@@ -6,6 +6,7 @@ The operations come from the OpenAPI document and the views from the URL conf, s
 new endpoint is covered without a change here.
 """
 
+import re
 from typing import Any
 
 import jsonschema
@@ -16,9 +17,10 @@ from rest_framework.test import APIClient
 
 from accounts.models import UserSession
 from files.models import File
+from projects.services import label_create
 from taskmanager.query_parameters import StrictQueryParametersMixin, admits_empty
 from tasks import caching
-from tests.factories import TaskFactory
+from tests.factories import TaskFactory, UserFactory, shared_project
 from tests.helpers import assert_error, upload
 
 TASKS_URL = "/api/v1/tasks/"
@@ -77,17 +79,26 @@ def _sample(schema: dict[str, Any]) -> str:
 
 @pytest.fixture
 def url(admin: Any, admin_client: APIClient, media_root: Any) -> Any:
-    """The operation's path with ids of objects the admin owns."""
+    """The operation's path with ids of objects the admin owns (a project's member: a
+    member of the admin's project)."""
     task = TaskFactory(owner=admin)
     file = upload(admin_client, task=task)
     session = UserSession.objects.filter(user=admin).latest("created_at")
-    ids = {"tasks": task.pk, "files": file["id"], "sessions": session.pk, "users": admin.pk}
+    project = shared_project(admin, UserFactory())
+    label = label_create(actor=admin, project_id=project.pk, name="Bug", color="#aa0000")
+    ids = {
+        "tasks": task.pk,
+        "files": file["id"],
+        "sessions": session.pk,
+        "users": admin.pk,
+        "projects": project.pk,
+        "labels": label.pk,
+        "members": project.memberships.exclude(user=admin).get().user_id,
+    }
 
     def _url(path: str) -> str:
-        if "{id}" in path:
-            kind = next(part for part in reversed(path.split("/{id}")[0].split("/")) if part)
-            path = path.replace("{id}", str(ids[kind]))
-        return path
+        # Each id of the path, of the kind named before it (`/members/{user_id}/`).
+        return re.sub(r"/(\w+)/\{\w+\}", lambda m: f"/{m[1]}/{ids[m[1]]}", path)
 
     return _url
 
@@ -336,6 +347,11 @@ def test_the_typed_filters_and_pages_need_a_value():
         (TASKS_URL, name)
         for name in ("assignee", "due_after", "due_before", "overdue", "priority", "status")
     } | {
+        (path, name)
+        for path in (TASKS_URL, f"{TASKS_URL}statistics/")
+        for name in ("project", "include_archived")
+    } | {
+        ("/api/v1/projects/", "archived"),
         ("/api/v1/files/", "task"),
         (TASKS_URL, "limit"),
         (TASKS_URL, "offset"),

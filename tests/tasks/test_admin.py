@@ -15,12 +15,13 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from activity.models import Event
+from projects.services import project_create
 from realtime import fanout
 from tasks import admin as tasks_admin
 from tasks import events
 from tasks.models import Task
 from tasks.services import task_delete, task_update
-from tests.factories import TaskFactory, UserFactory
+from tests.factories import TaskFactory, UserFactory, shared_project
 from tests.helpers import TASKS_URL, page
 
 pytestmark = pytest.mark.django_db
@@ -67,6 +68,7 @@ def form_data(task: Task, **changes) -> dict[str, object]:
     """The change form as the browser sends it back, with `changes` typed over it."""
     data: dict[str, object] = {
         "title": task.title,
+        "project": task.project_id,
         "description": task.description,
         "priority": task.priority,
         "status": task.status,
@@ -206,11 +208,14 @@ def test_a_task_deleted_meanwhile_is_reported_and_the_others_change(
 def test_adding_a_task_in_the_admin_creates_it_through_the_service(
     operator_client, operator, member, committed
 ):
+    project = shared_project(operator, member)
+
     with committed():
         response = operator_client.post(
             f"{CHANGELIST}add/",
             {
                 "title": "  From the admin  ",
+                "project": project.pk,
                 "description": "  kept as typed",
                 "priority": "high",
                 "status": "pending",
@@ -220,14 +225,15 @@ def test_adding_a_task_in_the_admin_creates_it_through_the_service(
 
     assert response.status_code == 302, response.content
     task = Task.objects.get()
-    assert (task.title, task.description, task.owner, task.assignee, task.version) == (
+    assert (task.title, task.project, task.owner, task.assignee, task.version) == (
         "From the admin",
-        "  kept as typed",
+        project,
         operator,
         member,
         1,
     )
-    (event,) = Event.objects.filter(subject_id=task.pk)
+    assert task.description == "  kept as typed"
+    (event,) = Event.objects.filter(subject_id=task.pk, type__startswith="task.")
     assert (event.type, event.actor_id) == (events.CREATED, operator.pk)
 
 
@@ -288,6 +294,45 @@ def test_the_change_form_does_not_assign_an_inactive_user(operator_client, membe
     assert response.context["adminform"].form.errors["assignee"]
     task.refresh_from_db()
     assert task.assignee_id is None
+
+
+def test_moving_a_task_to_another_project_in_the_change_form_goes_through_the_service(
+    operator_client, operator, member, committed
+):
+    task = TaskFactory(owner=member)
+    garden = project_create(actor=member, name="Garden")
+
+    with committed():
+        response = operator_client.post(change_url(task), form_data(task, project=garden.pk))
+
+    assert response.status_code == 302, response.content
+    old_project = task.project_id
+    task.refresh_from_db()
+    assert (task.project_id, task.version) == (garden.pk, 2)
+    (event,) = Event.objects.filter(subject_id=task.pk, type=events.UPDATED)
+    assert event.actor_id == operator.pk
+    assert event.changes == {"project": [old_project, garden.pk]}
+    assert (event.project_id, event.previous_project_id) == (garden.pk, old_project)
+
+
+def test_a_move_the_service_refuses_is_an_error_message_and_changes_nothing(
+    operator_client, member, other_member
+):
+    task = TaskFactory(owner=member, assignee=other_member)
+    garden = project_create(actor=member, name="Garden")  # Otto is no member of it
+
+    response = operator_client.post(
+        change_url(task), form_data(task, project=garden.pk, title="Not kept either")
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == change_url(task)
+    assert notes(response) == [
+        (messages.ERROR, "The assignee must be a member of the project who may write.")
+    ]
+    before = (task.project_id, task.title)
+    task.refresh_from_db()
+    assert (task.project_id, task.title, task.version) == (*before, 1)
 
 
 def test_deleting_a_task_in_the_admin_writes_a_deleted_event(
@@ -381,6 +426,33 @@ def test_the_username_filter_box_keeps_the_other_parameters(operator_client, spr
     assert 'name="p"' not in html.split('name="owner_username"')[0].rsplit("<form", 1)[-1]
 
 
+def test_the_project_filter_takes_an_id_or_a_name_in_any_case(operator_client, member, spread):
+    garden = project_create(actor=member, name="Garden")
+    planted = TaskFactory(owner=member, project=garden)
+    personal = spread["late"].project_id
+
+    assert listed(operator_client, params={"project": str(garden.pk)}) == {planted.pk}
+    assert listed(operator_client, params={"project": " gARDEN "}) == {planted.pk}
+    assert listed(operator_client, params={"project": str(personal)}) == ids(
+        spread, "late", "late_but_done"
+    )
+    # Every user's personal project has that name.
+    assert listed(operator_client, params={"project": "personal"}) == ids(
+        spread, "late", "late_but_done"
+    )
+    for nothing in ("9" * 30, "²", "Gar\x00den", "Greenhouse"):
+        assert listed(operator_client, params={"project": nothing}) == set(), nothing
+
+
+def test_the_task_list_shows_each_tasks_project(operator_client, member):
+    garden = project_create(actor=member, name="Garden")
+    TaskFactory(owner=member, project=garden)
+
+    response = operator_client.get(CHANGELIST)
+
+    assert '<td class="field-project nowrap">Garden</td>' in response.content.decode()
+
+
 def test_search_finds_tasks_by_words_of_their_title(operator_client, member, other_member):
     plants = TaskFactory(owner=member, title="Water the plants")
     TaskFactory(owner=other_member, title="Feed the cat")
@@ -414,6 +486,8 @@ def test_the_assignee_autocomplete_finds_users(operator_client, member):
         {"overdue": "no"},
         {"owner_username": "mia"},
         {"assignee_username": "otto"},
+        {"project": "1"},
+        {"project": "Personal"},
         {"created_at__year": "2024"},
         {"o": "-3"},
         {"all": ""},
@@ -466,7 +540,8 @@ def test_events_are_listed_by_task_and_kind_even_after_the_task_is_gone(
     history = set(Event.objects.filter(subject_id=task.pk).values_list("pk", flat=True))
 
     assert listed(operator_client, EVENTS, {"subject_id": str(task.pk)}) == history
-    assert len(history) == 3
+    # The box lists every kind's events of that id (a project's may share it).
+    assert Event.objects.filter(pk__in=history, type__startswith="task.").count() == 3
     assert listed(operator_client, EVENTS, {"subject_id": "not a number"}) == set()
     deleted = listed(operator_client, EVENTS, {"type": "task.deleted"})
     assert deleted == set(Event.objects.filter(type=events.DELETED).values_list("pk", flat=True))

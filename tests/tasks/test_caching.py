@@ -1,8 +1,11 @@
 """Lists and statistics are cached per user, and a write reaches every affected cache.
 
-Each test warms the caches of the owner, the assignee, a manager and an admin first,
-then writes inside `committed()` (the after-commit invalidation runs as in a real
-request), then expects the change on each one's very next GET.
+Each test warms the caches of the members of a project (its admin who owns the task,
+the assignee, another member, a viewer), a manager and an admin first, then writes
+inside `committed()` (the after-commit invalidation runs as in a real request), then
+expects the change on each one's very next GET. The caches key on per-project
+counters (tasks/caching.py): a write in the project, a change of membership and an
+archive each reach every member's lists.
 """
 
 import pytest
@@ -10,7 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from tasks.services import task_update
-from tests.factories import TaskFactory, UserFactory
+from tests.factories import TaskFactory, UserFactory, shared_project
 from tests.helpers import TASKS_URL, page, task_url
 from tests.tasks.helpers import STATS_URL, list_ids
 
@@ -23,24 +26,58 @@ def listed(client, params=None):
     return {item["id"]: (item["title"], item["status"]) for item in body["results"]}
 
 
+def listed_assignee(client, task_id):
+    body = page(client.get(TASKS_URL, {"limit": 100}))
+    (item,) = [item for item in body["results"] if item["id"] == task_id]
+    return item["assignee"]
+
+
 def stats(client):
     response = client.get(STATS_URL)
     assert response.status_code == 200, response.content
     return response.json()
 
 
-@pytest.fixture
-def shared_task(member, other_member):
-    """Mia's task, assigned to Otto."""
-    return TaskFactory(owner=member, assignee=other_member, title="Shared", status="pending")
+def project_url(project_id):
+    return f"/api/v1/projects/{project_id}/"
+
+
+def members_url(project_id, user_id=None):
+    url = f"{project_url(project_id)}members/"
+    return url if user_id is None else f"{url}{user_id}/"
 
 
 @pytest.fixture
-def viewers(member_client, other_member_client, manager_client, admin_client):
-    """Owner, assignee, manager and admin clients, by name."""
+def fellow(db):
+    return UserFactory(username="fay", email="fay@example.com")
+
+
+@pytest.fixture
+def onlooker(db):
+    return UserFactory(username="vic", email="vic@example.com")
+
+
+@pytest.fixture
+def shared_task(member, other_member, fellow, onlooker):
+    """Mia's task in her shared project, assigned to Otto; Fay is a member there too
+    (nothing assigned), Vic a viewer."""
+    task = TaskFactory(owner=member, assignee=other_member, title="Shared", status="pending")
+    shared_project(member, fellow)
+    shared_project(member, onlooker, role="viewer")
+    return task
+
+
+@pytest.fixture
+def viewers(
+    member_client, other_member_client, manager_client, admin_client, client_for, fellow, onlooker
+):
+    """The project's members (owner, assignee, fellow, onlooker), a manager and an admin,
+    by name."""
     return {
         "owner": member_client,
         "assignee": other_member_client,
+        "fellow": client_for(fellow),
+        "onlooker": client_for(onlooker),
         "manager": manager_client,
         "admin": admin_client,
     }
@@ -51,14 +88,17 @@ def warm(viewers):
     return {name: (listed(client), stats(client)) for name, client in viewers.items()}
 
 
-def test_a_created_task_is_seen_by_owner_assignee_and_manager_on_their_next_get(
-    viewers, member_client, other_member, shared_task, committed
+@pytest.mark.parametrize("writer", ["owner", "fellow"])
+def test_a_created_task_is_seen_by_every_member_and_manager_on_their_next_get(
+    viewers, other_member, shared_task, committed, writer
 ):
     before = warm(viewers)
 
     with committed():
-        response = member_client.post(
-            TASKS_URL, {"title": "Brand new", "assignee": other_member.pk}, format="json"
+        response = viewers[writer].post(
+            TASKS_URL,
+            {"title": "Brand new", "assignee": other_member.pk, "project": shared_task.project_id},
+            format="json",
         )
     assert response.status_code == 201, response.content
     new_id = response.json()["id"]
@@ -69,7 +109,7 @@ def test_a_created_task_is_seen_by_owner_assignee_and_manager_on_their_next_get(
         assert stats(client)["by_status"]["pending"] == before[name][1]["by_status"]["pending"] + 1
 
 
-@pytest.mark.parametrize("writer", ["owner", "assignee", "manager", "admin"])
+@pytest.mark.parametrize("writer", ["owner", "assignee", "fellow", "manager", "admin"])
 def test_an_update_is_seen_by_every_viewer_on_their_next_get(
     viewers, shared_task, committed, writer
 ):
@@ -105,28 +145,110 @@ def test_a_deleted_task_disappears_for_every_viewer_on_their_next_get(
         assert stats(client)["total"] == before[name][1]["total"] - 1, (writer, name)
 
 
-def test_reassigning_updates_the_lists_of_the_old_and_the_new_assignee(
-    viewers, client_for, shared_task, committed
+def test_reassigning_is_seen_by_every_viewer_on_their_next_get(
+    viewers, fellow, shared_task, committed
 ):
-    newcomer = UserFactory(username="nina", email="nina@example.com")
-    newcomer_client = client_for(newcomer)
     warm(viewers)
-    assert listed(newcomer_client) == {}
-    assert stats(newcomer_client)["total"] == 0
 
     with committed():
         response = viewers["owner"].patch(
-            task_url(shared_task), {"assignee": newcomer.pk}, format="json"
+            task_url(shared_task), {"assignee": fellow.pk}, format="json"
         )
     assert response.status_code == 200, response.content
 
-    assert shared_task.pk in listed(newcomer_client)
+    for name, client in viewers.items():
+        # Otto, assigned until this write, still sees the task: he is a member.
+        assert listed_assignee(client, shared_task.pk) == fellow.pk, name
+
+
+@pytest.mark.parametrize("role", ["member", "viewer"])
+def test_a_new_member_sees_the_projects_tasks_on_their_next_get(
+    viewers, client_for, shared_task, committed, role
+):
+    newcomer = UserFactory(username="nina", email="nina@example.com")
+    newcomer_client = client_for(newcomer)
+    own = TaskFactory(owner=newcomer, title="Nina's own")
+    warm(viewers)
+    assert set(listed(newcomer_client)) == {own.pk}
     assert stats(newcomer_client)["total"] == 1
-    # Otto was the assignee until this write; his cached list must not keep the task.
-    assert shared_task.pk not in listed(viewers["assignee"])
-    assert stats(viewers["assignee"])["total"] == 0
-    assert shared_task.pk in listed(viewers["owner"])
-    assert shared_task.pk in listed(viewers["manager"])
+
+    with committed():
+        response = viewers["owner"].post(
+            members_url(shared_task.project_id),
+            {"username": "nina", "role": role},
+            format="json",
+        )
+    assert response.status_code == 201, response.content
+
+    assert listed(newcomer_client)[shared_task.pk] == ("Shared", "pending")
+    assert stats(newcomer_client)["total"] == 2
+
+
+@pytest.mark.parametrize(
+    ("remover", "removed"),
+    [("owner", "assignee"), ("assignee", "assignee"), ("owner", "fellow")],
+    ids=["assignee-removed", "assignee-leaves", "unassigned-member-removed"],
+)
+def test_a_removed_member_no_longer_sees_the_projects_tasks_on_their_next_get(
+    viewers, other_member, fellow, shared_task, committed, remover, removed
+):
+    user = {"assignee": other_member, "fellow": fellow}[removed]
+    before = warm(viewers)
+    assert shared_task.pk in before[removed][0]
+
+    with committed():
+        response = viewers[remover].delete(members_url(shared_task.project_id, user.pk))
+    assert response.status_code == 204, response.content
+
+    assert shared_task.pk not in listed(viewers[removed])
+    assert stats(viewers[removed])["total"] == before[removed][1]["total"] - 1
+    expected_assignee = None if removed == "assignee" else other_member.pk
+    # An assignee's assignment goes with him: a change every other viewer sees.
+    for name, client in viewers.items():
+        if name != removed:
+            assert listed_assignee(client, shared_task.pk) == expected_assignee, name
+
+
+def test_archiving_a_project_takes_its_tasks_off_every_viewers_next_list(
+    viewers, shared_task, committed
+):
+    before = warm(viewers)
+    with_archived = {name: listed(c, {"include_archived": "true"}) for name, c in viewers.items()}
+
+    with committed():
+        response = viewers["owner"].patch(
+            project_url(shared_task.project_id), {"is_archived": True}, format="json"
+        )
+    assert response.status_code == 200, response.content
+
+    for name, client in viewers.items():
+        assert shared_task.pk not in listed(client), name
+        assert stats(client)["total"] == before[name][1]["total"] - 1, name
+        assert listed(client, {"include_archived": "true"}) == with_archived[name], name
+
+    with committed():
+        response = viewers["owner"].patch(
+            project_url(shared_task.project_id), {"is_archived": False}, format="json"
+        )
+    assert response.status_code == 200, response.content
+
+    for name, client in viewers.items():
+        assert listed(client) == before[name][0], name
+        assert stats(client) == before[name][1], name
+
+
+def test_deleting_a_project_takes_its_tasks_off_every_viewers_next_list(
+    viewers, shared_task, committed
+):
+    before = warm(viewers)
+
+    with committed():
+        response = viewers["owner"].delete(project_url(shared_task.project_id))
+    assert response.status_code == 204, response.content
+
+    for name, client in viewers.items():
+        assert shared_task.pk not in listed(client), name
+        assert stats(client)["total"] == before[name][1]["total"] - 1, name
 
 
 def test_a_filtered_list_is_refreshed_after_a_write(member_client, member, committed):
@@ -174,6 +296,26 @@ def task_queries(captured):
     return [q["sql"] for q in captured.captured_queries if "tasks_task" in q["sql"]]
 
 
+def test_a_write_in_another_project_leaves_a_cached_list_as_it_was(
+    client_for, member, shared_task, committed
+):
+    """Counters per project: a write bumps its project's, not every reader's."""
+    outsider = UserFactory(username="olga", email="olga@example.com")
+    outsider_client = client_for(outsider)
+    own = TaskFactory(owner=outsider, title="Olga's own")
+    first = outsider_client.get(TASKS_URL)
+    assert first.status_code == 200, first.content
+
+    with committed():
+        task_update(actor=member, task_id=shared_task.pk, data={"title": "Elsewhere"})
+    with CaptureQueriesContext(connection) as captured:
+        second = outsider_client.get(TASKS_URL)
+
+    assert second.json() == first.json()
+    assert [item["id"] for item in second.json()["results"]] == [own.pk]
+    assert task_queries(captured) == []
+
+
 def test_a_repeated_list_request_is_answered_without_querying_tasks(member_client, task):
     first = member_client.get(TASKS_URL)
     assert first.status_code == 200, first.content
@@ -201,8 +343,8 @@ def test_a_bump_that_failed_on_redis_is_made_before_the_next_read(
     member_client, other_member_client, shared_task, committed, monkeypatch
 ):
     """Redis blinks at the moment of the bump, its entries from before still there:
-    the process bumps again before its next cached read, so the task taken away is
-    not listed from the old entry."""
+    the process bumps again before its next cached read, so the renamed task is not
+    listed from the old entry."""
     from django.core.cache import caches
     from django_redis.cache import RedisCache
     from redis import Redis
@@ -213,17 +355,18 @@ def test_a_bump_that_failed_on_redis_is_made_before_the_next_read(
     backend = caches["default"]
     if not isinstance(backend, RedisCache):
         pytest.skip("the local-memory cache: a bump cannot fail")
-    assert shared_task.pk in listed(other_member_client)  # cached for Otto
+    assert listed(other_member_client)[shared_task.pk][0] == "Shared"  # cached for Otto
 
     def unreachable(*args, **kwargs):
         raise RedisConnectionError("Timeout reading from socket")
 
     with monkeypatch.context() as blink:
-        blink.setattr(Redis, "eval", unreachable)  # only the bump runs a script
+        # The bump runs a script (a write reads no cached list: no other script runs).
+        blink.setattr(Redis, "eval", unreachable)
         with committed():
-            response = member_client.patch(task_url(shared_task), {"assignee": None}, format="json")
+            response = member_client.patch(task_url(shared_task), {"title": "New"}, format="json")
     assert response.status_code == 200, response.content
     assert caching._unbumped  # kept for the next chance
 
-    assert shared_task.pk not in listed(other_member_client)
+    assert listed(other_member_client)[shared_task.pk][0] == "New"
     assert not caching._unbumped

@@ -245,4 +245,4 @@ def test_racing_creates_with_one_key_and_two_bodies_make_one_task_and_conflicts(
             assert response.json()["id"] == tasks[0].pk
         else:
             assert_error(response, 409, "conflict")
-    assert Event.objects.filter(type="task.created", owner=member).count() == 1
+    assert Event.objects.filter(type="task.created", actor=member).count() == 1

@@ -5,12 +5,16 @@ from datetime import timezone as dt_timezone
 
 import pytest
 
+from projects.models import Project
 from tasks.models import Task
-from tests.factories import TaskFactory
+from tests.factories import TaskFactory, shared_project
 from tests.helpers import TASK_SHAPE, TASKS_URL, assert_error, page, parse_dt, task_url
 from tests.tasks.helpers import iso
 
 pytestmark = pytest.mark.django_db
+
+# Version 2: every task names its project.
+TASK_FIELDS = TASK_SHAPE | {"project"}
 
 
 def test_member_creates_a_task_with_defaults_owned_by_them(member_client, member):
@@ -18,7 +22,7 @@ def test_member_creates_a_task_with_defaults_owned_by_them(member_client, member
 
     assert response.status_code == 201, response.content
     body = response.json()
-    assert set(body) == TASK_SHAPE
+    assert set(body) == TASK_FIELDS
     assert body["title"] == "Buy milk"
     assert body["description"] == ""
     assert body["priority"] == "medium"
@@ -26,6 +30,7 @@ def test_member_creates_a_task_with_defaults_owned_by_them(member_client, member
     assert body["due_date"] is None
     assert body["owner"] == member.pk
     assert body["assignee"] is None
+    assert body["project"] == Project.objects.get(personal_owner=member).pk
     assert body["completed_at"] is None
     assert body["version"] == 1
     assert parse_dt(body["created_at"]) is not None
@@ -38,6 +43,7 @@ def test_member_creates_a_task_with_defaults_owned_by_them(member_client, member
 
 
 def test_create_stores_every_given_field(member_client, member, other_member, future):
+    project = shared_project(member, other_member)
     data = {
         "title": "Plan the offsite",
         "description": "Venue, food, agenda",
@@ -45,6 +51,7 @@ def test_create_stores_every_given_field(member_client, member, other_member, fu
         "status": "in_progress",
         "due_date": iso(future),
         "assignee": other_member.pk,
+        "project": project.pk,
     }
 
     response = member_client.post(TASKS_URL, data, format="json")
@@ -57,10 +64,12 @@ def test_create_stores_every_given_field(member_client, member, other_member, fu
     assert body["status"] == "in_progress"
     assert parse_dt(body["due_date"]) == future
     assert body["assignee"] == other_member.pk
+    assert body["project"] == project.pk
     assert body["owner"] == member.pk
     task = Task.objects.get(pk=body["id"])
     assert task.due_date == future
     assert task.assignee_id == other_member.pk
+    assert task.project_id == project.pk
     assert task.priority == "high"
 
 
@@ -91,7 +100,7 @@ def test_list_is_paginated_newest_first(member_client, member):
     assert body["next"] is None
     assert [item["id"] for item in body["results"]] == [third.pk, second.pk, first.pk]
     for item in body["results"]:
-        assert set(item) == TASK_SHAPE
+        assert set(item) == TASK_FIELDS
 
 
 def test_list_pages_follow_limit_and_offset(member_client, member):
@@ -121,7 +130,7 @@ def test_owner_reads_a_task_with_every_field(member_client, member, other_member
 
     assert response.status_code == 200, response.content
     body = response.json()
-    assert set(body) == TASK_SHAPE
+    assert set(body) == TASK_FIELDS
     assert body["id"] == task.pk
     assert body["title"] == "Read me"
     assert body["description"] == "All of it"
@@ -130,6 +139,7 @@ def test_owner_reads_a_task_with_every_field(member_client, member, other_member
     assert parse_dt(body["due_date"]) == future
     assert body["owner"] == member.pk
     assert body["assignee"] == other_member.pk
+    assert body["project"] == task.project_id
     assert body["version"] == 1
     assert parse_dt(body["created_at"]) == task.created_at
     assert response["ETag"]
@@ -192,7 +202,8 @@ def test_put_replaces_the_task_and_resets_omitted_fields_to_defaults(
 
 
 def test_put_with_every_field_stores_them(member_client, member, other_member, future):
-    task = TaskFactory(owner=member, title="Old")
+    project = shared_project(member, other_member)
+    task = TaskFactory(owner=member, title="Old", project=project)
     data = {
         "title": "Replaced",
         "description": "New text",
@@ -200,6 +211,7 @@ def test_put_with_every_field_stores_them(member_client, member, other_member, f
         "status": "in_progress",
         "due_date": iso(future),
         "assignee": other_member.pk,
+        "project": project.pk,
     }
 
     response = member_client.put(task_url(task), data, format="json")

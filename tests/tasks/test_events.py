@@ -3,9 +3,10 @@
 import pytest
 
 from activity.models import Event
+from projects.services import member_remove
 from tasks.models import Task
 from tasks.services import task_delete, task_update
-from tests.factories import TaskFactory
+from tests.factories import TaskFactory, shared_project
 from tests.helpers import (
     EVENT_SHAPE,
     FEED_URL,
@@ -41,7 +42,9 @@ def feed_ids(client, **params):
 
 def event_ids_of(*tasks, kind=None):
     """Ids of the stored events of these tasks (oldest first)."""
-    queryset = Event.objects.filter(subject_id__in=[getattr(t, "pk", t) for t in tasks])
+    queryset = Event.objects.filter(
+        type__startswith="task.", subject_id__in=[getattr(t, "pk", t) for t in tasks]
+    )
     if kind:
         queryset = queryset.filter(type=f"task.{kind}")
     return list(queryset.order_by("id").values_list("id", flat=True))
@@ -59,6 +62,7 @@ def test_create_records_a_created_event_mapping_each_set_field_from_null(
         "priority": "high",
         "due_date": iso(future),
         "assignee": other_member.pk,
+        "project": shared_project(member, other_member).pk,
     }
     with committed():
         created = member_client.post(TASKS_URL, data, format="json")
@@ -75,6 +79,7 @@ def test_create_records_a_created_event_mapping_each_set_field_from_null(
     assert changes["description"] == [None, "Trains and hotels"]
     assert changes["priority"] == [None, "high"]
     assert changes["assignee"] == [None, other_member.pk]
+    assert changes["project"] == [None, data["project"]]
     old, new = changes["due_date"]
     assert old is None
     assert isinstance(new, str)
@@ -113,6 +118,7 @@ def test_update_records_users_as_ids_and_datetimes_as_iso_strings(
     member_client, member, other_member, manager, past, future, committed
 ):
     task = TaskFactory(owner=member, assignee=other_member, due_date=past)
+    shared_project(member, manager)
 
     with committed():
         response = member_client.patch(
@@ -202,12 +208,14 @@ def test_task_events_hold_only_that_tasks_events(member_client, member):
     assert [event["task"] for event in listed] == [task.pk]
 
 
-def test_assignee_and_manager_read_a_tasks_events(member_client, manager_client, assigned_task):
+def test_project_member_and_manager_read_a_tasks_events(
+    member_client, manager_client, assigned_task
+):
     assert [event["kind"] for event in events(member_client, assigned_task)] == ["created"]
     assert [event["kind"] for event in events(manager_client, assigned_task)] == ["created"]
 
 
-def test_other_member_reading_a_tasks_events_gets_404(other_member_client, task):
+def test_someone_outside_the_project_reading_a_tasks_events_gets_404(other_member_client, task):
     assert_error(other_member_client.get(events_url(task)), 404, "not_found")
 
 
@@ -277,13 +285,13 @@ def test_feed_leaves_out_events_of_another_members_tasks(
     assert feed_ids(member_client) == event_ids_of(task)
 
 
-def test_feed_includes_events_of_tasks_assigned_to_the_user(
+def test_feed_includes_events_of_tasks_in_the_users_projects(
     member_client, task, assigned_task, others_task
 ):
     assert set(feed_ids(member_client)) == set(event_ids_of(task, assigned_task))
 
 
-def test_other_member_feed_holds_only_his_tasks(
+def test_other_member_feed_holds_only_the_tasks_of_his_projects(
     other_member_client, task, assigned_task, others_task
 ):
     assert feed_ids(other_member_client) == event_ids_of(assigned_task, others_task)
@@ -313,10 +321,11 @@ def test_feed_includes_deleted_events_of_the_users_own_tasks(member_client, memb
     ]
 
 
-def test_feed_follows_who_was_assignee_at_the_time_of_each_event(
+def test_feed_holds_every_event_of_a_project_the_user_belongs_to_whoever_is_assigned(
     member_client, other_member_client, member, other_member, committed
 ):
-    task = TaskFactory(owner=other_member, title="before")
+    project = shared_project(other_member, member)
+    task = TaskFactory(owner=other_member, title="before", project=project)
     with committed():
         for data in (
             {"title": "still before"},
@@ -327,14 +336,25 @@ def test_feed_follows_who_was_assignee_at_the_time_of_each_event(
         ):
             response = other_member_client.patch(task_url(task), data, format="json")
             assert response.status_code == 200, response.content
-    created, early, _assign, middle, _unassign, late = event_ids_of(task)
 
-    seen = set(feed_ids(member_client))
+    assert feed_ids(member_client) == event_ids_of(task)
 
-    assert middle in seen
-    assert created not in seen
-    assert early not in seen
-    assert late not in seen
+
+def test_feed_leaves_out_every_event_of_a_project_the_user_left(
+    member_client, member, other_member, committed
+):
+    project = shared_project(other_member, member)
+    task = TaskFactory(owner=other_member, assignee=member, project=project)
+    task_update(actor=other_member, task_id=task.pk, data={"title": "while a member"})
+    assert feed_ids(member_client) == event_ids_of(task)
+
+    with committed():
+        member_remove(actor=other_member, project_id=project.pk, user_id=member.pk)
+    task_update(actor=other_member, task_id=task.pk, data={"title": "after she left"})
+
+    # Members as they are when the feed is read: her old events went with her.
+    assert feed_ids(member_client) == []
+    assert_error(member_client.get(events_url(task)), 404, "not_found")
 
 
 def test_feed_is_paginated(member_client, member):

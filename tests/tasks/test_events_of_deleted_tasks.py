@@ -1,13 +1,14 @@
-"""GET tasks/{id}/events/ of a deleted task: events outlive their task, and whoever
-could see the task when it was deleted (its owner, its assignee, "see all" holders:
-the audience of its deletion event, as the feed decides) still reads its history.
-Anyone else, and an id that never was a task, gets 404."""
+"""GET tasks/{id}/events/ of a deleted task: events outlive their task, and the
+audience of its deletion event, as the feed decides (the members of the project it
+was deleted from, "see all" holders), still reads its history. Anyone else (a member
+who left the project too), and an id that never was a task, gets 404."""
 
 import pytest
 
 from activity.models import Event
+from projects.services import member_remove
 from tasks.services import task_delete, task_update
-from tests.factories import TaskFactory
+from tests.factories import TaskFactory, shared_project
 from tests.helpers import EVENT_SHAPE, assert_error, page
 from tests.tasks.helpers import events_url
 
@@ -23,7 +24,9 @@ def history(client, task_id, **params):
 
 def stored_ids(task_id):
     return list(
-        Event.objects.filter(subject_id=task_id).order_by("id").values_list("id", flat=True)
+        Event.objects.filter(type__startswith="task.", subject_id=task_id)
+        .order_by("id")
+        .values_list("id", flat=True)
     )
 
 
@@ -47,7 +50,7 @@ def test_the_owner_reads_the_whole_history_of_a_deleted_task_oldest_first(
     assert body["results"][-1]["actor"] == member.pk
 
 
-def test_the_assignee_at_deletion_reads_the_history_of_a_deleted_task(
+def test_a_member_of_its_project_reads_the_history_of_a_deleted_task(
     member_client, other_member, assigned_task
 ):
     task_id = deleted_after_a_change(assigned_task, other_member)
@@ -76,17 +79,19 @@ def test_another_member_gets_404_for_a_deleted_task_they_never_saw(
     assert_error(other_member_client.get(events_url(task_id)), 404, "not_found")
 
 
-def test_a_former_assignee_gets_404_as_for_the_task_before_its_deletion(
-    member_client, other_member, others_task, member
+def test_a_former_member_of_its_project_gets_404_as_for_the_task_before_its_deletion(
+    member_client, other_member, member, committed
 ):
-    # Assigned, then unassigned, then deleted: the task was out of her sight when it
+    # A member, then removed, then the task deleted: it was out of her sight when it
     # went, as it is out of it while it exists (404 then too).
-    task_update(actor=other_member, task_id=others_task.pk, data={"assignee": member})
-    task_update(actor=other_member, task_id=others_task.pk, data={"assignee": None})
-    assert_error(member_client.get(events_url(others_task)), 404, "not_found")
-    task_delete(actor=other_member, task_id=others_task.pk)
+    project = shared_project(other_member, member)
+    task = TaskFactory(owner=other_member, project=project)
+    with committed():
+        member_remove(actor=other_member, project_id=project.pk, user_id=member.pk)
+    assert_error(member_client.get(events_url(task)), 404, "not_found")
+    task_delete(actor=other_member, task_id=task.pk)
 
-    assert_error(member_client.get(events_url(others_task.pk)), 404, "not_found")
+    assert_error(member_client.get(events_url(task.pk)), 404, "not_found")
 
 
 @pytest.mark.parametrize(

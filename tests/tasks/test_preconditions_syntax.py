@@ -14,7 +14,7 @@ from tests.tasks.helpers import assert_task_unchanged
 
 pytestmark = pytest.mark.django_db
 
-MESSAGE = 'Give * or a list of quoted entity tags, e.g. "12-3" (the task\'s ETag).'
+MESSAGE = 'Give * or a list of quoted entity tags, e.g. "12-3" (its ETag).'
 MALFORMED = {
     "unquoted": "{id}-{version}",
     "single-quoted": "'{id}-{version}'",

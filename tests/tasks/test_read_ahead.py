@@ -161,8 +161,10 @@ def test_with_the_read_ahead_off_each_reader_asks_for_itself(
     again = member_client.get(TASKS_URL)
 
     assert again.json() == first.json()
-    # The session and user entries, the throttle's counter, the list's entry.
-    assert len(packets) == 3, packets
+    # The session and user entries, the throttle's counter, the list's entry and
+    # counter, the reader's projects with their counters (one script).
+    assert len(packets) == 4, packets
+    assert b"EVAL" in packets[-1]
     assert int(again["X-RateLimit-Remaining"]) == int(first["X-RateLimit-Remaining"]) - 1
 
 

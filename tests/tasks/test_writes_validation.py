@@ -6,7 +6,7 @@ import pytest
 from accounts.services import user_set_active
 from activity.models import Event
 from tasks.models import Task
-from tests.factories import TaskFactory, UserFactory
+from tests.factories import TaskFactory, UserFactory, shared_project
 from tests.helpers import TASKS_URL, assert_field_error, task_url
 from tests.tasks.helpers import assert_task_unchanged
 
@@ -16,14 +16,23 @@ LONG_AGO = "2000-01-01T00:00:00Z"
 
 
 @pytest.fixture
-def inactive_user(db):
+def inactive_user(member):
+    """Ivan, a member of Mia's shared project, then deactivated: refused for being
+    inactive, not for being outside the project."""
     user = UserFactory(username="ivan", email="ivan@example.com")
+    shared_project(member, user)
     return user_set_active(user=user, is_active=False)
+
+
+@pytest.fixture
+def shared(member):
+    """Mia's shared project (she is its admin)."""
+    return shared_project(member)
 
 
 def assert_nothing_created() -> None:
     assert not Task.objects.exists()
-    assert not Event.objects.exists()
+    assert not Event.objects.filter(type__startswith="task.").exists()
 
 
 @pytest.mark.parametrize(
@@ -141,9 +150,13 @@ def test_put_without_a_title_is_400_naming_title_and_changes_nothing(member_clie
     assert_task_unchanged(before)
 
 
-def test_assignee_that_is_an_inactive_user_is_400_naming_assignee(member_client, inactive_user):
+def test_assignee_that_is_an_inactive_user_is_400_naming_assignee(
+    member_client, inactive_user, shared
+):
     response = member_client.post(
-        TASKS_URL, {"title": "For Ivan", "assignee": inactive_user.pk}, format="json"
+        TASKS_URL,
+        {"title": "For Ivan", "assignee": inactive_user.pk, "project": shared.pk},
+        format="json",
     )
 
     assert_field_error(response, "assignee")
@@ -173,8 +186,9 @@ def test_assignee_that_is_not_a_whole_number_is_400_naming_assignee(member_clien
 
 
 def test_patching_the_assignee_to_an_inactive_user_is_400_and_changes_nothing(
-    member_client, task, inactive_user
+    member_client, member, inactive_user, shared
 ):
+    task = TaskFactory(owner=member, project=shared)
     before = Task.objects.get(pk=task.pk)
 
     response = member_client.patch(task_url(task), {"assignee": inactive_user.pk}, format="json")
@@ -183,13 +197,55 @@ def test_patching_the_assignee_to_an_inactive_user_is_400_and_changes_nothing(
     assert_task_unchanged(before)
 
 
-def test_assignee_may_be_any_active_user(member_client, manager):
+@pytest.mark.parametrize("role", ["member", "admin"])
+def test_assignee_may_be_a_member_of_the_project_who_writes(member, member_client, role):
+    otto = UserFactory(username="otto", email="otto@example.com")
+    project = shared_project(member, otto, role=role)
+
+    response = member_client.post(
+        TASKS_URL,
+        {"title": "For Otto", "assignee": otto.pk, "project": project.pk},
+        format="json",
+    )
+
+    assert response.status_code == 201, response.content
+    assert response.json()["assignee"] == otto.pk
+    assert response.json()["project"] == project.pk
+
+
+def test_assignee_outside_the_project_is_400_naming_assignee(member_client, manager):
+    # The manager is an active user, but no member of Mia's personal project.
     response = member_client.post(
         TASKS_URL, {"title": "For the manager", "assignee": manager.pk}, format="json"
     )
 
-    assert response.status_code == 201, response.content
-    assert response.json()["assignee"] == manager.pk
+    assert_field_error(response, "assignee")
+    assert_nothing_created()
+
+
+def test_assignee_who_only_views_the_project_is_400_naming_assignee(member, member_client):
+    viola = UserFactory(username="viola", email="viola@example.com")
+    project = shared_project(member, viola, role="viewer")
+
+    response = member_client.post(
+        TASKS_URL,
+        {"title": "For Viola", "assignee": viola.pk, "project": project.pk},
+        format="json",
+    )
+
+    assert_field_error(response, "assignee")
+    assert_nothing_created()
+
+
+def test_patching_the_assignee_to_someone_outside_the_project_is_400_and_changes_nothing(
+    member_client, task, other_member
+):
+    before = Task.objects.get(pk=task.pk)
+
+    response = member_client.patch(task_url(task), {"assignee": other_member.pk}, format="json")
+
+    assert_field_error(response, "assignee")
+    assert_task_unchanged(before)
 
 
 def test_unknown_field_is_400_naming_it(member_client):
