@@ -8,8 +8,9 @@ loopback, drives them with wrk (bench/wrk/*.lua), bench/paced.py and
 bench/ws_fanout.py from separate processes, stops what it started and writes
 bench/RESULTS.md (its own section) and bench/results.json.
 
-BENCH_QUICK=1 is a smoke run: a few seconds per scenario, 200 sockets, no 1M table;
-its report goes to bench/out/ and leaves bench/RESULTS.md alone. Not part of CI.
+BENCH_QUICK=1 is a smoke run: a few seconds per scenario, 200 sockets, no 1M table,
+2 shared projects of 1,000 tasks, a project of 100 members; its report goes to
+bench/out/ and leaves bench/RESULTS.md alone. Not part of CI.
 See bench/README.md for what each scenario does.
 """
 
@@ -64,6 +65,11 @@ class Plan:
     ws_drain: int
     managers: int
     curve: tuple[tuple[str, int], ...]
+    # The project scenarios: shared projects of the `list_projects` member and the
+    # tasks in each; the members of the project of `patch_big_project`.
+    shared_projects: int
+    project_tasks: int
+    big_project_members: int
     output: Path
 
 
@@ -76,6 +82,9 @@ FULL = Plan(
     ws_drain=300,
     managers=20,
     curve=(("list_10k", 10_000), ("list_100k", 100_000), ("list_1m", 1_000_000)),
+    shared_projects=20,
+    project_tasks=10_000,
+    big_project_members=1_000,
     output=BENCH,
 )
 SMOKE = Plan(
@@ -87,6 +96,9 @@ SMOKE = Plan(
     ws_drain=30,
     managers=4,
     curve=(("list_10k", 10_000), ("list_100k", 100_000)),
+    shared_projects=2,
+    project_tasks=1_000,
+    big_project_members=100,
     output=BENCH / "out",
 )
 PLAN = SMOKE if QUICK else FULL
@@ -437,43 +449,71 @@ def scalar(conn: psycopg.Connection[Any], query: str, params: tuple[Any, ...] | 
     return int(row[0]) if row and row[0] is not None else 0
 
 
+def add_users(conn: psycopg.Connection[Any], prefix: str, count: int) -> None:
+    """`count` more members named `prefix<n>` (numbered on from those there), by SQL,
+    each with a personal project and its admin membership, as registration makes
+    them (without the `project.created` event). `prefix` has no `_` or `%`."""
+    if count <= 0:
+        return
+    pattern = prefix + "%"
+    existing = scalar(conn, "SELECT count(*) FROM accounts_user WHERE username LIKE %s", (pattern,))
+    conn.execute(
+        "INSERT INTO accounts_user (password, is_superuser, username, first_name, last_name,"
+        " email, is_staff, is_active, date_joined)"
+        " SELECT '!', false, %s::text || i, '', '', %s::text || i || '@example.com',"
+        " false, true, now() FROM generate_series(%s::int, %s::int) AS i",
+        (prefix, prefix, existing, existing + count - 1),
+    )
+    conn.execute(
+        "INSERT INTO accounts_user_groups (user_id, group_id)"
+        " SELECT u.id, g.id FROM accounts_user u, auth_group g"
+        " WHERE u.username LIKE %s AND g.name = 'member'"
+        " AND NOT EXISTS (SELECT 1 FROM accounts_user_groups x WHERE x.user_id = u.id)",
+        (pattern,),
+    )
+    conn.execute(
+        "INSERT INTO projects_project (name, description, personal_owner_id, is_archived,"
+        " created_at, updated_at, version)"
+        " SELECT 'Personal', '', u.id, false, now(), now(), 1 FROM accounts_user u"
+        " WHERE u.username LIKE %s"
+        " AND NOT EXISTS (SELECT 1 FROM projects_project p WHERE p.personal_owner_id = u.id)",
+        (pattern,),
+    )
+    conn.execute(
+        "INSERT INTO projects_membership (project_id, user_id, role, added_at)"
+        " SELECT p.id, u.id, 'admin', now() FROM accounts_user u"
+        " JOIN projects_project p ON p.personal_owner_id = u.id WHERE u.username LIKE %s"
+        " AND NOT EXISTS (SELECT 1 FROM projects_membership m"
+        " WHERE m.project_id = p.id AND m.user_id = u.id)",
+        (pattern,),
+    )
+
+
 def fill_tasks(conn: psycopg.Connection[Any], total: int) -> dict[str, Any]:
-    """Top the task table up to `total` rows, a hundred per new member, by SQL."""
+    """Top the task table up to `total` rows, a hundred per new member, each in its
+    owner's personal project, by SQL."""
     started = time.monotonic()
     missing = total - scalar(conn, "SELECT count(*) FROM tasks_task")
     if missing > 0:
-        existing = scalar(conn, "SELECT count(*) FROM accounts_user WHERE username LIKE 'filler%'")
-        new_users = math.ceil(missing / 100)
+        add_users(conn, "filler", math.ceil(missing / 100))
+        # Round-robin owners; every tenth task assigned to its owner (a personal
+        # project has no other member to assign).
         conn.execute(
-            "INSERT INTO accounts_user (password, is_superuser, username, first_name, last_name,"
-            " email, is_staff, is_active, date_joined)"
-            " SELECT '!', false, 'filler' || i, '', '', 'filler' || i || '@example.com',"
-            " false, true, now() FROM generate_series(%s::int, %s::int) AS i",
-            (existing, existing + new_users - 1),
-        )
-        conn.execute(
-            "INSERT INTO accounts_user_groups (user_id, group_id)"
-            " SELECT u.id, g.id FROM accounts_user u, auth_group g"
-            " WHERE u.username LIKE 'filler%%' AND g.name = 'member'"
-            " AND NOT EXISTS (SELECT 1 FROM accounts_user_groups x WHERE x.user_id = u.id)"
-        )
-        # Round-robin owners; every tenth task assigned to another member; statuses,
-        # priorities, due dates and a year of creation times spread evenly.
-        conn.execute(
-            "WITH owners AS (SELECT id, (row_number() OVER (ORDER BY id)) - 1 AS k"
-            "   FROM accounts_user WHERE username LIKE 'filler%%'),"
+            "WITH owners AS (SELECT u.id, p.id AS project,"
+            "   (row_number() OVER (ORDER BY u.id)) - 1 AS k"
+            "   FROM accounts_user u JOIN projects_project p ON p.personal_owner_id = u.id"
+            "   WHERE u.username LIKE 'filler%%'),"
             " n AS (SELECT count(*) AS n FROM owners)"
-            " INSERT INTO tasks_task (title, description, priority, status, due_date, owner_id,"
-            " assignee_id, created_at, updated_at, completed_at, version)"
+            " INSERT INTO tasks_task (title, description, priority, status, due_date,"
+            " project_id, owner_id, assignee_id, created_at, updated_at, completed_at, version)"
             " SELECT 'filler task ' || g, '', (ARRAY['low','medium','high'])[1 + g %% 3],"
             "   s.status,"
             "   CASE WHEN g %% 4 = 0 THEN now() + ((g %% 60) - 20) * interval '1 day' END,"
-            "   o.id, a.id, s.at, s.at,"
+            "   o.project, o.id, CASE WHEN g %% 10 = 0 THEN o.id END, s.at, s.at,"
             "   CASE WHEN s.status = 'completed' THEN s.at END, 1"
             " FROM generate_series(1, %s::int) AS g"
             " CROSS JOIN n"
             " JOIN owners o ON o.k = g %% n.n"
-            " LEFT JOIN owners a ON g %% 10 = 0 AND a.k = (g * 7 + 1) %% n.n"
             " CROSS JOIN LATERAL (SELECT"
             "   (ARRAY['pending','in_progress','completed'])[1 + (g / 3) %% 3] AS status,"
             "   now() - interval '1 minute' * (1 + g %% 525600) AS at) AS s",
@@ -488,23 +528,116 @@ def fill_tasks(conn: psycopg.Connection[Any], total: int) -> dict[str, Any]:
     }
 
 
-def write_counts(conn: psycopg.Connection[Any], owner: int) -> dict[str, int]:
-    """The owner's tasks, the versions they moved and their events, by kind."""
+def fill_shared_projects(
+    conn: psycopg.Connection[Any], member: int, projects: int, tasks_each: int
+) -> dict[str, Any]:
+    """`projects` shared projects of `tasks_each` tasks, by SQL: each with its admin
+    (a new account `projadmin<n>`, the tasks' owner) and `member` (role member,
+    assigned every tenth task); the tasks' creation times interleave."""
+    started = time.monotonic()
+    add_users(conn, "projadmin", projects)
+    admins = [
+        int(row[0])
+        for row in conn.execute(
+            "SELECT id FROM accounts_user WHERE username LIKE 'projadmin%%' ORDER BY id LIMIT %s",
+            (projects,),
+        ).fetchall()
+    ]
+    ids = [
+        int(row[0])
+        for row in conn.execute(
+            "INSERT INTO projects_project (name, description, personal_owner_id, is_archived,"
+            " created_at, updated_at, version)"
+            " SELECT 'Bench shared ' || i, '', NULL, false, now(), now(), 1"
+            " FROM generate_series(1, %s::int) AS i RETURNING id",
+            (projects,),
+        ).fetchall()
+    ]
+    conn.execute(
+        "INSERT INTO projects_membership (project_id, user_id, role, added_at)"
+        " SELECT p.id, p.admin, 'admin', now() FROM unnest(%s::bigint[], %s::bigint[])"
+        " AS p(id, admin)"
+        " UNION ALL SELECT p.id, %s, 'member', now() FROM unnest(%s::bigint[]) AS p(id)",
+        (ids, admins, member, ids),
+    )
+    conn.execute(
+        # As fill_tasks' rows; `g` numbers the tasks of every project in turn.
+        "INSERT INTO tasks_task (title, description, priority, status, due_date,"
+        " project_id, owner_id, assignee_id, created_at, updated_at, completed_at, version)"
+        " SELECT 'shared task ' || g, '', (ARRAY['low','medium','high'])[1 + g %% 3],"
+        "   s.status,"
+        "   CASE WHEN g %% 4 = 0 THEN now() + ((g %% 60) - 20) * interval '1 day' END,"
+        "   p.id, p.admin, CASE WHEN g %% 10 = 0 THEN %s::bigint END, s.at, s.at,"
+        "   CASE WHEN s.status = 'completed' THEN s.at END, 1"
+        " FROM unnest(%s::bigint[], %s::bigint[], %s::int[]) AS p(id, admin, k)"
+        " CROSS JOIN LATERAL (SELECT p.k + %s::int * i AS g"
+        "   FROM generate_series(0, %s::int - 1) AS i) AS series"
+        " CROSS JOIN LATERAL (SELECT"
+        "   (ARRAY['pending','in_progress','completed'])[1 + (g / 3) %% 3] AS status,"
+        "   now() - interval '1 minute' * (1 + g %% 525600) AS at) AS s",
+        (member, ids, admins, list(range(len(ids))), len(ids), tasks_each),
+    )
+    conn.execute("VACUUM ANALYZE tasks_task")
+    conn.execute("ANALYZE projects_project")
+    conn.execute("ANALYZE projects_membership")
+    conn.execute("ANALYZE accounts_user")
     return {
-        "rows": scalar(conn, "SELECT count(*) FROM tasks_task WHERE owner_id = %s", (owner,)),
-        "versions_moved": scalar(
-            conn, "SELECT sum(version - 1) FROM tasks_task WHERE owner_id = %s", (owner,)
-        ),
-        "created_events": scalar(
-            conn,
-            "SELECT count(*) FROM activity_event WHERE owner_id = %s AND type = 'task.created'",
-            (owner,),
-        ),
-        "updated_events": scalar(
-            conn,
-            "SELECT count(*) FROM activity_event WHERE owner_id = %s AND type = 'task.updated'",
-            (owner,),
-        ),
+        "projects": ids,
+        "tasks": scalar(conn, "SELECT count(*) FROM tasks_task WHERE project_id = ANY(%s)", (ids,)),
+        "seed_seconds": round(time.monotonic() - started, 1),
+    }
+
+
+def drop_shared_tasks(conn: psycopg.Connection[Any], projects: list[int]) -> None:
+    """The tasks of `fill_shared_projects` go (the later scenarios and the cost curve
+    count on the table without them)."""
+    conn.execute("DELETE FROM tasks_task WHERE project_id = ANY(%s)", (projects,))
+    conn.execute("VACUUM ANALYZE tasks_task")
+
+
+def fill_project_members(conn: psycopg.Connection[Any], project: int, total: int) -> int:
+    """New accounts (`crowd<n>`, by SQL) join `project` as members until it has
+    `total`; its member count."""
+    count = scalar(
+        conn, "SELECT count(*) FROM projects_membership WHERE project_id = %s", (project,)
+    )
+    missing = total - count
+    if missing > 0:
+        add_users(conn, "crowd", missing)
+        conn.execute(
+            "INSERT INTO projects_membership (project_id, user_id, role, added_at)"
+            " SELECT %s, u.id, 'member', now() FROM accounts_user u"
+            " WHERE u.username LIKE 'crowd%%' AND NOT EXISTS (SELECT 1 FROM"
+            " projects_membership m WHERE m.project_id = %s AND m.user_id = u.id)",
+            (project, project),
+        )
+        conn.execute("ANALYZE projects_membership")
+    return scalar(
+        conn, "SELECT count(*) FROM projects_membership WHERE project_id = %s", (project,)
+    )
+
+
+def write_counts(conn: psycopg.Connection[Any], owner: int) -> dict[str, int]:
+    """The owner's tasks, the versions they moved and their events, by kind (task
+    events name no user: they are those whose subject is one of the owner's tasks).
+    One statement, so one snapshot: a write committing meanwhile is in every count
+    or in none."""
+    row = conn.execute(
+        "WITH mine AS (SELECT id, version FROM tasks_task WHERE owner_id = %s)"
+        " SELECT (SELECT count(*) FROM mine), (SELECT coalesce(sum(version - 1), 0) FROM mine),"
+        " (SELECT count(*) FILTER (WHERE type = 'task.created')"
+        "  FROM activity_event WHERE subject_id IN (SELECT id FROM mine)),"
+        " (SELECT count(*) FILTER (WHERE type = 'task.updated')"
+        "  FROM activity_event WHERE subject_id IN (SELECT id FROM mine))",
+        (owner,),
+    ).fetchone()
+    assert row is not None
+    rows, moved, created, updated = (int(value) for value in row)
+    return {
+        "rows": rows,
+        "versions_moved": moved,
+        "created_events": created,
+        "updated_events": updated,
     }
 
 
@@ -593,14 +726,19 @@ def websocket_fanout(
     seconds: int = PLAN.ws_seconds,
     drain: int = PLAN.ws_drain,
     tokens: list[str] | None = None,
+    updater: str = "fanout",
+    label: str = "",
 ) -> dict[str, Any]:
     """`sockets` sockets on `tokens` (by default the managers', who see every event)
-    while `rate` updates/s run for `seconds`; then wait at most `drain` seconds for
-    every socket to have every event."""
-    tokens_path = run_dir / f"ws_tokens_{rate}.json"
+    while `rate` updates/s run for `seconds` on the tasks of `updater` (a key of the
+    seed's tokens and tasks) with their token; then wait at most `drain` seconds for
+    every socket to have every event. `label` names the files in `run_dir`."""
+    updater_token = seeded["tokens"][updater]
+    name = f"{label}_{rate}" if label else str(rate)
+    tokens_path = run_dir / f"ws_tokens_{name}.json"
     tokens_path.write_text(json.dumps(tokens or seeded["manager_tokens"]))
-    listen_out = run_dir / f"ws_listen_{rate}.json"
-    updates_out = run_dir / f"ws_updates_{rate}.jsonl"
+    listen_out = run_dir / f"ws_listen_{name}.json"
+    updates_out = run_dir / f"ws_updates_{name}.jsonl"
     ws_url = daphne.base_url.replace("http://", "ws://") + "/ws/tasks/"
     listen_cmd = [
         sys.executable,
@@ -624,9 +762,9 @@ def websocket_fanout(
         "--api",
         gunicorn.base_url,
         "--token",
-        seeded["tokens"]["fanout"],
+        updater_token,
         "--tasks",
-        ",".join(str(i) for i in seeded["tasks"]["fanout"]),
+        ",".join(str(i) for i in seeded["tasks"][updater]),
         "--rate",
         str(rate),
         "--duration",
@@ -634,7 +772,7 @@ def websocket_fanout(
         "--out",
         str(updates_out),
     ]
-    with (run_dir / f"ws_listen_{rate}.log").open("wb") as listen_log:
+    with (run_dir / f"ws_listen_{name}.log").open("wb") as listen_log:
         listener = subprocess.Popen(
             listen_cmd,
             cwd=ROOT,
@@ -684,7 +822,7 @@ def websocket_fanout(
     result["commands"] = [
         " ".join(shorten(part) for part in listen_cmd),
         " ".join(shorten(part) for part in update_cmd).replace(
-            seeded["tokens"]["fanout"], "<member access token>"
+            updater_token, "<member access token>"
         ),
     ]
     return result
@@ -849,9 +987,57 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             )
     else:
         add("(h) list p99 at 1M ≤ 1.5 x at 10k", "not measured (BENCH_QUICK skips 1M)", None)
+    for name, reference, floor in (
+        ("list_projects", s["list"], 0.9),
+        ("list_projects_uncached", extra["list_uncached"], 0.8),
+    ):
+        figures = extra[name]
+        ref_name = "list" if reference is s["list"] else "list_uncached"
+        share = figures["rps"] / reference["rps"] if reference["rps"] else 0.0
+        add(
+            f"(projects) {name} ≥ {floor:.0%} of {ref_name}'s rps",
+            f"{figures['rps']} rps vs {reference['rps']} rps ({share:.2f}x);"
+            f" p99 {figures['p99_ms']} ms vs {reference['p99_ms']} ms",
+            share >= floor,
+        )
+    big = extra["patch_big_project"]
+    share = big["rps"] / s["patch"]["rps"] if s["patch"]["rps"] else 0.0
+    add(
+        f"(projects) patch in a project of {big['members']:,} members within 10% of patch"
+        " (rps ≥ 0.9 x)",
+        f"{big['rps']} rps vs {s['patch']['rps']} rps ({share:.2f}x);"
+        f" p99 {big['p99_ms']} ms vs {s['patch']['p99_ms']} ms",
+        share >= 0.9,
+    )
+    check = big["check"]
+    add(
+        "(projects) every 2xx patch_big_project in the DB with its event",
+        ", ".join(f"{key} {value}" for key, value in check.items() if key != "consistent"),
+        bool(check["consistent"]) and big["errors"] == 0,
+    )
+    for key in ("websocket_project_light", "websocket_project"):
+        wsp = results[key]
+        expected = wsp["events"] * wsp["sockets_requested"]
+        add(
+            f"(projects) every project member's socket receives every event"
+            f" ({wsp['updates']['rate_per_s']} updates/s)",
+            f"{wsp['delivered']} of {expected} ({wsp['sockets']} of {wsp['sockets_requested']}"
+            f" sockets open, {wsp['events']} events); p99 {wsp['latency_ms']['p99']} ms"
+            f" (managers' sockets at that rate:"
+            f" {managers_p99(results, wsp['updates']['rate_per_s'])} ms)",
+            wsp["delivered"] == expected and wsp["events"] > 0,
+        )
     worker = results["rss_mb_per_worker"]
     add("per-worker RSS after the run ≤ 150 MB", f"{worker} MB (largest worker)", worker <= 150)
     return rows
+
+
+def managers_p99(results: dict[str, Any], rate: int) -> Any:
+    """The delivery p99 of the managers' sockets at `rate` updates/s."""
+    for key in ("websocket", "websocket_light"):
+        if results[key]["updates"]["rate_per_s"] == rate:
+            return results[key]["latency_ms"]["p99"]
+    return None
 
 
 def fmt(value: Any) -> str:
@@ -876,10 +1062,11 @@ SCENARIO_TEXT = {
 
 
 def websocket_paragraph(title: str, ws: dict[str, Any], results: dict[str, Any]) -> str:
+    sessions = ws.get("sessions") or f"{results['websocket_managers']} managers' sessions"
     return (
         f"{title}: {ws['sockets']} of {ws['sockets_requested']} sockets open on"
-        f" one daphne process in {ws['open_seconds']} s ({results['websocket_managers']}"
-        f" managers' sessions), {ws['updates']['rate_per_s']} PATCH/s for"
+        f" one daphne process in {ws['open_seconds']} s ({sessions}),"
+        f" {ws['updates']['rate_per_s']} PATCH/s for"
         f" {ws['updates']['seconds']} s through gunicorn ({ws['updates']['acknowledged_2xx']} of"
         f" {ws['updates']['sent']} acknowledged, PATCH p50 {fmt(ws['updates']['patch_p50_ms'])}"
         f" ms). Delivered {fmt(ws['delivered'])} of {fmt(ws['expected_deliveries'])}"
@@ -953,15 +1140,35 @@ def markdown(results: dict[str, Any]) -> str:
         "Writes checked in the database after their scenario:",
         "",
     ]
-    for name in ("create", "patch"):
-        check = results["scenarios"][name]["check"]
-        details = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in check.items())
+    writes = {name: results["scenarios"][name] for name in ("create", "patch")}
+    writes["patch_big_project"] = results["extra_scenarios"]["patch_big_project"]
+    for name, figures in writes.items():
+        details = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in figures["check"].items())
         lines.append(f"- {name}: {details}.")
+    projects = results["projects"]
     lines += [
         "",
         websocket_paragraph("WebSocket fan-out (g)", results["websocket"], results),
         "",
         websocket_paragraph("The same below saturation", results["websocket_light"], results),
+        "",
+        websocket_paragraph(
+            "The same sockets held by members of one project (`websocket_project`), the"
+            " updates on that project's tasks by another member",
+            results["websocket_project"],
+            results,
+        ),
+        "",
+        websocket_paragraph("And below saturation", results["websocket_project_light"], results),
+        "",
+        f"Projects: `list_projects` is the task list of a member of"
+        f" {projects['shared_projects']} shared projects of {fmt(projects['tasks_each'])}"
+        f" tasks each ({fmt(projects['tasks'])} tasks, seeded by SQL in"
+        f" {projects['seed_seconds']} s, deleted after the two `list_projects` runs);"
+        f" `patch_big_project` is (d) in a shared project of"
+        f" {fmt(results['extra_scenarios']['patch_big_project']['members'])} members (added"
+        " by SQL), the patcher one of them (role member). `list` and `patch` are the same"
+        " in the member's personal project.",
         "",
         "Cost curve (h): tasks in the table when measured: "
         + ", ".join(
@@ -1006,8 +1213,12 @@ def write_results_md(
 # The run.
 
 
-def migrate_and_seed(env: Mapping[str, str], managers: int) -> dict[str, Any]:
-    """Migrate the fresh database, then seed it (bench/seed.py); the seed's JSON."""
+def migrate_and_seed(
+    env: Mapping[str, str], managers: int, project_listeners: int = 0
+) -> dict[str, Any]:
+    """Migrate the fresh database, then seed it (bench/seed.py); the seed's JSON.
+    `project_listeners` > 0: also the accounts and projects of the project scenarios,
+    with that many members holding the sockets."""
     log("migrate")
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput"],
@@ -1018,7 +1229,14 @@ def migrate_and_seed(env: Mapping[str, str], managers: int) -> dict[str, Any]:
     )
     log("seed accounts, sessions and tasks through the services")
     seeded = subprocess.run(
-        [sys.executable, str(BENCH / "seed.py"), "--managers", str(managers)],
+        [
+            sys.executable,
+            str(BENCH / "seed.py"),
+            "--managers",
+            str(managers),
+            "--project-listeners",
+            str(project_listeners),
+        ],
         cwd=ROOT,
         env=env,
         check=True,
@@ -1144,7 +1362,7 @@ def run(
     }
 
     seed_started = time.monotonic()
-    seeded = migrate_and_seed(env, PLAN.managers)
+    seeded = migrate_and_seed(env, PLAN.managers, project_listeners=PLAN.managers)
     results["seed_seconds"] = round(time.monotonic() - seed_started, 1)
     results["websocket_managers"] = len(seeded["manager_tokens"])
     tokens = seeded["tokens"]
@@ -1251,6 +1469,39 @@ def run(
     list_path = "/api/v1/tasks/"
     detail_paths = ",".join(f"/api/v1/tasks/{i}/" for i in seeded["tasks"]["reader"])
     scenarios["list"] = http("list", "reader", {"BENCH_PATHS": list_path})
+    bust = {"BENCH_PATHS": list_path, "BENCH_BUST": "1"}
+    extra["list_uncached"] = http("list_uncached", "reader", bust).figures(baseline_rps) | {
+        "what": "(a) with every request a cache miss",
+    }
+
+    # A member of many shared projects lists their tasks; the tasks go afterwards.
+    log(
+        f"list_projects: seeding {PLAN.shared_projects} shared projects of"
+        f" {PLAN.project_tasks:,} tasks"
+    )
+    shared = fill_shared_projects(
+        conn, users["projects_reader"], PLAN.shared_projects, PLAN.project_tasks
+    )
+    log(f"  {shared['tasks']:,} tasks in {shared['seed_seconds']} s")
+    member_of = (
+        f"a member of {PLAN.shared_projects} shared projects of {PLAN.project_tasks:,} tasks each"
+    )
+    for name, env_extra in (
+        ("list_projects", {"BENCH_PATHS": list_path}),
+        ("list_projects_uncached", bust),
+    ):
+        extra[name] = http(name, "projects_reader", env_extra).figures(baseline_rps) | {
+            "what": f"(a) by {member_of}"
+            + (", every request a cache miss" if "BENCH_BUST" in env_extra else ""),
+        }
+    drop_shared_tasks(conn, shared["projects"])
+    results["projects"] = {
+        "shared_projects": PLAN.shared_projects,
+        "tasks_each": PLAN.project_tasks,
+        "tasks": shared["tasks"],
+        "seed_seconds": shared["seed_seconds"],
+    }
+
     scenarios["detail"] = http("detail", "reader", {"BENCH_PATHS": detail_paths})
 
     before: dict[str, int] = {}
@@ -1266,25 +1517,38 @@ def run(
     scenarios["create"].extra["check"] = check
     log(f"  check: {check}")
 
-    def current_versions() -> dict[str, str]:
-        before.update(settled_counts(conn, users["patcher"]))
-        rows = conn.execute(
-            "SELECT id, version FROM tasks_task WHERE owner_id = %s ORDER BY id",
-            (users["patcher"],),
-        ).fetchall()
-        return {"BENCH_TASKS": ",".join(f"{task}:{version}" for task, version in rows)}
+    def patches(name: str, patcher: str) -> Measured:
+        """PATCH with If-Match on the seeded tasks of `patcher`, then the check."""
 
-    seeded_versions = ",".join(f"{task}:1" for task in seeded["tasks"]["patcher"])
-    scenarios["patch"] = http(
-        "patch",
-        "patcher",
-        {"BENCH_TASKS": seeded_versions},
-        script="patch.lua",
-        after_warmup=current_versions,
-    )
-    check = check_patches(conn, users["patcher"], before, scenarios["patch"].extra["ok_2xx"])
-    scenarios["patch"].extra["check"] = check
-    log(f"  check: {check}")
+        def current_versions() -> dict[str, str]:
+            before.update(settled_counts(conn, users[patcher]))
+            rows = conn.execute(
+                "SELECT id, version FROM tasks_task WHERE owner_id = %s ORDER BY id",
+                (users[patcher],),
+            ).fetchall()
+            return {"BENCH_TASKS": ",".join(f"{task}:{version}" for task, version in rows)}
+
+        seeded_versions = ",".join(f"{task}:1" for task in seeded["tasks"][patcher])
+        measured = http(
+            name,
+            patcher,
+            {"BENCH_TASKS": seeded_versions},
+            script="patch.lua",
+            after_warmup=current_versions,
+        )
+        check = check_patches(conn, users[patcher], before, measured.extra["ok_2xx"])
+        measured.extra["check"] = check
+        log(f"  check: {check}")
+        return measured
+
+    scenarios["patch"] = patches("patch", "patcher")
+    # The same in a shared project of many members (their rows added by SQL).
+    members = fill_project_members(conn, seeded["projects"]["big"], PLAN.big_project_members)
+    big = patches("patch_big_project", "project_patcher")
+    extra["patch_big_project"] = big.figures(baseline_rps) | {
+        "what": f"(d) in a shared project of {members:,} members",
+        "members": members,
+    }
     scenarios["statistics"] = http(
         "statistics", "reader", {"BENCH_PATHS": "/api/v1/tasks/statistics/"}
     )
@@ -1324,6 +1588,33 @@ def run(
     settled = wait_until_idle(daphne.process.pid, limit=120)
     log(f"  daphne idle again after {settled} s")
     websocket["daphne_busy_after_seconds"] = settled
+    for ws in websockets.values():
+        ws["sessions"] = f"{len(seeded['manager_tokens'])} managers' sessions"
+
+    # The same sockets held by members of one project (its events' audience), the
+    # updates on tasks of that project by another member.
+    project_websockets: dict[int, dict[str, Any]] = {}
+    for rate in (WS_LIGHT_RATE, WS_RATE):
+        log(f"websocket fan-out to project members: {PLAN.ws_sockets} sockets, {rate} updates/s")
+        ws = websocket_fanout(
+            daphne,
+            gunicorn,
+            seeded,
+            run_dir,
+            memory,
+            rate,
+            tokens=seeded["listener_tokens"],
+            updater="project_fanout",
+            label="project",
+        )
+        ws["sessions"] = f"{len(seeded['listener_tokens'])} project members' sessions"
+        log(
+            f"  delivered {ws['delivered']} of {ws['expected_deliveries']},"
+            f" p99 {ws['latency_ms']['p99']} ms"
+        )
+        ws["daphne_busy_after_seconds"] = wait_until_idle(daphne.process.pid, limit=120)
+        log(f"  daphne idle again after {ws['daphne_busy_after_seconds']} s")
+        project_websockets[rate] = ws
 
     # The cost curve: the created tasks go, then filler members' tasks top the table up.
     conn.execute("DELETE FROM tasks_task WHERE owner_id = %s", (users["creator"],))
@@ -1403,6 +1694,8 @@ def run(
     results["extra_scenarios"] = extra
     results["websocket"] = websocket
     results["websocket_light"] = websockets[WS_LIGHT_RATE]
+    results["websocket_project"] = project_websockets[WS_RATE]
+    results["websocket_project_light"] = project_websockets[WS_LIGHT_RATE]
     results["curve"] = curve
     results["rss_mb_per_worker"] = max(workers) if workers else None
     results["rss"] = {"after_run_mb": after_run, "peak_mb": dict(memory.peaks)}
