@@ -12,7 +12,6 @@ from typing import Any, cast
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import ShowFacets
-from django.contrib.admin.widgets import AdminTextareaWidget
 from django.core.validators import RegexValidator
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
@@ -25,6 +24,7 @@ from projects import services
 from projects.errors import LabelNameTakenError
 from projects.models import Label, Membership, Project, ProjectRole
 from projects.serializers import COLOR_PATTERN
+from taskmanager.admin_base import VersionedAdminForm
 from taskmanager.exceptions import DomainError, NotFoundError, PreconditionFailedError
 
 # Archiving runs one short transaction per project; this bounds one admin request.
@@ -108,23 +108,11 @@ class PersonalFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ProjectAdminForm(forms.ModelForm):
-    # The API's limits: the description is kept as typed, up to 10,000 characters.
-    description = forms.CharField(
-        widget=AdminTextareaWidget, required=False, strip=False, max_length=10000
-    )
-    # The version the operator saw: saving fails, as an API write with If-Match does,
-    # when someone changed the project (or its members) since the form was opened.
-    loaded_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
-
+class ProjectAdminForm(VersionedAdminForm):
+    # The version moves with the project's members too.
     class Meta:
         model = Project
         fields = ["name", "description", "is_archived", "loaded_version"]
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if self.instance.pk:
-            self.fields["loaded_version"].initial = self.instance.version
 
 
 class MembershipForm(forms.ModelForm):

@@ -1,12 +1,14 @@
 """What the apps' admins share: a read-only admin for what only the services write,
-and a list filter typed into a box."""
+a list filter typed into a box, and the form of an object with a version."""
 
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from django import forms
 from django.contrib import admin
 from django.contrib.admin.options import ShowFacets
 from django.contrib.admin.views.main import ERROR_FLAG, PAGE_VAR, ChangeList
+from django.contrib.admin.widgets import AdminTextareaWidget
 from django.http import HttpRequest
 
 if TYPE_CHECKING:
@@ -65,3 +67,19 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class VersionedAdminForm(forms.ModelForm):
+    """The change form of a task or a project: `description` as the API keeps it, and
+    the version the operator saw (`loaded_version`), for the save to fail, as an API
+    write with If-Match does, when someone changed the object since the form opened."""
+
+    description = forms.CharField(
+        widget=AdminTextareaWidget, required=False, strip=False, max_length=10000
+    )
+    loaded_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["loaded_version"].initial = self.instance.version

@@ -11,14 +11,13 @@ from typing import Any, cast
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import ShowFacets
-from django.contrib.admin.widgets import AdminTextareaWidget
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
 from accounts.models import User
 from accounts.usernames import lowered
-from taskmanager.admin_base import InputFilter
+from taskmanager.admin_base import InputFilter, VersionedAdminForm
 from taskmanager.exceptions import DomainError, NotFoundError, PreconditionFailedError
 from tasks import services
 from tasks.models import Task
@@ -104,23 +103,13 @@ class OverdueFilter(admin.SimpleListFilter):
         return queryset
 
 
-class TaskAdminForm(forms.ModelForm):
-    # The API's limits: the description is kept as typed, up to 10,000 characters.
-    description = forms.CharField(
-        widget=AdminTextareaWidget, required=False, strip=False, max_length=10000
-    )
-    # The version the operator saw: saving fails, as an API write with If-Match
-    # does, when someone changed the task since the form was opened.
-    loaded_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
-
+class TaskAdminForm(VersionedAdminForm):
     class Meta:
         model = Task
         fields = [*EDITABLE_FIELDS, "loaded_version"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if self.instance.pk:
-            self.fields["loaded_version"].initial = self.instance.version
         assignee = cast(forms.ModelChoiceField, self.fields["assignee"])
         # As in the API, only active users can be assigned; a task already assigned
         # to a deactivated user still saves when the assignee is left alone.
