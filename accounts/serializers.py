@@ -3,6 +3,7 @@ from typing import Any
 from django.contrib.auth import password_validation
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts import usernames
@@ -11,14 +12,32 @@ from accounts.roles import Role
 from taskmanager.schema import one_of, together
 from taskmanager.serializers import StrictFieldsMixin
 
+# Django's rule for usernames (UnicodeUsernameValidator: `^[\w.@+-]+\Z`, letters and
+# digits of any script) as an ECMA-262 pattern, which reads \w as ASCII only: a
+# character outside ASCII passes the schema, and the server decides (a schema saying
+# `^[\w.@+-]+$` would call a registered "ä" invalid).
+USERNAME_PATTERN = r"^(?:[\w.@+-]|[^\x00-\x7f])+$"
+
+
+@extend_schema_field({"type": "string", "maxLength": 150, "pattern": USERNAME_PATTERN})
+class UsernameField(serializers.CharField):
+    """A username as every door normalizes it (NFKC), before it is validated. Not
+    trimmed: spaces around it are refused, as the schema's pattern says. Its
+    `max_length` holds for the name as sent (StrictFieldsMixin) and as stored."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("trim_whitespace", False)
+        kwargs.setdefault("max_length", 150)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        return usernames.normalize_username(super().to_internal_value(data))
+
 
 class UserOutputSerializer(serializers.ModelSerializer[User]):
     # The model's rules, declared for the schema (read-only fields otherwise lose them).
-    username = serializers.CharField(
-        read_only=True,
-        max_length=150,
-        validators=[UnicodeUsernameValidator()],
-        help_text="Up to 150 letters, digits and @ . + - _ characters.",
+    username = UsernameField(
+        read_only=True, help_text="Up to 150 letters, digits and @ . + - _ characters."
     )
     role = serializers.ChoiceField(choices=Role.choices, read_only=True)
     is_active = serializers.BooleanField(
@@ -46,19 +65,6 @@ def _login_name_is_free(value: str, field: str, *, exclude_pk: int | None = None
     return value
 
 
-class UsernameField(serializers.CharField):
-    """A new username as every door normalizes it (NFKC), before it is validated.
-    Not trimmed: spaces around it are refused, as the schema's pattern says. Its
-    `max_length` holds for the name as sent (StrictFieldsMixin) and as stored."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("trim_whitespace", False)
-        super().__init__(**kwargs)
-
-    def to_internal_value(self, data: Any) -> str:
-        return usernames.normalize_username(super().to_internal_value(data))
-
-
 class LoginEmailField(serializers.EmailField):
     """A new email as every door normalizes it (NFKC, domain lower-cased), before it
     is validated: a fullwidth `root@example.com` is `root@example.com`. Not trimmed:
@@ -77,7 +83,10 @@ class LoginEmailField(serializers.EmailField):
 
 
 class RegisterInputSerializer(StrictFieldsMixin, serializers.Serializer):
-    username = UsernameField(max_length=150, validators=[UnicodeUsernameValidator()])
+    username = UsernameField(
+        validators=[UnicodeUsernameValidator()],
+        help_text="Up to 150 letters, digits and @ . + - _ characters.",
+    )
     email = LoginEmailField(max_length=254)
     password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
 
