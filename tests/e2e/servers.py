@@ -213,3 +213,23 @@ def register_and_login(server: Server, username: str | None = None) -> dict[str,
     login = requests.post(f"{server.base_url}/api/v1/auth/login/", json=credentials, timeout=10)
     assert login.status_code == 200, login.text
     return {**login.json(), "id": registered.json()["id"], "username": username}
+
+
+def shared_project(server: Server, owner: dict[str, Any], *members: dict[str, Any]) -> int:
+    """A project of `owner` (its admin) with `members` added as members, through the
+    API; its id."""
+    headers = {"Authorization": f"Bearer {owner['access']}"}
+    created = requests.post(
+        f"{server.base_url}/api/v1/projects/", json={"name": "Shared"}, headers=headers, timeout=10
+    )
+    assert created.status_code == 201, created.text
+    project = int(created.json()["id"])
+    for member in members:
+        added = requests.post(
+            f"{server.base_url}/api/v1/projects/{project}/members/",
+            json={"username": member["username"]},
+            headers=headers,
+            timeout=10,
+        )
+        assert added.status_code == 201, added.text
+    return project

@@ -31,6 +31,7 @@ from tests.e2e.servers import (
     production_env,
     register_and_login,
     serve,
+    shared_project,
 )
 from tests.files.samples import sample
 
@@ -92,6 +93,7 @@ def populate(server: Server, source: Source) -> None:
     alice = source.users["alice"] = register_and_login(server)
     bob = source.users["bob"] = register_and_login(server)
     a = alice["access"]
+    together = shared_project(server, alice, bob)
 
     plan = created(
         call(
@@ -105,6 +107,7 @@ def populate(server: Server, source: Source) -> None:
                 "priority": "high",
                 "due_date": "2031-05-04T12:00:00Z",
                 "assignee": bob["id"],
+                "project": together,
             },
         )
     )
@@ -228,11 +231,13 @@ def media_digests(root: Path) -> dict[str, str]:
 
 def assert_same_as_source(source: Source, database_url: str, media_root: Path) -> None:
     original, restored = contents(source.env["DATABASE_URL"]), contents(database_url)
-    # Not vacuous: what was populated is there (two users, four tasks with one deleted,
-    # seven events, three files, three sessions of which one ended).
+    # Not vacuous: what was populated is there (two users with their personal
+    # projects and one shared, four tasks with one deleted, seven task events and four
+    # of projects, three files, three sessions of which one ended).
     assert len(original["accounts_user"]) == 2
+    assert len(original["projects_project"]) == 3
     assert len(original["tasks_task"]) == 3
-    assert len(original["activity_event"]) == 7
+    assert len(original["activity_event"]) == 11
     assert len(original["files_file"]) == 3
     assert len(original["accounts_usersession"]) == 3
     assert len(original["tasks_idempotencykey"]) == 1

@@ -30,6 +30,7 @@ from tests.e2e.servers import (
     production_env,
     register_and_login,
     serve,
+    shared_project,
 )
 
 pytestmark = needs_postgres_and_redis
@@ -276,6 +277,7 @@ def test_an_event_for_another_user_crosses_processes_to_their_socket_only(web, w
     owner = register_and_login(ws_a)
     assignee = register_and_login(ws_b, f"assignee{uuid.uuid4().hex[:8]}")
     bystander = register_and_login(web)
+    project = shared_project(web, owner, assignee)
     with (
         open_socket(ws_b, assignee["access"]) as assignee_socket,
         open_socket(ws_b, bystander["access"]) as bystander_socket,
@@ -285,7 +287,7 @@ def test_an_event_for_another_user_crosses_processes_to_their_socket_only(web, w
             "POST",
             "/api/v1/tasks/",
             owner["access"],
-            json={"title": "For you", "assignee": assignee["id"]},
+            json={"title": "For you", "assignee": assignee["id"], "project": project},
         )
         assert created.status_code == 201, created.text
 
