@@ -1,10 +1,8 @@
-import django_filters
-
 from files.models import File
-from taskmanager.filters import IdFilter
+from taskmanager.filters import IdFilter, LeanFilterSet
 
 
-class FileFilter(django_filters.FilterSet):
+class FileFilter(LeanFilterSet):
     task = IdFilter(field_name="task_id")
 
     class Meta:

@@ -47,7 +47,7 @@ from taskmanager.schema import (
 )
 from taskmanager.throttles import RateLimitHeadersMixin, ReadWriteThrottle
 from tasks.permissions import may_change
-from tasks.selectors import task_detail_visible_to
+from tasks.selectors import task_writable_view_of
 from tasks.services import task_check_writable
 
 DOWNLOAD_BLOCK_SIZE = 64 * 1024
@@ -153,7 +153,7 @@ class FileViewSet(
         task_id = payload.validated_data.get("task")
         if task_id is not None:
             user = request_user(request)
-            task = task_detail_visible_to(user).filter(pk=task_id).first()
+            task = task_writable_view_of(user).filter(pk=task_id).first()
             if task is None:
                 raise NotFoundError("No such task.")
             # Attaching changes the task: its project's viewers may not.

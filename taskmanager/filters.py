@@ -1,10 +1,12 @@
 """Filters shared by the apps' filtersets: values the database can compare, or 400."""
 
+import copy
 from datetime import UTC, datetime
 from typing import Any
 
 import django_filters
 from django import forms
+from django.http import QueryDict
 from django_filters.fields import IsoDateTimeField
 from django_filters.widgets import CSVWidget
 from drf_spectacular.types import OpenApiTypes
@@ -80,3 +82,63 @@ class FiltersOnListsOnly:
         if self.detail:
             return queryset
         return super().filter_queryset(queryset)  # type: ignore[misc]
+
+
+class _SharedFieldsForm(forms.Form):
+    """A filter form whose instances share their class's fields: Django deep-copies
+    every field for every form, which a filter form never changes."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        shared = self.base_fields
+        # Shadowed on the instance: what BaseForm.__init__ deep-copies is then nothing.
+        self.__dict__["base_fields"] = {}
+        super().__init__(*args, **kwargs)
+        self.fields = dict(shared)
+        del self.__dict__["base_fields"]
+
+
+class LeanFilterSet(django_filters.FilterSet):
+    """A FilterSet that costs little to build, as the API builds two per list request
+    (the unknown-parameter check and the filtering). django-filter deep-copies every
+    filter for each instance and builds a form class each time, and the form
+    deep-copies every field: about 1 ms a request for the task list (bench/RESULTS.md,
+    issue 23). Here each instance copies its filters shallowly (it sets their `model`
+    and `parent`), and the form class, built once per FilterSet class, shares fields
+    built once. Filters and fields hold no per-request state: nothing changes them
+    after they are built."""
+
+    _form_classes: "dict[type, type[forms.Form]]" = {}
+
+    def __init__(
+        self,
+        data: Any = None,
+        queryset: Any = None,
+        *,
+        request: Any = None,
+        prefix: str | None = None,
+    ) -> None:
+        if queryset is None:
+            queryset = self._meta.model._default_manager.all()
+        self.is_bound = data is not None
+        self.data = data or QueryDict()
+        self.queryset = queryset
+        self.request = request
+        self.form_prefix = prefix
+        self.filters = {name: copy.copy(f) for name, f in self.base_filters.items()}
+        for filter_ in self.filters.values():
+            filter_.model = queryset.model
+            filter_.parent = self
+            if filter_.method is not None:
+                # Bound again to the copy: `method` binds to the filter it is set on,
+                # which finds the method on its parent.
+                filter_.method = filter_.method
+
+    def get_form_class(self) -> type[forms.Form]:
+        cls = type(self)
+        form_class = LeanFilterSet._form_classes.get(cls)
+        if form_class is None:
+            # The fields of the class's own filters, built once and kept on them.
+            fields = {name: f.field for name, f in cls.base_filters.items()}
+            form_class = type(f"{cls.__name__}Form", (_SharedFieldsForm,), fields)
+            LeanFilterSet._form_classes[cls] = form_class
+        return form_class

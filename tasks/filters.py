@@ -11,7 +11,13 @@ from drf_spectacular.utils import extend_schema_field
 
 from projects.selectors import archived_project_ids
 from taskmanager.datetimes import NEEDS_OFFSET
-from taskmanager.filters import MAX_ID, IdFilter, OrderedValuesWidget, UtcIsoDateTimeFilter
+from taskmanager.filters import (
+    MAX_ID,
+    IdFilter,
+    LeanFilterSet,
+    OrderedValuesWidget,
+    UtcIsoDateTimeFilter,
+)
 from tasks.models import Task
 from tasks.selectors import overdue_q
 
@@ -98,7 +104,7 @@ def _nulls_last(term: str) -> str | OrderBy:
     return F(field).desc(nulls_last=True) if term.startswith("-") else F(field).asc(nulls_last=True)
 
 
-class ProjectScopeFilter(django_filters.FilterSet):
+class ProjectScopeFilter(LeanFilterSet):
     """Which projects' tasks: some (`project`), and archived ones or not. The
     statistics take these; the list takes them with the rest (TaskFilter)."""
 

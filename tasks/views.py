@@ -19,7 +19,7 @@ from drf_spectacular.utils import (
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.permissions import SAFE_METHODS, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
@@ -203,8 +203,9 @@ class TaskViewSet(
 
     def get_queryset(self) -> QuerySet[Task]:
         user = request_user(self.request)
-        if self.detail:
-            return selectors.task_detail_visible_to(user)
+        # A write's permission needs the caller's role and the project; a read does not.
+        if self.detail and self.request.method not in SAFE_METHODS:
+            return selectors.task_writable_view_of(user)
         return selectors.task_visible_to(user)
 
     def get_serializer_class(self) -> type[BaseSerializer[Any]]:
