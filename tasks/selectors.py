@@ -7,7 +7,7 @@ from django.utils import timezone
 from accounts.models import User
 from activity.models import Event
 from activity.selectors import events_visible_to
-from projects.selectors import my_role, project_ids_of
+from projects.selectors import my_role
 from tasks import events
 from tasks.models import Task
 
