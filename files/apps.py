@@ -6,8 +6,8 @@ class FilesConfig(AppConfig):
     name = "files"
 
     def ready(self) -> None:
-        from files.services import files_delete_for_task
+        from files.services import files_delete_for_tasks
         from tasks.services import on_task_delete
 
         # A task's attachments go with it (tasks knows nothing of files).
-        on_task_delete(files_delete_for_task)
+        on_task_delete(files_delete_for_tasks)

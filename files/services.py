@@ -68,10 +68,17 @@ def file_delete(*, file: File) -> None:
         after_commit(lambda: _remove_stored(file.storage_name))
 
 
-def files_delete_for_task(*, task: Task) -> None:
-    """Inside the transaction deleting `task`: the rows of its attachments go with the
-    task (CASCADE), their stored bytes once that commits."""
-    names = list(File.objects.filter(task_id=task.pk).values_list("storage_name", flat=True))
+def files_delete_for_tasks(*, task_id: int | None = None, project_id: int | None = None) -> None:
+    """Inside the transaction deleting the task `task_id`, or every task of the project
+    `project_id`: the rows of their attachments go with the tasks (CASCADE), their
+    stored bytes once that commits. One query either way."""
+    if task_id is not None:
+        attached = File.objects.filter(task_id=task_id)
+    elif project_id is not None:
+        attached = File.objects.filter(task__project_id=project_id)
+    else:
+        return
+    names = list(attached.values_list("storage_name", flat=True))
     if not names:
         return
 

@@ -21,6 +21,7 @@ from taskmanager.exceptions import (
     NotFoundError,
     PreconditionFailedError,
 )
+from taskmanager.registry import Registry
 from tasks import caching, events
 from tasks.models import IdempotencyKey, Task
 from tasks.state import task_state
@@ -265,7 +266,7 @@ def task_delete(
         )
         caching.invalidate_projects([current.project_id])
         for cleanup in _deletion_cleanups:
-            cleanup(task=current)
+            cleanup(task_id=current.pk)
         current.delete()
 
 
@@ -274,9 +275,8 @@ def tasks_delete_for_project(*, project: Project, actor: User | None) -> None:
     its tasks and what goes with each (attachments). No event per task: the
     project's `project.deleted` says it (docs/projects.md)."""
     tasks = Task.objects.filter(project_id=project.pk)
-    for task in tasks.iterator(chunk_size=500):
-        for cleanup in _deletion_cleanups:
-            cleanup(task=task)
+    for cleanup in _deletion_cleanups:
+        cleanup(project_id=project.pk)
     tasks.delete()
     caching.invalidate_projects([project.pk])
 
@@ -317,19 +317,16 @@ def memberships_changed(*, project: Project, user_id: int, actor: User | None) -
 
 
 class TaskCleanup(Protocol):
-    def __call__(self, *, task: Task) -> None: ...
+    def __call__(self, *, task_id: int | None = None, project_id: int | None = None) -> None:
+        """For the task `task_id`, or every task of the project `project_id`."""
 
 
-# What other apps delete with a task, in its deleting transaction (files: its
-# attachments); registered in their AppConfig.ready, so that tasks imports none of them.
-_deletion_cleanups: list[TaskCleanup] = []
-
-
-def on_task_delete(cleanup: TaskCleanup) -> None:
-    """Run `cleanup(task=...)` in the transaction of every task deletion, before the row
-    goes; registering the same one again changes nothing."""
-    if cleanup not in _deletion_cleanups:
-        _deletion_cleanups.append(cleanup)
+# What other apps delete with tasks, in the deleting transaction before the rows go
+# (files: the attachments): for one task, or for all of a project's at once, so
+# that its thousands cost what one task does. Registered in their AppConfig.ready, so that tasks
+# imports none of them.
+_deletion_cleanups: Registry[TaskCleanup] = Registry()
+on_task_delete = _deletion_cleanups.register
 
 
 def _locked(task_id: int) -> Task:
