@@ -28,6 +28,8 @@ COPY accounts/ accounts/
 COPY activity/ activity/
 COPY projects/ projects/
 COPY tasks/ tasks/
+COPY comments/ comments/
+COPY notifications/ notifications/
 COPY files/ files/
 COPY monitoring/ monitoring/
 COPY realtime/ realtime/

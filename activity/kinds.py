@@ -5,8 +5,9 @@ rule without knowing the domain.
 The rule of every kind: the members of the event's project (and of the project a task
 just left) read it, as do the users it names (`Event.owner`, `assignee`,
 `previous_assignee`, chosen by the service that records it) and the holders of the
-kind's "read all" permission. Who is a member is the projects app's to say: it
-registers a `Memberships` here.
+kind's "read all" permission, if it has one (a notification has none: only the user
+it names reads it, whatever their permissions). Who is a member is the projects app's
+to say: it registers a `Memberships` here.
 """
 
 from collections.abc import Iterable
@@ -25,8 +26,9 @@ class EventKind:
     # that holds the object's state.
     name: str
     actions: frozenset[str]
-    # Its holders read every event of this kind.
-    read_all_permission: str
+    # Its holders read every event of this kind; None: nobody reads them all (not even
+    # a superuser, whom `has_perm` grants everything).
+    read_all_permission: str | None = None
     # The actions after which users' audience keys may differ (a member added or
     # removed): socket processes re-read them at once rather than at the next check.
     audience_actions: frozenset[str] = frozenset()
@@ -97,13 +99,13 @@ def permission_key(permission: str) -> str:
 
 def audience(event: Event) -> list[str]:
     """The audience keys of an event: its projects, the users it names and the
-    kind's permission."""
+    kind's permission (if any)."""
     kind = kind_of(event.type)
     named = (event.owner_id, event.assignee_id, event.previous_assignee_id)
     keys = [user_key(user_id) for user_id in sorted({u for u in named if u is not None})]
     projects = {event.project_id, event.previous_project_id}
     keys.extend(project_key(p) for p in sorted(p for p in projects if p is not None))
-    if kind is not None:
+    if kind is not None and kind.read_all_permission is not None:
         keys.append(permission_key(kind.read_all_permission))
     return keys
 
@@ -119,7 +121,9 @@ def keys_of_many(users: Iterable[User]) -> dict[int, set[str]]:
     users = list(users)
     provider = memberships()
     projects = provider.project_ids_of_many([u.pk for u in users]) if provider else {}
-    permissions = {kind.read_all_permission for kind in _kinds.values()}
+    permissions = {
+        kind.read_all_permission for kind in _kinds.values() if kind.read_all_permission is not None
+    }
     found: dict[int, set[str]] = {}
     for user in users:
         keys = {user_key(user.pk)}

@@ -17,7 +17,12 @@ def events_visible_to(user: User, *, kind: str | None = None) -> QuerySet[Event]
         return events.none()
     if kind is not None:
         events = events.filter(type__in=sorted(chosen[0].types))
-    read_all = [k for k in chosen if user.has_perm(k.read_all_permission)]
+    # A kind without a "read all" permission is read by the users its events name only.
+    read_all = [
+        k
+        for k in chosen
+        if k.read_all_permission is not None and user.has_perm(k.read_all_permission)
+    ]
     if len(read_all) == len(chosen):
         return events
     readable = Q(owner_id=user.pk) | Q(assignee_id=user.pk) | Q(previous_assignee_id=user.pk)

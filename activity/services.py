@@ -1,7 +1,7 @@
 """The one write of the outbox: `record`, called by domain services inside their
 transaction."""
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.db import connection
@@ -9,12 +9,22 @@ from django.db import connection
 from accounts.models import User
 from activity import kinds, publication
 from activity.models import Event
+from taskmanager.registry import Registry
 from taskmanager.transactions import after_commit
 
 # Taken for the last moments of every recording transaction on PostgreSQL (the event
 # insert to the commit): event ids then commit in increasing order, so a client that
 # saw event N has seen, or will be able to fetch, every event before it.
 _EVENT_ORDER_LOCK = 0x7461736B
+
+RecordHook = Callable[[Event], None]
+# Registered by the apps that derive rows from events (notifications), in their
+# AppConfig.ready: each is called with every event just inserted, in its transaction.
+_recorded: Registry[RecordHook] = Registry()
+# `hook(event)` right after `record` inserts an event, inside the recording
+# transaction: what it writes commits or rolls back with the change. A hook that
+# records events itself is called for those too, and must derive nothing from them.
+on_record = _recorded.register
 
 
 def record(
@@ -33,7 +43,7 @@ def record(
     """Write the event of one change in the caller's transaction; it is published
     (activity.publication) once that commits. `type` must be of a registered kind
     (activity.kinds); the project ids and the user ids say who may read it besides
-    the kind's "read all" permission."""
+    the kind's "read all" permission. The `on_record` hooks run before it returns."""
     if kinds.kind_of(type) is None:
         raise ValueError(f"no event kind is registered for {type!r}")
     if connection.vendor == "postgresql":
@@ -42,7 +52,8 @@ def record(
     event = Event.objects.create(
         type=type,
         subject_id=subject_id,
-        actor_id=actor.pk if actor is not None else None,
+        # The user itself, not its id: hooks read `event.actor` without a query.
+        actor=actor,
         data=data,
         changes=changes,
         project_id=project_id,
@@ -51,7 +62,10 @@ def record(
         assignee_id=assignee_id,
         previous_assignee_id=previous_assignee_id,
     )
+    # Published before what the hooks record (a notification), in the order of ids.
     after_commit(lambda: publication.publish(event))
+    for hook in _recorded:
+        hook(event)
     return event
 
 

@@ -42,12 +42,17 @@ class MemberHook(Protocol):
     def __call__(self, *, project: Project, user_id: int, actor: User | None) -> None: ...
 
 
+class LabelHook(Protocol):
+    def __call__(self, *, label: Label, actor: User | None) -> None: ...
+
+
 # Registered by the apps that depend on projects (AppConfig.ready), run in the
 # transaction of the change.
 _deleting: Registry[ProjectHook] = Registry()
 _changed: Registry[ProjectHook] = Registry()
 _member_removed: Registry[MemberHook] = Registry()
 _memberships_changed_hooks: Registry[MemberHook] = Registry()
+_label_deleting: Registry[LabelHook] = Registry()
 
 # `hook(project=, actor=)` before a project's row goes (its tasks, their files).
 on_project_delete = _deleting.register
@@ -58,6 +63,8 @@ on_project_change = _changed.register
 on_member_removed = _member_removed.register
 # `hook(project=, user_id=, actor=)` when a user joins or leaves a project.
 on_memberships_change = _memberships_changed_hooks.register
+# `hook(label=, actor=)` before a label's row goes (tasks take it off, each with its event).
+on_label_delete = _label_deleting.register
 
 
 def personal_project_create(*, user: User) -> Project:
@@ -291,6 +298,8 @@ def label_delete(*, actor: User, label_id: int) -> None:
             before=label_state(label),
             after=None,
         )
+        for hook in _label_deleting:
+            hook(label=label, actor=actor)
         label.delete()
 
 

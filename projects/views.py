@@ -48,7 +48,7 @@ from taskmanager.schema import (
     NOT_MODIFIED,
     PATH_ID,
     WITH_BODY,
-    AutoSchema,
+    BodyRulesSchema,
     ErrorSerializer,
     errors,
     etag_header,
@@ -85,20 +85,6 @@ def conflicts(*codes: str) -> dict[int, OpenApiResponse]:
             ErrorSerializer, description=f"Conflicts with the project's state:{lines}"
         )
     }
-
-
-class BodyRulesSchema(AutoSchema):
-    """A body that must hold one of some fields (a `one_of` body rule: adding a member
-    by username or email) is required, though no field is on its own: the server
-    refuses a missing body as it refuses `{}`, and a generated client must not leave
-    it out."""
-
-    def _get_request_body(self, direction: str = "request") -> dict[str, Any] | None:
-        body: dict[str, Any] | None = super()._get_request_body(direction)
-        rules = getattr(self.get_request_serializer(), "body_rules", ())
-        if body is not None and any("oneOf" in rule for rule in rules):
-            body["required"] = True
-        return body
 
 
 def _id(value: str | None) -> int:

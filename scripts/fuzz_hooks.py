@@ -9,7 +9,8 @@
   case leaves the next case a live session to end.
 - Makes the values of schema-valid (positive) cases that the server refuses for
   reasons no schema can express valid, so that `positive_data_acceptance` holds the
-  server to everything else (`valid_where_no_schema_can_say`).
+  server to everything else (`valid_where_no_schema_can_say`): some name objects
+  that exist, made for the case through the API as the identity (`_Objects`).
 """
 
 import atexit
@@ -48,6 +49,18 @@ INVITEE_ID = int(os.environ.get("FUZZ_INVITEE_ID", "0"))
 INVITEE_USERNAME = os.environ.get("FUZZ_INVITEE_USERNAME", "")
 PASSWORD = os.environ.get("FUZZ_PASSWORD", "")
 TASK_WRITES = ("POST /api/v1/tasks/", "PUT /api/v1/tasks/{id}/", "PATCH /api/v1/tasks/{id}/")
+MOVE = "POST /api/v1/tasks/{id}/move/"
+RELATIONS = ("GET /api/v1/tasks/{id}/relations/", "POST /api/v1/tasks/{id}/relations/")
+RELATION_DELETE = "DELETE /api/v1/tasks/{id}/relations/{relation_id}/"
+BULK_UPDATE = "POST /api/v1/tasks/bulk/"
+BULK_DELETE = "POST /api/v1/tasks/bulk-delete/"
+TASK_COMMENTS = ("GET /api/v1/tasks/{task_id}/comments/", "POST /api/v1/tasks/{task_id}/comments/")
+COMMENT = (
+    "GET /api/v1/comments/{id}/",
+    "PATCH /api/v1/comments/{id}/",
+    "DELETE /api/v1/comments/{id}/",
+)
+NOTIFICATION_READ = "POST /api/v1/notifications/{id}/read/"
 MEMBER_ADD = "POST /api/v1/projects/{id}/members/"
 MEMBER_CHANGES = (
     "PATCH /api/v1/projects/{id}/members/{user_id}/",
@@ -75,6 +88,78 @@ def _unique_email(value: str) -> str:
     local = f'{local[:-1]}{tag}"' if local.startswith('"') else f"{local}{tag}"
     email = f"{local}@{domain}"
     return email if len(email) <= 254 else f"fuzz{tag}@example.com"
+
+
+class _Objects:
+    """Objects that exist, read or made for a case through the API as the fuzzing
+    identity (FUZZ_BASE_URL, FUZZ_ACCESS): tasks, labels, relations and comments the
+    case's ids then name. Made afresh for each case: the fuzzer deletes what it can
+    name."""
+
+    def __init__(self) -> None:
+        self.base_url = os.environ.get("FUZZ_BASE_URL", "")
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {os.environ.get('FUZZ_ACCESS', '')}"
+
+    @property
+    def usable(self) -> bool:
+        return bool(self.base_url and os.environ.get("FUZZ_ACCESS") and SELF_PROJECT_ID)
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        response = self.session.request(method, f"{self.base_url}{path}", json=body, timeout=30)
+        return response.json() if response.ok and response.content else None
+
+    def task_project(self, task_id: Any) -> int | None:
+        """The project of a task the identity sees, None for one it does not."""
+        task = self._call("GET", f"/api/v1/tasks/{task_id}/") if _is_id(task_id) else None
+        return int(task["project"]) if task else None
+
+    def task(self, project: int = SELF_PROJECT_ID) -> int | None:
+        made = self._call("POST", "/api/v1/tasks/", {"title": "Fixture", "project": project})
+        return int(made["id"]) if made else None
+
+    def label(self, project: int = SELF_PROJECT_ID) -> int | None:
+        body = {"name": _unique("fixture", 50), "color": "#336699"}
+        made = self._call("POST", f"/api/v1/projects/{project}/labels/", body)
+        return int(made["id"]) if made else None
+
+    def relation_ids(self, task_id: Any) -> set[int]:
+        found = self._call("GET", f"/api/v1/tasks/{task_id}/relations/?limit=100")
+        return {int(r["id"]) for r in found["results"]} if found else set()
+
+    def relation(self) -> tuple[int, int] | None:
+        """A fresh task and a relation of it: (task, relation)."""
+        task, other = self.task(), self.task()
+        if task is None or other is None:
+            return None
+        made = self._call(
+            "POST", f"/api/v1/tasks/{task}/relations/", {"kind": "relates_to", "task": other}
+        )
+        return (task, int(made["id"])) if made else None
+
+    def comment_visible(self, comment_id: Any) -> bool:
+        return (
+            _is_id(comment_id) and self._call("GET", f"/api/v1/comments/{comment_id}/") is not None
+        )
+
+    def notification_ids(self) -> list[int]:
+        """The identity's notifications (scripts/fuzz has another user make some)."""
+        found = self._call("GET", "/api/v1/notifications/?limit=100")
+        return [int(n["id"]) for n in found["results"]] if found else []
+
+    def comment(self) -> int | None:
+        task = self.task()
+        if task is None:
+            return None
+        made = self._call("POST", f"/api/v1/tasks/{task}/comments/", {"body": "A fixture"})
+        return int(made["id"]) if made else None
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
+
+
+_objects = _Objects()
 
 
 @schemathesis.hook
@@ -118,7 +203,8 @@ def valid_where_no_schema_can_say(case: Any) -> None:
     - PATCH /users/{id}/ of the other identity, never of the admin itself (a superuser
       is always an admin and nobody deactivates themselves) nor of the peer (promoted,
       it could read what object_level_authorization holds it must not) nor of the
-      invitee (deactivated, it could no longer be added).
+      invitee (deactivated, it could no longer be added);
+    - objects that exist where a case names one (`valid_references`).
     """
     meta = case.meta
     if meta is None or not meta.generation.mode.is_positive:
@@ -150,6 +236,7 @@ def valid_where_no_schema_can_say(case: Any) -> None:
             body["assignee"] = SELF_ID or body["assignee"]
         if SELF_PROJECT_ID and (assigned or isinstance(body.get("project"), int)):
             body["project"] = SELF_PROJECT_ID
+        task_references(case, body)
     elif label == MEMBER_ADD and body is not None and INVITEE_USERNAME:
         body.pop("email", None)
         body["username"] = INVITEE_USERNAME
@@ -159,6 +246,85 @@ def valid_where_no_schema_can_say(case: Any) -> None:
         and str(case.path_parameters.get("user_id")) != str(SELF_ID)
     ):
         case.path_parameters["user_id"] = INVITEE_ID
+    else:
+        valid_references(case, body)
+
+
+def task_references(case: Any, body: dict[str, Any]) -> None:
+    """A task's `labels` and `parent`: labels and a task of the project it will be in
+    (a label of another project, a parent elsewhere, are refused), made afresh; a new
+    parent has no parent nor subtasks, so no cycle and no depth past the limit. For a
+    task the identity does not see (404 whatever the body), nothing."""
+    if not _objects.usable or not ({"labels", "parent"} & set(body)):
+        return
+    if case.operation.label == "POST /api/v1/tasks/" or isinstance(body.get("project"), int):
+        project: int | None = SELF_PROJECT_ID
+    else:
+        project = _objects.task_project(case.path_parameters.get("id"))
+    if project is None:
+        return
+    if isinstance(body.get("labels"), list):
+        label = _objects.label(project) if body["labels"] else None
+        body["labels"] = [label] if label is not None else []
+    if isinstance(body.get("parent"), int):
+        body["parent"] = _objects.task(project)
+
+
+def valid_references(case: Any, body: dict[str, Any] | None) -> None:
+    """Ids of the collaboration's operations, where the server must find an object:
+
+    - a move's neighbour (`before` or `after`), a task of the moved task's project;
+    - a relation's other task, one the identity sees (never the task itself);
+    - the relation a DELETE names, one of the task of its URL;
+    - the ids of a bulk change or deletion, tasks the identity may change (one id for
+      another is refused, and nothing changes), and a bulk change's `project`,
+      `assignee` and `add_labels` as for one task;
+    - in the path of a move, a task's relations or comments, a comment or a
+      notification to read, one that the identity sees, when the drawn id names none:
+      the drawn ids are mostly of no object, and such cases would all end in a 404
+      before the operation's rules.
+    """
+    if not _objects.usable:
+        return
+    label = case.operation.label
+    path = case.path_parameters
+    if label == MOVE or label in RELATIONS:
+        project = _objects.task_project(path.get("id"))
+        if project is None:
+            path["id"], project = _objects.task() or path["id"], SELF_PROJECT_ID
+        if label == MOVE and body is not None:
+            for side in ("before", "after"):
+                if isinstance(body.get(side), int):
+                    body[side] = _objects.task(project) or body[side]
+    if label == RELATIONS[1] and body is not None and isinstance(body.get("task"), int):
+        body["task"] = _objects.task() or body["task"]
+    elif label == RELATION_DELETE:
+        if path.get("relation_id") not in _objects.relation_ids(path.get("id")):
+            made = _objects.relation()
+            if made is not None:
+                path["id"], path["relation_id"] = made
+    elif label in (BULK_UPDATE, BULK_DELETE) and body is not None:
+        if isinstance(body.get("ids"), list):
+            task = _objects.task()
+            body["ids"] = [task] if task is not None else body["ids"]
+        changes = body.get("set")
+        if isinstance(changes, dict):
+            if isinstance(changes.get("project"), int):
+                changes["project"] = SELF_PROJECT_ID
+            if isinstance(changes.get("assignee"), int):
+                changes["assignee"] = SELF_ID or changes["assignee"]
+        if isinstance(body.get("add_labels"), list) and body["add_labels"]:
+            added = _objects.label()
+            body["add_labels"] = [added] if added is not None else []
+    elif label in TASK_COMMENTS:
+        if _objects.task_project(path.get("task_id")) is None:
+            path["task_id"] = _objects.task() or path["task_id"]
+    elif label in COMMENT and not _objects.comment_visible(path.get("id")):
+        path["id"] = _objects.comment() or path["id"]
+    elif label == NOTIFICATION_READ:
+        mine = _objects.notification_ids()
+        if mine and path.get("id") not in mine:
+            path["id"] = mine[0]
 
 
 @atexit.register

@@ -284,3 +284,17 @@ CONDITIONAL_GET = [IF_NONE_MATCH, etag_header(200, "A hash of the body, for `If-
 NOT_MODIFIED = {
     304: OpenApiResponse(description="Not modified: the `If-None-Match` ETag is current.")
 }
+
+
+class BodyRulesSchema(AutoSchema):
+    """A body that must hold one of some fields (a `one_of` body rule: adding a member
+    by username or email) is required, though no field is on its own: the server
+    refuses a missing body as it refuses `{}`, and a generated client must not leave
+    it out."""
+
+    def _get_request_body(self, direction: str = "request") -> dict[str, Any] | None:
+        body: dict[str, Any] | None = super()._get_request_body(direction)
+        rules = getattr(self.get_request_serializer(), "body_rules", ())
+        if body is not None and any("oneOf" in rule for rule in rules):
+            body["required"] = True
+        return body

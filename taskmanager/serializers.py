@@ -117,16 +117,40 @@ def _mistyped_fields(serializer: serializers.Serializer, data: Any) -> dict[str,
             for name, field in serializer.fields.items()
             if not field.read_only and (kind := json_type(field)) is not None
         }
+        # A list's items too (`"ids": ["1"]` is no list of ids).
+        _item_types[type(serializer)] = {
+            name: kind
+            for name, field in serializer.fields.items()
+            if isinstance(field, serializers.ListField)
+            and not field.read_only
+            and (kind := json_type(field.child)) is not None
+        }
+    items = _item_types.get(type(serializer), {})
     errors: dict[str, list[str]] = {}
     for name, value in data.items():
         kind = types.get(name)
         if kind is None or value is None:
             continue
-        accepted, message = kind
-        # bool is an int to Python, not to JSON.
-        if not isinstance(value, accepted) or (isinstance(value, bool) and bool not in accepted):
-            errors[name] = [message]
+        if not _is_of(value, kind):
+            errors[name] = [kind[1]]
+        elif name in items and isinstance(value, list):
+            wrong = [
+                i
+                for i, item in enumerate(value)
+                if item is not None and not _is_of(item, items[name])
+            ]
+            if wrong:
+                errors[name] = [f"Item {i}: {items[name][1]}" for i in wrong[:10]]
     return errors
+
+
+_item_types: dict[type[serializers.Serializer], dict[str, JsonType]] = {}
+
+
+def _is_of(value: Any, kind: JsonType) -> bool:
+    accepted = kind[0]
+    # bool is an int to Python, not to JSON.
+    return isinstance(value, accepted) and not (isinstance(value, bool) and bool not in accepted)
 
 
 # Per serializer class, each writable text field's max_length and its message (lazy:
@@ -236,6 +260,10 @@ class ApiRootOutputSerializer(serializers.Serializer):
     )
     task_statistics = serializers.URLField(help_text="Counts of the tasks you can see.")
     files = serializers.URLField(help_text="Your files: list them, upload one.")
+    projects = serializers.URLField(help_text="Your projects: list them, create one.")
+    notifications = serializers.URLField(
+        help_text="Your notifications: assignments, mentions, comments on your tasks."
+    )
     register = serializers.URLField(help_text="Create an account.")
     login = serializers.URLField(help_text="Log in: an access and a refresh token.")
     token = serializers.URLField(help_text="Log in with the OAuth2 password grant.")

@@ -167,6 +167,8 @@ INSTALLED_APPS = [
     "activity",
     "projects",
     "tasks",
+    "comments",
+    "notifications",
     "files",
     "monitoring",
 ]
@@ -391,6 +393,8 @@ SIMPLE_JWT = {
 THROTTLE_RATES = {
     "read": env.str("THROTTLE_READ_RATE", default="60/min"),
     "write": env.str("THROTTLE_WRITE_RATE", default="10/min"),
+    # Tasks changed or deleted through /tasks/bulk/ and /tasks/bulk-delete/.
+    "bulk_tasks": env.str("THROTTLE_BULK_TASKS_RATE", default="1000/min"),
     # Login and token attempts per username + client IP, and per client IP.
     "login": env.str("THROTTLE_LOGIN_RATE", default="5/min"),
     "login_ip": env.str("THROTTLE_LOGIN_IP_RATE", default="30/min"),
@@ -442,6 +446,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "accounts.roles.Role",
         "ProjectRoleEnum": "projects.models.ProjectRole",
+        "NotificationKindEnum": "notifications.models.NotificationKind",
+        "RelationKindEnum": "tasks.models.Relation.Kind",
     },
     # Swagger UI and ReDoc load nothing from other hosts: their assets come from this
     # app (drf-spectacular-sidecar), no online validator badge, ReDoc in the system's

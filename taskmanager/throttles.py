@@ -88,10 +88,19 @@ class FixedWindowThrottle(BaseThrottle):
     def allow_request(self, request: Request, view: APIView) -> bool:
         return self.count(request, self.identity(request, view))
 
-    def count(self, request: HttpRequest | Request, ident: str | None) -> bool:
-        """Counts one request of `ident` in this scope's window; False once over the
-        rate (`wait()` then says for how long). Also for plain Django views (the
-        login forms), so that they count in the API's windows."""
+    def count(
+        self,
+        request: HttpRequest | Request,
+        ident: str | None,
+        amount: int = 1,
+        *,
+        report: bool = True,
+    ) -> bool:
+        """Counts one request of `ident` in this scope's window (or `amount` things it
+        does: tasks changed in bulk); False once over the rate (`wait()` then says for
+        how long). Also for plain Django views (the login forms), so that they count
+        in the API's windows. `report`: the X-RateLimit-* headers tell this count (the
+        request's own throttle), not a count of things on top of it."""
         rate = settings.THROTTLE_RATES.get(self.scope)
         if not rate or ident is None:
             return True
@@ -101,15 +110,16 @@ class FixedWindowThrottle(BaseThrottle):
         key = counter_key(self.scope, ident, start)
         # Counted already when authentication read ahead (taskmanager.readahead),
         # unless the window has turned since.
-        count = readahead.counted(request, key)
+        count = readahead.counted(request, key) if amount == 1 else None
         if count is None:
-            count = self._increment(key, window)
+            count = self._increment(key, window, amount)
         if count is None:  # the cache is down (logged): let the request through
             return True
         self._wait = start + window - now
-        # What the X-RateLimit-* headers report (RateLimitHeadersMixin).
-        state = RateLimit(allowed, max(0, allowed - count), math.ceil(self._wait))
-        setattr(request, _RATE_LIMIT, state)
+        if report:
+            # What the X-RateLimit-* headers report (RateLimitHeadersMixin).
+            state = RateLimit(allowed, max(0, allowed - count), math.ceil(self._wait))
+            setattr(request, _RATE_LIMIT, state)
         if count > allowed:
             THROTTLED_REQUESTS.labels(scope=self.scope).inc()
             return False
@@ -119,17 +129,17 @@ class FixedWindowThrottle(BaseThrottle):
         return self._wait
 
     @staticmethod
-    def _increment(key: str, window: int) -> int | None:
+    def _increment(key: str, window: int, amount: int = 1) -> int | None:
         backend = caches["default"]
         if isinstance(backend, RedisCache):
-            return _redis_increment(backend, key, window)
+            return _redis_increment(backend, key, window, amount)
         # Local memory: add() creates the counter with its expiry only if missing;
         # incr() is atomic under the backend's lock. If the window expired between the
         # two, start it again.
         for _ in range(2):
             cache.add(key, 0, timeout=window + 1)
             try:
-                value = cache.incr(key)
+                value = cache.incr(key, amount)
             except ValueError:
                 continue
             except TypeError:  # not a number: incr adds 1 to whatever it finds
@@ -149,12 +159,12 @@ def _restart_corrupt_counter(key: str, window: int) -> int:
     return 1
 
 
-def _redis_increment(backend: RedisCache, key: str, window: int) -> int | None:
+def _redis_increment(backend: RedisCache, key: str, window: int, amount: int = 1) -> int | None:
     """One round trip: INCR, and EXPIRE ... NX so only a new counter gets its expiry."""
     try:
         redis_key = backend.make_key(key)
         pipe = backend.client.get_client(write=True).pipeline(transaction=False)
-        pipe.incr(redis_key)
+        pipe.incr(redis_key, amount)
         pipe.expire(redis_key, window + 1, nx=True)
         count, _ = pipe.execute()
     except ResponseError:
@@ -208,6 +218,19 @@ class ReadWriteThrottle(FixedWindowThrottle):
         if user is not None and user.is_authenticated:
             return user_ident(user.pk)
         return f"ip:{client_ip(request)}"
+
+
+class BulkTasksThrottle(FixedWindowThrottle):
+    """Tasks changed or deleted in bulk per user and window, on top of the one write
+    each bulk request counts: counted by the view once it knows how many."""
+
+    scope = "bulk_tasks"
+
+    def identity(self, request: Request, view: APIView) -> str | None:
+        return user_ident(request.user.pk) if request.user.is_authenticated else None
+
+    def allow_request(self, request: Request, view: APIView) -> bool:
+        return True  # counted by `count(..., amount=)` once the body is read
 
 
 class RateLimitHeadersMixin(_ViewBase):

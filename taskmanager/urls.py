@@ -10,6 +10,8 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("accounts.urls")),
     path("", include("projects.urls")),
     path("", include("tasks.urls")),
+    path("", include("comments.urls")),
+    path("", include("notifications.urls")),
     path("", include("files.urls")),
 ]
 

@@ -21,6 +21,8 @@ API_ROOT = {
     "task_events": "v1:tasks:task-feed",
     "task_statistics": "v1:tasks:task-statistics",
     "files": "v1:files:file-list",
+    "projects": "v1:projects:project-list",
+    "notifications": "v1:notifications:notification-list",
     "register": "v1:accounts:register",
     "login": "v1:accounts:login",
     "token": "v1:accounts:token",

@@ -52,7 +52,7 @@ logger = logging.getLogger(__name__)
 ENTRY_TTL = 300
 ALL = "all"
 # Marks the envelope `cached` stores its values in; a new layout takes a new mark.
-ENTRY_FORMAT = 3
+ENTRY_FORMAT = 4
 # How long a reader's project list is kept (a membership change replaces it sooner).
 PROJECTS_TTL = 3600
 

@@ -7,7 +7,8 @@ from accounts.models import User
 from activity import services as activity
 from activity.kinds import EventKind
 from activity.models import Event
-from tasks.models import Task
+from taskmanager.datetimes import datetime_out
+from tasks.models import Relation, Task
 from tasks.state import TRACKED_FIELDS
 
 TASK_EVENTS = EventKind(
@@ -38,4 +39,48 @@ def record(
         changes=activity.changes_between(before, after, TRACKED_FIELDS),
         project_id=task.project_id,
         previous_project_id=previous_project_id,
+    )
+
+
+RELATION_EVENTS = EventKind(
+    name="relation",
+    actions=frozenset({"created", "deleted"}),
+    read_all_permission="tasks.view_any_task",
+)
+RELATION_CREATED, RELATION_DELETED = "relation.created", "relation.deleted"
+
+
+def relation_state(relation: Relation) -> dict[str, Any]:
+    """A relation from its first task's side (`task` blocks `other_task`...)."""
+    return {
+        "id": relation.pk,
+        "kind": str(relation.kind),
+        "task": relation.task_id,
+        "other_task": relation.other_id,
+        "direction": "outgoing",
+        "created_by": relation.created_by_id,
+        "created_at": datetime_out(relation.created_at),
+    }
+
+
+def record_relation(
+    *, type: str, relation: Relation, actor: User | None, projects: tuple[int, int]
+) -> Event:
+    """A relation added or removed, between tasks of `projects` (the first task's, the
+    other's): read by the project's members when both tasks are in one project. Across
+    projects, by its actor (and "read all" holders) only: a member of one project must
+    not learn the id of a task of the other; the blocked task's own event tells its
+    project."""
+    state = relation_state(relation)
+    same_project = projects[0] == projects[1]
+    return activity.record(
+        type=type,
+        subject_id=relation.pk,
+        actor=actor,
+        data=state,
+        changes={
+            "kind": [state["kind"], None] if type == RELATION_DELETED else [None, state["kind"]]
+        },
+        project_id=projects[0] if same_project else None,
+        owner_id=None if same_project or actor is None else actor.pk,
     )

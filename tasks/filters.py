@@ -1,3 +1,4 @@
+import re
 from typing import Any
 
 import django_filters
@@ -20,6 +21,8 @@ from taskmanager.filters import (
 )
 from tasks.models import Task
 from tasks.selectors import overdue_q
+
+TaskLabel = Task.labels.through
 
 # Priority in its real order, not the alphabet's (high < low < medium).
 PRIORITY_RANK = Case(
@@ -79,6 +82,36 @@ class ManyIdsFilter(django_filters.Filter):
         if not value:
             return qs
         return qs.filter(**{f"{self.field_name}__in": value})
+
+
+# What ParentField takes: `none`, or an id of up to 18 digits (every id a task has
+# had; the schema's pattern cannot say "at most MAX_ID").
+PARENT_PATTERN = r"^(none|[0-9]{1,18})$"
+
+
+class ParentField(forms.CharField):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["strip"] = False  # " 5" is refused, as the pattern says
+        super().__init__(*args, **kwargs)
+
+    def to_python(self, value: Any) -> str:
+        text = super().to_python(value) or ""
+        if text and not re.fullmatch(PARENT_PATTERN, text):
+            raise forms.ValidationError("Give a task id or `none`.", code="invalid")
+        return text
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": PARENT_PATTERN,
+        "example": "none",
+        # A raw schema's parameter is described by the schema only (as ManyIdsFilter).
+        "description": "`?parent=<id>`: that task's subtasks; `?parent=none`: top-level tasks.",
+    }
+)
+class ParentFilter(django_filters.CharFilter):
+    field_class = ParentField
 
 
 class TaskOrderingFilter(django_filters.OrderingFilter):
@@ -160,8 +193,22 @@ class TaskFilter(ProjectScopeFilter):
     overdue = django_filters.ChoiceFilter(
         choices=[("true", "true"), ("false", "false")], method="filter_overdue"
     )
+    label = ManyIdsFilter(
+        method="filter_label",
+        help_text="Tasks with any of these labels: `?label=1&label=2` or `?label=1,2`.",
+    )
+    parent = ParentFilter(
+        method="filter_parent",
+        help_text="`?parent=<id>`: that task's subtasks; `?parent=none`: top-level tasks.",
+    )
+    blocked = django_filters.ChoiceFilter(
+        choices=[("true", "true"), ("false", "false")],
+        method="filter_blocked",
+        help_text="`true`: tasks that a task not completed blocks; `false`: the others.",
+    )
     ordering = TaskOrderingFilter(
         fields=(
+            ("position", "position"),
             ("created_at", "created_at"),
             ("updated_at", "updated_at"),
             ("due_date", "due_date"),
@@ -188,6 +235,26 @@ class TaskFilter(ProjectScopeFilter):
                 search_vector=SearchQuery(value, config="english", search_type="websearch")
             )
         return queryset.filter(Q(title__icontains=value) | Q(description__icontains=value))
+
+    def filter_label(
+        self, queryset: QuerySet[Task], name: str, value: list[int] | None
+    ) -> QuerySet[Task]:
+        if not value:
+            return queryset
+        # A subquery, not a join: a task with two of the labels is listed once.
+        return queryset.filter(
+            pk__in=TaskLabel.objects.filter(label_id__in=value).values("task_id")
+        )
+
+    def filter_parent(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
+        if value == "none":
+            return queryset.filter(parent__isnull=True)
+        return queryset.filter(parent_id=int(value))
+
+    def filter_blocked(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
+        if value == "true":
+            return queryset.filter(open_blockers__gt=0)
+        return queryset.filter(open_blockers=0)
 
     def filter_overdue(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
         return queryset.filter(overdue_q()) if value == "true" else queryset.exclude(overdue_q())

@@ -1,8 +1,10 @@
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from projects.models import Project
+from projects.models import Label, Project
 
 
 class Task(models.Model):
@@ -44,6 +46,21 @@ class Task(models.Model):
     updated_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     version = models.PositiveIntegerField(default=1)
+    # The task's labels: the table serves `?label=` and a label's deletion; `label_ids`
+    # (sorted) is what a read shows, so a list reads them with the rows (no join).
+    labels = models.ManyToManyField(Label, related_name="tasks", blank=True)
+    label_ids = models.JSONField(default=list, blank=True)
+    parent = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="subtasks"
+    )
+    # Orders a project's tasks (tasks.positions); unique within the project, compared
+    # byte by byte (COLLATE "C" on PostgreSQL: migration 0008).
+    position = models.CharField(max_length=255)
+    # Kept by the services with every change of a subtask or a blocker, so that a list
+    # shows `subtasks` and `blocked` from the row itself (no query per row).
+    subtasks_total = models.PositiveIntegerField(default=0)
+    subtasks_completed = models.PositiveIntegerField(default=0)
+    open_blockers = models.PositiveIntegerField(default=0)
 
     class Meta:
         permissions = [
@@ -65,6 +82,8 @@ class Task(models.Model):
                 ),
                 name="tasks_task_completed_at_matches_status",
             ),
+            # Two moves never leave two tasks at one place; also `?ordering=position`'s index.
+            models.UniqueConstraint(fields=["project", "position"], name="tasks_project_position"),
         ]
         indexes = [
             # A member's list: WHERE project_id IN (mine) ORDER BY created_at DESC, and
@@ -84,6 +103,49 @@ class Task(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # A row made outside the services (fixtures, a shell) goes last in its project;
+        # the services compute the position under the project's lock themselves.
+        if not self.position and self.project_id is not None:
+            from tasks import positions
+
+            last = (
+                Task.objects.filter(project_id=self.project_id)
+                .order_by("-position")
+                .values_list("position", flat=True)
+                .first()
+            )
+            self.position = positions.after(last)
+        super().save(*args, **kwargs)
+
+
+class Relation(models.Model):
+    """`task` blocks, relates to or duplicates `other`; listed from both ends."""
+
+    class Kind(models.TextChoices):
+        BLOCKS = "blocks", "Blocks"
+        RELATES_TO = "relates_to", "Relates to"
+        DUPLICATES = "duplicates", "Duplicates"
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="relations_out")
+    other = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="relations_in")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["task", "other", "kind"], name="tasks_relation_unique"),
+            models.CheckConstraint(
+                condition=~Q(task=models.F("other")), name="tasks_relation_not_self"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task_id} {self.kind} {self.other_id}"
 
 
 class IdempotencyKey(models.Model):

@@ -23,6 +23,16 @@ def may_change(user: User, task: Task) -> bool:
     return role_of(int(user.pk or 0), task) in WRITE_ROLES or user.has_perm("tasks.change_any_task")
 
 
+def may_delete(user: User, task: Task) -> bool:
+    """A project admin, its creator while a member, or a holder of `tasks.delete_any_task`."""
+    role = role_of(int(user.pk or 0), task)
+    return (
+        role == ProjectRole.ADMIN
+        or (role == ProjectRole.MEMBER and task.owner_id == user.pk)
+        or user.has_perm("tasks.delete_any_task")
+    )
+
+
 class TaskAccess(BasePermission):
     """What a user may do with a task they can see (visibility is the queryset's job),
     by their role in its project: admins and members change it, viewers only read;
@@ -31,14 +41,9 @@ class TaskAccess(BasePermission):
     (site admins) delete every one."""
 
     def has_object_permission(self, request: Request, view: APIView, task: Task) -> bool:
-        user = request.user
         if request.method in SAFE_METHODS:
             return True
-        role = role_of(int(user.pk or 0), task)
-        if request.method == "DELETE":
-            return (
-                role == ProjectRole.ADMIN
-                or (role == ProjectRole.MEMBER and task.owner_id == user.pk)
-                or user.has_perm("tasks.delete_any_task")
-            )
+        # Deleting the task itself; removing one of its relations is a change of it.
+        if request.method == "DELETE" and getattr(view, "action", None) == "destroy":
+            return may_delete(request_user(request), task)
         return may_change(request_user(request), task)

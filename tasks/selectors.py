@@ -9,7 +9,7 @@ from activity.models import Event
 from activity.selectors import events_visible_to
 from projects.selectors import my_role
 from tasks import events
-from tasks.models import Task
+from tasks.models import Relation, Task
 
 Status = Task.Status
 Priority = Task.Priority
@@ -82,3 +82,10 @@ def task_statistics(tasks: QuerySet[Task]) -> tuple[dict[str, Any], datetime | N
         "overdue": counts["overdue"],
         "completion_rate": round(completed / total, 4) if total else 0.0,
     }, counts["next_due"]
+
+
+def relations_of(user: User, task_id: int) -> QuerySet[Relation]:
+    """The task's relations both ways, oldest first, to the tasks the user sees."""
+    outgoing = Q(task_id=task_id, other__in=task_visible_to(user).values("pk"))
+    incoming = Q(other_id=task_id, task__in=task_visible_to(user).values("pk"))
+    return Relation.objects.filter(outgoing | incoming).order_by("id")

@@ -1,6 +1,7 @@
 """Every write of a task. Each one writes its event and invalidates the caches of
 everyone who can see the task, whichever door (API, admin, command) it came through."""
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Callable, Mapping
@@ -8,27 +9,35 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
 from projects.errors import ProjectArchivedError
-from projects.models import WRITE_ROLES, Membership, Project
+from projects.models import WRITE_ROLES, Label, Membership, Project
 from projects.services import personal_project_create
 from taskmanager.batches import delete_in_batches
 from taskmanager.exceptions import (
     ConflictError,
+    DomainError,
     DomainValidationError,
     NotFoundError,
     PreconditionFailedError,
 )
 from taskmanager.registry import Registry
-from tasks import caching, events
-from tasks.models import IdempotencyKey, Task
+from tasks import caching, events, positions, rebalancing
+from tasks.errors import RelationExistsError
+from tasks.models import IdempotencyKey, Relation, Task
 from tasks.state import task_state
 
 Status = Task.Status
 _PROJECT = Task._meta.get_field("project")
 IDEMPOTENCY_TTL = timedelta(hours=24)
+TaskLabel = Task.labels.through
+# Levels of subtasks, the top-level task included.
+MAX_DEPTH = 5
+# The fields whose change re-reads the project's order or hierarchy under its lock.
+_ORDERED = frozenset({"project_id", "parent_id"})
 
 
 def task_create(
@@ -41,17 +50,21 @@ def task_create(
     due_date: datetime | None = None,
     assignee: User | None = None,
     project: Project | None = None,
+    labels: list[int] | None = None,
+    parent: int | None = None,
 ) -> Task:
     """Create a task owned by `actor` in `project` (default: the actor's personal
-    project). Whether the actor may write there is the caller's check; the assignee
-    must be a member who writes there (DomainValidationError)."""
+    project), last in its order. Whether the actor may write there is the caller's
+    check; the assignee must be a member who writes there, the labels the project's,
+    the parent a task of the project with room below it (DomainValidationError)."""
     with transaction.atomic():
         if project is None:
             project = personal_project_create(user=actor)
-        # As the caller read it: an archive committing meanwhile counts as after this.
-        if project.is_archived:
-            raise ProjectArchivedError()
+        last = _lock_projects([project.pk])[project.pk]
         _check_assignee(project.pk, assignee.pk if assignee else None)
+        label_ids = _checked_labels(project.pk, labels or [])
+        if parent is not None:
+            _check_parent(project.pk, parent, None)
         task = Task.objects.create(
             project_id=project.pk,
             title=title,
@@ -62,7 +75,11 @@ def task_create(
             owner_id=actor.pk,
             assignee_id=assignee.pk if assignee else None,
             completed_at=timezone.now() if status == Status.COMPLETED else None,
+            label_ids=label_ids,
+            parent_id=parent,
+            position=positions.after(last),
         )
+        _set_labels(task.pk, [], label_ids)
         events.record(
             type=events.CREATED,
             task=task,
@@ -70,6 +87,8 @@ def task_create(
             before=None,
             after=task_state(task),
         )
+        completed = int(status == Status.COMPLETED)
+        _count_subtasks(actor, parent, total=1, completed=completed)
         caching.invalidate_projects([task.project_id])
     return task
 
@@ -157,14 +176,23 @@ def task_update(
     checks). The write is then conditional on that version, which saves reading the
     row again; if the task moved on meanwhile, the change is computed again from the
     locked row.
+
+    `labels` (ids) replaces the set; `parent` (an id or None) nests the task. A change
+    of project or parent locks the projects concerned first (their order and
+    hierarchy change); a task moving to another project takes its subtasks along,
+    leaves its parent (unless given one there) and its labels (unless given some).
     """
-    values = {
-        (f"{name}_id" if name in ("assignee", "project") else name): (
-            value.pk if name in ("assignee", "project") and value is not None else value
-        )
-        for name, value in data.items()
-    }
+    values = _column_values(data)
     with transaction.atomic():
+        known = read if read is not None and read.pk == task_id else None
+        # Only a change (as the caller read the task) of project or parent: a PUT
+        # repeating them locks nothing.
+        if any(
+            known is None or getattr(known, name) != values[name]
+            for name in _ORDERED & values.keys()
+        ):
+            project_id = known.project_id if known else _project_of(task_id)
+            _lock_projects([project_id, values.get("project_id", project_id)])
         if read is not None and read.pk == task_id:
             written = _apply(actor, read, values, if_match, conditional=True)
             if written is not None:
@@ -175,11 +203,27 @@ def task_update(
         return written if written is not None else current
 
 
+def _column_values(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The API's field names and objects as the columns' names and values."""
+    values: dict[str, Any] = {}
+    for name, value in data.items():
+        if name in ("assignee", "project"):
+            values[f"{name}_id"] = value.pk if value is not None else None
+        elif name == "parent":
+            values["parent_id"] = value
+        elif name == "labels":
+            values["label_ids"] = sorted(set(value))
+        else:
+            values[name] = value
+    return values
+
+
 def _apply(
     actor: User, current: Task, values: dict[str, Any], if_match: int | None, *, conditional: bool
 ) -> Task | None:
-    """Write `values` over `current` with its event; None when `conditional` and the
-    row is no longer at `current.version` (nothing written)."""
+    """Write `values` over `current` with its event and what follows from it (the
+    parents' counts, the blocked tasks', the subtasks moving along); None when
+    `conditional` and the row is no longer at `current.version` (nothing written)."""
     if if_match is not None and current.version != if_match:
         raise PreconditionFailedError()
     changed = {name: value for name, value in values.items() if getattr(current, name) != value}
@@ -187,10 +231,26 @@ def _apply(
         return current
     project_id = changed.get("project_id", current.project_id)
     _check_writable(current.project_id, current)
-    if project_id != current.project_id:
+    moving = project_id != current.project_id
+    if moving:
         _check_writable(project_id)
+        # What belongs to the project it leaves stays there, unless given anew; given
+        # (even as they are, a PUT echoing them), they are checked against the new one.
+        if values.get("parent_id") is not None:
+            changed["parent_id"] = values["parent_id"]
+        elif current.parent_id is not None:
+            changed["parent_id"] = None
+        if "label_ids" in values:
+            changed["label_ids"] = values["label_ids"]
+        elif current.label_ids:
+            changed["label_ids"] = []
+        changed["position"] = positions.after(_last_position(project_id))
     if {"assignee_id", "project_id"} & set(changed):
         _check_assignee(project_id, changed.get("assignee_id", current.assignee_id))
+    if "label_ids" in changed:
+        changed["label_ids"] = _checked_labels(project_id, changed["label_ids"])
+    if changed.get("parent_id") is not None:
+        _check_parent(project_id, changed["parent_id"], current.pk)
     now = timezone.now()
     if "status" in changed:
         changed["completed_at"] = now if changed["status"] == Status.COMPLETED else None
@@ -202,21 +262,69 @@ def _apply(
     if not rows.update(**written):
         return None
     before = task_state(current)
-    previous_project_id = current.project_id
+    previous = Task(
+        pk=current.pk,
+        project_id=current.project_id,
+        parent_id=current.parent_id,
+        status=current.status,
+        label_ids=current.label_ids,
+    )
     for name, value in written.items():
         setattr(current, name, value)
+    if "label_ids" in changed:
+        _set_labels(current.pk, previous.label_ids, current.label_ids)
     events.record(
         type=events.UPDATED,
         task=current,
         actor=actor,
         before=before,
         after=task_state(current),
-        previous_project_id=(
-            previous_project_id if previous_project_id != current.project_id else None
-        ),
+        previous_project_id=previous.project_id if moving else None,
     )
-    caching.invalidate_projects([current.project_id, previous_project_id])
+    _follow_change(actor, previous, current)
+    if moving and current.subtasks_total:
+        _move_subtasks(actor, current)
+    caching.invalidate_projects([current.project_id, previous.project_id])
     return current
+
+
+def _follow_change(actor: User | None, before: Task, after: Task) -> None:
+    """What a task's change means for others: its parents' subtask counts, and the
+    tasks it blocks (a blocker completed, or reopened)."""
+    was_done = before.status == Status.COMPLETED
+    is_done = after.status == Status.COMPLETED
+    if before.parent_id != after.parent_id:
+        _count_subtasks(actor, before.parent_id, total=-1, completed=-int(was_done))
+        _count_subtasks(actor, after.parent_id, total=1, completed=int(is_done))
+    elif was_done != is_done:
+        _count_subtasks(actor, after.parent_id, total=0, completed=1 if is_done else -1)
+    if was_done != is_done:
+        _count_blockers(actor, _blocked_by(after.pk), -1 if is_done else 1)
+
+
+def _move_subtasks(actor: User | None, task: Task) -> None:
+    """A task moved to another project: its subtasks, and theirs, follow it (last in
+    the new project's order, without the old project's labels), each with its event."""
+    level = [task.pk]
+    moved: list[Task] = []
+    while level:
+        children = list(Task.objects.select_for_update().filter(parent_id__in=level).order_by("id"))
+        moved.extend(children)
+        level = [child.pk for child in children]
+    last = _last_position(task.project_id)
+    for child in moved:
+        if child.assignee_id is not None:
+            _check_assignee(task.project_id, child.assignee_id, field="project", subtask=child.pk)
+        last = positions.after(last)
+        previous_project_id = child.project_id
+        old_labels = child.label_ids
+        _write_unchecked(
+            actor,
+            child,
+            {"project_id": task.project_id, "position": last, "label_ids": []},
+            previous_project_id=previous_project_id,
+        )
+        _set_labels(child.pk, old_labels, [])
 
 
 def task_check_writable(task: Task) -> None:
@@ -236,15 +344,150 @@ def _check_writable(project_id: int, task: Task | None = None) -> None:
         raise ProjectArchivedError()
 
 
-def _check_assignee(project_id: int, assignee_id: int | None) -> None:
+def _check_assignee(
+    project_id: int, assignee_id: int | None, *, field: str = "assignee", subtask: int | None = None
+) -> None:
     if assignee_id is None:
         return
     if not Membership.objects.filter(
         project_id=project_id, user_id=assignee_id, role__in=WRITE_ROLES
     ).exists():
+        whose = f"Subtask {subtask}'s assignee" if subtask is not None else "The assignee"
         raise DomainValidationError(
-            fields={"assignee": ["The assignee must be a member of the project who may write."]}
+            fields={field: [f"{whose} must be a member of the project who may write."]}
         )
+
+
+def _checked_labels(project_id: int, label_ids: list[int]) -> list[int]:
+    """The labels, sorted, when every one is the project's (else DomainValidationError)."""
+    wanted = sorted(set(label_ids))
+    if not wanted:
+        return []
+    found = set(
+        Label.objects.filter(project_id=project_id, pk__in=wanted).values_list("pk", flat=True)
+    )
+    missing = [label_id for label_id in wanted if label_id not in found]
+    if missing:
+        raise DomainValidationError(
+            fields={
+                "labels": [f"No label {label_id} in the task's project." for label_id in missing]
+            }
+        )
+    return wanted
+
+
+def _set_labels(task_id: int, old: list[int], new: list[int]) -> None:
+    """The label table follows the task's `label_ids`."""
+    removed = set(old) - set(new)
+    added = set(new) - set(old)
+    if removed:
+        TaskLabel.objects.filter(task_id=task_id, label_id__in=removed).delete()
+    if added:
+        TaskLabel.objects.bulk_create(
+            [TaskLabel(task_id=task_id, label_id=label_id) for label_id in sorted(added)]
+        )
+
+
+def _check_parent(project_id: int, parent_id: int, task_id: int | None) -> None:
+    """`parent_id` may hold `task_id` (None: a new task): a task of the same project,
+    not the task itself or one of its subtasks, with the task's levels fitting below
+    it within MAX_DEPTH. Run under the project's lock (no concurrent nesting)."""
+    depth, ancestor = 0, parent_id
+    while ancestor is not None:
+        if ancestor == task_id:
+            raise DomainValidationError(
+                fields={"parent": ["A task cannot be its own parent or its subtask's subtask."]}
+            )
+        row = Task.objects.filter(pk=ancestor).values_list("project_id", "parent_id").first()
+        if row is None or (depth == 0 and row[0] != project_id):
+            raise DomainValidationError(
+                fields={"parent": [f"No task {parent_id} in the task's project."]}
+            )
+        depth += 1
+        ancestor = row[1]
+        if depth > MAX_DEPTH:
+            break
+    height, level = 1, [task_id] if task_id is not None else []
+    while level and depth + height <= MAX_DEPTH:
+        level = list(Task.objects.filter(parent_id__in=level).values_list("pk", flat=True))
+        height += bool(level)
+    if depth + height > MAX_DEPTH:
+        raise DomainValidationError(
+            fields={"parent": [f"Subtasks nest at most {MAX_DEPTH} levels deep."]}
+        )
+
+
+def _count_subtasks(
+    actor: User | None, parent_id: int | None, *, total: int, completed: int
+) -> None:
+    """A subtask joined or left `parent_id`, or was completed or reopened."""
+    if parent_id is None or (total == 0 and completed == 0):
+        return
+    parent = Task.objects.select_for_update().filter(pk=parent_id).first()
+    if parent is None:
+        return
+    _write_unchecked(
+        actor,
+        parent,
+        {
+            "subtasks_total": parent.subtasks_total + total,
+            "subtasks_completed": parent.subtasks_completed + completed,
+        },
+    )
+
+
+def _blocked_by(task_id: int) -> list[int]:
+    return list(
+        Relation.objects.filter(task_id=task_id, kind=Relation.Kind.BLOCKS).values_list(
+            "other_id", flat=True
+        )
+    )
+
+
+def _count_blockers(actor: User | None, task_ids: list[int], delta: int) -> None:
+    """These tasks gained (+1) or lost (-1) a blocker that is not completed; a task
+    whose `blocked` changes gets a new version and its event, the others only the count."""
+    for task in Task.objects.select_for_update().filter(pk__in=task_ids).order_by("id"):
+        count = max(task.open_blockers + delta, 0)
+        if (count > 0) == (task.open_blockers > 0):
+            Task.objects.filter(pk=task.pk).update(open_blockers=count)
+        else:
+            _write_unchecked(actor, task, {"open_blockers": count})
+
+
+def _lock_projects(project_ids: list[int]) -> dict[int, str | None]:
+    """Lock the projects' rows (in id order: no two writers wait on each other),
+    which serialises changes of their order and hierarchy; each one's greatest
+    position. A project archived is a ProjectArchivedError, one gone a NotFoundError."""
+    rows = dict(
+        Project.objects.select_for_update()
+        .filter(pk__in=set(project_ids))
+        .order_by("pk")
+        .values_list("pk", "is_archived")
+    )
+    if len(rows) != len(set(project_ids)):
+        raise NotFoundError()
+    if any(rows.values()):
+        raise ProjectArchivedError()
+    # Read once the lock is held, in a statement of its own: on PostgreSQL the locking
+    # statement's subqueries see the rows as they were before it waited.
+    return {pk: _last_position(pk) for pk in rows}
+
+
+def _last_position(project_id: int) -> str | None:
+    return (
+        Task.objects.filter(project_id=project_id)
+        .order_by("-position")
+        .values_list("position", flat=True)
+        .first()
+    )
+
+
+def _project_of(task_id: int) -> int:
+    project_id = Task.objects.filter(pk=task_id).values_list("project_id", flat=True).first()
+    if project_id is None:
+        raise NotFoundError()
+    return project_id
 
 
 def task_delete(
@@ -257,17 +500,30 @@ def task_delete(
         if if_match is not None and current.version != if_match:
             raise PreconditionFailedError()
         _check_writable(current.project_id, read)
-        events.record(
-            type=events.DELETED,
-            task=current,
-            actor=actor,
-            before=task_state(current),
-            after=None,
-        )
-        caching.invalidate_projects([current.project_id])
-        for cleanup in _deletion_cleanups:
-            cleanup(task_id=current.pk)
-        current.delete()
+        _delete_locked(actor, current)
+
+
+def _delete_locked(actor: User | None, current: Task) -> None:
+    """Delete the locked task with its event: its subtasks are detached, its parent
+    counts one less, the tasks it blocked one blocker less (each with its event)."""
+    children = Task.objects.select_for_update().filter(parent_id=current.pk).order_by("id")
+    for child in children if current.subtasks_total else ():
+        _write_unchecked(actor, child, {"parent_id": None})
+    events.record(
+        type=events.DELETED,
+        task=current,
+        actor=actor,
+        before=task_state(current),
+        after=None,
+    )
+    done = current.status == Status.COMPLETED
+    _count_subtasks(actor, current.parent_id, total=-1, completed=-int(done))
+    if not done:
+        _count_blockers(actor, _blocked_by(current.pk), -1)
+    caching.invalidate_projects([current.project_id])
+    for cleanup in _deletion_cleanups:
+        cleanup(task_id=current.pk)
+    current.delete()
 
 
 def tasks_delete_for_project(*, project: Project, actor: User | None) -> None:
@@ -275,6 +531,15 @@ def tasks_delete_for_project(*, project: Project, actor: User | None) -> None:
     its tasks and what goes with each (attachments). No event per task: the
     project's `project.deleted` says it (docs/projects.md)."""
     tasks = Task.objects.filter(project_id=project.pk)
+    # Tasks elsewhere that its open tasks blocked lose those blockers.
+    blocked = (
+        Relation.objects.filter(task__project_id=project.pk, kind=Relation.Kind.BLOCKS)
+        .exclude(task__status=Status.COMPLETED)
+        .exclude(other__project_id=project.pk)
+        .values_list("other_id", flat=True)
+    )
+    for other_id in list(blocked):
+        _count_blockers(actor, [other_id], -1)
     for cleanup in _deletion_cleanups:
         cleanup(project_id=project.pk)
     tasks.delete()
@@ -288,12 +553,18 @@ def assignments_clear(*, project: Project, user_id: int, actor: User | None) -> 
     for task_id in assigned.values_list("pk", flat=True):
         with transaction.atomic():
             current = _locked(task_id)
-            _apply_unchecked(actor, current, {"assignee_id": None})
+            _write_unchecked(actor, current, {"assignee_id": None})
 
 
-def _apply_unchecked(actor: User | None, current: Task, values: dict[str, Any]) -> None:
+def _write_unchecked(
+    actor: User | None,
+    current: Task,
+    values: dict[str, Any],
+    *,
+    previous_project_id: int | None = None,
+) -> None:
     """Write `values` over the locked `current`, with its event, skipping the rules
-    (the caller's change is the reason: a member leaving)."""
+    (the caller's change is the reason: a member leaving, a subtask added)."""
     now = timezone.now()
     before = task_state(current)
     written = {**values, "updated_at": now, "version": current.version + 1}
@@ -301,9 +572,24 @@ def _apply_unchecked(actor: User | None, current: Task, values: dict[str, Any]) 
     for name, value in written.items():
         setattr(current, name, value)
     events.record(
-        type=events.UPDATED, task=current, actor=actor, before=before, after=task_state(current)
+        type=events.UPDATED,
+        task=current,
+        actor=actor,
+        before=before,
+        after=task_state(current),
+        previous_project_id=previous_project_id,
     )
-    caching.invalidate_projects([current.project_id])
+    caching.invalidate_projects([current.project_id, previous_project_id])
+
+
+def labels_remove(*, label: Label, actor: User | None) -> None:
+    """A label is being deleted (projects.services.on_label_delete): its tasks lose
+    it, each with a new version and its event."""
+    carrying = TaskLabel.objects.filter(label_id=label.pk).values_list("task_id", flat=True)
+    for task in Task.objects.select_for_update().filter(pk__in=list(carrying)).order_by("id"):
+        _write_unchecked(
+            actor, task, {"label_ids": [pk for pk in task.label_ids if pk != label.pk]}
+        )
 
 
 def project_lists_changed(*, project: Project, actor: User | None) -> None:
@@ -335,3 +621,274 @@ def _locked(task_id: int) -> Task:
         return Task.objects.select_for_update().get(pk=task_id)
     except Task.DoesNotExist as exc:  # deleted by a concurrent request
         raise NotFoundError() from exc
+
+
+def task_move(
+    *,
+    actor: User,
+    task_id: int,
+    before: int | None = None,
+    after: int | None = None,
+    if_match: int | None = None,
+) -> Task:
+    """Put the task just before or just after another task of its project: a new
+    position for this one row. Moves in a project are serialised by its row lock,
+    so two never take one place nor lose each other. A position grown long asks for
+    a rebalance after commit (tasks.rebalancing); when no position fits (past the
+    column's length), the project's long ones are rebalanced first, here."""
+    reference_id = before if before is not None else after
+    field = "before" if before is not None else "after"
+    if reference_id is None:
+        raise DomainValidationError(fields={"before": ["Give `before` or `after`."]})
+    with transaction.atomic():
+        project_id = _project_of(task_id)
+        _lock_projects([project_id])
+        current = _locked(task_id)
+        if current.project_id != project_id:
+            raise ConflictError("The task moved to another project meanwhile; retry.")
+        if if_match is not None and current.version != if_match:
+            raise PreconditionFailedError()
+        if reference_id == current.pk:
+            raise DomainValidationError(fields={field: ["A task cannot move next to itself."]})
+        try:
+            key = _key_next_to(project_id, current, reference_id, field)
+        except positions.NoRoomError:
+            rebalancing.rebalance_locked(project_id, actor)
+            current = _locked(task_id)
+            key = _key_next_to(project_id, current, reference_id, field)
+        if key == current.position:
+            return current
+        _write_unchecked(actor, current, {"position": key})
+        if positions.needs_rebalance(key):
+            rebalancing.rebalance_later(project_id)
+    return current
+
+
+def _key_next_to(project_id: int, task: Task, reference_id: int, field: str) -> str:
+    """The task's position just before or after `reference_id` (the task's own,
+    when it is there already)."""
+    reference = (
+        Task.objects.filter(pk=reference_id, project_id=project_id)
+        .values_list("position", flat=True)
+        .first()
+    )
+    if reference is None:
+        raise DomainValidationError(
+            fields={field: [f"No task {reference_id} in this task's project."]}
+        )
+    others = Task.objects.filter(project_id=project_id).exclude(pk=task.pk)
+    if field == "before":
+        low = (
+            others.filter(position__lt=reference)
+            .order_by("-position")
+            .values_list("position", flat=True)
+            .first()
+        )
+        high: str | None = reference
+    else:
+        low = reference
+        high = (
+            others.filter(position__gt=reference)
+            .order_by("position")
+            .values_list("position", flat=True)
+            .first()
+        )
+    if (low is None or low < task.position) and (high is None or task.position < high):
+        return task.position
+    if low is None:
+        return positions.before(high) if high is not None else positions.first()
+    if high is None:
+        return positions.after(low)
+    return positions.between(low, high)
+
+
+def relation_create(*, actor: User, task: Task, kind: str, other_id: int) -> Relation:
+    """Relate `task` to `other_id` (whose sight is the caller's check). A relation to
+    the task itself is a DomainValidationError; one of the same kind between the two
+    tasks, either way, a ConflictError. A blocker not completed makes the other task
+    blocked."""
+    if other_id == task.pk:
+        raise DomainValidationError(fields={"task": ["A task cannot be related to itself."]})
+    with transaction.atomic():
+        locked = Task.objects.select_for_update().filter(pk__in=[task.pk, other_id]).order_by("id")
+        pair = {each.pk: each for each in locked}
+        if len(pair) != 2:
+            raise NotFoundError()
+        current = pair[task.pk]
+        _check_writable(current.project_id, task)
+        exists = Relation.objects.filter(
+            task_id__in=[task.pk, other_id], other_id__in=[task.pk, other_id], kind=kind
+        ).exists()
+        if exists:
+            raise RelationExistsError()
+        relation = Relation.objects.create(
+            task_id=task.pk, other_id=other_id, kind=kind, created_by_id=actor.pk
+        )
+        events.record_relation(
+            type=events.RELATION_CREATED,
+            relation=relation,
+            actor=actor,
+            projects=(current.project_id, pair[other_id].project_id),
+        )
+        if kind == Relation.Kind.BLOCKS and current.status != Status.COMPLETED:
+            _count_blockers(actor, [other_id], 1)
+    return relation
+
+
+def relation_delete(*, actor: User, task: Task, relation_id: int) -> None:
+    """Remove one of the task's relations (either direction); NotFoundError if it has
+    no such relation."""
+    with transaction.atomic():
+        relation = (
+            Relation.objects.select_for_update()
+            .filter(pk=relation_id)
+            .filter(Q(task_id=task.pk) | Q(other_id=task.pk))
+            .first()
+        )
+        if relation is None:
+            raise NotFoundError()
+        _check_writable(task.project_id, task)
+        ends = {
+            pk: (project_id, status)
+            for pk, project_id, status in Task.objects.filter(
+                pk__in=[relation.task_id, relation.other_id]
+            ).values_list("pk", "project_id", "status")
+        }
+        blocker, other = ends[relation.task_id], ends[relation.other_id]
+        events.record_relation(
+            type=events.RELATION_DELETED,
+            relation=relation,
+            actor=actor,
+            projects=(blocker[0], other[0]),
+        )
+        relation.delete()
+        if relation.kind == Relation.Kind.BLOCKS and blocker[1] != Status.COMPLETED:
+            _count_blockers(actor, [relation.other_id], -1)
+
+
+# Tasks one bulk request changes or deletes at most.
+BULK_MAX = 100
+NOT_VISIBLE = "No task with this id that you can see."
+
+
+class BulkError(DomainValidationError):
+    message = "No task was changed: every failing id is named under `fields`."
+
+
+def tasks_bulk_update(
+    *,
+    actor: User,
+    ids: list[int],
+    visible: Any,
+    may_change: Callable[[Task], bool],
+    data: Mapping[str, Any],
+    add_labels: list[int],
+    remove_labels: list[int],
+) -> list[Task]:
+    """Apply `data` (as task_update's) and the label changes to every task of `ids`
+    that `visible` (a queryset) holds and `may_change` allows, in one transaction:
+    all of them, each with its event, or none (BulkError naming each failing id)."""
+    values = _column_values(data)
+    with transaction.atomic():
+        found = _bulk_found(ids, visible, may_change)
+        projects = {task.project_id for task in found.values()}
+        if "project_id" in values:
+            _bulk_lock(projects | {values["project_id"]})
+        failures: dict[str, list[str]] = {}
+        for task_id in _ancestors_first(found):
+            # Afresh and locked: an earlier task's change may have changed this one
+            # (a parent's counts, a subtask moved along with its parent).
+            current = _locked(task_id)
+            task_values = dict(values)
+            if add_labels or remove_labels:
+                leaving = task_values.get("project_id", current.project_id) != current.project_id
+                # A task leaving its project leaves its labels: the added ones are the
+                # new project's.
+                kept = [] if leaving else current.label_ids
+                task_values["label_ids"] = sorted(
+                    (set(kept) | set(add_labels)) - set(remove_labels)
+                )
+            try:
+                _apply(actor, current, task_values, None, conditional=False)
+            except DomainError as exc:
+                failures[str(task_id)] = _messages(exc)
+        if failures:
+            raise BulkError(fields=failures)
+        # As they are now: a later task's change may have changed an earlier one.
+        final = Task.objects.in_bulk(list(found))
+    return [final[task_id] for task_id in dict.fromkeys(ids)]
+
+
+def _ancestors_first(tasks: dict[int, Task]) -> list[int]:
+    """The tasks' ids, those higher in their hierarchy first (then by id): a parent
+    moved to another project takes its subtasks along before they are changed
+    themselves, whatever their ids. One query per level (at most MAX_DEPTH)."""
+    parents = {task.pk: task.parent_id for task in tasks.values()}
+    frontier = {p for p in parents.values() if p is not None and p not in parents}
+    while frontier:
+        found = dict(Task.objects.filter(pk__in=frontier).values_list("pk", "parent_id"))
+        parents.update(found)
+        frontier = {p for p in found.values() if p is not None and p not in parents}
+
+    def depth(task_id: int) -> int:
+        levels, parent = 0, parents.get(task_id)
+        while parent is not None and levels <= MAX_DEPTH:
+            levels, parent = levels + 1, parents.get(parent)
+        return levels
+
+    return sorted(tasks, key=lambda task_id: (depth(task_id), task_id))
+
+
+def tasks_bulk_delete(
+    *, actor: User, ids: list[int], visible: Any, may_delete: Callable[[Task], bool]
+) -> None:
+    """Delete every task of `ids` in one transaction, each with its event, or none."""
+    with transaction.atomic():
+        found = _bulk_found(ids, visible, may_delete)
+        failures: dict[str, list[str]] = {}
+        for task_id in sorted(found):
+            current = Task.objects.select_for_update().filter(pk=task_id).first()
+            if current is None:  # a subtask's parent was deleted before: still here
+                failures[str(task_id)] = [NOT_VISIBLE]
+                continue
+            try:
+                _check_writable(current.project_id)
+            except DomainError as exc:
+                failures[str(task_id)] = _messages(exc)
+                continue
+            _delete_locked(actor, current)
+        if failures:
+            raise BulkError(fields=failures)
+
+
+def _bulk_found(ids: list[int], visible: Any, allowed: Callable[[Task], bool]) -> dict[int, Task]:
+    """The tasks of `ids` the caller sees and may act on; a BulkError naming each
+    other id."""
+    found = {task.pk: task for task in visible.filter(pk__in=ids)}
+    failures: dict[str, list[str]] = {}
+    for task_id in dict.fromkeys(ids):
+        task = found.get(task_id)
+        if task is None:
+            failures[str(task_id)] = [NOT_VISIBLE]
+        elif not allowed(task):
+            failures[str(task_id)] = ["You may not make this change to this task."]
+    if failures:
+        raise BulkError(fields=failures)
+    return found
+
+
+def _bulk_lock(project_ids: set[int]) -> None:
+    # An archived one is named per task by _apply's own check.
+    with contextlib.suppress(ProjectArchivedError):
+        _lock_projects(sorted(project_ids))
+
+
+def _messages(exc: DomainError) -> list[str]:
+    """An error's messages, for one id of a bulk answer."""
+    if exc.fields:
+        return [
+            f"{field}: {message}"
+            for field, messages in exc.fields.items()
+            for message in (messages if isinstance(messages, list) else [messages])
+        ]
+    return [exc.message]

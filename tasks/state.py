@@ -20,6 +20,11 @@ STATE_FIELDS = (
     "updated_at",
     "completed_at",
     "version",
+    "labels",
+    "parent",
+    "position",
+    "subtasks",
+    "blocked",
 )
 # What an event's `changes` compares: every field but the identity and bookkeeping.
 TRACKED_FIELDS = tuple(
@@ -45,4 +50,9 @@ def task_state(task: Task) -> dict[str, Any]:
         "updated_at": datetime_out(task.updated_at),
         "completed_at": datetime_out(task.completed_at),
         "version": task.version,
+        "labels": task.label_ids,
+        "parent": task.parent_id,
+        "position": task.position,
+        "subtasks": {"total": task.subtasks_total, "completed": task.subtasks_completed},
+        "blocked": task.open_blockers > 0,
     }

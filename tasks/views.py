@@ -9,10 +9,12 @@ from django.db.models import Case, Max, Q, QuerySet, Value, When
 from django.db.models.functions import Lower
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 from drf_spectacular.utils import (
     OpenApiParameter,
+    OpenApiResponse,
     extend_schema,
     extend_schema_view,
 )
@@ -27,8 +29,8 @@ from rest_framework.serializers import BaseSerializer
 from accounts.models import User
 from accounts.permissions import request_user
 from activity.models import Event
-from projects.models import WRITE_ROLES, Project
-from projects.selectors import project_ids_of, project_visible_to, role_in
+from projects.models import WRITE_ROLES, Membership, Project
+from projects.selectors import label_visible_to, project_ids_of, project_visible_to, role_in
 from taskmanager.filters import MAX_ID, FiltersOnListsOnly
 from taskmanager.pagination import LimitOffsetPagination
 from taskmanager.preconditions import (
@@ -46,27 +48,43 @@ from taskmanager.schema import (
     CONDITIONAL_GET,
     IF_NONE_MATCH,
     NOT_MODIFIED,
+    PATH_ID,
     WITH_BODY,
+    BodyRulesSchema,
+    ErrorSerializer,
     errors,
     etag_header,
 )
-from taskmanager.throttles import RateLimitHeadersMixin, ReadWriteThrottle
+from taskmanager.throttles import (
+    BulkTasksThrottle,
+    RateLimitHeadersMixin,
+    ReadWriteThrottle,
+    user_ident,
+)
 from tasks import caching, selectors, services
-from tasks.filters import ProjectScopeFilter, TaskFilter
+from tasks.filters import TaskFilter
 from tasks.models import Task
-from tasks.permissions import TaskAccess
+from tasks.permissions import TaskAccess, may_change, may_delete
 from tasks.serializers import (
     NO_SUCH_PROJECT,
+    BulkDeleteInputSerializer,
+    BulkUpdateInputSerializer,
     EventFeedQuerySerializer,
+    MoveInputSerializer,
+    RelationInputSerializer,
+    RelationOutputSerializer,
     StatisticsOutputSerializer,
-    StatisticsQuerySerializer,
     TaskEventOutputSerializer,
     TaskInputSerializer,
     TaskOutputSerializer,
+    relation_seen_from,
 )
 
 # The live page starts with the most recent tasks; changes to older ones join it.
 LIVE_PAGE_TASKS = 100
+# Read from `project_visible_to`, whose `my_role` annotation (the user's role) the
+# page needs: viewers get no status control.
+LIVE_PAGE_PROJECT_FIELDS = ("id", "name", "my_role", "is_archived")
 
 # Visible ASCII, spaces inside only (RFC 9110's field value; servers strip the ends).
 IDEMPOTENCY_KEY_PATTERN = r"^[!-~]([ -~]*[!-~])?$"
@@ -84,6 +102,23 @@ TASK_ETAG = etag_header(200, TASK_ETAG_IS)
 # 404, its project archived 409, an `If-Match` of another version (or an
 # `If-None-Match` of this one) 412, a malformed one 400.
 TASK_WRITE = (*AUTHENTICATED_WRITE, 400, 404, 409, 412, 429)
+
+ARCHIVED = "`project_archived`: the task's project is archived, and read-only"
+
+
+def conflicts(*codes: str) -> dict[int, OpenApiResponse]:
+    """The 409 of a task operation, naming the codes it may answer with."""
+    lines = "".join(f"\n- {code}" for code in codes)
+    return {409: OpenApiResponse(ErrorSerializer, description=f"Conflicts with the state:{lines}")}
+
+
+class TaskSchema(BodyRulesSchema):
+    """The statistics take the list's filters: their parameters are the list's."""
+
+    def get_filter_backends(self) -> builtins.list[Any]:
+        if getattr(self.view, "action", None) == "statistics":
+            return builtins.list(getattr(self.view, "filter_backends", []))
+        return super().get_filter_backends()
 
 
 def check_project_write(user: User, project: Project) -> None:
@@ -168,7 +203,11 @@ def _task_id(pk: str | None) -> int | None:
         "403), site managers and admins any. With `If-Match`, a version that moved on "
         "answers 412; a task of an archived project answers 409.",
         request=TaskInputSerializer,
-        responses={200: TaskOutputSerializer, **errors(TASK_WRITE, WITH_BODY)},
+        responses={
+            200: TaskOutputSerializer,
+            **errors(TASK_WRITE, WITH_BODY),
+            **conflicts(ARCHIVED),
+        },
         parameters=[IF_MATCH, IF_NONE_MATCH_WRITE, TASK_ETAG],
     ),
     partial_update=extend_schema(
@@ -177,7 +216,11 @@ def _task_id(pk: str | None) -> int | None:
         "`project` moves the task (write access in both projects). With `If-Match`, a "
         "version that moved on answers 412; a task of an archived project answers 409.",
         request=TaskInputSerializer,
-        responses={200: TaskOutputSerializer, **errors(TASK_WRITE, WITH_BODY)},
+        responses={
+            200: TaskOutputSerializer,
+            **errors(TASK_WRITE, WITH_BODY),
+            **conflicts(ARCHIVED),
+        },
         parameters=[IF_MATCH, IF_NONE_MATCH_WRITE, TASK_ETAG],
     ),
     destroy=extend_schema(
@@ -185,7 +228,7 @@ def _task_id(pk: str | None) -> int | None:
         description="The project's admins delete any of its tasks, its members those they "
         "created, site admins any (others get 403). With `If-Match`, a version that moved "
         "on answers 412; a task of an archived project answers 409.",
-        responses={204: None, **errors(TASK_WRITE)},
+        responses={204: None, **errors(TASK_WRITE), **conflicts(ARCHIVED)},
         parameters=[IF_MATCH, IF_NONE_MATCH_WRITE],
     ),
 )
@@ -197,6 +240,7 @@ class TaskViewSet(
     permission_classes = [IsAuthenticated, TaskAccess]
     throttle_classes = [ReadWriteThrottle]
     filterset_class = TaskFilter
+    schema = TaskSchema()
     # ASCII digits only: \d matches every script's digits, which int() reads, so the
     # ARABIC-INDIC DIGIT ONE (U+0661) answered task 1 at a second URL.
     lookup_value_regex = r"[0-9]+"
@@ -244,13 +288,13 @@ class TaskViewSet(
         its round trip (taskmanager.readahead.ReadsAhead)."""
         if self.action == "list" and self._list_is_cached(request):
             return caching.read_ahead_keys(user_id, "list", request.build_absolute_uri())
-        if self.action == "statistics":
+        if self.action == "statistics" and self._list_is_cached(request):
             return caching.read_ahead_keys(user_id, "statistics", request.build_absolute_uri())
         return []
 
     def read_ahead_scripts(self, request: Request, user_id: int) -> Sequence[ScriptRead]:
         """The reader's projects, with the cache's counters (readahead.ScriptsAhead)."""
-        if self.action == "statistics" or (self.action == "list" and self._list_is_cached(request)):
+        if self.action in ("statistics", "list") and self._list_is_cached(request):
             return [caching.projects_read(user_id)]
         return []
 
@@ -328,9 +372,9 @@ class TaskViewSet(
             **NOT_MODIFIED,
             **errors(AUTHENTICATED, 400, 429),
         },
-        parameters=[StatisticsQuerySerializer, *CONDITIONAL_GET],
+        parameters=CONDITIONAL_GET,
     )
-    @action(detail=False, methods=["get"], filterset_class=ProjectScopeFilter)
+    @action(detail=False, methods=["get"])
     def statistics(self, request: Request) -> Response:
         def compute() -> dict[str, Any]:
             tasks = self.filter_queryset(self.get_queryset())
@@ -343,6 +387,8 @@ class TaskViewSet(
                 return caching.ENTRY_TTL
             return int((next_due - timezone.now()).total_seconds())
 
+        if not self._list_is_cached(request):
+            return Response(compute()["figures"])
         value = caching.cached(
             request_user(request),
             "statistics",
@@ -398,6 +444,187 @@ class TaskViewSet(
         events = selectors.task_events_visible_to(request_user(request))
         return self._event_page(events.filter(id__gt=query.validated_data["after"]))
 
+    @extend_schema(
+        operation_id="v1_tasks_move",
+        summary="Move a task in its project's order",
+        description="Just before or just after another task of the same project: only "
+        "this task's `position` changes (a new version). Admins and members of the "
+        "project move tasks.",
+        request=MoveInputSerializer,
+        responses={
+            200: TaskOutputSerializer,
+            **errors(TASK_WRITE, WITH_BODY),
+            **conflicts(ARCHIVED, "`conflict`: the task moved to another project meanwhile"),
+        },
+        parameters=[IF_MATCH, TASK_ETAG],
+    )
+    @action(detail=True, methods=["post"], filterset_class=None)
+    def move(self, request: Request, pk: str | None = None) -> Response:
+        task = self.get_object()
+        if_match = check_preconditions(request, task)
+        payload = MoveInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        task = services.task_move(
+            actor=request_user(request),
+            task_id=task.pk,
+            if_match=if_match,
+            **payload.validated_data,
+        )
+        return Response(TaskOutputSerializer(task).data, headers={"ETag": etag(task)})
+
+    @extend_schema(
+        methods=["GET"],
+        operation_id="v1_tasks_relations_list",
+        summary="A task's relations, both ways",
+        description="Those it has to other tasks (`outgoing`) and those others have to it "
+        "(`incoming`), oldest first; relations to tasks you cannot see are left out.",
+        parameters=CONDITIONAL_GET,
+        responses={
+            200: RelationOutputSerializer(many=True),
+            **NOT_MODIFIED,
+            **errors(AUTHENTICATED, 400, 404, 429),
+        },
+    )
+    @extend_schema(
+        methods=["POST"],
+        operation_id="v1_tasks_relations_create",
+        summary="Relate a task to another",
+        description="Needs write access to this task and sight of the other. A task "
+        "related to itself is a 400; the same kind of relation between the two tasks, "
+        "either way, a 409 `relation_exists`. While a task that blocks another is not "
+        "completed, the other is `blocked`.",
+        request=RelationInputSerializer,
+        responses={
+            201: RelationOutputSerializer,
+            **errors(TASK_WRITE, WITH_BODY),
+            **conflicts(
+                "`relation_exists`: the two tasks are related this way already (either way)",
+                ARCHIVED,
+            ),
+        },
+    )
+    @action(detail=True, methods=["get", "post"], filterset_class=None)
+    def relations(self, request: Request, pk: str | None = None) -> Response:
+        task = self.get_object()
+        user = request_user(request)
+        if request.method == "GET":
+            page = self.paginate_queryset(selectors.relations_of(user, task.pk))
+            return self.get_paginated_response(
+                [relation_seen_from(relation, task.pk) for relation in page or []]
+            )
+        payload = RelationInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        other_id = payload.validated_data["task"]
+        if other_id != task.pk and not selectors.task_visible_to(user).filter(pk=other_id).exists():
+            raise ValidationError({"task": [f"No task {other_id} that you can see."]})
+        relation = services.relation_create(
+            actor=user, task=task, kind=payload.validated_data["kind"], other_id=other_id
+        )
+        return Response(relation_seen_from(relation, task.pk), status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        operation_id="v1_tasks_relations_destroy",
+        summary="Remove a relation",
+        description="From either of its tasks; needs write access to the task of the URL.",
+        parameters=[
+            OpenApiParameter(
+                "relation_id",
+                PATH_ID,
+                OpenApiParameter.PATH,
+                description="The relation, one of this task's (either direction)",
+            )
+        ],
+        responses={204: None, **errors(TASK_WRITE), **conflicts(ARCHIVED)},
+    )
+    @action(
+        detail=True,
+        methods=["delete"],
+        url_path=r"relations/(?P<relation_id>[0-9]+)",
+        url_name="relation",
+        filterset_class=None,
+    )
+    def relation(
+        self, request: Request, pk: str | None = None, relation_id: str | None = None
+    ) -> Response:
+        task = self.get_object()
+        user = request_user(request)
+        relation = _task_id(relation_id)
+        # One the listing shows: a relation to a task the caller cannot see is as missing.
+        if (
+            relation is None
+            or not selectors.relations_of(user, task.pk).filter(pk=relation).exists()
+        ):
+            raise Http404
+        services.relation_delete(actor=user, task=task, relation_id=relation)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        operation_id="v1_tasks_bulk_update",
+        summary="Change many tasks at once",
+        description="Up to 100 tasks, all or none: when one fails, nothing changes and "
+        "the 400 names each failing id under `fields`. One event per changed task. Counts "
+        "as one write, and each task against the per-minute bulk cap (429).",
+        request=BulkUpdateInputSerializer,
+        responses={200: TaskOutputSerializer(many=True), **errors(AUTHENTICATED_WRITE, WITH_BODY)},
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="bulk",
+        filterset_class=None,
+        pagination_class=None,
+    )
+    def bulk(self, request: Request) -> Response:
+        payload = BulkUpdateInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        user = request_user(request)
+        self._count_bulk(request, user, data["ids"])
+        changes = dict(data.get("set", {}))
+        if changes.get("project") is not None:
+            try:
+                check_project_write(user, changes["project"])
+            except ValidationError as exc:
+                # Where the body has it, as a project that does not exist is named.
+                raise ValidationError({"set": exc.detail}) from exc
+        tasks = services.tasks_bulk_update(
+            actor=user,
+            ids=data["ids"],
+            visible=selectors.task_writable_view_of(user),
+            may_change=lambda task: may_change(user, task),
+            data=changes,
+            add_labels=data["add_labels"],
+            remove_labels=data["remove_labels"],
+        )
+        return Response(TaskOutputSerializer(tasks, many=True).data)
+
+    @extend_schema(
+        operation_id="v1_tasks_bulk_delete",
+        summary="Delete many tasks at once",
+        description="Up to 100 tasks, all or none, as `bulk`. One event per task.",
+        request=BulkDeleteInputSerializer,
+        responses={204: None, **errors(AUTHENTICATED_WRITE, WITH_BODY)},
+    )
+    @action(detail=False, methods=["post"], url_path="bulk-delete", filterset_class=None)
+    def bulk_delete(self, request: Request) -> Response:
+        payload = BulkDeleteInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        user = request_user(request)
+        ids = payload.validated_data["ids"]
+        self._count_bulk(request, user, ids)
+        services.tasks_bulk_delete(
+            actor=user,
+            ids=ids,
+            visible=selectors.task_writable_view_of(user),
+            may_delete=lambda task: may_delete(user, task),
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def _count_bulk(self, request: Request, user: User, ids: builtins.list[int]) -> None:
+        throttle = BulkTasksThrottle()
+        if not throttle.count(request, user_ident(user.pk), amount=len(set(ids)), report=False):
+            self.throttled(request, throttle.wait())
+
     def query_parameter_errors(self, request: Request) -> dict[str, Any]:
         """The feed's `after`, checked with unknown parameters (taskmanager.query_parameters)."""
         if self.action != "feed":
@@ -437,24 +664,52 @@ def live_page(request: HttpRequest) -> HttpResponse:
         tasks = tasks.filter(project_id=project_id)
     shown = list(tasks[:LIVE_PAGE_TASKS])
     # The picker: the user's projects (their personal one first, then by name), and
-    # for those who see every project the ones of the tasks shown, not all of them.
+    # for those who see every project the ones of the tasks shown (and the one
+    # picked), not all of them. With the user's role in each: viewers get no control.
     own_first = Case(When(personal_owner_id=user.pk, then=Value(0)), default=Value(1))
-    projects = (
-        visible.filter(
-            Q(pk__in=project_ids_of(user)) | Q(pk__in={task.project_id for task in shown})
-        )
+    listed = Q(pk__in=project_ids_of(user)) | Q(pk__in={task.project_id for task in shown})
+    if project_id is not None:
+        listed |= Q(pk=project_id)
+    projects = [
+        {
+            "id": row["id"],
+            "name": row["name"],
+            "role": row["my_role"],
+            "archived": row["is_archived"],
+        }
+        for row in visible.filter(listed)
         .order_by(own_first, Lower("name"), "id")
-        .values("id", "name")
-    )
+        .values(*LIVE_PAGE_PROJECT_FIELDS)
+    ]
+    # What the rows name by id: the labels and the members' usernames of the projects
+    # the page shows, one query each whatever the number of tasks. Owners and
+    # assignees who left a project are named too.
+    shown_projects = [project_id] if project_id is not None else [p["id"] for p in projects]
+    labels = label_visible_to(user).filter(project_id__in=shown_projects)
+    named = {task.owner_id for task in shown} | {
+        task.assignee_id for task in shown if task.assignee_id is not None
+    }
+    members = Membership.objects.filter(project_id__in=shown_projects).values("user_id")
+    users = User.objects.filter(Q(pk__in=members) | Q(pk__in=named)).values_list("id", "username")
     context = {
         "initial": {
             "user": user.pk,
             "last_event": last_event,
             "tasks": TaskOutputSerializer(shown, many=True).data,
-            "projects": list(projects),
+            "projects": projects,
             "project": project_id,
             "limit": LIVE_PAGE_TASKS,
             "socket_url": settings.WEBSOCKET_PUBLIC_URL,
+            # JSON object keys are strings: the script turns them back into ids.
+            "labels": {
+                label["id"]: {"name": label["name"], "color": label["color"]}
+                for label in labels.values("id", "name", "color")
+            },
+            "users": dict(users),
+            "statuses": Task.Status.choices,
+            "write_roles": list(WRITE_ROLES),
+            "change_any": user.has_perm("tasks.change_any_task"),
+            "tasks_url": reverse("v1:tasks:task-list"),
         }
     }
     return render(request, "tasks/live.html", context)

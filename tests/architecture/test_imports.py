@@ -15,6 +15,8 @@ APPS = [
     "activity",
     "projects",
     "tasks",
+    "comments",
+    "notifications",
     "files",
     "realtime",
     "monitoring",
@@ -29,6 +31,8 @@ ALLOWED = {
     "activity": {"taskmanager", "accounts"},
     "projects": {"taskmanager", "accounts", "activity"},
     "tasks": {"taskmanager", "accounts", "activity", "projects"},
+    "comments": {"taskmanager", "accounts", "activity", "projects", "tasks"},
+    "notifications": {"taskmanager", "accounts", "activity", "projects", "tasks", "comments"},
     "files": {"taskmanager", "accounts", "tasks"},
     "realtime": {"taskmanager", "accounts", "activity", "monitoring"},
 }
@@ -91,7 +95,9 @@ def test_the_allowed_imports_have_no_circle():
             visit(app, [])
 
 
-@pytest.mark.parametrize("app", ["taskmanager", "accounts", "activity", "tasks", "files"])
+@pytest.mark.parametrize(
+    "app", ["taskmanager", "accounts", "activity", "tasks", "comments", "notifications", "files"]
+)
 def test_only_realtime_imports_channels(app):
     users = [
         path.relative_to(ROOT).as_posix()

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 
+import attrs
 import httpx
 import pytest
 import requests
@@ -237,10 +238,11 @@ def test_a_generated_client_filters_orders_and_deletes(client):
     assert titles(status=[status.COMPLETED]) == ["alpha"]
     assert sorted(titles(status=[status.PENDING])) == ["bravo", "charlie"]
     assert sorted(titles(priority=[priority.HIGH, priority.LOW])) == ["alpha", "bravo"]
-    assert titles(ordering=[ordering.VALUE_2]) == ["bravo", "charlie", "alpha"]  # -priority
+    # By value: the generated names of `-...` members (VALUE_<n>) follow their index.
+    assert titles(ordering=[ordering("-priority")]) == ["bravo", "charlie", "alpha"]
     assert titles(ordering=[ordering.TITLE], limit=2, offset=1) == ["bravo", "charlie"]
     # Several orderings are sent as repeated parameters, each one counting.
-    assert titles(ordering=[ordering.VALUE_3, ordering.PRIORITY]) == ["charlie", "bravo", "alpha"]
+    assert titles(ordering=[ordering("-title"), ordering.PRIORITY]) == ["charlie", "bravo", "alpha"]
     assert titles(ordering=[ordering.DUE_DATE, ordering.PRIORITY]) == ["alpha", "charlie", "bravo"]
 
     destroy = module("api.tasks.v1_tasks_destroy")
@@ -410,3 +412,336 @@ def test_a_generated_client_runs_a_project_with_members_and_labels(api, server, 
     assert kept.status_code == 409
     assert isinstance(kept.parsed, models.Error)
     assert kept.parsed.error.code == "personal_project"
+
+
+# Collaboration on tasks (issue #24): labels, subtasks, relations, manual order, bulk
+# changes, comments and notifications, through the generated client alone.
+
+
+def log_in(api: ModuleType, server: Server, username: str, sent: list[httpx.Request]) -> Any:
+    """A client of another account, logged in through the generated client."""
+    models = module("models")
+    login = module("api.auth.v1_auth_login_create").sync_detailed(
+        client=api.Client(base_url=server.base_url),
+        body=models.LoginInputRequest(username=username, password=PASSWORD),
+    )
+    assert login.status_code == 200, login.content
+    return api.AuthenticatedClient(
+        base_url=server.base_url,
+        token=login.parsed.access,
+        raise_on_unexpected_status=True,
+        httpx_args={"event_hooks": {"request": [sent.append]}},
+    )
+
+
+def field_type(model: type, name: str) -> Any:
+    """The generated class of a model's field, by the name the model gives it (the
+    enum names themselves are held by tests/contract/test_schema.py)."""
+    (found,) = [f for f in attrs.fields(model) if f.name == name]
+    return getattr(module("models"), str(found.type).split(" | ")[0])
+
+
+def test_no_patch_model_of_the_generated_client_sends_a_field_unasked(api):
+    models = module("models")
+    patched = [getattr(models, name) for name in dir(models) if name.startswith("Patched")]
+
+    assert len(patched) >= 5
+    for model in patched:
+        assert model().to_dict() == {}, model.__name__
+
+
+def test_a_generated_client_labels_nests_relates_and_orders_tasks(api, server, client, sent):
+    models = module("models")
+    tasks = "api.tasks.v1_tasks"
+    listing = module(f"{tasks}_list")
+    kind = field_type(models.RelationInputRequest, "kind")
+    direction = models.DirectionEnum
+    project = (
+        module("api.projects.v1_projects_create")
+        .sync_detailed(client=client, body=models.ProjectCreateInputRequest(name="Kitchen"))
+        .parsed
+    )
+    labels = {
+        name: module("api.projects.v1_projects_labels_create")
+        .sync_detailed(
+            project.id, client=client, body=models.LabelInputRequest(name=name, color=color)
+        )
+        .parsed.id
+        for name, color in (("Bug", "#aa0000"), ("Idea", "#00aa00"))
+    }
+
+    # A task with labels, and a subtask of it: the parent counts it.
+    top = create(client, title="Fix the tap", project=project.id, labels=[labels["Bug"]]).parsed
+    assert body_of(sent[-1]) == {
+        "title": "Fix the tap",
+        "description": "",
+        "priority": "medium",
+        "status": "pending",
+        "project": project.id,
+        "labels": [labels["Bug"]],
+    }
+    assert (top.labels, top.parent, top.blocked) == ([labels["Bug"]], None, False)
+    assert (top.subtasks.total, top.subtasks.completed) == (0, 0)
+    sub = create(client, title="Buy a washer", project=project.id, parent=top.id).parsed
+    assert (sub.parent, sub.labels) == (top.id, [])
+    assert read(client, top.id).subtasks.total == 1
+    assert top.position < sub.position  # new tasks go last
+
+    # A PATCH sends what it is given only: the labels, then a null parent.
+    relabelled = patch(
+        client, sub.id, body=models.PatchedTaskInputRequest(labels=[labels["Idea"], labels["Bug"]])
+    )
+    assert relabelled.status_code == 200, relabelled.content
+    assert body_of(sent[-1]) == {"labels": [labels["Idea"], labels["Bug"]]}
+    assert relabelled.parsed.labels == sorted(labels.values())
+    assert (relabelled.parsed.parent, relabelled.parsed.title) == (top.id, "Buy a washer")
+    detached = patch(client, sub.id, body=models.PatchedTaskInputRequest(parent=None))
+    assert detached.status_code == 200, detached.content
+    assert body_of(sent[-1]) == {"parent": None}
+    assert (detached.parsed.parent, detached.parsed.labels) == (None, sorted(labels.values()))
+    assert read(client, top.id).subtasks.total == 0
+    nested = patch(client, sub.id, body=models.PatchedTaskInputRequest(parent=top.id))
+    assert nested.parsed.parent == top.id
+    # A cycle: a 400 naming `parent`, parsed.
+    cycle = patch(client, top.id, body=models.PatchedTaskInputRequest(parent=sub.id))
+    assert cycle.status_code == 400
+    assert isinstance(cycle.parsed, models.Error)
+    assert list(cycle.parsed.error.fields.to_dict()) == ["parent"]
+
+    def ids(**query: Any) -> list[int]:
+        response = listing.sync_detailed(client=client, project=[project.id], **query)
+        assert response.status_code == 200, response.content
+        return [task.id for task in response.parsed.results]
+
+    assert ids(label=[labels["Idea"]]) == [sub.id]
+    assert sorted(ids(label=[labels["Bug"], labels["Idea"]])) == sorted([top.id, sub.id])
+    assert ids(parent=str(top.id)) == [sub.id]
+    assert ids(parent="none") == [top.id]
+
+    # A relation: the blocker's side `outgoing`, the other's `incoming`; blocked.
+    blocker = create(client, title="Shut the water off", project=project.id).parsed
+    related = module(f"{tasks}_relations_create").sync_detailed(
+        blocker.id, client=client, body=models.RelationInputRequest(kind=kind.BLOCKS, task=top.id)
+    )
+    assert related.status_code == 201, related.content
+    assert body_of(sent[-1]) == {"kind": "blocks", "task": top.id}
+    relation = related.parsed
+    assert isinstance(relation, models.RelationOutput)
+    assert (relation.kind, relation.task, relation.other_task) == (kind.BLOCKS, blocker.id, top.id)
+    assert relation.direction == direction.OUTGOING
+    assert read(client, top.id).blocked is True
+    blocked = module("models.v1_tasks_list_blocked").V1TasksListBlocked
+    assert ids(blocked=blocked.TRUE) == [top.id]
+    again = module(f"{tasks}_relations_create").sync_detailed(
+        top.id, client=client, body=models.RelationInputRequest(kind=kind.BLOCKS, task=blocker.id)
+    )
+    assert again.status_code == 409
+    assert again.parsed.error.code == "relation_exists"
+    seen = module(f"{tasks}_relations_list").sync_detailed(top.id, client=client)
+    assert seen.status_code == 200, seen.content
+    assert isinstance(seen.parsed, models.PaginatedRelationOutputList)
+    assert [(r.id, r.task, r.other_task, r.direction) for r in seen.parsed.results] == [
+        (relation.id, top.id, blocker.id, direction.INCOMING)
+    ]
+    removed = module(f"{tasks}_relations_destroy").sync_detailed(top.id, relation.id, client=client)
+    assert removed.status_code == 204
+    assert read(client, top.id).blocked is False
+    assert module(f"{tasks}_relations_list").sync_detailed(top.id, client=client).parsed.count == 0
+
+    # Manual order: the blocker moved before the top task, with its ETag.
+    move = module(f"{tasks}_move")
+    current = module(f"{tasks}_retrieve").sync_detailed(blocker.id, client=client)
+    moved = move.sync_detailed(
+        blocker.id,
+        client=client,
+        body=models.MoveInputRequest(before=top.id),
+        if_match=current.headers["ETag"],
+    )
+    assert moved.status_code == 200, moved.content
+    assert body_of(sent[-1]) == {"before": top.id}
+    assert moved.parsed.version == current.parsed.version + 1
+    assert moved.headers["ETag"] == f'"{blocker.id}-{moved.parsed.version}"'
+    by_position = module("models.v1_tasks_list_ordering_item").V1TasksListOrderingItem.POSITION
+    assert ids(ordering=[by_position]) == [blocker.id, top.id, sub.id]
+    # Both references, or a stale ETag: refused, in the error shape.
+    both = move.sync_detailed(
+        blocker.id, client=client, body=models.MoveInputRequest(before=top.id, after=sub.id)
+    )
+    assert both.status_code == 400
+    assert isinstance(both.parsed, models.Error)
+    stale = move.sync_detailed(
+        blocker.id,
+        client=client,
+        body=models.MoveInputRequest(after=sub.id),
+        if_match=current.headers["ETag"],
+    )
+    assert stale.status_code == 412
+    assert stale.parsed.error.code == "precondition_failed"
+
+    # The statistics take the list's new filters.
+    statistics = module(f"{tasks}_statistics_retrieve")
+    counted = statistics.sync_detailed(client=client, project=[project.id], label=[labels["Idea"]])
+    assert counted.status_code == 200, counted.content
+    assert counted.parsed.total == 1
+    assert statistics.sync_detailed(client=client, parent="none").parsed.total >= 2
+
+
+def test_a_generated_client_changes_and_deletes_tasks_in_bulk(api, server, client, sent):
+    models = module("models")
+    tasks = "api.tasks.v1_tasks"
+    marker = uuid.uuid4().hex[:8]
+    first, second = (create(client, title=f"{n} {marker}").parsed for n in ("one", "two"))
+    personal = first.project
+    label = (
+        module("api.projects.v1_projects_labels_create")
+        .sync_detailed(
+            personal, client=client, body=models.LabelInputRequest(name=marker, color="#123456")
+        )
+        .parsed
+    )
+
+    changed = module(f"{tasks}_bulk_update").sync_detailed(
+        client=client,
+        body=models.BulkUpdateInputRequest(
+            ids=[second.id, first.id],
+            set_=models.BulkSetInputRequest(priority=models.PriorityEnum.HIGH, due_date=None),
+            add_labels=[label.id],
+        ),
+    )
+    assert changed.status_code == 200, changed.content
+    assert body_of(sent[-1]) == {
+        "ids": [second.id, first.id],
+        "set": {"priority": "high", "due_date": None},
+        "add_labels": [label.id],
+    }
+    assert isinstance(changed.parsed, list)
+    assert [(t.id, t.priority, t.labels, t.version) for t in changed.parsed] == [
+        (second.id, models.PriorityEnum.HIGH, [label.id], 2),
+        (first.id, models.PriorityEnum.HIGH, [label.id], 2),
+    ]
+
+    # One id that is not there: nothing changes, the 400 names that id.
+    missing = 9_000_000_000
+    refused = module(f"{tasks}_bulk_update").sync_detailed(
+        client=client,
+        body=models.BulkUpdateInputRequest(
+            ids=[first.id, missing],
+            set_=models.BulkSetInputRequest(status=models.StatusEnum.COMPLETED),
+        ),
+    )
+    assert refused.status_code == 400
+    assert isinstance(refused.parsed, models.Error)
+    assert refused.parsed.error.code == "validation_error"
+    assert list(refused.parsed.error.fields.to_dict()) == [str(missing)]
+    assert read(client, first.id).status == models.StatusEnum.PENDING
+
+    deleted = module(f"{tasks}_bulk_delete").sync_detailed(
+        client=client, body=models.BulkDeleteInputRequest(ids=[first.id, second.id])
+    )
+    assert deleted.status_code == 204, deleted.content
+    assert body_of(sent[-1]) == {"ids": [first.id, second.id]}
+    for task_id in (first.id, second.id):
+        gone = module(f"{tasks}_retrieve").sync_detailed(task_id, client=client)
+        assert gone.status_code == 404
+
+
+def test_a_generated_client_comments_and_reads_its_notifications(api, server, client, sent):
+    models = module("models")
+    me = module("api.users.v1_users_me_retrieve").sync_detailed(client=client).parsed
+    other = register(api, server)
+    theirs = log_in(api, server, other.username, sent)
+    project = (
+        module("api.projects.v1_projects_create")
+        .sync_detailed(client=client, body=models.ProjectCreateInputRequest(name="Choir"))
+        .parsed
+    )
+    added = module("api.projects.v1_projects_members_create").sync_detailed(
+        project.id,
+        client=client,
+        body=models.MemberAddInputRequest(
+            username=other.username, role=models.ProjectRoleEnum.MEMBER
+        ),
+    )
+    assert added.status_code == 201, added.content
+    # Assigned by me: they are notified.
+    task = create(client, title="Tune the piano", project=project.id, assignee=other.id).parsed
+
+    comments = "api.comments.v1"
+    written = module(f"{comments}_tasks_comments_create").sync_detailed(
+        task.id, client=theirs, body=models.CommentInputRequest(body=f"Done, @{me.username}?")
+    )
+    assert written.status_code == 201, written.content
+    comment = written.parsed
+    assert isinstance(comment, models.CommentOutput)
+    assert (comment.task, comment.author.id, comment.author.username) == (
+        task.id,
+        other.id,
+        other.username,
+    )
+    assert (comment.mentions, comment.edited) == ([me.id], False)
+    listed = module(f"{comments}_tasks_comments_list").sync_detailed(task.id, client=client)
+    assert listed.status_code == 200, listed.content
+    assert isinstance(listed.parsed, models.PaginatedCommentOutputList)
+    assert [c.id for c in listed.parsed.results] == [comment.id]
+
+    edited = module(f"{comments}_comments_partial_update").sync_detailed(
+        comment.id, client=theirs, body=models.CommentInputRequest(body="Done.")
+    )
+    assert edited.status_code == 200, edited.content
+    assert body_of(sent[-1]) == {"body": "Done."}
+    assert (edited.parsed.body, edited.parsed.mentions, edited.parsed.edited) == ("Done.", [], True)
+    # Only its author edits it: a 403 in the error shape.
+    not_mine = module(f"{comments}_comments_partial_update").sync_detailed(
+        comment.id, client=client, body=models.CommentInputRequest(body="Mine now")
+    )
+    assert not_mine.status_code == 403
+    assert isinstance(not_mine.parsed, models.Error)
+    assert module(f"{comments}_comments_retrieve").sync_detailed(
+        comment.id, client=client
+    ).parsed.body == ("Done.")
+
+    # Notifications: theirs (assigned), mine (mentioned), each only to its user.
+    notifications = "api.notifications.v1_notifications"
+    unread = module("models.v1_notifications_list_unread").V1NotificationsListUnread
+    kinds = models.NotificationKindEnum
+
+    def mine(who: Any, **query: Any) -> list[Any]:
+        response = module(f"{notifications}_list").sync_detailed(client=who, **query)
+        assert response.status_code == 200, response.content
+        assert isinstance(response.parsed, models.PaginatedNotificationOutputList)
+        return [n for n in response.parsed.results if n.task == task.id]
+
+    (assigned,) = mine(theirs)
+    assert (assigned.kind, assigned.actor.id, assigned.comment, assigned.read_at) == (
+        kinds.ASSIGNED,
+        me.id,
+        None,
+        None,
+    )
+    (mentioned,) = mine(client, unread=unread.TRUE)
+    assert (mentioned.kind, mentioned.actor.username, mentioned.comment) == (
+        kinds.MENTIONED,
+        other.username,
+        comment.id,
+    )
+    read_one = module(f"{notifications}_read").sync_detailed(mentioned.id, client=client)
+    assert read_one.status_code == 200, read_one.content
+    assert isinstance(read_one.parsed, models.NotificationOutput)
+    assert read_one.parsed.read_at is not None
+    assert mine(client, unread=unread.TRUE) == []
+    # Not theirs to read: a 404.
+    foreign = module(f"{notifications}_read").sync_detailed(mentioned.id, client=theirs)
+    assert foreign.status_code == 404
+    assert isinstance(foreign.parsed, models.Error)
+    everything = module(f"{notifications}_read_all").sync_detailed(client=theirs)
+    assert everything.status_code == 200, everything.content
+    assert isinstance(everything.parsed, models.ReadAllOutput)
+    assert everything.parsed.updated >= 1
+    assert mine(theirs, unread=unread.TRUE) == []
+    assert [n.id for n in mine(theirs, unread=unread.FALSE)] == [assigned.id]
+
+    # The author deletes it; it is gone.
+    deleted = module(f"{comments}_comments_destroy").sync_detailed(comment.id, client=theirs)
+    assert deleted.status_code == 204, deleted.content
+    gone = module(f"{comments}_comments_retrieve").sync_detailed(comment.id, client=client)
+    assert gone.status_code == 404

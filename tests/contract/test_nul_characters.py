@@ -10,6 +10,7 @@ import pytest
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
+from comments.services import comment_create
 from projects.services import label_create, project_create
 from tests.factories import PASSWORD, TaskFactory
 from tests.helpers import assert_error
@@ -56,6 +57,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("MemberAddInputRequest", "email"): {"email": f"otto{NUL}@example.com"},
     ("LabelInputRequest", "name"): {"name": NUL, "color": "#a0b1c2"},
     ("PatchedLabelInputRequest", "name"): {"name": NUL},
+    ("CommentInputRequest", "body"): {"body": NUL},
     **{
         ("TokenGrantInputRequest", field): {
             "grant_type": "password",
@@ -123,10 +125,12 @@ def test_nul_in_a_text_field_is_a_400_naming_it(name, field, member, client_for)
     path, method, media = writes_of_components()[name]
     client = client_for(member)
     project = project_create(actor=member, name="Shared")
+    task = TaskFactory(owner=member)
     ids = {
-        "tasks": TaskFactory(owner=member).pk,
+        "tasks": task.pk,
         "projects": project.pk,
         "labels": label_create(actor=member, project_id=project.pk, name="Bug", color="#aa0000").pk,
+        "comments": comment_create(actor=member, task=task, body="Mine").pk,
     }
     url = re.sub(r"/(\w+)/\{id\}", lambda m: f"/{m[1]}/{ids[m[1]]}", path)
     body = BODIES[name, field]

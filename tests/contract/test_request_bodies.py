@@ -10,6 +10,7 @@ import pytest
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
+from comments.services import comment_create
 from projects.services import label_create, project_create
 from tests.factories import PASSWORD, TaskFactory
 from tests.helpers import assert_error
@@ -57,12 +58,14 @@ def test_a_form_body_to_a_json_endpoint_is_415(
     path, method, content_type, body, admin, admin_client
 ):
     project = project_create(actor=admin, name="Shared")
+    task = TaskFactory(owner=admin)
     ids = {
         "users": admin.pk,
-        "tasks": TaskFactory(owner=admin).pk,
+        "tasks": task.pk,
         "projects": project.pk,
         "labels": label_create(actor=admin, project_id=project.pk, name="Bug", color="#aa0000").pk,
         "members": admin.pk,
+        "comments": comment_create(actor=admin, task=task, body="Mine").pk,
     }
     # Each id of the path, of the kind named before it (`/members/{user_id}/`: a user's).
     url = re.sub(r"/(\w+)/\{[^}]+\}", lambda m: f"/{m[1]}/{ids[m[1]]}", path)

@@ -16,6 +16,7 @@ from projects.serializers import COLOR_PATTERN
 from taskmanager.filters import MAX_ID
 from taskmanager.pagination import LimitOffsetPagination
 from taskmanager.schema import EMAIL, NO_NUL, NOT_BLANK, WHITESPACE
+from tasks.filters import PARENT_PATTERN
 
 HTTP_METHODS = ("get", "put", "patch", "post", "delete")
 # The two bodies that are not JSON: OAuth2's password grant and file uploads.
@@ -108,9 +109,10 @@ def test_create_keeps_the_defaults_the_server_applies(schema):
 @pytest.mark.parametrize(
     ("name", "fields"),
     [
-        ("TaskInputRequest", {"due_date", "assignee"}),
-        ("PatchedTaskInputRequest", {"due_date", "assignee"}),
-        ("TaskOutput", {"due_date", "assignee", "completed_at"}),
+        ("TaskInputRequest", {"due_date", "assignee", "parent"}),
+        ("PatchedTaskInputRequest", {"due_date", "assignee", "parent"}),
+        ("TaskOutput", {"due_date", "assignee", "completed_at", "parent"}),
+        ("SubtasksOutput", set()),
         ("TaskEventOutput", {"actor"}),
         ("FileOutput", {"task"}),
         ("SessionOutput", {"ip"}),
@@ -121,6 +123,15 @@ def test_create_keeps_the_defaults_the_server_applies(schema):
         ("MembershipOutput", set()),
         ("LabelOutput", set()),
         ("PatchedLabelInputRequest", set()),
+        ("MoveInputRequest", set()),
+        ("RelationInputRequest", set()),
+        ("RelationOutput", {"created_by"}),
+        ("BulkUpdateInputRequest", set()),
+        ("BulkSetInputRequest", {"due_date", "assignee"}),
+        ("BulkDeleteInputRequest", set()),
+        ("CommentInputRequest", set()),
+        ("CommentOutput", {"author"}),
+        ("NotificationOutput", {"comment", "actor", "read_at"}),
     ],
 )
 def test_fields_that_may_be_null_are_nullable_and_no_others(schema, name, fields):
@@ -429,7 +440,14 @@ def enum_of(p: dict[str, Any]) -> set[str]:
             {
                 sign + field
                 for sign in ("", "-")
-                for field in ("created_at", "updated_at", "due_date", "title", "priority")
+                for field in (
+                    "position",
+                    "created_at",
+                    "updated_at",
+                    "due_date",
+                    "title",
+                    "priority",
+                )
             },
         ),
     ],
@@ -447,19 +465,21 @@ IDS = {
 
 
 @pytest.mark.parametrize("path", ["/api/v1/tasks/", "/api/v1/tasks/statistics/"])
-def test_the_project_filter_is_a_list_of_ids_described_for_its_users(schema, path):
-    project = parameter(schema["paths"][path]["get"], "project")
+@pytest.mark.parametrize("name", ["project", "label"])
+def test_the_id_filters_are_lists_of_ids_described_for_their_users(schema, path, name):
+    found = parameter(schema["paths"][path]["get"], name)
 
-    assert project["schema"] == IDS
-    assert "?project=1&project=2" in project["description"]
+    assert found["schema"] == IDS
+    assert f"?{name}=1&{name}=2" in found["description"]
 
 
 def test_every_enumerated_query_parameter_has_an_enum(schema):
     # Every query parameter of every list is free text, a number, a date or an enum.
     free = {"search": "string", "assignee": "integer", "task": "integer", "after": "integer"}
     free |= {"limit": "integer", "offset": "integer"}
-    ids = {"project"}
+    ids = {"project", "label"}
     dates = {"due_before", "due_after"}
+    patterned = {"parent": PARENT_PATTERN}
     for path, method, operation in operations(schema):
         for p in operation.get("parameters", []):
             if p["in"] != "query":
@@ -469,6 +489,9 @@ def test_every_enumerated_query_parameter_has_an_enum(schema):
                 assert p["schema"]["format"] == "date-time", label
             elif p["name"] in ids:
                 assert p["schema"] == IDS, label
+            elif p["name"] in patterned:
+                assert p["schema"]["type"] == "string", label
+                assert p["schema"]["pattern"] == patterned[p["name"]], label
             elif p["name"] in free:
                 assert p["schema"]["type"] == free[p["name"]], label
             else:
@@ -507,9 +530,23 @@ def test_a_component_is_described_by_its_own_docstring_only(schema):
 # Projects, members and labels (issue #23).
 
 
+def with_nulls(node: Any) -> Any:
+    """OpenAPI 3.0's `nullable: true` as JSON Schema says it (Draft 4 ignores it)."""
+    if isinstance(node, list):
+        return [with_nulls(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    found = {key: with_nulls(value) for key, value in node.items()}
+    if found.pop("nullable", False):
+        return {"anyOf": [found, {"type": "null"}]}
+    return found
+
+
 def body_validator(schema: dict[str, Any], name: str) -> Draft4Validator:
     """A validator of the component `name`, its references resolved in the document."""
-    return Draft4Validator({**component(schema, name), "components": schema["components"]})
+    return Draft4Validator(
+        with_nulls({**component(schema, name), "components": schema["components"]})
+    )
 
 
 @pytest.mark.parametrize(
@@ -627,3 +664,368 @@ def test_the_reads_of_projects_declare_their_conditional_get(schema, path):
 
     assert "304" in operation["responses"]
     assert parameter(operation, "If-None-Match")["in"] == "header"
+
+
+# Collaboration on tasks (issue #24).
+
+
+def operation_at(schema: dict[str, Any], path: str, method: str) -> dict[str, Any]:
+    return dict(schema["paths"][path][method])
+
+
+def body_component(operation: dict[str, Any]) -> str:
+    ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    return str(ref.rsplit("/", 1)[1])
+
+
+def success_schema(operation: dict[str, Any], status: str) -> dict[str, Any]:
+    return dict(operation["responses"][status]["content"]["application/json"]["schema"])
+
+
+NEW_OPERATIONS = [
+    ("/api/v1/tasks/{id}/move/", "post"),
+    ("/api/v1/tasks/{id}/relations/", "get"),
+    ("/api/v1/tasks/{id}/relations/", "post"),
+    ("/api/v1/tasks/{id}/relations/{relation_id}/", "delete"),
+    ("/api/v1/tasks/bulk/", "post"),
+    ("/api/v1/tasks/bulk-delete/", "post"),
+    ("/api/v1/tasks/{task_id}/comments/", "get"),
+    ("/api/v1/tasks/{task_id}/comments/", "post"),
+    ("/api/v1/comments/{id}/", "get"),
+    ("/api/v1/comments/{id}/", "patch"),
+    ("/api/v1/comments/{id}/", "delete"),
+    ("/api/v1/notifications/", "get"),
+    ("/api/v1/notifications/{id}/read/", "post"),
+    ("/api/v1/notifications/read-all/", "post"),
+]
+
+
+def test_every_new_operation_is_in_the_schema_with_a_summary_and_its_errors(schema):
+    documented = {(path, method) for path, method, _ in operations(schema)}
+
+    assert set(NEW_OPERATIONS) <= documented
+    for path, method in NEW_OPERATIONS:
+        operation = operation_at(schema, path, method)
+        assert operation["summary"], (path, method)
+        assert {"401", "429"} <= set(operation["responses"]), (path, method)
+        if method != "get":
+            assert "403" in operation["responses"], (path, method)
+        if "{" in path:
+            assert "404" in operation["responses"], (path, method)
+        if "requestBody" in operation:
+            assert {"400", "413", "415"} <= set(operation["responses"]), (path, method)
+
+
+def test_a_task_shows_its_labels_parent_position_subtasks_and_blocked(schema):
+    task = component(schema, "TaskOutput")
+    properties = task["properties"]
+
+    assert {"labels", "parent", "position", "subtasks", "blocked"} <= set(task["required"])
+    assert properties["labels"]["type"] == "array"
+    assert properties["labels"]["items"]["type"] == "integer"
+    assert properties["parent"]["type"] == "integer"
+    assert properties["position"]["type"] == "string"
+    assert properties["blocked"]["type"] == "boolean"
+    assert properties["subtasks"]["allOf"] == [{"$ref": "#/components/schemas/SubtasksOutput"}]
+    subtasks = component(schema, "SubtasksOutput")
+    assert set(subtasks["required"]) == {"total", "completed"}
+    assert {p["type"] for p in subtasks["properties"].values()} == {"integer"}
+
+
+@pytest.mark.parametrize("name", ["TaskInputRequest", "PatchedTaskInputRequest"])
+def test_a_tasks_labels_and_parent_declare_their_limits(schema, name):
+    properties = component(schema, name)["properties"]
+    labels, parent = properties["labels"], properties["parent"]
+    an_id = {"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_ID}
+    task = body_validator(schema, name)
+
+    assert labels["type"] == "array"
+    assert labels["maxItems"] == 50
+    assert {key: labels["items"].get(key) for key in an_id} == an_id
+    assert {key: parent.get(key) for key in an_id} == an_id
+    assert parent["nullable"] is True
+    base = {"title": "Weed"}
+    assert task.is_valid({**base, "labels": [1, 2], "parent": None})
+    assert not task.is_valid({**base, "labels": [0]})
+    assert not task.is_valid({**base, "labels": list(range(1, 52))})
+    assert not task.is_valid({**base, "parent": 0})
+
+
+@pytest.mark.parametrize(
+    ("body", "valid"),
+    [
+        ({"before": 7}, True),
+        ({"after": 7}, True),
+        ({"before": 7, "after": 8}, False),
+        ({}, False),
+        ({"before": 0}, False),
+        ({"before": 7, "position": "a"}, False),
+    ],
+    ids=["before", "after", "both", "neither", "zero", "unknown"],
+)
+def test_a_move_names_exactly_one_neighbour(schema, body, valid):
+    operation = operation_at(schema, "/api/v1/tasks/{id}/move/", "post")
+    name = body_component(operation)
+    move = body_validator(schema, name)
+
+    assert name == "MoveInputRequest"
+    # No body at all is refused as `{}` is: a generated client must always send one.
+    assert operation["requestBody"]["required"] is True
+    assert move.is_valid(body) is valid
+    # One component (the rule in `allOf`): a generated client gets a model, not a union.
+    assert component(schema, name)["type"] == "object"
+    assert not {"oneOf", "anyOf"} & set(component(schema, name))
+
+
+def test_a_move_answers_the_task_with_its_etag_and_takes_if_match(schema):
+    operation = operation_at(schema, "/api/v1/tasks/{id}/move/", "post")
+    ok = operation["responses"]["200"]
+
+    assert success_schema(operation, "200") == {"$ref": "#/components/schemas/TaskOutput"}
+    assert "ETag" in ok["headers"]
+    assert parameter(operation, "If-Match")["in"] == "header"
+    assert "412" in operation["responses"]
+
+
+def test_a_relation_names_its_kind_and_direction_with_named_enums(schema):
+    create = operation_at(schema, "/api/v1/tasks/{id}/relations/", "post")
+    relation_input = component(schema, body_component(create))
+    output = component(schema, "RelationOutput")
+    kind = {"$ref": "#/components/schemas/RelationKindEnum"}
+
+    # Named for what it is: drf-spectacular's fallback on a name clash (`Kind5feEnum`)
+    # becomes a generated client's class name.
+    assert relation_input["properties"]["kind"] == kind
+    assert output["properties"]["kind"] == kind
+    assert component(schema, "RelationKindEnum")["enum"] == ["blocks", "relates_to", "duplicates"]
+    assert set(relation_input["required"]) == {"kind", "task"}
+    assert relation_input["properties"]["task"]["minimum"] == 1
+    assert output["properties"]["direction"] == {"$ref": "#/components/schemas/DirectionEnum"}
+    assert component(schema, "DirectionEnum")["enum"] == ["outgoing", "incoming"]
+    assert set(output["required"]) == {
+        "id",
+        "kind",
+        "task",
+        "other_task",
+        "direction",
+        "created_by",
+        "created_at",
+    }
+    assert success_schema(create, "201") == {"$ref": "#/components/schemas/RelationOutput"}
+    listing = operation_at(schema, "/api/v1/tasks/{id}/relations/", "get")
+    assert success_schema(listing, "200") == {
+        "$ref": "#/components/schemas/PaginatedRelationOutputList"
+    }
+
+
+def test_no_enum_component_is_named_by_a_hash(schema):
+    # drf-spectacular names clashing enums `<field><3 hex digits>Enum` (with a warning
+    # that fails `spectacular --fail-on-warn`).
+    hashed = [
+        name
+        for name, found in schema["components"]["schemas"].items()
+        if "enum" in found and re.search(r"[0-9][0-9a-f]{2}Enum$|[0-9a-f][0-9][0-9a-f]Enum$", name)
+    ]
+
+    assert hashed == []
+
+
+def test_a_relation_conflict_is_documented_with_its_code(schema):
+    conflict = operation_at(schema, "/api/v1/tasks/{id}/relations/", "post")["responses"]["409"]
+
+    assert conflict["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Error"
+    }
+    assert "`relation_exists`" in conflict["description"]
+
+
+def test_a_relation_is_removed_by_its_id_under_the_tasks(schema):
+    operation = operation_at(schema, "/api/v1/tasks/{id}/relations/{relation_id}/", "delete")
+
+    assert parameter(operation, "relation_id")["schema"] == {
+        "type": "integer",
+        "format": "int64",
+        "minimum": 1,
+    }
+    assert set(operation["responses"]["204"]) == {"description"}  # no body
+
+
+@pytest.mark.parametrize(
+    ("body", "valid"),
+    [
+        ({"ids": [1]}, True),
+        ({"ids": list(range(1, 101)), "set": {"status": "completed"}}, True),
+        ({"ids": [1], "set": {"due_date": None, "assignee": None}, "add_labels": [2]}, True),
+        ({"ids": []}, False),
+        ({"ids": list(range(1, 102))}, False),
+        ({"ids": [0]}, False),
+        ({"ids": [1], "set": {"title": "x"}}, False),
+        ({"ids": [1], "set": {"project": None}}, False),
+        ({"set": {"status": "completed"}}, False),
+    ],
+    ids=["one", "hundred", "nulls", "none", "101", "zero", "title", "null-project", "no-ids"],
+)
+def test_a_bulk_change_takes_1_to_100_ids_and_the_fields_each_task_takes(schema, body, valid):
+    operation = operation_at(schema, "/api/v1/tasks/bulk/", "post")
+
+    assert body_validator(schema, body_component(operation)).is_valid(body) is valid
+
+
+def test_a_bulk_change_answers_the_list_of_tasks_not_a_page(schema):
+    operation = operation_at(schema, "/api/v1/tasks/bulk/", "post")
+
+    assert success_schema(operation, "200") == {
+        "type": "array",
+        "items": {"$ref": "#/components/schemas/TaskOutput"},
+    }
+    # Not a list endpoint: no page parameters.
+    assert [p["name"] for p in operation.get("parameters", [])] == []
+
+
+@pytest.mark.parametrize(
+    ("body", "valid"),
+    [({"ids": [1, 2]}, True), ({"ids": []}, False), ({"ids": [1], "set": {}}, False)],
+    ids=["two", "none", "set"],
+)
+def test_a_bulk_delete_takes_ids_only(schema, body, valid):
+    operation = operation_at(schema, "/api/v1/tasks/bulk-delete/", "post")
+
+    assert body_validator(schema, body_component(operation)).is_valid(body) is valid
+    assert set(operation["responses"]["204"]) == {"description"}
+    assert [p["name"] for p in operation.get("parameters", [])] == []
+
+
+def test_the_errors_fields_take_a_failing_ids_messages(schema):
+    # A bulk change names each failing task by its id under `fields`.
+    error = body_validator(schema, "Error")
+    bulk_error = {
+        "error": {
+            "code": "validation_error",
+            "message": "Some tasks cannot be changed.",
+            "fields": {
+                "12": ["No task with this id that you can see."],
+                "13": ["labels: No label 5 in the task's project."],
+            },
+        }
+    }
+
+    assert error.is_valid(bulk_error)
+    assert component(schema, "ErrorDetail")["properties"]["fields"]["type"] == "object"
+
+
+def test_the_statistics_take_every_filter_of_the_list(schema):
+    def filters(path: str) -> dict[str, Any]:
+        return {
+            p["name"]: p["schema"]
+            for p in operation_at(schema, path, "get")["parameters"]
+            if p["in"] == "query" and p["name"] not in ("limit", "offset")
+        }
+
+    listed = filters("/api/v1/tasks/")
+
+    assert {"label", "parent", "blocked", "status", "priority", "project", "search"} <= set(listed)
+    assert filters("/api/v1/tasks/statistics/") == listed
+
+
+@pytest.mark.parametrize("name", ["label", "parent", "blocked"])
+def test_the_new_task_filters_are_described_for_their_users(schema, name):
+    found = parameter(operation_at(schema, "/api/v1/tasks/", "get"), name)
+
+    assert found.get("description"), name
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [
+        ("none", True),
+        ("7", True),
+        ("9" * 18, True),
+        ("9" * 19, False),
+        ("", False),
+        (" 7", False),
+        ("None", False),
+        ("-1", False),
+        ("\u0661", False),  # ARABIC-INDIC DIGIT ONE
+    ],
+)
+def test_the_parent_filter_is_an_id_or_none(schema, value, valid):
+    parent = parameter(operation_at(schema, "/api/v1/tasks/", "get"), "parent")
+
+    assert bool(re.search(parent["schema"]["pattern"], value, re.ASCII)) is valid
+
+
+def test_the_blocked_filter_is_true_or_false(schema):
+    blocked = parameter(operation_at(schema, "/api/v1/tasks/", "get"), "blocked")
+
+    assert set(blocked["schema"]["enum"]) == {"true", "false"}
+
+
+def test_a_comment_body_declares_its_limits(schema):
+    create = operation_at(schema, "/api/v1/tasks/{task_id}/comments/", "post")
+    change = operation_at(schema, "/api/v1/comments/{id}/", "patch")
+    name = body_component(create)
+    body = component(schema, name)["properties"]["body"]
+    comment = body_validator(schema, name)
+
+    assert body_component(change) == name  # the text is the one field, required on PATCH too
+    assert component(schema, name)["required"] == ["body"]
+    assert {key: body[key] for key in ("minLength", "maxLength", "pattern")} == {
+        "minLength": 1,
+        "maxLength": 10000,
+        "pattern": NOT_BLANK,
+    }
+    assert comment.is_valid({"body": "Looks good, @mia"})
+    assert not comment.is_valid({"body": "   "})
+    assert not comment.is_valid({"body": "x" * 10001})
+    assert success_schema(create, "201") == {"$ref": "#/components/schemas/CommentOutput"}
+    assert success_schema(change, "200") == {"$ref": "#/components/schemas/CommentOutput"}
+
+
+def test_a_comment_and_a_notification_show_the_documented_shape(schema):
+    comment = component(schema, "CommentOutput")
+    notification = component(schema, "NotificationOutput")
+    user = {"allOf": [{"$ref": "#/components/schemas/UserRef"}]}
+
+    assert set(comment["required"]) == {
+        "id",
+        "task",
+        "author",
+        "body",
+        "mentions",
+        "created_at",
+        "updated_at",
+        "edited",
+    }
+    assert {k: v for k, v in comment["properties"]["author"].items() if k == "allOf"} == user
+    assert set(notification["required"]) == {
+        "id",
+        "kind",
+        "task",
+        "comment",
+        "actor",
+        "created_at",
+        "read_at",
+    }
+    assert {k: v for k, v in notification["properties"]["actor"].items() if k == "allOf"} == user
+    assert component(schema, "NotificationKindEnum")["enum"] == [
+        "assigned",
+        "mentioned",
+        "commented",
+    ]
+    assert set(component(schema, "UserRef")["required"]) == {"id", "username"}
+
+
+def test_notifications_are_listed_by_unread_and_marked_read(schema):
+    listing = operation_at(schema, "/api/v1/notifications/", "get")
+    read = operation_at(schema, "/api/v1/notifications/{id}/read/", "post")
+    read_all = operation_at(schema, "/api/v1/notifications/read-all/", "post")
+
+    assert set(parameter(listing, "unread")["schema"]["enum"]) == {"true", "false"}
+    assert success_schema(listing, "200") == {
+        "$ref": "#/components/schemas/PaginatedNotificationOutputList"
+    }
+    assert success_schema(read, "200") == {"$ref": "#/components/schemas/NotificationOutput"}
+    assert "requestBody" not in read and "requestBody" not in read_all
+    updated = component(schema, "ReadAllOutput")
+    assert updated["required"] == ["updated"]
+    assert updated["properties"]["updated"]["minimum"] == 0

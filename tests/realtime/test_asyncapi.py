@@ -14,6 +14,7 @@ from jsonschema import Draft7Validator, FormatChecker
 from referencing import Registry
 from referencing.jsonschema import DRAFT7
 
+from comments import services as comments
 from projects import services as projects
 from realtime import authentication, consumers
 from taskmanager.asgi import application
@@ -144,6 +145,12 @@ def test_every_message_type_is_documented_once_per_direction():
         "label.created",
         "label.updated",
         "label.deleted",
+        "relation.created",
+        "relation.deleted",
+        "comment.created",
+        "comment.updated",
+        "comment.deleted",
+        "notification.created",
         "resumed",
         "error",
     }
@@ -176,6 +183,10 @@ async def test_every_message_the_consumer_sends_matches_the_document(
         seen.setdefault(message["type"], []).append(message)
         return message
 
+    async def hear_types(communicator: Any, count: int) -> list[str]:
+        """The types of the next `count` messages, sorted: one write's events."""
+        return sorted([(await hear(communicator))["type"] for _ in range(count)])
+
     # Before the socket: its `project.created` comes with the resume below.
     project = await database_sync_to_async(projects.project_create)(actor=member, name="Documented")
     communicator = socket()
@@ -193,6 +204,34 @@ async def test_every_message_the_consumer_sends_matches_the_document(
             actor=member, title="Documented", description="in AsyncAPI", project=project
         )
         assert (await hear(communicator))["task"]["project"] == project.pk
+        # Collaboration: a subtask that blocks its parent, a comment of the other member
+        # mentioning this socket's user (their notification), each removed again.
+        blocker = await database_sync_to_async(services.task_create)(
+            actor=member, title="Blocker", project=project, parent=task.pk
+        )
+        assert await hear_types(communicator, 2) == ["task.created", "task.updated"]
+        relation = await database_sync_to_async(services.relation_create)(
+            actor=member, task=blocker, kind="blocks", other_id=task.pk
+        )
+        assert await hear_types(communicator, 2) == ["relation.created", "task.updated"]
+        comment = await database_sync_to_async(comments.comment_create)(
+            actor=other_member, task=task, body=f"Is @{member.username} on it?"
+        )
+        assert await hear_types(communicator, 2) == ["comment.created", "notification.created"]
+        await database_sync_to_async(comments.comment_update)(
+            actor=other_member, comment_id=comment.pk, body="Never mind."
+        )
+        assert (await hear(communicator))["type"] == "comment.updated"
+        await database_sync_to_async(comments.comment_delete)(
+            actor=other_member, comment_id=comment.pk
+        )
+        assert (await hear(communicator))["type"] == "comment.deleted"
+        await database_sync_to_async(services.relation_delete)(
+            actor=member, task=task, relation_id=relation.pk
+        )
+        assert await hear_types(communicator, 2) == ["relation.deleted", "task.updated"]
+        await database_sync_to_async(services.task_delete)(actor=member, task_id=blocker.pk)
+        assert await hear_types(communicator, 2) == ["task.deleted", "task.updated"]
         task = await database_sync_to_async(services.task_update)(
             actor=member, task_id=task.pk, data={"status": "completed", "assignee": other_member}
         )

@@ -219,9 +219,15 @@ async def test_a_created_task_reaches_the_members_of_its_project_managers_and_ad
                 "status": [None, "pending"],
                 "owner": [None, member.pk],
                 "assignee": [None, manager.pk],
+                "labels": [None, []],
+                "position": [None, task["position"]],
+                "subtasks": [None, {"total": 0, "completed": 0}],
+                "blocked": [None, False],
             },
             feed_client=member_client,
         )
+        # The assignee is also told, alone (a notification).
+        assert (await receive(manager_ws))["type"] == "notification.created"
         await assert_all_silent(owner_ws, manager_ws, admin_ws, stranger_ws)
 
 
@@ -297,6 +303,8 @@ async def test_a_reassignment_reaches_the_old_and_the_new_assignee_members_of_th
             changes={"assignee": [other_member.pk, manager.pk]},
             feed_client=other_member_client,  # Otto's feed has it: he is still a member
         )
+        # The new assignee is also told, alone (a notification).
+        assert (await receive(new_ws))["type"] == "notification.created"
         await assert_all_silent(owner_ws, old_ws, new_ws, admin_ws, stranger_ws)
 
 
@@ -338,6 +346,10 @@ async def test_a_deletion_reaches_everyone_who_saw_the_task_with_its_last_state(
                 "status": ["pending", None],
                 "owner": [member.pk, None],
                 "assignee": [manager.pk, None],
+                "labels": [[], None],
+                "position": [last["position"], None],
+                "subtasks": [{"total": 0, "completed": 0}, None],
+                "blocked": [False, None],
             },
             feed_client=member_client,
         )

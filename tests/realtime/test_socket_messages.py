@@ -15,6 +15,8 @@ from django.utils import timezone
 
 from accounts.models import User
 from activity.models import Event
+from comments.events import COMMENT_EVENTS
+from notifications.events import NOTIFICATION_EVENTS
 from projects import events as project_events
 from projects.selectors import personal_project_of
 from projects.services import member_remove
@@ -41,7 +43,11 @@ EVENT_TYPES = frozenset().union(
     events.TASK_EVENTS.types,
     project_events.PROJECT_EVENTS.types,
     project_events.LABEL_EVENTS.types,
+    COMMENT_EVENTS.types,
+    NOTIFICATION_EVENTS.types,
 )
+# A notification's event: read by its one user only.
+NOTIFIED = "notification.created"
 RESUME_LIMIT = 1000
 MAX_CHARS = 4096
 
@@ -109,7 +115,9 @@ async def assert_still_open(communicator: Any) -> None:
 def history(member, other_member, manager, task, assigned_task, others_task) -> dict[str, Any]:
     """Events before any socket opens, some Mia may see and some she may not. Hers: the
     events of her personal project and of "Shared by otto" (`assigned_task`'s), which
-    she joined after it was created; a member reads all of a project's events."""
+    she joined after it was created; a member reads all of a project's events; and
+    her notification of being assigned `assigned_task`. A manager's: all but others'
+    notifications."""
     task_update(actor=member, task_id=task.pk, data={"title": "Mia's renamed task"})
     task_update(actor=other_member, task_id=others_task.pk, data={"priority": "high"})
     task_update(actor=member, task_id=assigned_task.pk, data={"status": "in_progress"})
@@ -123,7 +131,9 @@ def history(member, other_member, manager, task, assigned_task, others_task) -> 
         "mia": event_ids(
             Q(subject_id__in=[task.pk, assigned_task.pk, gone.pk], type__startswith="task.")
             | Q(subject_id__in=[personal, shared], type__startswith="project.")
+            | Q(type=NOTIFIED, owner_id=member.pk)
         ),
+        "manon": event_ids(~Q(type=NOTIFIED) | Q(owner_id=manager.pk)),
     }
 
 
@@ -153,7 +163,7 @@ async def test_resume_sends_the_missed_events_the_user_may_see_oldest_first_then
     history, member_client
 ):
     expected = history["mia"]
-    assert len(expected) == 9
+    assert len(expected) == 10
     assert set(expected) < set(history["all"])
 
     async with open_sockets(member_client.tokens) as (ws,):
@@ -179,6 +189,7 @@ async def test_resume_sends_the_missed_events_the_user_may_see_oldest_first_then
             "task.created": 3,
             "task.updated": 2,
             "task.deleted": 1,
+            NOTIFIED: 1,  # Otto assigned her `assigned_task`
         }
         await assert_silent(ws)
 
@@ -277,6 +288,8 @@ async def test_a_removed_member_resumes_only_the_events_of_the_project_that_name
             type__in=[project_events.MEMBER_ADDED, project_events.MEMBER_REMOVED],
             project_id=shared,
         )
+        # Her notification of the assignment, which named her when she was a member.
+        | Q(type=NOTIFIED, owner_id=member.pk)
     )
     # project.created and the task's created, unassigned and renamed events.
     withheld = sorted(set(await in_thread(project_event_ids)(shared)) - set(expected))
@@ -289,6 +302,7 @@ async def test_a_removed_member_resumes_only_the_events_of_the_project_that_name
         assert [message["type"] for message in sent] == [
             project_events.CREATED,
             project_events.MEMBER_ADDED,
+            NOTIFIED,
             project_events.MEMBER_REMOVED,
         ]
         removal = sent[-1]
@@ -300,7 +314,7 @@ async def test_a_removed_member_resumes_only_the_events_of_the_project_that_name
             "type": "resumed",
             "after": 0,
             "last": expected[-1],
-            "count": 3,
+            "count": 4,
             "complete": True,
         }
         assert await in_thread(feed_items)(member_client) == []
@@ -310,9 +324,9 @@ async def test_a_managers_resume_includes_everyones_events(history, manager_clie
     async with open_sockets(manager_client.tokens) as (ws,):
         sent, resumed = await resume(ws, 0)
 
-        assert [message["event"] for message in sent] == history["all"]
-        assert resumed["count"] == len(history["all"])
-        assert resumed["last"] == history["all"][-1]
+        assert [message["event"] for message in sent] == history["manon"]
+        assert resumed["count"] == len(history["manon"])
+        assert resumed["last"] == history["manon"][-1]
         assert resumed["complete"] is True
         assert_same_as_feed(sent, await in_thread(feed_items)(manager_client))
 

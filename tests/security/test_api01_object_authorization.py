@@ -1,13 +1,17 @@
 """API1:2023 Broken Object Level Authorization.
 
 Every object endpoint of the schema (a path with an `{id}`), called with another
-user's id (his task, file, session, his project, a membership and a label in it),
-answers exactly as for an id that does not exist (404, or the 403 of an admin-only
-endpoint) and changes nothing; every list leaves other users' objects out, whatever
+user's id (his task, file, session, his project, a membership and a label in it,
+a comment, a notification, a relation between his tasks), answers exactly as for
+an id that does not exist (404, or the 403 of an admin-only endpoint) and changes
+nothing; every list leaves other users' objects out, whatever
 its query parameters; and nobody's socket carries an event of a task they may not
-see. tests/security/test_projects_authorization.py goes into projects further.
+see. tests/security/test_projects_authorization.py goes into projects further,
+tests/security/test_collaboration_authorization.py into relations, comments,
+notifications, moves and bulk changes.
 """
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -16,11 +20,14 @@ from channels.db import database_sync_to_async
 
 from accounts.models import User, UserSession
 from activity.models import Event
+from comments.models import Comment
+from comments.services import comment_create
 from files.models import File
+from notifications.models import Notification
 from projects.models import Label, Membership, Project
 from projects.services import label_create
-from tasks.models import Task
-from tasks.services import task_delete, task_update
+from tasks.models import Relation, Task
+from tasks.services import relation_create, task_delete, task_update
 from tests.factories import TaskFactory, UserFactory, shared_project
 from tests.helpers import claims
 from tests.realtime.sockets import (
@@ -39,15 +46,21 @@ MISSING_SESSION = "00000000-0000-4000-8000-000000000000"
 # `test_every_object_endpoint_of_the_schema_is_covered` fails when a new one appears.
 OBJECT_PATHS: dict[str, str] = {
     "/api/v1/auth/sessions/{id}/": "session",
+    "/api/v1/comments/{id}/": "comment",
     "/api/v1/files/{id}/": "file",
     "/api/v1/files/{id}/download/": "file",
     "/api/v1/labels/{id}/": "label",
+    "/api/v1/notifications/{id}/read/": "notification",
     "/api/v1/projects/{id}/": "project",
     "/api/v1/projects/{id}/labels/": "project",
     "/api/v1/projects/{id}/members/": "project",
     "/api/v1/projects/{id}/members/{user_id}/": "membership",
     "/api/v1/tasks/{id}/": "task",
     "/api/v1/tasks/{id}/events/": "task",
+    "/api/v1/tasks/{id}/move/": "task",
+    "/api/v1/tasks/{id}/relations/": "task",
+    "/api/v1/tasks/{id}/relations/{relation_id}/": "relation",
+    "/api/v1/tasks/{task_id}/comments/": "task",
     "/api/v1/users/{id}/": "user",
 }
 # Object endpoints a member and a manager may not use at all (function level, API5):
@@ -56,10 +69,11 @@ ADMIN_ONLY_PATHS = {"/api/v1/users/{id}/"}
 # What managers see of everyone by design (`tasks.view_any_task`,
 # `projects.view_any_project`; API5 checks what they may change): they are tried on
 # the other kinds only.
-SEEN_BY_MANAGERS = {"task", "project", "label", "membership"}
+SEEN_BY_MANAGERS = {"task", "project", "label", "membership", "comment", "relation"}
 
-# A valid body for each write, so a refusal cannot be a validation error.
-BODIES: dict[tuple[str, str], dict[str, Any]] = {
+# A valid body for each write, so a refusal cannot be a validation error; a callable
+# builds it from `others_objects` (another of Otto's tasks to move next to or relate to).
+BODIES: dict[tuple[str, str], dict[str, Any] | Callable[[dict[str, Any]], dict[str, Any]]] = {
     ("/api/v1/tasks/{id}/", "put"): {"title": "Taken over", "description": "", "priority": "high"},
     ("/api/v1/tasks/{id}/", "patch"): {"title": "Taken over"},
     ("/api/v1/users/{id}/", "patch"): {"is_active": False},
@@ -68,26 +82,45 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("/api/v1/projects/{id}/members/{user_id}/", "patch"): {"role": "admin"},
     ("/api/v1/projects/{id}/labels/", "post"): {"name": "Taken over", "color": "#ff0000"},
     ("/api/v1/labels/{id}/", "patch"): {"name": "Taken over", "color": "#ff0000"},
+    ("/api/v1/tasks/{task_id}/comments/", "post"): {"body": "Taken over"},
+    ("/api/v1/comments/{id}/", "patch"): {"body": "Taken over"},
+    ("/api/v1/tasks/{id}/move/", "post"): lambda o: {"after": o["second_task"]},
+    ("/api/v1/tasks/{id}/relations/", "post"): lambda o: {
+        "kind": "duplicates",
+        "task": o["second_task"],
+    },
 }
 
 
 @pytest.fixture
 def others_objects(other_member: User, others_task: Any, others_file: dict, login: Any) -> dict:
     """Otto's id of each kind (his task, his file, a live session of his, himself, his
-    project with Pia as a member, her membership (project id, user id), a label)."""
+    project with Pia as a member, her membership (project id, user id), a label, his
+    comment on his task, his notification of Pia's comment on a task of the project,
+    his relation (task id, relation id) from his task to a second one of his)."""
     tokens = login(other_member)
     pia = UserFactory(username="pia", email="pia@example.com")
     project = shared_project(other_member, pia)
     label = label_create(actor=other_member, project_id=project.pk, name="Otto's", color="#336699")
+    comment = comment_create(actor=other_member, task=others_task, body="Otto's note")
+    second = TaskFactory(owner=other_member, title="Otto's second task")
+    relation = relation_create(
+        actor=other_member, task=others_task, kind="blocks", other_id=second.pk
+    )
+    comment_create(actor=pia, task=TaskFactory(owner=other_member, project=project), body="Hi")
     return {
         "task": others_task.pk,
         "task_project": others_task.project_id,
+        "second_task": second.pk,
+        "relation": (others_task.pk, relation.pk),
         "file": others_file["id"],
         "session": claims(tokens["access"])["sid"],
         "user": other_member.pk,
         "project": project.pk,
         "membership": (project.pk, pia.pk),
         "label": label.pk,
+        "comment": comment.pk,
+        "notification": Notification.objects.get(user=other_member).pk,
         "tokens": tokens,
     }
 
@@ -101,6 +134,7 @@ def state_of(objects: dict[str, Any]) -> tuple[Any, ...]:
     return (
         task.title,
         task.version,
+        task.position,
         task.owner_id,
         task.project_id,
         File.objects.filter(pk=objects["file"]).exists(),
@@ -112,6 +146,9 @@ def state_of(objects: dict[str, Any]) -> tuple[Any, ...]:
         sorted(Membership.objects.filter(project_id=project_id).values_list("user_id", "role")),
         sorted(Label.objects.filter(project_id=project_id).values_list("id", "name", "color")),
         Event.objects.filter(project_id=project_id).count(),
+        sorted(Comment.objects.values_list("id", "body")),
+        sorted(Notification.objects.values_list("id", "read_at")),
+        sorted(Relation.objects.values_list("id", "task_id", "other_id", "kind")),
     )
 
 
@@ -128,16 +165,19 @@ def object_operations() -> list[tuple[str, str, str]]:
 
 
 def url_of(path: str, key: Any) -> str:
-    """The path with the object's id; a membership's is (project id, user id)."""
-    project_id, user_id = key if isinstance(key, tuple) else (key, key)
-    return fill(path.replace("{user_id}", str(user_id)), project_id)
+    """The path with the object's id; a membership's is (project id, user id), a
+    relation's (task id, relation id)."""
+    first, second = key if isinstance(key, tuple) else (key, key)
+    return fill(re.sub(r"\{(user_id|relation_id)\}", str(second), path), first)
 
 
-def call(client: Any, method: str, path: str, key: Any) -> Any:
+def call(client: Any, method: str, path: str, key: Any, objects: dict[str, Any]) -> Any:
     url = url_of(path, key)
     body = BODIES.get((path, method))
     if body is None:
         return getattr(client, method)(url)
+    if callable(body):
+        body = body(objects)
     return getattr(client, method)(url, body, format="json")
 
 
@@ -157,8 +197,8 @@ def test_another_users_object_answers_as_a_missing_one_and_stays_unchanged(
     before = state_of(others_objects)
 
     with committed():
-        response = call(client, method, path, others_objects[kind])
-    answer_for_missing = call(client, method, path, missing)
+        response = call(client, method, path, others_objects[kind], others_objects)
+    answer_for_missing = call(client, method, path, missing, others_objects)
 
     expected = 403 if path in ADMIN_ONLY_PATHS else 404
     assert response.status_code == expected, response.content
@@ -171,19 +211,25 @@ def test_another_users_object_answers_as_a_missing_one_and_stays_unchanged(
     assert state_of(others_objects) == before
 
 
+OWNER_CALLS: dict[str, tuple[str, int]] = {
+    "/api/v1/auth/sessions/{id}/": ("delete", 204),
+    "/api/v1/projects/{id}/members/{user_id}/": ("patch", 200),
+    "/api/v1/notifications/{id}/read/": ("post", 200),
+    "/api/v1/tasks/{id}/move/": ("post", 200),
+    "/api/v1/tasks/{id}/relations/{relation_id}/": ("delete", 204),
+}
+
+
 @pytest.mark.parametrize("path", sorted(set(OBJECT_PATHS) - ADMIN_ONLY_PATHS))
 def test_the_owner_reaches_each_object_endpoint(path, other_member_client, others_objects):
     # The positive control: the same ids work for their owner.
     client = other_member_client
     key = others_objects[OBJECT_PATHS[path]]
-    if "sessions" in path:
-        response = client.delete(url_of(path, key))
-        assert response.status_code == 204
-        return
-    # A membership has no GET: its admin changes it.
-    method = "patch" if "{user_id}" in path else "get"
-    response = call(client, method, path, key)
-    assert response.status_code == 200, response.content
+    # Paths without a GET: a session and a relation are deleted, a membership is
+    # changed by its admin, a notification read and a task moved by a POST.
+    method, expected = OWNER_CALLS.get(path, ("get", 200))
+    response = call(client, method, path, key, others_objects)
+    assert response.status_code == expected, response.content
 
 
 def test_a_session_of_another_user_survives_a_delete_attempt(member_client, others_objects):
@@ -203,6 +249,7 @@ LIST_PATHS: dict[str, Callable[[dict[str, Any], dict[str, Any]], bool]] = {
     "/api/v1/tasks/events/": lambda item, o: item["task"] == o["task"],
     "/api/v1/files/": lambda item, o: item["id"] == o["file"],
     "/api/v1/auth/sessions/": lambda item, o: item["id"] == o["session"],
+    "/api/v1/notifications/": lambda item, o: item["id"] == o["notification"],
 }
 # Lists that are not a member's at all (API5 checks the 403).
 ADMIN_ONLY_LISTS = {"/api/v1/users/"}

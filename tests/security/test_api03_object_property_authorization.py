@@ -1,11 +1,12 @@
 """API3:2023 Broken Object Property Level Authorization.
 
 Writes cannot set the properties the server owns (owner, version, role, active
-flag, staff and superuser flags, a file's hash, size, type or owner): they are
-refused by name (echoed unchanged, a task's read-only fields are accepted), and never
-change anything. Reads expose exactly the
-documented fields: no password hash anywhere, no other user's email to a member,
-no storage names or refresh-token ids.
+flag, staff and superuser flags, a file's hash, size, type or owner, a task's
+position, subtask counts and blocked state, a relation's or a comment's author,
+direction and times): they are refused by name (echoed unchanged, a task's
+read-only fields are accepted), and never change anything. Reads expose exactly
+the documented fields: no password hash anywhere, no other user's email to a
+member, no storage names or refresh-token ids.
 """
 
 import hashlib
@@ -17,17 +18,21 @@ from rest_framework.test import APIClient
 
 from accounts import auth_cache
 from accounts.models import User
+from comments.models import Comment
+from comments.services import comment_create
 from files.models import File
 from projects.services import label_create
-from tasks.models import Task
+from tasks.models import Relation, Task
+from tasks.services import relation_create
 from tests.factories import PASSWORD, TaskFactory
 from tests.files.samples import sample
 from tests.helpers import EVENT_SHAPE, FILE_SHAPE, ME_URL, TASK_SHAPE, assert_error, post_file
 from tests.security.helpers import fill, openapi_schema, walk_strings
 
 USER_SHAPE = {"id", "username", "email", "role", "is_active", "date_joined"}
-# A task names its project now (tests/helpers.py may list it already).
-TASK_FIELDS = TASK_SHAPE | {"project"}
+# A task names its project, labels, parent, position, subtask counts and whether it
+# is blocked now (tests/helpers.py may list them already).
+TASK_FIELDS = TASK_SHAPE | {"project", "labels", "parent", "position", "subtasks", "blocked"}
 PROJECT_SHAPE = {
     "id",
     "name",
@@ -43,6 +48,9 @@ PROJECT_SHAPE = {
 MEMBERSHIP_SHAPE = {"user", "role", "added_at"}
 LABEL_SHAPE = {"id", "project", "name", "color"}
 SESSION_SHAPE = {"id", "created_at", "last_used_at", "ip", "user_agent", "current"}
+RELATION_SHAPE = {"id", "kind", "task", "other_task", "direction", "created_by", "created_at"}
+COMMENT_SHAPE = {"id", "task", "author", "body", "mentions", "created_at", "updated_at", "edited"}
+NOTIFICATION_SHAPE = {"id", "kind", "task", "comment", "actor", "created_at", "read_at"}
 PRIVILEGES = {"role": "admin", "is_staff": True, "is_superuser": True, "is_active": True}
 
 
@@ -93,6 +101,81 @@ def test_unknown_task_properties_are_refused_by_name(field, member_client, task)
     error = assert_error(response, 400, "validation_error")
     assert field in error["fields"]
     assert Task.objects.get(pk=task.pk).version == task.version
+
+
+# What the server keeps of a task's order, subtasks and blockers: a client sending
+# other values is refused by name (the same values, echoed from a GET, are accepted).
+FORGED_TASK_STATE = {
+    "position": "0",
+    "subtasks": {"total": 9, "completed": 9},
+    "blocked": True,
+}
+
+
+@pytest.mark.parametrize("method", ["post", "put", "patch"])
+def test_a_task_refuses_the_position_counts_and_blocked_state_the_server_keeps(
+    method, member_client, task
+):
+    url = "/api/v1/tasks/" if method == "post" else f"/api/v1/tasks/{task.pk}/"
+    before = Task.objects.filter(pk=task.pk).values().get()
+
+    response = getattr(member_client, method)(
+        url, {"title": "Forged", **FORGED_TASK_STATE}, format="json"
+    )
+
+    error = assert_error(response, 400, "validation_error")
+    assert set(error["fields"]) == set(FORGED_TASK_STATE)
+    assert list(Task.objects.values()) == [before]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"id": 424242},
+        {"created_by": 1},
+        {"direction": "incoming"},
+        {"other_task": 1},
+        {"created_at": "2000-01-01T00:00:00Z"},
+    ],
+)
+def test_a_relation_refuses_the_properties_the_server_sets(extra, member_client, member, task):
+    other = TaskFactory(owner=member, title="Other")
+
+    response = member_client.post(
+        f"/api/v1/tasks/{task.pk}/relations/",
+        {"kind": "blocks", "task": other.pk, **extra},
+        format="json",
+    )
+
+    error = assert_error(response, 400, "validation_error")
+    assert set(error["fields"]) == set(extra)
+    assert not Relation.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"author": 1},
+        {"task": 1},
+        {"mentions": [1]},
+        {"edited": True},
+        {"created_at": "2000-01-01T00:00:00Z"},
+    ],
+)
+def test_a_comment_refuses_the_properties_the_server_sets(extra, member_client, member, task):
+    mine = comment_create(actor=member, task=task, body="Mine")
+
+    created = member_client.post(
+        f"/api/v1/tasks/{task.pk}/comments/", {"body": "New", **extra}, format="json"
+    )
+    changed = member_client.patch(
+        f"/api/v1/comments/{mine.pk}/", {"body": "Changed", **extra}, format="json"
+    )
+
+    for response in (created, changed):
+        error = assert_error(response, 400, "validation_error")
+        assert set(error["fields"]) == set(extra)
+    assert list(Comment.objects.values_list("id", "body", "edited")) == [(mine.pk, "Mine", False)]
 
 
 @pytest.mark.parametrize(
@@ -197,8 +280,14 @@ def shared_world(member, other_member, manager, admin, member_client, other_memb
     )
     mine = TaskFactory(owner=member, assignee=other_member, title="For Otto")
     file = post_file(member_client, "photo.png", sample("png"), task=mine).json()
+    # Mentions her: her notifications name Otto.
+    comment = comment_create(actor=other_member, task=shared, body="@mia have a look")
+    # Otto's relation from another task of his project to hers: an incoming one.
+    blocker = TaskFactory(owner=other_member, project=shared.project, title="Blocker")
+    relation_create(actor=other_member, task=blocker, kind="blocks", other_id=shared.pk)
     return {
         "task": shared.pk,
+        "comment": comment.pk,
         "file": file["id"],
         "project": shared.project_id,
         "label": label.pk,
@@ -224,6 +313,8 @@ def readable_urls(world: dict[str, Any], session_id: str) -> list[str]:
             urls.append(fill(path, world["project"]))
         elif path.startswith("/api/v1/labels/"):
             urls.append(fill(path, world["label"]))
+        elif path.startswith("/api/v1/comments/"):
+            urls.append(fill(path, world["comment"]))
         else:
             raise AssertionError(f"no id to read {path} with: add it here")
     return urls
@@ -273,6 +364,22 @@ def test_each_resource_exposes_exactly_its_documented_fields(
     project_id = shared_world["project"]
 
     assert set(admin_client.get(f"/api/v1/tasks/{task_id}/").json()) == TASK_FIELDS
+    assert set(admin_client.get(f"/api/v1/tasks/{task_id}/").json()["subtasks"]) == {
+        "total",
+        "completed",
+    }
+    relations = member_client.get(f"/api/v1/tasks/{task_id}/relations/").json()["results"]
+    assert [set(relation) for relation in relations] == [RELATION_SHAPE]
+    comments = member_client.get(f"/api/v1/tasks/{task_id}/comments/").json()["results"]
+    assert [set(comment) for comment in comments] == [COMMENT_SHAPE]
+    assert set(comments[0]["author"]) == {"id", "username"}
+    comment = member_client.get(f"/api/v1/comments/{shared_world['comment']}/").json()
+    assert set(comment) == COMMENT_SHAPE
+    notifications = member_client.get("/api/v1/notifications/").json()["results"]
+    assert notifications  # she was mentioned
+    for notification in notifications:
+        assert set(notification) == NOTIFICATION_SHAPE
+        assert set(notification["actor"]) == {"id", "username"}
     for event in member_client.get(f"/api/v1/tasks/{task_id}/events/").json()["results"]:
         assert set(event) == EVENT_SHAPE
         assert set(event["changes"]) <= TASK_FIELDS

@@ -3,8 +3,9 @@
 Every paginated list of the schema answers at most 100 items, and a `limit` past
 that (or an `offset` past a million) is refused as the schema says; uploads stop at
 UPLOAD_MAX_BYTES and other bodies at DATA_UPLOAD_MAX_MEMORY_SIZE (413, nothing
-stored); string fields and headers have bounds; socket messages have a size limit
-and a rate limit; and every API operation is throttled, with `Retry-After` on the 429.
+stored); string fields and headers have bounds; a bulk change names at most 100
+tasks, each counted against its own rate; socket messages have a size limit and a
+rate limit; and every API operation is throttled, with `Retry-After` on the 429.
 """
 
 import json
@@ -20,10 +21,13 @@ from rest_framework.test import APIClient
 
 from accounts.models import User, UserSession
 from activity.models import Event
+from comments.models import Comment
+from comments.services import comment_create
 from files.models import File
+from notifications.models import Notification, NotificationKind
 from projects.models import Label, Membership, Project, ProjectRole
 from projects.services import label_create, project_create
-from tasks.models import Task
+from tasks.models import Relation, Task
 from tests.factories import TaskFactory
 from tests.files.samples import text_of_size
 from tests.helpers import assert_error, post_file
@@ -46,11 +50,13 @@ def paginated_paths() -> list[str]:
 def crowded(admin: User) -> dict[str, Any]:
     """More than a page of everything the admin can list (rows written in bulk): tasks
     and their events in the admin's personal project, files, sessions, users, and
-    projects, one of them with that many members and labels."""
+    projects, one of them with that many members and labels; the first task with
+    that many comments (the admin notified of each) and relations."""
     now = timezone.now()
     personal = Project.objects.get(personal_owner=admin)
     tasks = Task.objects.bulk_create(
-        Task(project=personal, owner=admin, title=f"Bulk {n}") for n in range(MANY)
+        Task(project=personal, owner=admin, title=f"Bulk {n}", position=f"{n + 1:010d}")
+        for n in range(MANY)
     )
     Event.objects.bulk_create(
         Event(
@@ -89,6 +95,25 @@ def crowded(admin: User) -> dict[str, Any]:
     )
     Label.objects.bulk_create(
         Label(project=crowded_project, name=f"Bulk {n}", color="#336699") for n in range(MANY)
+    )
+    # Comments on the first task, and the admin's notifications of them.
+    comments = Comment.objects.bulk_create(
+        Comment(task=tasks[0], author=users[0], body=f"Bulk {n}") for n in range(MANY)
+    )
+    Notification.objects.bulk_create(
+        Notification(
+            user=admin,
+            kind=NotificationKind.COMMENTED,
+            task=tasks[0],
+            comment=comment,
+            actor=users[0],
+        )
+        for comment in comments
+    )
+    # The first task relates to every other one: more than a page of its relations.
+    Relation.objects.bulk_create(
+        Relation(task=tasks[0], other=other, kind=Relation.Kind.RELATES_TO, created_by=admin)
+        for other in tasks[1:]
     )
     return {"task": tasks[0].pk, "project": crowded_project.pk}
 
@@ -184,16 +209,18 @@ def test_every_json_body_over_the_limit_is_refused(path, method, admin, admin_cl
     body = json.dumps({"title": "x" * 8192})
     # Ids that exist (the admin's own), so the refusal is the body's.
     project = project_create(actor=admin, name="Admin's")
+    task = TaskFactory(owner=admin)
     own = {
         "/api/v1/users/": admin.pk,
         "/api/v1/projects/": project.pk,
         "/api/v1/labels/": label_create(
             actor=admin, project_id=project.pk, name="Mine", color="#336699"
         ).pk,
+        "/api/v1/comments/": comment_create(actor=admin, task=task, body="Mine").pk,
     }
     url = re.sub(r"\{user_id\}", str(admin.pk), path)
     prefix = next((p for p in own if path.startswith(p)), None)
-    url = fill(url, own[prefix] if prefix else TaskFactory(owner=admin).pk)
+    url = fill(url, own[prefix] if prefix else task.pk)
 
     response = getattr(admin_client, method)(url, body, content_type="application/json")
 
@@ -228,6 +255,72 @@ def test_an_idempotency_key_is_bounded(member_client):
 
     assert_error(response, 400, "validation_error")
     assert not Task.objects.exists()
+
+
+# --- bulk changes ----------------------------------------------------------------------
+
+BULK_URLS = ["/api/v1/tasks/bulk/", "/api/v1/tasks/bulk-delete/"]
+
+
+def bulk_body(url: str, ids: list[int]) -> dict[str, Any]:
+    return {"ids": ids, "set": {"priority": "high"}} if url.endswith("/bulk/") else {"ids": ids}
+
+
+def tasks_of(owner: User, count: int) -> list[int]:
+    """`count` tasks in the owner's personal project (rows written in bulk)."""
+    personal = Project.objects.get(personal_owner=owner)
+    tasks = Task.objects.bulk_create(
+        Task(project=personal, owner=owner, title=f"Bulk {n}", position=f"{n + 1:010d}")
+        for n in range(count)
+    )
+    return [task.pk for task in tasks]
+
+
+def task_rows() -> list[tuple[Any, ...]]:
+    return sorted(Task.objects.values_list("id", "priority", "version"))
+
+
+@pytest.mark.parametrize("url", BULK_URLS)
+def test_a_bulk_request_names_at_most_a_hundred_tasks(url, member, member_client):
+    ids = tasks_of(member, MAX_PAGE + 1)
+    before = task_rows()
+
+    refused = member_client.post(url, bulk_body(url, ids), format="json")
+
+    error = assert_error(refused, 400, "validation_error")
+    assert list(error["fields"]) == ["ids"]
+    assert task_rows() == before
+    # The control: a hundred is fine.
+    assert member_client.post(url, bulk_body(url, ids[:MAX_PAGE]), format="json").status_code in (
+        200,
+        204,
+    )
+
+
+@pytest.mark.parametrize("url", BULK_URLS)
+def test_bulk_changes_count_each_task_against_the_bulk_rate_with_retry_after(
+    url, member, member_client, other_member, other_member_client, settings
+):
+    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "bulk_tasks": "5/min"}
+    ids = tasks_of(member, 6)
+
+    # One task named three times counts once; then three tasks: four of five.
+    repeated = member_client.post(url, bulk_body(url, [ids[0]] * 3), format="json")
+    allowed = member_client.post(url, bulk_body(url, ids[1:4]), format="json")
+    before = task_rows()
+    refused = member_client.post(url, bulk_body(url, ids[4:6]), format="json")
+
+    assert (repeated.status_code, allowed.status_code) in ((200, 200), (204, 204))
+    error = assert_error(refused, 429, "throttled")
+    assert error["message"]
+    assert 1 <= int(refused["Retry-After"]) <= 60
+    assert task_rows() == before
+    # Per user: someone else is not held up.
+    others = tasks_of(other_member, 2)
+    assert other_member_client.post(url, bulk_body(url, others), format="json").status_code in (
+        200,
+        204,
+    )
 
 
 # --- sockets -------------------------------------------------------------------------

@@ -111,7 +111,16 @@ def test_only_admins_delete_another_users_file(manager_client, admin_client, oth
 
 @pytest.mark.parametrize("role", ["member", "manager"])
 @pytest.mark.parametrize(
-    "path", ["/admin/", "/admin/accounts/user/", "/admin/tasks/task/", "/admin/files/file/"]
+    "path",
+    [
+        "/admin/",
+        "/admin/accounts/user/",
+        "/admin/tasks/task/",
+        "/admin/tasks/relation/",
+        "/admin/comments/comment/",
+        "/admin/notifications/notification/",
+        "/admin/files/file/",
+    ],
 )
 def test_the_django_admin_is_closed_to_members_and_managers(role, path, request, db):
     user = request.getfixturevalue(role)

@@ -22,6 +22,7 @@ from django.core.files.storage import default_storage
 from django.test import Client
 from rest_framework.test import APIClient
 
+from comments.services import comment_create
 from files.models import File
 from projects.services import label_create, project_create
 from tests.factories import PASSWORD
@@ -269,6 +270,92 @@ def requests_carrying(url: str, ids: dict[str, Any]) -> list[tuple[str, str, Any
                 f"/api/v1/labels/{label_id}/", {"name": url[-50:]}, format="json", **headers
             ),
         ),
+        (
+            "comment",
+            "post",
+            lambda: member.post(
+                f"/api/v1/tasks/{task_id}/comments/",
+                {"body": f"see {url} @{url}"},
+                format="json",
+                **headers,
+            ),
+        ),
+        (
+            "comment-update",
+            "patch",
+            lambda: member.patch(
+                f"/api/v1/comments/{ids['comment']}/", {"body": url}, format="json", **headers
+            ),
+        ),
+        (
+            "notifications",
+            "get",
+            lambda: member.get("/api/v1/notifications/", query, **headers),
+        ),
+        (
+            "move",
+            "post",
+            lambda: member.post(
+                f"/api/v1/tasks/{task_id}/move/?" + urlencode(query),
+                {"before": url},
+                format="json",
+                HTTP_IF_MATCH=url,
+                **headers,
+            ),
+        ),
+        (
+            "relate",
+            "post",
+            lambda: member.post(
+                f"/api/v1/tasks/{task_id}/relations/?" + urlencode(query),
+                {"kind": url, "task": url},
+                format="json",
+                **headers,
+            ),
+        ),
+        (
+            "relations",
+            "get",
+            lambda: member.get(f"/api/v1/tasks/{task_id}/relations/", query, **headers),
+        ),
+        (
+            "bulk",
+            "post",
+            lambda: member.post(
+                "/api/v1/tasks/bulk/",
+                {
+                    "ids": [task_id],
+                    "set": {"status": url, "priority": url, "due_date": url, "assignee": url},
+                    "add_labels": [url],
+                },
+                format="json",
+                **headers,
+            ),
+        ),
+        (
+            "bulk-valid",
+            "post",
+            lambda: member.post(
+                "/api/v1/tasks/bulk/?" + urlencode(query),
+                {"ids": [task_id], "set": {"priority": "high"}},
+                format="json",
+                **headers,
+            ),
+        ),
+        (
+            "bulk-delete",
+            "post",
+            lambda: member.post(
+                "/api/v1/tasks/bulk-delete/", {"ids": [url]}, format="json", **headers
+            ),
+        ),
+        (
+            "filtered",
+            "get",
+            lambda: member.get(
+                "/api/v1/tasks/", {"label": url, "parent": url, "blocked": url}, **headers
+            ),
+        ),
         ("schema", "get", lambda: anonymous.get("/api/schema/", query, **headers)),
         ("ready", "get", lambda: anonymous.get("/monitoring/ready/", query, **headers)),
     ]
@@ -291,6 +378,12 @@ def test_the_pass_covers_every_write_of_the_schema():
         "/api/v1/projects/{id}/members/",
         "/api/v1/projects/{id}/labels/",
         "/api/v1/labels/{id}/",
+        "/api/v1/tasks/{task_id}/comments/",
+        "/api/v1/comments/{id}/",
+        "/api/v1/tasks/{id}/move/",
+        "/api/v1/tasks/{id}/relations/",
+        "/api/v1/tasks/bulk/",
+        "/api/v1/tasks/bulk-delete/",
     }
     # Writes without a string a client chooses (logout, deletes, an admin's role and
     # status choices, a member's project role) have nothing to carry a URL.
@@ -301,6 +394,9 @@ def test_the_pass_covers_every_write_of_the_schema():
         "/api/v1/files/{id}/",
         "/api/v1/users/{id}/",
         "/api/v1/projects/{id}/members/{user_id}/",
+        "/api/v1/notifications/{id}/read/",
+        "/api/v1/notifications/read-all/",
+        "/api/v1/tasks/{id}/relations/{relation_id}/",
     }
 
     assert {path for path, _ in writes} <= covered_paths | no_free_text
@@ -312,7 +408,14 @@ def test_no_request_makes_the_server_connect_anywhere_a_client_names(
 ):
     project = project_create(actor=member, name="Mia's team")
     label = label_create(actor=member, project_id=project.pk, name="Links", color="#336699")
-    ids = {"member": member_client, "task": task.pk, "project": project.pk, "label": label.pk}
+    comment = comment_create(actor=member, task=task, body="Links")
+    ids = {
+        "member": member_client,
+        "task": task.pk,
+        "project": project.pk,
+        "label": label.pk,
+        "comment": comment.pk,
+    }
 
     for label, _, send in requests_carrying(url, ids):
         with committed():

@@ -15,6 +15,7 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework import serializers
 
 from accounts.roles import Role
+from comments.services import comment_create
 from projects.services import label_create
 from taskmanager.serializers import StrictFieldsMixin, json_type
 from tasks.models import Task
@@ -91,6 +92,10 @@ def test_every_json_body_of_the_schema_is_covered():
         ("PATCH", "/api/v1/projects/{id}/members/{user_id}/"),
         ("POST", "/api/v1/projects/{id}/labels/"),
         ("PATCH", "/api/v1/labels/{id}/"),
+        ("POST", "/api/v1/tasks/{task_id}/comments/"),
+        ("PATCH", "/api/v1/comments/{id}/"),
+        ("POST", "/api/v1/tasks/{id}/move/"),
+        ("POST", "/api/v1/tasks/{id}/relations/"),
     }
 
 
@@ -103,12 +108,14 @@ def test_a_value_of_another_json_type_than_the_schemas_is_refused_by_name(
     admin, admin_client, member, method, path, name, value, message
 ):
     project = shared_project(admin, member)
+    task = TaskFactory(owner=admin)
     ids = {
-        "tasks": TaskFactory(owner=admin).pk,
+        "tasks": task.pk,
         "users": member.pk,
         "projects": project.pk,
         "members": member.pk,
         "labels": label_create(actor=admin, project_id=project.pk, name="Bug", color="#aa0000").pk,
+        "comments": comment_create(actor=admin, task=task, body="Mine").pk,
     }
     # Each id of the path, of the kind named before it (`/members/{user_id}/`).
     path = re.sub(r"/(\w+)/\{\w+\}", lambda m: f"/{m[1]}/{ids[m[1]]}", path)
@@ -238,7 +245,7 @@ def _input_serializers() -> list[type[serializers.Serializer]]:
     while pending:
         cls = pending.pop()
         pending.extend(cls.__subclasses__())
-        if cls.__module__.split(".")[0] in {"accounts", "tasks", "files", "projects"}:
+        if cls.__module__.split(".")[0] in {"accounts", "tasks", "files", "projects", "comments"}:
             found.append(cls)
     return found
 

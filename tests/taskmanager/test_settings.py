@@ -94,6 +94,7 @@ def test_nothing_set_gives_the_embedded_defaults(tmp_path):
     assert found["throttle_rates"] == {
         "read": "60/min",
         "write": "10/min",
+        "bulk_tasks": "1000/min",
         "login": "5/min",
         "login_ip": "30/min",
         "refresh": "60/min",

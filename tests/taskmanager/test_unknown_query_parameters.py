@@ -16,10 +16,13 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from accounts.models import UserSession
+from comments.services import comment_create
 from files.models import File
+from notifications.models import Notification
 from projects.services import label_create
 from taskmanager.query_parameters import StrictQueryParametersMixin, admits_empty
 from tasks import caching
+from tasks.services import relation_create
 from tests.factories import TaskFactory, UserFactory, shared_project
 from tests.helpers import assert_error, upload
 
@@ -64,6 +67,8 @@ API_ROUTES = [
 
 def _sample(schema: dict[str, Any]) -> str:
     """A valid value of a query parameter, from its schema."""
+    if "example" in schema:
+        return str(schema["example"])
     if "enum" in schema:
         return str(schema["enum"][0])
     if schema.get("type") == "array":
@@ -86,6 +91,13 @@ def url(admin: Any, admin_client: APIClient, media_root: Any) -> Any:
     session = UserSession.objects.filter(user=admin).latest("created_at")
     project = shared_project(admin, UserFactory())
     label = label_create(actor=admin, project_id=project.pk, name="Bug", color="#aa0000")
+    other = project.memberships.exclude(user=admin).get().user
+    shared_task = TaskFactory(owner=admin, project=project)
+    comment = comment_create(actor=admin, task=shared_task, body="Mine")
+    relation = relation_create(
+        actor=admin, task=task, kind="relates_to", other_id=TaskFactory(owner=admin).pk
+    )
+    comment_create(actor=other, task=shared_task, body="Noted")  # tells the admin
     ids = {
         "tasks": task.pk,
         "files": file["id"],
@@ -93,7 +105,10 @@ def url(admin: Any, admin_client: APIClient, media_root: Any) -> Any:
         "users": admin.pk,
         "projects": project.pk,
         "labels": label.pk,
-        "members": project.memberships.exclude(user=admin).get().user_id,
+        "members": other.pk,
+        "comments": comment.pk,
+        "relations": relation.pk,
+        "notifications": Notification.objects.get(user=admin).pk,
     }
 
     def _url(path: str) -> str:

@@ -91,19 +91,19 @@ def test_an_entrys_versions_name_the_members_counter_and_each_of_their_projects(
 
     entry = cache.get(key_of(member, "list", "p"))
 
-    assert entry["format"] == caching.ENTRY_FORMAT == 3
+    assert entry["format"] == caching.ENTRY_FORMAT == 4
     assert entry["versions"] == member_versions(member)
     assert entry["value"] == {"figures": 1}
 
 
-def test_an_entry_of_the_layout_before_projects_is_a_miss_even_under_the_same_counters(member):
+def test_an_entry_of_the_layout_before_collaboration_is_a_miss_even_under_the_same_counters(member):
     compute = Computed()
     caching.cached(member, "list", "p", compute)
     key = key_of(member, "list", "p")
-    cache.set(key, {**cache.get(key), "format": 2, "value": {"figures": "old"}}, 60)
+    cache.set(key, {**cache.get(key), "format": 3, "value": {"figures": "old"}}, 60)
 
     assert caching.cached(member, "list", "p", compute) == {"figures": 2}
-    assert cache.get(key)["format"] == 3
+    assert cache.get(key)["format"] == 4
 
 
 @pytest.mark.parametrize("scope", ["member", "project"])

@@ -14,7 +14,7 @@ from tests.tasks.helpers import iso
 pytestmark = pytest.mark.django_db
 
 # Version 2: every task names its project.
-TASK_FIELDS = TASK_SHAPE | {"project"}
+TASK_FIELDS = TASK_SHAPE | {"project", "labels", "parent", "position", "subtasks", "blocked"}
 
 
 def test_member_creates_a_task_with_defaults_owned_by_them(member_client, member):

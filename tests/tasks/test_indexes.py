@@ -52,6 +52,7 @@ def spread(member, manager):
         tasks.append(
             Task(
                 title=f"task {i}",
+                position=f"{i + 1:010d}",
                 project=team if in_team else personal[owner.pk],
                 owner=owner,
                 assignee=teammates[team.pk][i % len(teammates[team.pk])] if in_team else None,

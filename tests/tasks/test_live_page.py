@@ -68,11 +68,17 @@ def test_the_page_names_the_users_projects_their_personal_one_first(client, memb
 
     data = initial_data(client.get(LIVE_URL))
 
+    # With her role in each (the status control is for admins and members).
     assert data["projects"] == [
-        {"id": personal.pk, "name": "Personal"},
-        {"id": attic.pk, "name": "Attic"},
-        {"id": Project.objects.get(name="Shared by otto").pk, "name": "Shared by otto"},
-        {"id": zoo.pk, "name": "zoo"},
+        {"id": personal.pk, "name": "Personal", "role": "admin", "archived": False},
+        {"id": attic.pk, "name": "Attic", "role": "admin", "archived": False},
+        {
+            "id": Project.objects.get(name="Shared by otto").pk,
+            "name": "Shared by otto",
+            "role": "member",
+            "archived": False,
+        },
+        {"id": zoo.pk, "name": "zoo", "role": "admin", "archived": False},
     ]
     assert data["project"] is None
 
@@ -127,12 +133,18 @@ def test_a_site_manager_gets_the_projects_of_the_tasks_shown_not_every_project(
     data = initial_data(client.get(LIVE_URL))
 
     assert [t["id"] for t in data["tasks"]] == [shown.pk]
-    assert {p["id"] for p in data["projects"]} == {
-        personal_project_create(user=manager).pk,
-        shown.project_id,
+    assert {p["id"]: p["role"] for p in data["projects"]} == {
+        personal_project_create(user=manager).pk: "admin",
+        shown.project_id: None,  # not a member: `change_any` lets her change its tasks
     }
+    assert data["change_any"] is True
     # And any project they may see can be picked.
     others = Project.objects.get(name="No task shown")
     picked = client.get(LIVE_URL, {"project": str(others.pk)})
     assert picked.status_code == 200
     assert initial_data(picked)["tasks"] == []
+    # ... and is then in the picker, selected, though no task of it is shown.
+    assert others.pk in {p["id"] for p in initial_data(picked)["projects"]}
+    assert f'<option value="{others.pk}" selected>No task shown</option>' in (
+        picked.content.decode()
+    )
