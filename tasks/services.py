@@ -183,24 +183,37 @@ def task_update(
     leaves its parent (unless given one there) and its labels (unless given some).
     """
     values = _column_values(data)
+    ordered = _ORDERED & values.keys()
     with transaction.atomic():
         known = read if read is not None and read.pk == task_id else None
+        locked: set[int] = set()
         # Only a change (as the caller read the task) of project or parent: a PUT
         # repeating them locks nothing.
-        if any(
-            known is None or getattr(known, name) != values[name]
-            for name in _ORDERED & values.keys()
-        ):
-            project_id = known.project_id if known else _project_of(task_id)
-            _lock_projects([project_id, values.get("project_id", project_id)])
-        if read is not None and read.pk == task_id:
-            written = _apply(actor, read, values, if_match, conditional=True)
+        if any(known is None or getattr(known, name) != values[name] for name in ordered):
+            locked = _lock_for(task_id, known, values)
+        if known is not None:
+            written = _apply(actor, known, values, if_match, conditional=True)
             if written is not None:
                 return written
+            # The task moved on since it was read: against the row as it is now,
+            # the same fields may be a change after all.
+            if ordered and not locked:
+                locked = _lock_for(task_id, None, values)
         current = _locked(task_id)
+        if locked and current.project_id not in locked:
+            raise ConflictError("The task moved to another project meanwhile; retry.")
         written = _apply(actor, current, values, if_match, conditional=False)
         # Under the row lock the write always applies.
         return written if written is not None else current
+
+
+def _lock_for(task_id: int, known: Task | None, values: dict[str, Any]) -> set[int]:
+    """Lock the task's project and the one it goes to, before the task's row (a
+    project's lock comes before its tasks' rows, as in moves and creates); their ids."""
+    project_id = known.project_id if known is not None else _project_of(task_id)
+    projects = {project_id, values.get("project_id", project_id)}
+    _lock_projects(sorted(projects))
+    return projects
 
 
 def _column_values(data: Mapping[str, Any]) -> dict[str, Any]:
