@@ -232,12 +232,14 @@ def media_digests(root: Path) -> dict[str, str]:
 def assert_same_as_source(source: Source, database_url: str, media_root: Path) -> None:
     original, restored = contents(source.env["DATABASE_URL"]), contents(database_url)
     # Not vacuous: what was populated is there (two users with their personal
-    # projects and one shared, four tasks with one deleted, seven task events and four
-    # of projects, three files, three sessions of which one ended).
+    # projects and one shared, four tasks with one deleted, seven task events, four
+    # of projects and one of bob's notification (assigned), three files, three
+    # sessions of which one ended).
     assert len(original["accounts_user"]) == 2
     assert len(original["projects_project"]) == 3
     assert len(original["tasks_task"]) == 3
-    assert len(original["activity_event"]) == 11
+    assert len(original["activity_event"]) == 12
+    assert len(original["notifications_notification"]) == 1
     assert len(original["files_file"]) == 3
     assert len(original["accounts_usersession"]) == 3
     assert len(original["tasks_idempotencykey"]) == 1
