@@ -1,7 +1,9 @@
 """The one write of the outbox: `record`, called by domain services inside their
 transaction."""
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from django.db import connection
@@ -46,9 +48,12 @@ def record(
     the kind's "read all" permission. The `on_record` hooks run before it returns."""
     if kinds.kind_of(type) is None:
         raise ValueError(f"no event kind is registered for {type!r}")
-    if connection.vendor == "postgresql":
+    batch = _batch.get()
+    if connection.vendor == "postgresql" and not (batch and batch[0]):
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_EVENT_ORDER_LOCK])
+        if batch is not None:
+            batch[0] = True
     event = Event.objects.create(
         type=type,
         subject_id=subject_id,
@@ -67,6 +72,24 @@ def record(
     for hook in _recorded:
         hook(event)
     return event
+
+
+# Inside `many_events()`: whether this transaction holds the ordering lock already.
+_batch: ContextVar[list[bool] | None] = ContextVar("event_batch", default=None)
+
+
+@contextmanager
+def many_events() -> Iterator[None]:
+    """Around the part of a transaction that records many events (a bulk change): the
+    ordering lock, held until the commit once taken, is asked for once rather than
+    once an event. Only inside `transaction.atomic()`: the lock is the transaction's."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("many_events() needs a transaction")
+    token = _batch.set([False])
+    try:
+        yield
+    finally:
+        _batch.reset(token)
 
 
 def changes_between(

@@ -5,6 +5,7 @@ import contextlib
 import hashlib
 import json
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -13,6 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
+from activity import services as activity
 from projects.errors import ProjectArchivedError
 from projects.models import WRITE_ROLES, Label, Membership, Project
 from projects.services import personal_project_create
@@ -464,8 +466,20 @@ def _count_blockers(actor: User | None, task_ids: list[int], delta: int) -> None
         count = max(task.open_blockers + delta, 0)
         if (count > 0) == (task.open_blockers > 0):
             Task.objects.filter(pk=task.pk).update(open_blockers=count)
+            _touch(task.pk)
         else:
             _write_unchecked(actor, task, {"open_blockers": count})
+
+
+# The tasks a bulk change's derived writes changed (a parent's counts...), which it
+# reads again before changing them itself; None outside a bulk change.
+_touched: ContextVar[set[int] | None] = ContextVar("bulk_touched", default=None)
+
+
+def _touch(task_id: int) -> None:
+    touched = _touched.get()
+    if touched is not None:
+        touched.add(task_id)
 
 
 def _lock_projects(project_ids: list[int]) -> dict[int, str | None]:
@@ -582,6 +596,7 @@ def _write_unchecked(
     before = task_state(current)
     written = {**values, "updated_at": now, "version": current.version + 1}
     Task.objects.filter(pk=current.pk).update(**written)
+    _touch(current.pk)
     for name, value in written.items():
         setattr(current, name, value)
     events.record(
@@ -808,28 +823,55 @@ def tasks_bulk_update(
         if "project_id" in values:
             _bulk_lock(projects | {values["project_id"]})
         failures: dict[str, list[str]] = {}
-        for task_id in _ancestors_first(found):
-            # Afresh and locked: an earlier task's change may have changed this one
-            # (a parent's counts, a subtask moved along with its parent).
-            current = _locked(task_id)
-            task_values = dict(values)
-            if add_labels or remove_labels:
-                leaving = task_values.get("project_id", current.project_id) != current.project_id
-                # A task leaving its project leaves its labels: the added ones are the
-                # new project's.
-                kept = [] if leaving else current.label_ids
-                task_values["label_ids"] = sorted(
-                    (set(kept) | set(add_labels)) - set(remove_labels)
-                )
-            try:
-                _apply(actor, current, task_values, None, conditional=False)
-            except DomainError as exc:
-                failures[str(task_id)] = _messages(exc)
+        # Locked at once, in id order, with their projects (archived?).
+        locked = {
+            task.pk: task
+            for task in Task.objects.select_for_update(of=("self",))
+            .select_related("project")
+            .filter(pk__in=list(found))
+            .order_by("id")
+        }
+        touched = _touched.set(set())
+        try:
+            with activity.many_events():
+                for task_id in _ancestors_first(found):
+                    current = locked.get(task_id) or _locked(task_id)
+                    # Read again if an earlier task's change changed this one (a
+                    # parent's counts, a subtask moved along with its parent).
+                    if task_id in (_touched.get() or ()):
+                        current = _locked(task_id)
+                    failure = _bulk_apply(actor, current, values, add_labels, remove_labels)
+                    if failure:
+                        failures[str(task_id)] = failure
+        finally:
+            _touched.reset(touched)
         if failures:
             raise BulkError(fields=failures)
         # As they are now: a later task's change may have changed an earlier one.
         final = Task.objects.in_bulk(list(found))
     return [final[task_id] for task_id in dict.fromkeys(ids)]
+
+
+def _bulk_apply(
+    actor: User,
+    current: Task,
+    values: dict[str, Any],
+    add_labels: list[int],
+    remove_labels: list[int],
+) -> list[str]:
+    """One task of a bulk change; the messages of its failure, if it fails."""
+    task_values = dict(values)
+    if add_labels or remove_labels:
+        leaving = task_values.get("project_id", current.project_id) != current.project_id
+        # A task leaving its project leaves its labels: the added ones are the
+        # new project's.
+        kept = [] if leaving else current.label_ids
+        task_values["label_ids"] = sorted((set(kept) | set(add_labels)) - set(remove_labels))
+    try:
+        _apply(actor, current, task_values, None, conditional=False)
+    except DomainError as exc:
+        return _messages(exc)
+    return []
 
 
 def _ancestors_first(tasks: dict[int, Task]) -> list[int]:
@@ -856,7 +898,7 @@ def tasks_bulk_delete(
     *, actor: User, ids: list[int], visible: Any, may_delete: Callable[[Task], bool]
 ) -> None:
     """Delete every task of `ids` in one transaction, each with its event, or none."""
-    with transaction.atomic():
+    with transaction.atomic(), activity.many_events():
         found = _bulk_found(ids, visible, may_delete)
         failures: dict[str, list[str]] = {}
         for task_id in sorted(found):

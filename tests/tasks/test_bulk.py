@@ -865,3 +865,28 @@ def test_moving_a_parent_and_its_subtask_together_keeps_them_nested(
     parent.refresh_from_db()
     assert (child.project_id, child.parent_id) == (orchard.pk, parent.pk)
     assert (parent.project_id, parent.subtasks_total) == (orchard.pk, 1)
+
+
+@pytest.mark.parametrize("kind", ["update", "delete"])
+def test_a_bulk_asks_for_the_event_ordering_lock_once(
+    member_client: TokenClient, garden: list[Task], kind: str
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the ordering lock is PostgreSQL's (activity.services)")
+    with CaptureQueriesContext(connection) as captured:
+        if kind == "update":
+            response = bulk(member_client, ids_of(*garden), set={"priority": "low"})
+        else:
+            response = bulk_delete(member_client, ids_of(*garden))
+
+    assert response.status_code in (200, 204), response.content
+    locks = [q for q in captured.captured_queries if "pg_advisory_xact_lock" in q["sql"]]
+    inserts = [
+        q for q in captured.captured_queries if q["sql"].startswith('INSERT INTO "activity_event"')
+    ]
+    # One event per task, the lock (held to the commit once taken) asked for once.
+    assert len(inserts) >= len(garden) > 1
+    assert len(locks) == 1
