@@ -32,7 +32,8 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeGuard
 
@@ -341,14 +342,41 @@ def invalidate_projects(project_ids: Iterable[int | None]) -> None:
     of these projects' members (and every "see all" reader's) unreachable."""
     scopes = [_project_scope(p) for p in sorted({p for p in project_ids if p is not None})]
     scopes.append(ALL)
-    after_commit(lambda: _bump(scopes))
+    _bump_after_commit(scopes)
 
 
 def invalidate_members(user_ids: Iterable[int]) -> None:
     """After commit: these users joined or left projects; their project lists and
     what was cached under them are read afresh."""
-    scopes = [_member_scope(uid) for uid in sorted(set(user_ids))]
-    after_commit(lambda: _bump(scopes))
+    _bump_after_commit([_member_scope(uid) for uid in sorted(set(user_ids))])
+
+
+def _bump_after_commit(scopes: list[str]) -> None:
+    gathering = _gathered.get()
+    if gathering is not None:
+        gathering.update(scopes)
+    else:
+        after_commit(lambda: _bump(scopes))
+
+
+# Inside `invalidations_gathered()`: the scopes its writes asked to bump.
+_gathered: ContextVar[set[str] | None] = ContextVar("gathered_bumps", default=None)
+
+
+@contextmanager
+def invalidations_gathered() -> Iterator[None]:
+    """Around many writes of one transaction (a bulk change of 100 tasks): each
+    scope they invalidate is bumped once after the commit, in one round trip, rather
+    than once a write. Leaving with an exception registers nothing: the transaction
+    rolls back."""
+    token = _gathered.set(set())
+    try:
+        yield
+        gathered = _gathered.get() or set()
+    finally:
+        _gathered.reset(token)
+    if gathered:
+        after_commit(lambda: _bump(sorted(gathered)))
 
 
 # One round trip for all of a write's counters on Redis: each one that exists and

@@ -833,7 +833,7 @@ def tasks_bulk_update(
         }
         touched = _touched.set(set())
         try:
-            with activity.many_events():
+            with activity.many_events(), caching.invalidations_gathered():
                 for task_id in _ancestors_first(found):
                     current = locked.get(task_id) or _locked(task_id)
                     # Read again if an earlier task's change changed this one (a
@@ -898,7 +898,7 @@ def tasks_bulk_delete(
     *, actor: User, ids: list[int], visible: Any, may_delete: Callable[[Task], bool]
 ) -> None:
     """Delete every task of `ids` in one transaction, each with its event, or none."""
-    with transaction.atomic(), activity.many_events():
+    with transaction.atomic(), activity.many_events(), caching.invalidations_gathered():
         found = _bulk_found(ids, visible, may_delete)
         failures: dict[str, list[str]] = {}
         for task_id in sorted(found):

@@ -890,3 +890,25 @@ def test_a_bulk_asks_for_the_event_ordering_lock_once(
     # One event per task, the lock (held to the commit once taken) asked for once.
     assert len(inserts) >= len(garden) > 1
     assert len(locks) == 1
+
+
+def test_a_bulk_bumps_each_cache_scope_once(
+    member_client: TokenClient,
+    garden: list[Task],
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    from tasks import caching
+
+    bumps: list[list[str]] = []
+    real_bump = caching._bump
+    monkeypatch.setattr(caching, "_bump", lambda scopes: (bumps.append(scopes), real_bump(scopes)))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = bulk(member_client, ids_of(*garden), set={"priority": "low"})
+
+    assert response.status_code == 200, response.content
+    # One round trip for the whole bulk, each scope once, rather than one per task.
+    assert len(bumps) == 1, bumps
+    assert len(bumps[0]) == len(set(bumps[0]))
+    assert any(scope.startswith("project:") for scope in bumps[0])
