@@ -10,7 +10,9 @@ bench/RESULTS.md (its own section) and bench/results.json.
 
 BENCH_QUICK=1 is a smoke run: a few seconds per scenario, 200 sockets, no 1M table,
 2 shared projects of 1,000 tasks, a project of 100 members; its report goes to
-bench/out/ and leaves bench/RESULTS.md alone. Not part of CI.
+bench/out/ and leaves bench/RESULTS.md alone. BENCH_ONLY=collab runs only issue 24's
+scenarios and those they are compared with, and reports them in their own section
+and bench/collab.json. Not part of CI.
 See bench/README.md for what each scenario does.
 """
 
@@ -47,6 +49,12 @@ BIN = Path(sys.executable).parent
 PG_SERVER = os.environ.get("BENCH_PG_SERVER", "postgres://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+# BENCH_ONLY=collab: only issue 24's scenarios and the ones they are compared with
+# (the ceiling, list, list_uncached, create), reported in their own section.
+ONLY = os.environ.get("BENCH_ONLY", "")
+ONLY_CHOICES = ("", "collab")
+COLLAB_START = "<!-- bench/run.py (BENCH_ONLY=collab): start -->"
+COLLAB_END = "<!-- bench/run.py (BENCH_ONLY=collab): end -->"
 SECTION_START = "<!-- bench/run.py: start -->"
 SECTION_END = "<!-- bench/run.py: end -->"
 # Throttles would turn a load test into a test of the throttles.
@@ -111,6 +119,9 @@ WS_RATE = 50
 # Also measured, before (g): the same sockets at a rate one daphne process keeps up
 # with on this machine, to show delivery and latency below saturation.
 WS_LIGHT_RATE = 2
+# bulk_100 runs this many times the other scenarios' duration: at one client and
+# about a tenth of a second a request, 15 s would give its p99 from 150 requests.
+BULK_DURATION_FACTOR = 2
 
 
 def log(message: str) -> None:
@@ -318,11 +329,13 @@ class Measured:
         return figures
 
 
-def wrk_command(script: str, url: str, connections: int) -> Callable[[int], list[str]]:
+def wrk_command(
+    script: str, url: str, connections: int, threads: int = WRK_THREADS
+) -> Callable[[int], list[str]]:
     def command(seconds: int) -> list[str]:
         return [
             "wrk",
-            f"-t{WRK_THREADS}",
+            f"-t{threads}",
             f"-c{connections}",
             f"-d{seconds}s",
             "--timeout",
@@ -498,6 +511,10 @@ def fill_tasks(conn: psycopg.Connection[Any], total: int) -> dict[str, Any]:
         add_users(conn, "filler", math.ceil(missing / 100))
         # Round-robin owners; every tenth task assigned to its owner (a personal
         # project has no other member to assign).
+        # Issue 24's columns have no default in the database. A position is unique in
+        # its project: `offset + g` is unique among the fillers' rows (each step numbers
+        # on from the rows there), 10 digits wide (keys are [0-9a-z], byte-ordered).
+        offset = scalar(conn, "SELECT count(*) FROM tasks_task")
         conn.execute(
             "WITH owners AS (SELECT u.id, p.id AS project,"
             "   (row_number() OVER (ORDER BY u.id)) - 1 AS k"
@@ -505,19 +522,21 @@ def fill_tasks(conn: psycopg.Connection[Any], total: int) -> dict[str, Any]:
             "   WHERE u.username LIKE 'filler%%'),"
             " n AS (SELECT count(*) AS n FROM owners)"
             " INSERT INTO tasks_task (title, description, priority, status, due_date,"
-            " project_id, owner_id, assignee_id, created_at, updated_at, completed_at, version)"
+            " project_id, owner_id, assignee_id, created_at, updated_at, completed_at, version,"
+            " position, label_ids, subtasks_total, subtasks_completed, open_blockers)"
             " SELECT 'filler task ' || g, '', (ARRAY['low','medium','high'])[1 + g %% 3],"
             "   s.status,"
             "   CASE WHEN g %% 4 = 0 THEN now() + ((g %% 60) - 20) * interval '1 day' END,"
             "   o.project, o.id, CASE WHEN g %% 10 = 0 THEN o.id END, s.at, s.at,"
-            "   CASE WHEN s.status = 'completed' THEN s.at END, 1"
+            "   CASE WHEN s.status = 'completed' THEN s.at END, 1,"
+            "   lpad((%s::bigint + g)::text, 10, '0'), '[]'::jsonb, 0, 0, 0"
             " FROM generate_series(1, %s::int) AS g"
             " CROSS JOIN n"
             " JOIN owners o ON o.k = g %% n.n"
             " CROSS JOIN LATERAL (SELECT"
             "   (ARRAY['pending','in_progress','completed'])[1 + (g / 3) %% 3] AS status,"
             "   now() - interval '1 minute' * (1 + g %% 525600) AS at) AS s",
-            (missing,),
+            (offset, missing),
         )
     conn.execute("VACUUM ANALYZE tasks_task")
     conn.execute("ANALYZE accounts_user")
@@ -563,12 +582,14 @@ def fill_shared_projects(
     conn.execute(
         # As fill_tasks' rows; `g` numbers the tasks of every project in turn.
         "INSERT INTO tasks_task (title, description, priority, status, due_date,"
-        " project_id, owner_id, assignee_id, created_at, updated_at, completed_at, version)"
+        " project_id, owner_id, assignee_id, created_at, updated_at, completed_at, version,"
+        " position, label_ids, subtasks_total, subtasks_completed, open_blockers)"
         " SELECT 'shared task ' || g, '', (ARRAY['low','medium','high'])[1 + g %% 3],"
         "   s.status,"
         "   CASE WHEN g %% 4 = 0 THEN now() + ((g %% 60) - 20) * interval '1 day' END,"
         "   p.id, p.admin, CASE WHEN g %% 10 = 0 THEN %s::bigint END, s.at, s.at,"
-        "   CASE WHEN s.status = 'completed' THEN s.at END, 1"
+        "   CASE WHEN s.status = 'completed' THEN s.at END, 1,"
+        "   lpad(g::text, 10, '0'), '[]'::jsonb, 0, 0, 0"  # as fill_tasks' positions
         " FROM unnest(%s::bigint[], %s::bigint[], %s::int[]) AS p(id, admin, k)"
         " CROSS JOIN LATERAL (SELECT p.k + %s::int * i AS g"
         "   FROM generate_series(0, %s::int - 1) AS i) AS series"
@@ -641,14 +662,20 @@ def write_counts(conn: psycopg.Connection[Any], owner: int) -> dict[str, int]:
     }
 
 
-def settled_counts(conn: psycopg.Connection[Any], owner: int) -> dict[str, int]:
-    """`write_counts` once the writes the warm-up abandoned have all landed (a busy
-    server still has some queued): two readings half a second apart agree."""
-    counts = write_counts(conn, owner)
+def settled_counts(
+    conn: psycopg.Connection[Any],
+    owner: int,
+    counter: Callable[[psycopg.Connection[Any], int], dict[str, int]] | None = None,
+) -> dict[str, int]:
+    """`write_counts` (or `counter`'s) once the writes the warm-up abandoned have all
+    landed (a busy server still has some queued): two readings half a second apart
+    agree."""
+    count = counter or write_counts
+    counts = count(conn, owner)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         time.sleep(0.5)
-        again = write_counts(conn, owner)
+        again = count(conn, owner)
         if again == counts:
             break
         counts = again
@@ -685,9 +712,17 @@ def check_creates(
 
 
 def check_patches(
-    conn: psycopg.Connection[Any], owner: int, before: dict[str, int], acknowledged: int
+    conn: psycopg.Connection[Any],
+    owner: int,
+    before: dict[str, int],
+    acknowledged: int,
+    *,
+    tasks_per_request: int = 1,
+    in_flight: int = CONNECTIONS,
 ) -> dict[str, Any]:
-    """Every acknowledged PATCH moved its task's version by one and wrote one event."""
+    """Every acknowledged PATCH moved its task's version by one and wrote one event
+    (a bulk request: each of its `tasks_per_request` tasks); at most `in_flight`
+    requests more may have committed after wrk stopped."""
     time.sleep(1)
     after = write_counts(conn, owner)
     moved = after["versions_moved"] - before["versions_moved"]
@@ -699,14 +734,65 @@ def check_patches(
         " WHERE e.subject_id = t.id AND e.type = 'task.updated')",
         (owner,),
     )
+    low = acknowledged * tasks_per_request
     consistent = (
-        acknowledged <= moved <= acknowledged + CONNECTIONS and events == moved and mismatched == 0
+        low <= moved <= low + in_flight * tasks_per_request and events == moved and mismatched == 0
     )
     return {
         "acknowledged_2xx": acknowledged,
         "versions_moved": moved,
         "new_events": events,
         "tasks_whose_events_miss_a_version": mismatched,
+        "consistent": consistent,
+    }
+
+
+def comment_counts(conn: psycopg.Connection[Any], author: int) -> dict[str, int]:
+    """The author's comments, their `comment.created` events, mentions and the
+    notifications they caused; one statement, one snapshot (as `write_counts`)."""
+    row = conn.execute(
+        "WITH mine AS (SELECT id FROM comments_comment WHERE author_id = %s)"
+        " SELECT (SELECT count(*) FROM mine),"
+        " (SELECT count(*) FROM activity_event"
+        "  WHERE type = 'comment.created' AND subject_id IN (SELECT id FROM mine)),"
+        " (SELECT count(*) FROM comments_comment_mentions"
+        "  WHERE comment_id IN (SELECT id FROM mine)),"
+        " (SELECT count(*) FROM notifications_notification"
+        "  WHERE comment_id IN (SELECT id FROM mine))",
+        (author,),
+    ).fetchone()
+    assert row is not None
+    comments, events, mentions, notifications = (int(value) for value in row)
+    return {
+        "comments": comments,
+        "created_events": events,
+        "mentions": mentions,
+        "notifications": notifications,
+    }
+
+
+def check_comments(
+    conn: psycopg.Connection[Any], author: int, before: dict[str, int], acknowledged: int
+) -> dict[str, Any]:
+    """Every acknowledged comment is a row with its event, its mention, and two
+    notifications (the mentioned member's, and the task owner's "commented"); the
+    rows may exceed the 2xx count by the requests in flight when wrk stopped."""
+    time.sleep(1)
+    after = comment_counts(conn, author)
+    new = {key: after[key] - before[key] for key in after}
+    rows = new["comments"]
+    consistent = (
+        acknowledged <= rows <= acknowledged + CONNECTIONS
+        and new["created_events"] == rows
+        and new["mentions"] == rows
+        and new["notifications"] == 2 * rows
+    )
+    return {
+        "acknowledged_2xx": acknowledged,
+        "new_rows": rows,
+        "new_events": new["created_events"],
+        "new_mentions": new["mentions"],
+        "new_notifications": new["notifications"],
         "consistent": consistent,
     }
 
@@ -1027,8 +1113,59 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             f" {managers_p99(results, wsp['updates']['rate_per_s'])} ms)",
             wsp["delivered"] == expected and wsp["events"] > 0,
         )
+    rows += collab_targets(results)
     worker = results["rss_mb_per_worker"]
     add("per-worker RSS after the run ≤ 150 MB", f"{worker} MB (largest worker)", worker <= 150)
+    return rows
+
+
+def collab_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 24's targets: the list with labels, subtasks and relations within 10 %
+    of the plain list measured in the same run (cached and uncached), a bulk change
+    of 100 tasks under 150 ms p99; and the database checks of the new writes."""
+    s, extra = results["scenarios"], results["extra_scenarios"]
+    rows: list[dict[str, Any]] = []
+    for name, reference, ref_name in (
+        ("list_collab", s["list"], "list"),
+        ("list_collab_uncached", extra["list_uncached"], "list_uncached"),
+    ):
+        figures = extra[name]
+        share = figures["rps"] / reference["rps"] if reference["rps"] else 0.0
+        rows.append(
+            {
+                "target": f"(24) {name}: labels, subtasks, relations ≥ 90% of {ref_name}'s rps",
+                "figures": f"{figures['rps']} rps vs {reference['rps']} rps ({share:.2f}x);"
+                f" p99 {figures['p99_ms']} ms vs {reference['p99_ms']} ms",
+                "met": share >= 0.9,
+            }
+        )
+    bulk = extra["bulk_100"]
+    rows.append(
+        {
+            "target": f"(24) bulk change of {bulk['tasks_per_request']} tasks: p99 < 150 ms"
+            " (one client)",
+            "figures": f"p50 {bulk['p50_ms']} ms, p99 {bulk['p99_ms']} ms, max {bulk['max_ms']}"
+            f" ms over {bulk['requests']} requests, {bulk['errors']} errors",
+            "met": bulk["p99_ms"] < 150 and bulk["errors"] == 0,
+        }
+    )
+    for name, what in (
+        ("bulk_100", "every 2xx bulk_100 changed each of its tasks once, each with its event"),
+        (
+            "comment_create",
+            "every 2xx comment_create in the DB with its event, mention and 2 notifications",
+        ),
+    ):
+        check = extra[name]["check"]
+        rows.append(
+            {
+                "target": f"(24) {what}",
+                "figures": ", ".join(
+                    f"{key} {value}" for key, value in check.items() if key != "consistent"
+                ),
+                "met": bool(check["consistent"]) and extra[name]["errors"] == 0,
+            }
+        )
     return rows
 
 
@@ -1141,12 +1278,13 @@ def markdown(results: dict[str, Any]) -> str:
         "",
     ]
     writes = {name: results["scenarios"][name] for name in ("create", "patch")}
-    writes["patch_big_project"] = results["extra_scenarios"]["patch_big_project"]
-    for name, figures in writes.items():
-        details = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in figures["check"].items())
-        lines.append(f"- {name}: {details}.")
+    for name in ("patch_big_project", "comment_create", "bulk_100"):
+        writes[name] = results["extra_scenarios"][name]
+    lines += write_checks(writes)
     projects = results["projects"]
     lines += [
+        "",
+        collab_paragraph(results),
         "",
         websocket_paragraph("WebSocket fan-out (g)", results["websocket"], results),
         "",
@@ -1192,6 +1330,106 @@ def markdown(results: dict[str, Any]) -> str:
         met = {True: "met", False: "**not met**", None: "not measured"}[row["met"]]
         lines.append(f"| {row['target']} | {row['figures']} | {met} |")
     lines += ["", SECTION_END, ""]
+    return "\n".join(lines)
+
+
+def write_checks(writes: dict[str, dict[str, Any]]) -> list[str]:
+    lines = []
+    for name, figures in writes.items():
+        details = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in figures["check"].items())
+        lines.append(f"- {name}: {details}.")
+    return lines
+
+
+def collab_paragraph(results: dict[str, Any]) -> str:
+    """Issue 24's scenarios in words, with the figures the targets do not name."""
+    extra, collab = results["extra_scenarios"], results["collab"]
+    comment, create = extra["comment_create"], results["scenarios"]["create"]
+    bulk = extra["bulk_100"]
+    share = comment["rps"] / create["rps"] if create["rps"] else 0.0
+    return (
+        "Collaboration (issue 24): `list_collab` and `list_collab_uncached` are `list` and"
+        " `list_uncached` by `bench_collab_reader`, who owns 100 tasks made as"
+        f" `bench_reader`'s are, each with 2 or 3 of {collab['labels']} labels of the"
+        f" personal project, {collab['subtasks']} of them subtasks of another,"
+        f" {collab['blocked']} blocked ({collab['relations']} relations: every fourth task"
+        " blocked by the one before it, every fifth related to the third before it), all"
+        " made through the services; each runs right after its plain twin. `bulk_100` is"
+        f" one client (wrk -t1 -c1) sending `POST /api/v1/tasks/bulk/` on the same"
+        f" {bulk['tasks_per_request']} tasks of `bench_bulk`, each request flipping all of"
+        " them between pending and in_progress (a version and an event per task), for"
+        f" {BULK_DURATION_FACTOR} x the other scenarios' time: {fmt(bulk['rps'])} requests/s,"
+        f" {fmt(bulk['rps'] * bulk['tasks_per_request'])} tasks/s, p50 {fmt(bulk['p50_ms'])}"
+        f" ms, p99 {fmt(bulk['p99_ms'])} ms. `comment_create` is `create`'s load (64"
+        " connections) on `POST /api/v1/tasks/{id}/comments/` by `bench_commenter` (role"
+        " member) on the 100 tasks of `bench_collab_admin`'s shared project, each body"
+        f" mentioning `@{collab['mention']}` (a member): a row, its"
+        " mention, its event and two notifications (the mention and the task owner's) per"
+        f" comment: {fmt(comment['rps'])} requests/s, p99 {fmt(comment['p99_ms'])} ms,"
+        f" {share:.2f} x `create`'s {fmt(create['rps'])} requests/s measured just before."
+    )
+
+
+def collab_markdown(results: dict[str, Any]) -> str:
+    """The report of a `BENCH_ONLY=collab` run: issue 24's scenarios and those they
+    are compared with, in their own section."""
+    base = results["baseline"]
+    lines = [
+        COLLAB_START,
+        "## Issue 24 (collaboration): labels, subtasks, relations, bulk changes, comments",
+        "",
+        f"Run: `{results['run']['command']}` on {results['run']['date']}"
+        f" ({'smoke run, BENCH_QUICK=1' if results['run']['quick'] else 'full durations'},"
+        f" {results['run']['seconds']:.0f} s in all): the seed, servers and settings of"
+        " `make bench`, only the scenarios below; figures in `collab.json`.",
+        f"Machine: {results['machine']['cpu']}, {results['machine']['cores']} cores,"
+        f" {results['machine']['memory']}, Linux {results['machine']['kernel']}. The load"
+        " generators run on the same cores as the servers, PostgreSQL and Redis.",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()) + ".",
+        "",
+        f"Baseline (ceiling): {fmt(base['rps'])} requests/s, p99 {fmt(base['p99_ms'])} ms.",
+        "",
+        "| scenario | what | requests/s | x baseline | p50 ms | p95 ms | p99 ms | errors |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    rows = {**results["scenarios"], **results["extra_scenarios"]}
+    for name in (
+        "list",
+        "list_collab",
+        "list_uncached",
+        "list_collab_uncached",
+        "create",
+        "comment_create",
+        "bulk_100",
+    ):
+        figures = rows[name]
+        what = SCENARIO_TEXT.get(name) or figures.get("what", "")
+        lines.append(
+            f"| {name} | {what} | {fmt(figures['rps'])} | {fmt(figures['ratio_to_baseline'])} |"
+            f" {fmt(figures['p50_ms'])} | {fmt(figures['p95_ms'])} | {fmt(figures['p99_ms'])} |"
+            f" {fmt(figures['errors'])} |"
+        )
+    lines += [
+        "",
+        f"Run in this order; {CONNECTIONS} connections and {WRK_THREADS} wrk threads but"
+        f" `bulk_100` (one of each), {PLAN.warmup} s warm-up then {PLAN.duration} s measured"
+        f" (`bulk_100`: {BULK_DURATION_FACTOR * PLAN.duration} s). For example:",
+        "",
+        *(f"- `{rows[name]['command']}`" for name in ("list_collab", "bulk_100", "comment_create")),
+        "",
+        collab_paragraph(results),
+        "",
+        "Writes checked in the database after their scenario:",
+        "",
+        *write_checks({name: rows[name] for name in ("create", "comment_create", "bulk_100")}),
+        "",
+        "| target | figures | met |",
+        "| --- | --- | --- |",
+    ]
+    for row in results["targets"]:
+        met = {True: "met", False: "**not met**", None: "not measured"}[row["met"]]
+        lines.append(f"| {row['target']} | {row['figures']} | {met} |")
+    lines += ["", COLLAB_END, ""]
     return "\n".join(lines)
 
 
@@ -1267,6 +1505,7 @@ def app_env(database_url: str, prefix: str, run_dir: Path, log_level: str) -> di
             "THROTTLE_WRITE_RATE": UNTHROTTLED,
             "THROTTLE_LOGIN_RATE": UNTHROTTLED,
             "THROTTLE_LOGIN_IP_RATE": UNTHROTTLED,
+            "THROTTLE_BULK_TASKS_RATE": UNTHROTTLED,
             "ACCESS_TOKEN_MINUTES": "240",
             "LOG_LEVEL": log_level,
             "VAR_DIR": str(run_dir / "var"),
@@ -1278,12 +1517,13 @@ def app_env(database_url: str, prefix: str, run_dir: Path, log_level: str) -> di
 
 
 SETTINGS_TEXT = (
-    "DEBUG=false; THROTTLE_READ_RATE, THROTTLE_WRITE_RATE, THROTTLE_LOGIN_RATE and"
-    f" THROTTLE_LOGIN_IP_RATE={UNTHROTTLED} (still counted in Redis on every request, never"
-    " reached); LOG_LEVEL=WARNING, so the access line the application writes per request"
-    " (an INFO record) is not written, except in `list_log_info`; ACCESS_TOKEN_MINUTES=240;"
-    " the psycopg pool at its defaults (1 to 10 connections per process); a fresh PostgreSQL"
-    " database and fresh Redis key prefixes, removed afterwards."
+    "DEBUG=false; THROTTLE_READ_RATE, THROTTLE_WRITE_RATE, THROTTLE_LOGIN_RATE,"
+    f" THROTTLE_LOGIN_IP_RATE and THROTTLE_BULK_TASKS_RATE={UNTHROTTLED} (still counted in"
+    " Redis on every request, never reached); LOG_LEVEL=WARNING, so the access line the"
+    " application writes per request (an INFO record) is not written, except in"
+    " `list_log_info`; ACCESS_TOKEN_MINUTES=240; the psycopg pool at its defaults (1 to"
+    " 10 connections per process); a fresh PostgreSQL database and fresh Redis key"
+    " prefixes, removed afterwards."
 )
 
 
@@ -1325,10 +1565,13 @@ def workspace(kind: str) -> Iterator[Workspace]:
 
 
 def main() -> int:
+    if ONLY not in ONLY_CHOICES:
+        print(f"BENCH_ONLY: one of {', '.join(c for c in ONLY_CHOICES if c)}", file=sys.stderr)
+        return 2
     if not ready_for_load("make bench"):
         return 2
     started = time.monotonic()
-    log("smoke run" if QUICK else "full run")
+    log(("smoke run" if QUICK else "full run") + (f" of BENCH_ONLY={ONLY}" if ONLY else ""))
     memory = MemoryWatch()
     with workspace("run") as work:
         try:
@@ -1336,15 +1579,39 @@ def main() -> int:
         finally:
             memory.stop()
     results["run"]["seconds"] = round(time.monotonic() - started, 1)
-    results["targets"] = targets(results)
     PLAN.output.mkdir(parents=True, exist_ok=True)
-    (PLAN.output / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    write_results_md(PLAN.output / "RESULTS.md", markdown(results))
-    log(f"wrote {(PLAN.output / 'RESULTS.md').relative_to(ROOT)} and results.json")
+    if ONLY:
+        # Its own section and figures: the full run's stay as they are.
+        results["targets"] = collab_targets(results)
+        (PLAN.output / "collab.json").write_text(json.dumps(results, indent=2) + "\n")
+        write_results_md(
+            PLAN.output / "RESULTS.md", collab_markdown(results), (COLLAB_START, COLLAB_END)
+        )
+        log(f"wrote {(PLAN.output / 'RESULTS.md').relative_to(ROOT)} and collab.json")
+    else:
+        results["targets"] = targets(results)
+        (PLAN.output / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+        write_results_md(PLAN.output / "RESULTS.md", markdown(results))
+        log(f"wrote {(PLAN.output / 'RESULTS.md').relative_to(ROOT)} and results.json")
     for row in results["targets"]:
         met = {True: "met    ", False: "NOT MET", None: "n/a    "}[row["met"]]
         log(f"  {met} {row['target']}: {row['figures']}")
     return 0
+
+
+def baseline_figures(baseline: Measured, at_end: Measured | None) -> dict[str, Any]:
+    return {
+        "rps": baseline.rps,
+        "p50_ms": baseline.p50_ms,
+        "p95_ms": baseline.p95_ms,
+        "p99_ms": baseline.p99_ms,
+        "errors": baseline.errors,
+        "command": baseline.command,
+        "what": "bare DRF APIView, ModelSerializer, 20 rows of tasks_task in one"
+        " query, no authentication, startproject middleware, gunicorn 2 sync workers",
+        "rps_at_end": at_end.rps if at_end else None,
+        "p99_ms_at_end": at_end.p99_ms if at_end else None,
+    }
 
 
 def run(
@@ -1353,7 +1620,14 @@ def run(
     env = app_env(database_url, prefix, run_dir, "WARNING")
     results: dict[str, Any] = {
         "run": {
-            "command": "BENCH_QUICK=1 make bench" if QUICK else "make bench",
+            "command": " ".join(
+                [
+                    *(["BENCH_QUICK=1"] if QUICK else []),
+                    *([f"BENCH_ONLY={ONLY}"] if ONLY else []),
+                    "make bench",
+                ]
+            ),
+            "only": ONLY,
             "quick": QUICK,
             "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         },
@@ -1427,6 +1701,7 @@ def run(
         *,
         script: str = "get.lua",
         connections: int = CONNECTIONS,
+        threads: int = WRK_THREADS,
         paced: bool = False,
         duration: int | None = None,
         after_warmup: Callable[[], Mapping[str, str]] | None = None,
@@ -1435,20 +1710,22 @@ def run(
         shown = " ".join(
             f"{key}={value}"
             for key, value in env_extra.items()
-            if key not in ("BENCH_PATHS", "BENCH_TASKS")
+            if key not in ("BENCH_PATHS", "BENCH_TASKS", "BENCH_IDS")
         )
         if paced:
             # paced.py warms up itself: its first seconds are sent but not counted.
             command = paced_command(api + env_extra["BENCH_PATHS"], PLAN.warmup)
             warmup = 0
         else:
-            command = wrk_command(script, api, connections)
+            command = wrk_command(script, api, connections, threads)
             warmup = PLAN.warmup
             paths = env_extra.get("BENCH_PATHS", "")
             if paths:
                 shown += f" BENCH_PATHS={paths if ',' not in paths else '<the 100 tasks paths>'}"
         if "BENCH_TASKS" in env_extra:
             shown += " BENCH_TASKS=<id:version of the 256 tasks>"
+        if "BENCH_IDS" in env_extra:
+            shown += f" BENCH_IDS=<the {len(env_extra['BENCH_IDS'].split(','))} tasks' ids>"
         measured = measure(
             name,
             command,
@@ -1468,41 +1745,57 @@ def run(
 
     list_path = "/api/v1/tasks/"
     detail_paths = ",".join(f"/api/v1/tasks/{i}/" for i in seeded["tasks"]["reader"])
-    scenarios["list"] = http("list", "reader", {"BENCH_PATHS": list_path})
     bust = {"BENCH_PATHS": list_path, "BENCH_BUST": "1"}
+    collab = seeded["collab"]
+    with_collab = (
+        f"of a member owning 100 tasks with {collab['labels']} labels (2-3 each),"
+        f" {collab['subtasks']} of them subtasks, {collab['blocked']} blocked"
+        f" ({collab['relations']} relations)"
+    )
+    # Issue 24: each list over tasks with labels, subtasks and relations right after
+    # its plain twin, which its target compares it with.
+    scenarios["list"] = http("list", "reader", {"BENCH_PATHS": list_path})
+    extra["list_collab"] = http("list_collab", "collab_reader", {"BENCH_PATHS": list_path}).figures(
+        baseline_rps
+    ) | {"what": f"(a) {with_collab}"}
     extra["list_uncached"] = http("list_uncached", "reader", bust).figures(baseline_rps) | {
         "what": "(a) with every request a cache miss",
     }
+    extra["list_collab_uncached"] = http("list_collab_uncached", "collab_reader", bust).figures(
+        baseline_rps
+    ) | {"what": f"(a) {with_collab}, every request a cache miss"}
 
-    # A member of many shared projects lists their tasks; the tasks go afterwards.
-    log(
-        f"list_projects: seeding {PLAN.shared_projects} shared projects of"
-        f" {PLAN.project_tasks:,} tasks"
-    )
-    shared = fill_shared_projects(
-        conn, users["projects_reader"], PLAN.shared_projects, PLAN.project_tasks
-    )
-    log(f"  {shared['tasks']:,} tasks in {shared['seed_seconds']} s")
-    member_of = (
-        f"a member of {PLAN.shared_projects} shared projects of {PLAN.project_tasks:,} tasks each"
-    )
-    for name, env_extra in (
-        ("list_projects", {"BENCH_PATHS": list_path}),
-        ("list_projects_uncached", bust),
-    ):
-        extra[name] = http(name, "projects_reader", env_extra).figures(baseline_rps) | {
-            "what": f"(a) by {member_of}"
-            + (", every request a cache miss" if "BENCH_BUST" in env_extra else ""),
+    if not ONLY:
+        # A member of many shared projects lists their tasks; the tasks go afterwards.
+        log(
+            f"list_projects: seeding {PLAN.shared_projects} shared projects of"
+            f" {PLAN.project_tasks:,} tasks"
+        )
+        shared = fill_shared_projects(
+            conn, users["projects_reader"], PLAN.shared_projects, PLAN.project_tasks
+        )
+        log(f"  {shared['tasks']:,} tasks in {shared['seed_seconds']} s")
+        member_of = (
+            f"a member of {PLAN.shared_projects} shared projects of"
+            f" {PLAN.project_tasks:,} tasks each"
+        )
+        for name, env_extra in (
+            ("list_projects", {"BENCH_PATHS": list_path}),
+            ("list_projects_uncached", bust),
+        ):
+            extra[name] = http(name, "projects_reader", env_extra).figures(baseline_rps) | {
+                "what": f"(a) by {member_of}"
+                + (", every request a cache miss" if "BENCH_BUST" in env_extra else ""),
+            }
+        drop_shared_tasks(conn, shared["projects"])
+        results["projects"] = {
+            "shared_projects": PLAN.shared_projects,
+            "tasks_each": PLAN.project_tasks,
+            "tasks": shared["tasks"],
+            "seed_seconds": shared["seed_seconds"],
         }
-    drop_shared_tasks(conn, shared["projects"])
-    results["projects"] = {
-        "shared_projects": PLAN.shared_projects,
-        "tasks_each": PLAN.project_tasks,
-        "tasks": shared["tasks"],
-        "seed_seconds": shared["seed_seconds"],
-    }
 
-    scenarios["detail"] = http("detail", "reader", {"BENCH_PATHS": detail_paths})
+        scenarios["detail"] = http("detail", "reader", {"BENCH_PATHS": detail_paths})
 
     before: dict[str, int] = {}
 
@@ -1516,6 +1809,30 @@ def run(
     check = check_creates(conn, users["creator"], before, scenarios["create"].extra["ok_2xx"])
     scenarios["create"].extra["check"] = check
     log(f"  check: {check}")
+
+    # Issue 24: a comment mentioning a member, on a task of a shared project owned by
+    # another member, as create is measured (right after it, which it is compared with).
+    def count_comments() -> dict[str, str]:
+        before.update(settled_counts(conn, users["commenter"], comment_counts))
+        return {}
+
+    comments = http(
+        "comment_create",
+        "commenter",
+        {
+            "BENCH_IDS": ",".join(str(task) for task in seeded["tasks"]["comment"]),
+            "BENCH_MENTION": seeded["mention"],
+        },
+        script="comment.lua",
+        after_warmup=count_comments,
+    )
+    check = check_comments(conn, users["commenter"], before, comments.extra["ok_2xx"])
+    log(f"  check: {check}")
+    extra["comment_create"] = comments.figures(baseline_rps) | {
+        "what": "POST /api/v1/tasks/{id}/comments/ mentioning a member, on one of 100 tasks"
+        " of a shared project (owned by its admin) at random",
+        "check": check,
+    }
 
     def patches(name: str, patcher: str) -> Measured:
         """PATCH with If-Match on the seeded tasks of `patcher`, then the check."""
@@ -1541,14 +1858,68 @@ def run(
         log(f"  check: {check}")
         return measured
 
-    scenarios["patch"] = patches("patch", "patcher")
-    # The same in a shared project of many members (their rows added by SQL).
-    members = fill_project_members(conn, seeded["projects"]["big"], PLAN.big_project_members)
-    big = patches("patch_big_project", "project_patcher")
-    extra["patch_big_project"] = big.figures(baseline_rps) | {
-        "what": f"(d) in a shared project of {members:,} members",
-        "members": members,
+    if not ONLY:
+        scenarios["patch"] = patches("patch", "patcher")
+        # The same in a shared project of many members (their rows added by SQL).
+        members = fill_project_members(conn, seeded["projects"]["big"], PLAN.big_project_members)
+        big = patches("patch_big_project", "project_patcher")
+        extra["patch_big_project"] = big.figures(baseline_rps) | {
+            "what": f"(d) in a shared project of {members:,} members",
+            "members": members,
+        }
+
+    # Issue 24: one client changing the same 100 tasks in bulk, each request all of
+    # them (the status flips): the latency of a bulk change, not a saturation.
+    bulk_ids = seeded["tasks"]["bulk"]
+
+    def bulk_start() -> dict[str, str]:
+        before.update(settled_counts(conn, users["bulk"]))
+        found = {
+            row[0]
+            for row in conn.execute(
+                "SELECT DISTINCT status FROM tasks_task WHERE owner_id = %s", (users["bulk"],)
+            ).fetchall()
+        }
+        if found not in ({"pending"}, {"in_progress"}):
+            raise RuntimeError(f"bulk_100: the tasks' statuses after the warm-up: {found}")
+        return {"BENCH_BULK_FIRST": "pending" if found == {"in_progress"} else "in_progress"}
+
+    bulk = http(
+        "bulk_100",
+        "bulk",
+        {"BENCH_IDS": ",".join(str(task) for task in bulk_ids)},
+        script="bulk.lua",
+        connections=1,
+        threads=1,
+        duration=BULK_DURATION_FACTOR * PLAN.duration,
+        after_warmup=bulk_start,
+    )
+    check = check_patches(
+        conn,
+        users["bulk"],
+        before,
+        bulk.extra["ok_2xx"],
+        tasks_per_request=len(bulk_ids),
+        in_flight=1,
+    )
+    log(f"  check: {check}")
+    extra["bulk_100"] = bulk.figures(baseline_rps) | {
+        "what": f"POST /api/v1/tasks/bulk/ setting the status of {len(bulk_ids)} tasks"
+        " (all changed by every request), one client",
+        "check": check,
+        "tasks_per_request": len(bulk_ids),
     }
+    results["collab"] = {**collab, "mention": seeded["mention"]}
+
+    if ONLY:
+        conn.close()
+        results["baseline"] = baseline_figures(baseline, None)
+        results["scenarios"] = {
+            name: scenarios[name].figures(baseline_rps) for name in ("list", "create")
+        }
+        results["extra_scenarios"] = extra
+        return results
+
     scenarios["statistics"] = http(
         "statistics", "reader", {"BENCH_PATHS": "/api/v1/tasks/statistics/"}
     )
@@ -1667,18 +2038,7 @@ def run(
     log(f"  {baseline_end.rps} rps")
     conn.close()
 
-    results["baseline"] = {
-        "rps": baseline_rps,
-        "p50_ms": baseline.p50_ms,
-        "p95_ms": baseline.p95_ms,
-        "p99_ms": baseline.p99_ms,
-        "errors": baseline.errors,
-        "command": baseline.command,
-        "what": "bare DRF APIView, ModelSerializer, 20 rows of tasks_task in one"
-        " query, no authentication, startproject middleware, gunicorn 2 sync workers",
-        "rps_at_end": baseline_end.rps,
-        "p99_ms_at_end": baseline_end.p99_ms,
-    }
+    results["baseline"] = baseline_figures(baseline, baseline_end)
     results["scenarios"] = {
         name: scenarios[name].figures(baseline_rps)
         for name in (
