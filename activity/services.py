@@ -69,8 +69,15 @@ def record(
     )
     # Published before what the hooks record (a notification), in the order of ids.
     after_commit(lambda: publication.publish(event))
-    for hook in _recorded:
-        hook(event)
+    # The ordering lock is held now: the events the hooks record (notifications) need
+    # not ask for it again.
+    token = _batch.set([True]) if batch is None else None
+    try:
+        for hook in _recorded:
+            hook(event)
+    finally:
+        if token is not None:
+            _batch.reset(token)
     return event
 
 

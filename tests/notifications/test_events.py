@@ -74,3 +74,22 @@ def test_notification_events_notify_no_one():
 
     event = Event(type="notification.created", subject_id=1, data={}, changes={})
     notifications_for_event(event)  # no query, no recursion: nothing to do
+
+
+def test_a_comment_and_its_notifications_ask_for_the_ordering_lock_once(sam, bed):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from comments.services import comment_create
+    from notifications.models import Notification
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the ordering lock is PostgreSQL's (activity.services)")
+    with CaptureQueriesContext(connection) as captured:
+        comment_create(actor=sam, task=bed, body="@otto look")
+
+    # The comment's event and the two notifications' (Otto mentioned, Mia commented).
+    assert Notification.objects.filter(comment__isnull=False).count() == 2
+    assert sum("notification.created" in str(q["sql"]) for q in captured.captured_queries) == 2
+    locks = [q for q in captured.captured_queries if "pg_advisory_xact_lock" in q["sql"]]
+    assert len(locks) == 1
