@@ -110,19 +110,30 @@ def _id_or_none(value: str) -> int | None:
     return None
 
 
-class ParentFilter(InputFilter):
-    """The subtasks of the task of this id (the parent's page links here)."""
+class TaskIdFilter(InputFilter):
+    """A task id typed into a box: subclasses say what matches it (`matching`)."""
 
-    title = "parent task"
-    parameter_name = "parent"
     placeholder = "task id"
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.cleaned_value()
         if not value:
             return queryset
-        parent_id = _id_or_none(value)
-        return queryset.none() if parent_id is None else queryset.filter(parent_id=parent_id)
+        task_id = _id_or_none(value)
+        return queryset.none() if task_id is None else queryset.filter(self.matching(task_id))
+
+    def matching(self, task_id: int) -> Q:
+        raise NotImplementedError
+
+
+class ParentFilter(TaskIdFilter):
+    """The subtasks of the task of this id (the parent's page links here)."""
+
+    title = "parent task"
+    parameter_name = "parent"
+
+    def matching(self, task_id: int) -> Q:
+        return Q(parent_id=task_id)
 
 
 class BlockedFilter(admin.SimpleListFilter):
@@ -432,21 +443,14 @@ def _user(request: HttpRequest) -> User:
 # Relations
 
 
-class RelationTaskFilter(InputFilter):
+class RelationTaskFilter(TaskIdFilter):
     """The relations of the task of this id, either end (a task's page links here)."""
 
     title = "task"
     parameter_name = "task"
-    placeholder = "task id"
 
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        value = self.cleaned_value()
-        if not value:
-            return queryset
-        task_id = _id_or_none(value)
-        if task_id is None:
-            return queryset.none()
-        return queryset.filter(Q(task_id=task_id) | Q(other_id=task_id))
+    def matching(self, task_id: int) -> Q:
+        return Q(task_id=task_id) | Q(other_id=task_id)
 
 
 class RelationAdminForm(forms.ModelForm):
