@@ -1,15 +1,16 @@
-"""What the outbox published: each event recorded is handed, after its transaction
-commits, to every subscriber (the delivery apps subscribe in their AppConfig.ready).
-An event of a transaction that rolled back is never published."""
+"""What the outbox published: the events recorded are handed, after their transaction
+commits, to every subscriber (the delivery apps subscribe in their AppConfig.ready),
+in the order of their ids, those inserted together (activity.many_events) in one
+list. An event of a transaction that rolled back is never published."""
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from activity.models import Event
 
 logger = logging.getLogger(__name__)
 
-Subscriber = Callable[[Event], None]
+Subscriber = Callable[[Sequence[Event]], None]
 _subscribers: list[Subscriber] = []
 
 
@@ -19,11 +20,13 @@ def subscribe(subscriber: Subscriber) -> None:
         _subscribers.append(subscriber)
 
 
-def publish(event: Event) -> None:
-    """Hand a committed event to every subscriber; one that fails does not keep it
-    from the others (the event stays in the outbox for clients to fetch)."""
+def publish(events: Sequence[Event]) -> None:
+    """Hand committed events to every subscriber; one that fails does not keep them
+    from the others (the events stay in the outbox for clients to fetch)."""
     for subscriber in _subscribers:
         try:
-            subscriber(event)
+            subscriber(events)
         except Exception:
-            logger.exception("event %s not handed to %r", event.pk, subscriber)
+            logger.exception(
+                "events %s to %s not handed to %r", events[0].pk, events[-1].pk, subscriber
+            )

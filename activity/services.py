@@ -45,16 +45,12 @@ def record(
     """Write the event of one change in the caller's transaction; it is published
     (activity.publication) once that commits. `type` must be of a registered kind
     (activity.kinds); the project ids and the user ids say who may read it besides
-    the kind's "read all" permission. The `on_record` hooks run before it returns."""
+    the kind's "read all" permission. The `on_record` hooks run before it returns,
+    or, inside `many_events()`, once the batch is inserted (the event has no id
+    until then)."""
     if kinds.kind_of(type) is None:
         raise ValueError(f"no event kind is registered for {type!r}")
-    batch = _batch.get()
-    if connection.vendor == "postgresql" and not (batch and batch[0]):
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_EVENT_ORDER_LOCK])
-        if batch is not None:
-            batch[0] = True
-    event = Event.objects.create(
+    event = Event(
         type=type,
         subject_id=subject_id,
         # The user itself, not its id: hooks read `event.actor` without a query.
@@ -67,34 +63,74 @@ def record(
         assignee_id=assignee_id,
         previous_assignee_id=previous_assignee_id,
     )
-    # Published before what the hooks record (a notification), in the order of ids.
-    after_commit(lambda: publication.publish(event))
-    # The ordering lock is held now: the events the hooks record (notifications) need
-    # not ask for it again.
-    token = _batch.set([True]) if batch is None else None
-    try:
-        for hook in _recorded:
-            hook(event)
-    finally:
-        if token is not None:
-            _batch.reset(token)
+    batch = _batch.get()
+    if batch is not None and batch.pending is not None:
+        # Inserted, published and handed to the hooks with the rest of the batch.
+        batch.pending.append(event)
+        return event
+    _insert([event], batch)
     return event
 
 
-# Inside `many_events()`: whether this transaction holds the ordering lock already.
-_batch: ContextVar[list[bool] | None] = ContextVar("event_batch", default=None)
+class _Batch:
+    """What the transaction's recording knows: whether it holds the ordering lock,
+    and, inside `many_events()`, the events waiting for their insert (else None)."""
+
+    def __init__(self, *, lock_held: bool, deferring: bool) -> None:
+        self.lock_held = lock_held
+        self.pending: list[Event] | None = [] if deferring else None
+
+
+_batch: ContextVar[_Batch | None] = ContextVar("event_batch", default=None)
+
+
+def _insert(events: list[Event], batch: _Batch | None) -> None:
+    """Insert `events` (one statement where the database returns the new ids), have
+    them published after commit, in the order of their ids, then run the hooks."""
+    if connection.vendor == "postgresql" and not (batch and batch.lock_held):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_EVENT_ORDER_LOCK])
+        if batch is not None:
+            batch.lock_held = True
+    if len(events) > 1 and connection.features.can_return_rows_from_bulk_insert:
+        Event.objects.bulk_create(events)
+    else:
+        for event in events:
+            event.save(force_insert=True)
+    # Published before what the hooks record (notifications), in the order of ids.
+    after_commit(lambda: publication.publish(events))
+    # The ordering lock is held now: the events the hooks record need not ask for it
+    # again (and, in a batch, wait for the batch's next insert).
+    token = _batch.set(_Batch(lock_held=True, deferring=False)) if batch is None else None
+    try:
+        for event in events:
+            for hook in _recorded:
+                hook(event)
+    finally:
+        if token is not None:
+            _batch.reset(token)
 
 
 @contextmanager
 def many_events() -> Iterator[None]:
-    """Around the part of a transaction that records many events (a bulk change): the
-    ordering lock, held until the commit once taken, is asked for once rather than
-    once an event. Only inside `transaction.atomic()`: the lock is the transaction's."""
+    """Around the part of a transaction that records many events (a bulk change):
+    they are inserted together when it ends (their hooks run then), and the ordering
+    lock is asked for once. Only inside `transaction.atomic()`, and left by an
+    exception, nothing of it is recorded: the transaction is rolling back."""
     if not connection.in_atomic_block:
         raise RuntimeError("many_events() needs a transaction")
-    token = _batch.set([False])
+    outer = _batch.get()
+    if outer is not None and outer.pending is not None:
+        yield  # already inside one: its end inserts these too
+        return
+    batch = _Batch(lock_held=bool(outer and outer.lock_held), deferring=True)
+    token = _batch.set(batch)
     try:
         yield
+        # The hooks' own events (notifications) come after the batch's.
+        while batch.pending:
+            events, batch.pending = batch.pending, []
+            _insert(events, batch)
     finally:
         _batch.reset(token)
 

@@ -153,12 +153,11 @@ class LocalFanout:
     async def _dispatch(self, message: Any) -> None:
         # What comes out of Redis is checked before it is trusted: a message of
         # another shape (another version of the sender, or not ours) is dropped.
-        if not _well_formed(message):
+        events = _events_of(message)
+        if events is None:
             logger.warning("task events: a malformed layer message was dropped")
             return
-        event, groups = message["message"], message["groups"]
-        event_id = event["event"]
-        missed, after = self._missed_before(message)
+        missed, after = self._missed_before(message, events[-1][1]["event"])
         if missed:
             # Which sockets the lost events were for is not known: every socket gets
             # what it may see since the sender's last event that arrived.
@@ -171,6 +170,11 @@ class LocalFanout:
                 after,
             )
             await self._catch_up(after)
+        for groups, event in events:
+            await self._hand_out(groups, event)
+
+    async def _hand_out(self, groups: list[str], event: dict[str, Any]) -> None:
+        event_id = event["event"]
         try:
             text = json.dumps(event)
         except (TypeError, ValueError):
@@ -197,7 +201,7 @@ class LocalFanout:
             except Exception:
                 logger.exception("a socket could not catch up after lost events")
 
-    def _missed_before(self, message: dict[str, Any]) -> tuple[int, int]:
+    def _missed_before(self, message: dict[str, Any], last_event: int) -> tuple[int, int]:
         """How many of the sender's messages before this one never arrived, and the
         event id of its last one that did (the lost ones come after it: a process
         sends its events in the order of their numbers, realtime.sending).
@@ -209,13 +213,13 @@ class LocalFanout:
         sender, number = message.get("sender"), message.get("number")
         if not isinstance(sender, str) or type(number) is not int:
             return 0, 0
-        last_number, last_event = self._last_number.get(sender, (None, 0))
+        last_number, last_arrived = self._last_number.get(sender, (None, 0))
         if last_number is not None and number <= last_number:
             return 0, 0
         if last_number is None and len(self._last_number) >= MAX_SENDERS:
             self._last_number.clear()
-        self._last_number[sender] = (number, message["message"]["event"])
-        return (0 if last_number is None else number - last_number - 1), last_event
+        self._last_number[sender] = (number, last_event)
+        return (0 if last_number is None else number - last_number - 1), last_arrived
 
     async def _rejoin_now_and_then(self, layer: BaseChannelLayer, channel: str) -> None:
         while True:
@@ -231,10 +235,24 @@ class LocalFanout:
         return True
 
 
-def _well_formed(message: Any) -> bool:
+def _events_of(message: Any) -> list[tuple[list[str], dict[str, Any]]] | None:
+    """The (groups, event) pairs of a layer message (realtime.sending: one event as
+    `groups` and `message`, a batch as a list of those under `events`); None unless
+    the message and every event in it are well formed."""
     if not isinstance(message, dict) or message.get("type") != EVENT_MESSAGE_TYPE:
-        return False
-    groups, event = message.get("groups"), message.get("message")
+        return None
+    batch = message.get("events", [message])
+    if not isinstance(batch, list) or not batch:
+        return None
+    events = []
+    for item in batch:
+        if not isinstance(item, dict) or not _well_formed(item.get("groups"), item.get("message")):
+            return None
+        events.append((item["groups"], item["message"]))
+    return events
+
+
+def _well_formed(groups: Any, event: Any) -> bool:
     if not isinstance(groups, list) or not all(isinstance(group, str) for group in groups):
         return False
     if not isinstance(event, dict) or not isinstance(event.get("type"), str):

@@ -43,7 +43,7 @@ WEBSOCKETS_OPEN = Gauge(
 )
 TASK_EVENTS_SENT = Counter(
     "taskmanager_task_events_sent_total",
-    "Events handed to the channel layer (one message per event), by type.",
+    "Events handed to the channel layer (a message per event, or per batch), by type.",
     ["kind"],
 )
 TASK_EVENT_SEND_FAILURES = Counter(

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import User
@@ -822,7 +822,6 @@ def tasks_bulk_update(
         projects = {task.project_id for task in found.values()}
         if "project_id" in values:
             _bulk_lock(projects | {values["project_id"]})
-        failures: dict[str, list[str]] = {}
         # Locked at once, in id order, with their projects (archived?).
         locked = {
             task.pk: task
@@ -834,22 +833,99 @@ def tasks_bulk_update(
         touched = _touched.set(set())
         try:
             with activity.many_events(), caching.invalidations_gathered():
-                for task_id in _ancestors_first(found):
-                    current = locked.get(task_id) or _locked(task_id)
-                    # Read again if an earlier task's change changed this one (a
-                    # parent's counts, a subtask moved along with its parent).
-                    if task_id in (_touched.get() or ()):
-                        current = _locked(task_id)
-                    failure = _bulk_apply(actor, current, values, add_labels, remove_labels)
-                    if failure:
-                        failures[str(task_id)] = failure
+                order = _ancestors_first(found)
+                gone = {str(task_id): [NOT_VISIBLE] for task_id in order if task_id not in locked}
+                if gone:  # deleted since they were read
+                    failures = gone
+                elif values.keys() <= _PLAIN_FIELDS and not (add_labels or remove_labels):
+                    failures = _bulk_plain(actor, [locked[task_id] for task_id in order], values)
+                else:
+                    failures = _bulk_each(actor, order, locked, values, add_labels, remove_labels)
+                if failures:  # before the events are inserted: all is rolled back
+                    raise BulkError(fields=failures)
         finally:
             _touched.reset(touched)
-        if failures:
-            raise BulkError(fields=failures)
         # As they are now: a later task's change may have changed an earlier one.
         final = Task.objects.in_bulk(list(found))
     return [final[task_id] for task_id in dict.fromkeys(ids)]
+
+
+# What a bulk change may set without moving tasks between projects, parents or
+# labels: each task's own row, then counts that follow (parents', blocked tasks').
+_PLAIN_FIELDS = frozenset({"status", "priority", "due_date", "assignee_id"})
+
+
+def _bulk_plain(actor: User, tasks: list[Task], values: dict[str, Any]) -> dict[str, list[str]]:
+    """A bulk change of _PLAIN_FIELDS over the locked `tasks`, in their order: one
+    UPDATE for the tasks that take the same values, their events, then what follows
+    from each (_follow_change, reading its rows afresh: a task's own event always
+    comes before those of the counts the others' changes give it). The failures, by
+    task id."""
+    failures: dict[str, list[str]] = {}
+    now = timezone.now()
+    members: set[tuple[int, int]] = set()
+    writes: list[tuple[Task, dict[str, Any]]] = []
+    for current in tasks:
+        changed = {name: value for name, value in values.items() if getattr(current, name) != value}
+        if not changed:
+            continue
+        try:
+            _check_writable(current.project_id, current)
+            assignee = changed.get("assignee_id")
+            if assignee is not None and (current.project_id, assignee) not in members:
+                _check_assignee(current.project_id, assignee)
+                members.add((current.project_id, assignee))
+        except DomainError as exc:
+            failures[str(current.pk)] = _messages(exc)
+            continue
+        if "status" in changed:
+            changed["completed_at"] = now if changed["status"] == Status.COMPLETED else None
+        writes.append((current, {**changed, "updated_at": now}))
+    if failures:
+        return failures
+    groups: dict[tuple[tuple[str, Any], ...], list[int]] = {}
+    for current, written in writes:
+        groups.setdefault(tuple(sorted(written.items())), []).append(current.pk)
+    for same, ids in groups.items():
+        Task.objects.filter(pk__in=ids).update(**dict(same), version=F("version") + 1)
+    followed: list[tuple[Task, Task]] = []
+    for current, written in writes:
+        before = task_state(current)
+        followed.append(
+            (Task(pk=current.pk, parent_id=current.parent_id, status=current.status), current)
+        )
+        for name, value in {**written, "version": current.version + 1}.items():
+            setattr(current, name, value)
+        events.record(
+            type=events.UPDATED, task=current, actor=actor, before=before, after=task_state(current)
+        )
+    for previous, current in followed:
+        _follow_change(actor, previous, current)
+    caching.invalidate_projects(sorted({task.project_id for task, _ in writes}))
+    return failures
+
+
+def _bulk_each(
+    actor: User,
+    order: list[int],
+    locked: dict[int, Task],
+    values: dict[str, Any],
+    add_labels: list[int],
+    remove_labels: list[int],
+) -> dict[str, list[str]]:
+    """A bulk change one task after the other (task_update's way), in `order`; the
+    failures, by task id."""
+    failures: dict[str, list[str]] = {}
+    for task_id in order:
+        current = locked.get(task_id) or _locked(task_id)
+        # Read again if an earlier task's change changed this one (a parent's
+        # counts, a subtask moved along with its parent).
+        if task_id in (_touched.get() or ()):
+            current = _locked(task_id)
+        failure = _bulk_apply(actor, current, values, add_labels, remove_labels)
+        if failure:
+            failures[str(task_id)] = failure
+    return failures
 
 
 def _bulk_apply(

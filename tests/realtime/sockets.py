@@ -140,3 +140,16 @@ def layer_message(event_id: int, **numbering: Any) -> dict[str, Any]:
         },
         **numbering,
     }
+
+
+def batch_message(*event_ids: int, **numbering: Any) -> dict[str, Any]:
+    """Events of one batch (a bulk change) in one layer message, as realtime.sending
+    sends them."""
+    return {
+        "type": fanout.EVENT_MESSAGE_TYPE,
+        "events": [
+            {"groups": one["groups"], "message": one["message"]}
+            for one in map(layer_message, event_ids)
+        ],
+        **numbering,
+    }

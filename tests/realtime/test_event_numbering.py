@@ -21,6 +21,7 @@ from tasks.services import task_create
 from tests.realtime.sockets import (
     TIMEOUT,
     assert_all_silent,
+    batch_message,
     layer_message,
     open_sockets,
     receive,
@@ -201,6 +202,27 @@ async def test_a_skipped_number_sends_what_came_after_the_senders_last_arrival(
         await receiver._dispatch(layer_message(fourth, sender="web-1", number=9))
 
         assert await events_on(ws, 2) == {second, fourth}
+        assert missed_total() == missed + 1
+
+
+async def test_a_batch_is_one_number_and_a_gap_after_it_resends_from_its_last_event(
+    member, manager_client
+):
+    """A bulk change's events travel in one message under one number: its events all
+    go out, in order, and a later gap counts from the last of them."""
+    tasks = [await in_thread(task_create)(actor=member, title=f"Task {n}") for n in range(5)]
+    ids = sorted(await in_thread(event_ids)(*tasks))
+
+    async with open_sockets(manager_client.tokens) as (ws,):
+        receiver = fanout.local_fanout()
+        missed = missed_total()
+        await receiver._dispatch(batch_message(*ids[:3], sender="web-1", number=4))
+        assert [(await receive(ws))["event"] for _ in range(3)] == ids[:3]
+        assert missed_total() == missed
+
+        await receiver._dispatch(layer_message(ids[4], sender="web-1", number=6))
+
+        assert await events_on(ws, 2) == {ids[3], ids[4]}
         assert missed_total() == missed + 1
 
 

@@ -15,13 +15,15 @@ import realtime.authentication
 from accounts import auth_cache
 from realtime import consumers, fanout
 from realtime.authentication import identity_watch
-from tasks.services import task_create, task_update
+from tasks.models import Task
+from tasks.services import task_create, task_update, tasks_bulk_update
 from tests.factories import TaskFactory
 from tests.realtime.sockets import (
     ALL_TASKS,
     TIMEOUT,
     assert_all_silent,
     assert_closed_unauthorized,
+    batch_message,
     layer_message,
     open_sockets,
     receive,
@@ -78,6 +80,17 @@ async def test_the_sockets_of_a_process_share_one_layer_channel_and_get_their_ev
         {"type": fanout.EVENT_MESSAGE_TYPE, "groups": [ALL_TASKS], "message": {"event": "1"}},
         {"type": fanout.EVENT_MESSAGE_TYPE, "groups": [ALL_TASKS], "message": [1]},
         {"type": "something.else", "groups": [ALL_TASKS], "message": {"event": 1}},
+        {"type": fanout.EVENT_MESSAGE_TYPE, "events": []},
+        {"type": fanout.EVENT_MESSAGE_TYPE, "events": "task.updated"},
+        {"type": fanout.EVENT_MESSAGE_TYPE, "events": [None]},
+        # One bad event spoils the message: none of it goes out.
+        {
+            "type": fanout.EVENT_MESSAGE_TYPE,
+            "events": [
+                batch_message(1)["events"][0],
+                {"groups": [ALL_TASKS], "message": {"event": 2}},
+            ],
+        },
         *(
             {
                 "type": fanout.EVENT_MESSAGE_TYPE,
@@ -282,12 +295,14 @@ async def test_a_message_that_fails_to_be_handed_out_does_not_stop_the_next(
     missed_before = fanout.LocalFanout._missed_before
     calls = 0
 
-    def fails_once(self: fanout.LocalFanout, message: dict[str, Any]) -> int:
+    def fails_once(
+        self: fanout.LocalFanout, message: dict[str, Any], last_event: int
+    ) -> tuple[int, int]:
         nonlocal calls
         calls += 1
         if calls == 1:
             raise RuntimeError("a bug in handing out")
-        return missed_before(self, message)
+        return missed_before(self, message, last_event)
 
     monkeypatch.setattr(fanout.LocalFanout, "_missed_before", fails_once)
 
@@ -301,3 +316,39 @@ async def test_a_message_that_fails_to_be_handed_out_does_not_stop_the_next(
         assert message["task"]["title"] == "After"
 
     assert any("could not be handed out" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_bulk_changes_events_reach_the_sockets_in_one_layer_message(
+    member, manager_client, monkeypatch
+):
+    layer = get_channel_layer()
+    group_send = layer.group_send
+    sent: list[dict[str, Any]] = []
+
+    async def counting_send(group: str, message: dict[str, Any]) -> None:
+        sent.append(message)
+        await group_send(group, message)
+
+    tasks = [await in_thread(TaskFactory)(owner=member) for _ in range(3)]
+    ids = [task.pk for task in tasks]
+    monkeypatch.setattr(layer, "group_send", counting_send)
+
+    async with open_sockets(manager_client.tokens) as (ws,):
+        await in_thread(tasks_bulk_update)(
+            actor=member,
+            ids=ids,
+            visible=Task.objects.all(),
+            may_change=lambda task: True,
+            data={"status": "in_progress"},
+            add_labels=[],
+            remove_labels=[],
+        )
+
+        received = [await receive(ws) for _ in ids]
+        assert [(m["type"], m["task"]["id"]) for m in received] == [
+            ("task.updated", task_id) for task_id in ids
+        ]
+        assert [m["event"] for m in received] == sorted(m["event"] for m in received)
+        await assert_all_silent(ws)
+    assert len(sent) == 1
+    assert [item["message"]["task"]["id"] for item in sent[0]["events"]] == ids

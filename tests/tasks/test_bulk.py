@@ -665,6 +665,64 @@ def test_completing_a_parent_and_its_subtask_answers_their_final_versions(
     assert response.json()[0]["subtasks"] == {"total": 1, "completed": 1}
 
 
+def test_tasks_taking_the_same_values_are_written_in_one_update(
+    member_client: TokenClient, garden: list[Task]
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    Task.objects.filter(pk=garden[2].pk).update(priority="low")
+    versions = {task.pk: task.version for task in Task.objects.filter(pk__in=ids_of(*garden))}
+
+    with CaptureQueriesContext(connection) as captured:
+        response = bulk(member_client, ids_of(*garden), set={"priority": "low"})
+
+    assert response.status_code == 200, response.content
+    updates = [q for q in captured.captured_queries if q["sql"].startswith('UPDATE "tasks_task"')]
+    assert len(updates) == 1
+    assert {item["id"]: item["version"] for item in response.json()} == {
+        garden[0].pk: versions[garden[0].pk] + 1,
+        garden[1].pk: versions[garden[1].pk] + 1,
+        garden[2].pk: versions[garden[2].pk],  # had it already: untouched
+    }
+
+
+def test_each_tasks_events_follow_its_versions_up_to_its_final_state(
+    member_client: TokenClient, member: User, project: Project
+) -> None:
+    """Completing a parent, its subtask, a blocker and the task it blocks together:
+    each task's own event comes before those of the counts the others give it, so a
+    client replaying the events in order ends at each task's final state."""
+    from tasks.services import relation_create
+
+    parent = TaskFactory(owner=member, project=project, title="parent")
+    child = TaskFactory(owner=member, project=project, title="child", parent=parent.pk)
+    blocker = TaskFactory(owner=member, project=project, title="blocker")
+    blocked = TaskFactory(owner=member, project=project, title="blocked")
+    relation_create(actor=member, task=blocker, kind="blocks", other_id=blocked.pk)
+    # The blocked task and the parent first: the others' changes reach them last.
+    ids = [blocked.pk, parent.pk, child.pk, blocker.pk]
+    since = Event.objects.order_by("id").values_list("id", flat=True).last()
+
+    response = bulk(member_client, ids, set={"status": "completed"})
+
+    assert response.status_code == 200, response.content
+    for item in response.json():
+        recorded = list(
+            Event.objects.filter(id__gt=since, subject_id=item["id"], type="task.updated")
+            .order_by("id")
+            .values_list("data", flat=True)
+        )
+        versions = [data["version"] for data in recorded]
+        assert versions == sorted(versions) and len(set(versions)) == len(versions), versions
+        last = recorded[-1]
+        assert (last["version"], last["status"]) == (item["version"], "completed")
+        assert (last["subtasks"], last["blocked"]) == (item["subtasks"], item["blocked"])
+    final = {item["id"]: item for item in response.json()}
+    assert final[parent.pk]["subtasks"] == {"total": 1, "completed": 1}
+    assert final[blocked.pk]["blocked"] is False
+
+
 # --- bulk delete ----------------------------------------------------------------------------
 
 
@@ -868,14 +926,15 @@ def test_moving_a_parent_and_its_subtask_together_keeps_them_nested(
 
 
 @pytest.mark.parametrize("kind", ["update", "delete"])
-def test_a_bulk_asks_for_the_event_ordering_lock_once(
+def test_a_bulk_inserts_its_events_at_once_and_asks_for_the_ordering_lock_once(
     member_client: TokenClient, garden: list[Task], kind: str
 ) -> None:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    if connection.vendor != "postgresql":
-        pytest.skip("the ordering lock is PostgreSQL's (activity.services)")
+    from activity.models import Event
+
+    last = Event.objects.order_by("id").values_list("id", flat=True).last()
     with CaptureQueriesContext(connection) as captured:
         if kind == "update":
             response = bulk(member_client, ids_of(*garden), set={"priority": "low"})
@@ -883,13 +942,18 @@ def test_a_bulk_asks_for_the_event_ordering_lock_once(
             response = bulk_delete(member_client, ids_of(*garden))
 
     assert response.status_code in (200, 204), response.content
-    locks = [q for q in captured.captured_queries if "pg_advisory_xact_lock" in q["sql"]]
     inserts = [
         q for q in captured.captured_queries if q["sql"].startswith('INSERT INTO "activity_event"')
     ]
-    # One event per task, the lock (held to the commit once taken) asked for once.
-    assert len(inserts) >= len(garden) > 1
-    assert len(locks) == 1
+    # One event per task, all in one statement.
+    assert len(inserts) == 1
+    recorded = Event.objects.filter(id__gt=last).order_by("id")
+    assert [event.subject_id for event in recorded] == ids_of(*garden)
+    assert {event.type for event in recorded} == {f"task.{kind}d"}
+    if connection.vendor == "postgresql":
+        # The lock, held to the commit once taken, asked for once.
+        locks = [q for q in captured.captured_queries if "pg_advisory_xact_lock" in q["sql"]]
+        assert len(locks) == 1
 
 
 def test_a_bulk_bumps_each_cache_scope_once(
