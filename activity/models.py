@@ -49,6 +49,9 @@ class Event(models.Model):
         related_name="+",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # The same for every event of one transaction (activity.services): readers that
+    # page through events (sync) end a page between transactions, never inside one.
+    transaction_key = models.BigIntegerField(null=True, editable=False)
 
     class Meta:
         indexes = [

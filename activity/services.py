@@ -1,12 +1,13 @@
 """The one write of the outbox: `record`, called by domain services inside their
 transaction."""
 
+import secrets
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 
 from accounts.models import User
 from activity import kinds, publication
@@ -51,6 +52,7 @@ def record(
     if kinds.kind_of(type) is None:
         raise ValueError(f"no event kind is registered for {type!r}")
     event = Event(
+        transaction_key=_transaction_key(),
         type=type,
         subject_id=subject_id,
         # The user itself, not its id: hooks read `event.actor` without a query.
@@ -70,6 +72,25 @@ def record(
         return event
     _insert([event], batch)
     return event
+
+
+def _transaction_key() -> int:
+    """A number of the current transaction's own: a marker callback sits in the
+    connection's on-commit list while the transaction lasts (Django empties the list
+    at its commit or rollback), and the key goes with it."""
+    current = getattr(connection, "_event_transaction", None)
+    if current is not None:
+        key, sign = current
+        if any(entry[1] is sign for entry in connection.run_on_commit):
+            return key
+    key = secrets.randbits(63)
+
+    def marker() -> None:
+        """Only a sign that the transaction of `key` is still open."""
+
+    transaction.on_commit(marker)
+    connection._event_transaction = (key, marker)  # type: ignore[attr-defined]
+    return key
 
 
 class _Batch:

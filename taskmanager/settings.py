@@ -170,7 +170,12 @@ INSTALLED_APPS = [
     "comments",
     "notifications",
     "files",
+    "webhooks",
+    "sync",
+    "exports",
     "monitoring",
+    "django_tasks",
+    "django_tasks_db",
 ]
 
 MIDDLEWARE = [
@@ -402,6 +407,16 @@ THROTTLE_RATES = {
     "refresh": env.str("THROTTLE_REFRESH_RATE", default="60/min"),
 }
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+
+# Background tasks (webhook deliveries): rows of the database, run by
+# `manage.py db_worker` (docker-compose's `worker`; `make run` starts one itself).
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+# How long events are kept: the feed, sync cursors and webhook redelivery reach this far.
+EVENT_RETENTION_DAYS = env_positive_int("EVENT_RETENTION_DAYS", 30)
+# Webhook URLs: https only and public addresses only, unless lifted for local testing.
+WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", default=False)
+WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", default=False)
+WEBHOOK_TIMEOUT_SECONDS = env_positive_float("WEBHOOK_TIMEOUT_SECONDS", 10.0)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

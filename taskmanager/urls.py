@@ -9,10 +9,14 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", ApiRootView.as_view(), name="root"),
     path("", include("accounts.urls")),
     path("", include("projects.urls")),
+    # Before tasks: /tasks/export.csv is not a task.
+    path("", include("exports.urls")),
     path("", include("tasks.urls")),
     path("", include("comments.urls")),
     path("", include("notifications.urls")),
     path("", include("files.urls")),
+    path("", include("webhooks.urls")),
+    path("", include("sync.urls")),
 ]
 
 urlpatterns = [
@@ -26,6 +30,7 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("", include("realtime.urls")),
     path("", include("tasks.page_urls")),
+    path("", include("exports.page_urls")),
     path("monitoring/", include("monitoring.urls")),
     # Before the admin: its login and password change, throttled and ending sessions.
     path("admin/", include("accounts.admin_urls")),

@@ -976,3 +976,22 @@ def test_a_bulk_bumps_each_cache_scope_once(
     assert len(bumps) == 1, bumps
     assert len(bumps[0]) == len(set(bumps[0]))
     assert any(scope.startswith("project:") for scope in bumps[0])
+
+
+# Each request its own transaction, as in production (not the test's one).
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_events_of_one_transaction_share_a_key_and_the_next_ones_another(
+    member_client: TokenClient, garden: list[Task]
+) -> None:
+    """Readers that page through events (sync) keep a transaction's events together."""
+    since = Event.objects.order_by("id").values_list("id", flat=True).last()
+
+    assert bulk(member_client, ids_of(*garden), set={"priority": "low"}).status_code == 200
+    assert bulk(member_client, ids_of(*garden[:2]), set={"priority": "high"}).status_code == 200
+
+    keys = list(
+        Event.objects.filter(id__gt=since).order_by("id").values_list("transaction_key", flat=True)
+    )
+    assert len(keys) == 5 and None not in keys
+    assert len(set(keys[:3])) == 1 and len(set(keys[3:])) == 1
+    assert keys[0] != keys[3]
