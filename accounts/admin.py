@@ -1,9 +1,10 @@
-"""Users, sessions and refresh tokens in the Django admin.
+"""Users, sessions, refresh tokens and personal API tokens in the Django admin.
 
 Operators' changes go through `accounts.services`, so they have the API's
 consequences (sessions ended, tokens blacklisted, every process's auth cache told).
-Sessions and tokens are read-only: revoking is ending a session, never editing or
-deleting a row (deleting a blacklist row would make a revoked token valid again).
+Sessions and refresh tokens are read-only: revoking is ending a session, never
+editing or deleting a row (deleting a blacklist row would make a revoked token valid
+again). A personal token is revoked by deleting it, through the service.
 """
 
 from typing import Any, cast
@@ -27,7 +28,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 
 from accounts import auth_cache, lifecycle, services, usernames
 from accounts.forms import AdminLoginForm
-from accounts.models import User, UserSession
+from accounts.models import PersonalToken, User, UserSession
 from accounts.roles import Role
 from taskmanager.admin_base import ReadOnlyAdmin
 from taskmanager.exceptions import DomainError
@@ -187,9 +188,11 @@ class UserAdmin(DjangoUserAdmin):
         super().save_model(request, obj, form, change)
         if not change:
             lifecycle.user_created(obj)
-        # The same consequences as through the API: a deactivated user's sessions end.
+        # The same consequences as through the API: a deactivated user's sessions and
+        # personal tokens end.
         if change and "is_active" in form.changed_data and not obj.is_active:
             services.sessions_end_all(user=obj, reason=UserSession.EndReason.ADMIN)
+            services.personal_tokens_revoke_all(user=obj)
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
@@ -280,6 +283,50 @@ class UserSessionAdmin(ReadOnlyAdmin):
             for session in live
         )
         self.message_user(request, f"Ended {ended} session(s).", messages.SUCCESS)
+
+
+@admin.register(PersonalToken)
+class PersonalTokenAdmin(ReadOnlyAdmin):
+    """Personal API tokens: who holds which, what they may do, when last used; never
+    the hash. Deleting one revokes it (every process refuses it at once)."""
+
+    list_display = [
+        "prefix",
+        "name",
+        "user",
+        "scope_list",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+    ]
+    list_select_related = ["user"]
+    search_fields = ["=prefix", "name", "user__username"]
+    ordering = ["-id"]
+    date_hierarchy = "created_at"
+    readonly_fields = (
+        "id",
+        "user",
+        "name",
+        "prefix",
+        "scope_list",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+    )
+    fields = readonly_fields
+
+    @admin.display(description="scopes")
+    def scope_list(self, token: PersonalToken) -> str:
+        return ", ".join(token.scopes)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm("accounts.delete_personaltoken")
+
+    def delete_model(self, request: HttpRequest, obj: PersonalToken) -> None:
+        services.personal_token_delete(token=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[PersonalToken]) -> None:
+        services.personal_tokens_delete(tokens=queryset)
 
 
 # SimpleJWT's own admins (registered by the import above, so replaceable here) let

@@ -21,6 +21,12 @@ class AccountsConfig(AppConfig):
 
         signals.connect()
 
+        from django.core import checks
+
+        from accounts.checks import token_scopes_check
+
+        checks.register(token_scopes_check)
+
         from accounts.auth_cache import user_vanished
         from accounts.authentication import SESSION_ENDED
         from accounts.services import tokens_cleanup_counted

@@ -19,6 +19,12 @@ with `cache.set` (best effort: while the marker stays, readers ask the database)
 Entries live a short while so an operator's change to a group's permissions reaches
 every process quickly.
 
+Personal API tokens have entries of their own, by the hash of the token (`auth:pat:`),
+kept the same way: a request with one costs the token's entry, then the user's with
+the read-ahead, and no query when both are cached. A deleted token's entry says so
+for a minute; an unknown token is not cached (each costs one indexed query), so
+made-up tokens cannot fill the cache.
+
 The cache is shared, so an entry is checked before it is trusted (a few isinstance
 checks): one that is not what this module writes is a miss. It is deleted before
 the database is read and the fresh state added, so a change published meanwhile
@@ -26,6 +32,7 @@ still wins, as on any miss.
 """
 
 import logging
+import time
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -33,13 +40,14 @@ from uuid import UUID
 from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache, caches
 from django.db import DatabaseError
+from django.db.models import Q
 from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 from django_redis.cache import RedisCache
 from redis.exceptions import RedisError
 
-from accounts.models import User, UserSession
+from accounts.models import PersonalToken, User, UserSession
 from taskmanager.exceptions import ServiceUnavailableError
 from taskmanager.transactions import after_commit
 
@@ -72,6 +80,7 @@ _USER_FIELDS = (
     "is_superuser",
     "date_joined",
     "last_login",
+    "password_changed_at",
 )
 
 
@@ -81,6 +90,10 @@ def session_key(session_id: UUID | str) -> str:
 
 def user_key(user_id: int | str) -> str:
     return f"auth:user:{user_id}"
+
+
+def personal_token_key(key_hash: str) -> str:
+    return f"auth:pat:{key_hash}"
 
 
 def entry_keys(user_id: int, session_id: str) -> list[str]:
@@ -135,6 +148,12 @@ def session_cookie_user(user_id: int, session_hash: str) -> User | None:
     if user is None or not constant_time_compare(user._session_hash, session_hash):  # type: ignore[attr-defined]
         return None
     return user
+
+
+def active_user(user_id: int, read: dict[str, Any] | None = None) -> User | None:
+    """The user while active, from their entry (in `read` if read already)."""
+    key = user_key(user_id)
+    return _active_user(user_id, read[key] if read is not None and key in read else cache.get(key))
 
 
 def _active_user(user_id: int, snapshot: Any) -> User | None:
@@ -291,3 +310,120 @@ def publish_unsettled(keys: list[str]) -> None:
         written = not backend.set_many(dict.fromkeys(keys, UNSETTLED), SNAPSHOT_TTL)
     if not written:
         raise SessionStoreUnavailable()
+
+
+# --- personal API tokens ---------------------------------------------------------------
+
+# Under a deleted token's key for SNAPSHOT_TTL after the deletion: refused without a
+# query, and a reader that loaded the row before the deletion cannot `add` it back.
+TOKEN_GONE: dict[str, Any] = {"gone": True}
+_TOKEN_FIELDS = ("id", "key_hash", "user_id", "scopes", "created_at", "expires_at", "last_used_at")
+
+
+def personal_token_state(key_hash: str) -> dict[str, Any] | None:
+    """The stored state of the token with this hash (`_TOKEN_FIELDS`), or None when
+    there is no such token (unknown or deleted). Its expiry and user are the
+    caller's to check."""
+    return personal_token_states([key_hash])[0]
+
+
+def personal_token_states(key_hashes: list[str]) -> list[dict[str, Any] | None]:
+    """`personal_token_state` of each hash, in one cache round trip (the open sockets
+    of a process are checked together)."""
+    keys = [personal_token_key(key_hash) for key_hash in key_hashes]
+    found = cache.get_many(keys) if keys else {}
+    return [_token_state(h, key, found.get(key)) for h, key in zip(key_hashes, keys, strict=True)]
+
+
+def _token_state(key_hash: str, key: str, value: Any) -> dict[str, Any] | None:
+    if _is_unsettled(value):
+        # Being deleted: the database decides, and nothing is cached meanwhile.
+        return _load_personal_token(key_hash)
+    if value == TOKEN_GONE:
+        return None
+    if _is_token_state(value, key_hash):
+        return dict(value)
+    if value is not None:
+        cache.delete(key)
+    state = _load_personal_token(key_hash)
+    if state is not None:
+        cache.add(key, state, SNAPSHOT_TTL)
+    return state
+
+
+def _is_token_state(value: Any, key_hash: str) -> bool:
+    """What `_load_personal_token` writes, for this very token (an entry copied from
+    another key is not trusted)."""
+    if not isinstance(value, dict) or value.keys() != set(_TOKEN_FIELDS):
+        return False
+    return (
+        value["key_hash"] == key_hash
+        and isinstance(value["id"], int)
+        and isinstance(value["user_id"], int)
+        and isinstance(value["scopes"], list)
+        and all(isinstance(scope, str) for scope in value["scopes"])
+        and isinstance(value["created_at"], datetime)
+        and (value["expires_at"] is None or isinstance(value["expires_at"], datetime))
+        and (value["last_used_at"] is None or isinstance(value["last_used_at"], datetime))
+    )
+
+
+def _load_personal_token(key_hash: str) -> dict[str, Any] | None:
+    row = PersonalToken.objects.filter(key_hash=key_hash).values(*_TOKEN_FIELDS).first()
+    return dict(row) if row is not None else None
+
+
+def personal_token_outlived(state: dict[str, Any], user: User) -> bool:
+    """Whether the user's password changed after the token was made (by any door:
+    the services delete the tokens too, `manage.py changepassword` does not)."""
+    changed: datetime | None = user.password_changed_at
+    return changed is not None and state["created_at"] < changed
+
+
+# Per process, when each token's `last_used_at` was last written or seen written (Unix
+# time), by its hash: a token's row is written at most once a TOUCH_AFTER per process,
+# and the conditional UPDATE makes it at most once a TOUCH_AFTER across processes.
+# Bounded by starting again when full; dict operations are atomic across threads.
+TOUCHED_MAX = 10_000
+_touched: dict[str, float] = {}
+
+
+def personal_token_used(state: dict[str, Any]) -> None:
+    """Note that the token was used now: its `last_used_at` is written only when it
+    is more than TOUCH_AFTER old, so a busy token costs no write per request."""
+    key_hash = state["key_hash"]
+    now = time.time()
+    last = _touched.get(key_hash)
+    if last is None and state["last_used_at"] is not None:
+        last = state["last_used_at"].timestamp()
+    window = TOUCH_AFTER.total_seconds()
+    if last is not None and now - last < window:
+        if key_hash not in _touched:
+            _remember_touch(key_hash, last)
+        return
+    _remember_touch(key_hash, now)
+    at = timezone.now()
+    PersonalToken.objects.filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=at - TOUCH_AFTER), pk=state["id"]
+    ).update(last_used_at=at)
+
+
+def _remember_touch(key_hash: str, at: float) -> None:
+    if len(_touched) >= TOUCHED_MAX:
+        _touched.clear()
+    _touched[key_hash] = at
+
+
+def personal_tokens_revoked(key_hashes: list[str]) -> None:
+    """Inside the transaction that deletes the tokens: every process refuses them from
+    the next request on, or SessionStoreUnavailable (the transaction rolls back, a
+    503): a deletion reported done must not leave a "live" entry for a minute."""
+    if not key_hashes:
+        return
+    keys = [personal_token_key(key_hash) for key_hash in key_hashes]
+    publish_unsettled(keys)
+
+    def publish() -> None:
+        cache.set_many(dict.fromkeys(keys, TOKEN_GONE), SNAPSHOT_TTL)
+
+    after_commit(publish)

@@ -1,6 +1,9 @@
+import logging
 import time
 from uuid import UUID
 
+from django.utils import timezone
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed as DRFAuthenticationFailed
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication
@@ -13,10 +16,13 @@ from rest_framework_simplejwt.exceptions import (
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import RefreshToken, Token
 
-from accounts import auth_cache
+from accounts import auth_cache, personal_tokens, scopes
 from accounts.models import User
+from accounts.personal_tokens import PersonalTokenAuth
 from accounts.tokens import WrongTokenTypeError
 from taskmanager import readahead
+
+logger = logging.getLogger(__name__)
 
 # Access tokens SimpleJWT has verified in this process, by their exact bytes (the
 # signature included, so no other token matches). Verifying one costs about 70 µs,
@@ -43,6 +49,16 @@ SESSION_ENDED = (
     "The session has ended (a logout, a password change or a deactivation): log in again."
 )
 BAD_AUTHORIZATION_HEADER = 'The Authorization header must be "Bearer <access token>".'
+# What a refused personal API token is told (401 `authentication_failed` too).
+PAT_INVALID = (
+    "The personal API token is not valid (mistyped, or deleted): check it, or create a"
+    " new one at /api/v1/auth/tokens/."
+)
+PAT_EXPIRED = "The personal API token has expired: create a new one at /api/v1/auth/tokens/."
+PAT_ENDED = (
+    "The personal API token has ended (its user's password changed, or the user was"
+    " deactivated): create a new one at /api/v1/auth/tokens/."
+)
 
 
 def refusal_message(exc: DRFAuthenticationFailed) -> str:
@@ -93,7 +109,8 @@ class SessionJWTAuthentication(JWTAuthentication):
         # SimpleJWT's, with the request passed on to `get_user`.
         header = self.get_header(request)
         raw_token = self.get_raw_token(header) if header is not None else None
-        if raw_token is None:
+        if raw_token is None or raw_token.startswith(personal_tokens.PREFIX_BYTES):
+            # A personal token is PersonalTokenAuthentication's alone.
             return None
         validated_token = self.get_validated_token(raw_token)
         return self.get_user(validated_token, request), validated_token
@@ -135,3 +152,78 @@ def session_id_of(request: Request) -> str | None:
     """The session id of the Bearer token a request was authenticated with, if any."""
     token = request.auth
     return token.get("sid") if isinstance(token, Token) else None
+
+
+class PersonalTokenAuthentication(BaseAuthentication):
+    """`Authorization: Bearer tm_pat_...`: a personal API token (docs/personal-tokens.md),
+    accepted while it exists, has not expired, and its user is active and has not
+    changed their password since it was made; then only within its scopes
+    (accounts.scopes), checked here so that no view's permission classes skip it.
+
+    Any other header is left to the other authenticators (a JWT is never taken for
+    one, nor one for a JWT)."""
+
+    def authenticate(self, request: Request) -> tuple[User, PersonalTokenAuth] | None:
+        raw = personal_token_in(get_authorization_header(request))
+        if raw is None:
+            return None
+        user, auth = authenticate_personal_token(raw, request)
+        view = (request.parser_context or {}).get("view")
+        try:
+            scopes.check(auth.scopes, scopes.needed_scopes(view, request.method or "GET"))
+        except scopes.InsufficientScope:
+            # DRF leaves a request refused here anonymous, in the access log too.
+            logger.info(
+                "personal token outside its scopes",
+                extra={"user_id": user.pk, "token_id": auth.id, "path": request.path},
+            )
+            raise
+        return user, auth
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="api"'
+
+
+def personal_token_in(header: bytes) -> str | None:
+    """The personal token of an Authorization header (the scheme in any case, as RFC
+    7235 has it), or None when it holds none."""
+    parts = header.split()
+    if len(parts) != 2 or parts[0].lower() != b"bearer":
+        return None
+    if not parts[1].startswith(personal_tokens.PREFIX_BYTES):
+        return None
+    # Only ASCII can be well formed; anything else is refused as not valid.
+    return parts[1].decode("latin-1")
+
+
+def authenticate_personal_token(
+    raw: str, request: Request | None = None
+) -> tuple[User, PersonalTokenAuth]:
+    """The user of a live personal token and what the token grants, or
+    AuthenticationFailed saying why not. Given the request, the read of the user's
+    entry carries the view's and its throttles' first reads (taskmanager.readahead)."""
+    if not personal_tokens.is_well_formed(raw):
+        raise AuthenticationFailed(PAT_INVALID, code="token_not_valid")
+    state = auth_cache.personal_token_state(personal_tokens.hash_of(raw))
+    if state is None:
+        raise AuthenticationFailed(PAT_INVALID, code="token_not_valid")
+    expires_at = state["expires_at"]
+    if expires_at is not None and expires_at <= timezone.now():
+        raise AuthenticationFailed(PAT_EXPIRED, code="token_expired")
+    user_id = state["user_id"]
+    keys = [auth_cache.user_key(user_id)]
+    read = readahead.start(request, user_id, keys) if request is not None else None
+    user = auth_cache.active_user(user_id, read)
+    if user is None or auth_cache.personal_token_outlived(state, user):
+        if request is not None:
+            readahead.uncount(request)
+        raise AuthenticationFailed(PAT_ENDED, code="token_ended")
+    auth_cache.personal_token_used(state)
+    return user, PersonalTokenAuth(
+        id=state["id"],
+        user_id=user_id,
+        key_hash=state["key_hash"],
+        scopes=frozenset(state["scopes"]),
+        created_at=state["created_at"],
+        expires_at=expires_at,
+    )

@@ -51,6 +51,10 @@ class User(AbstractUser):
     # empty skeleton is filled by `manage.py refresh_name_skeletons`.
     username_skeleton = models.CharField(max_length=64, editable=False, default="", db_default="")
     email_skeleton = models.CharField(max_length=64, editable=False, default="", db_default="")
+    # Set by `save` whenever a new password is saved, whatever the door (the services,
+    # the admin, `manage.py changepassword`); not by a hash upgrade at login. Personal
+    # API tokens created before it are refused. Null: not changed since this column.
+    password_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects: ClassVar[AccountManager] = AccountManager()
 
@@ -95,6 +99,13 @@ class User(AbstractUser):
         update_fields = kwargs.get("update_fields")
         if update_fields is not None and {"username", "email"} & set(update_fields):
             kwargs["update_fields"] = {*update_fields, "username_skeleton", "email_skeleton"}
+        # Django keeps the raw password only after `set_password` (a hash upgrade at
+        # login clears it before saving): this save stores a new password.
+        if self._password is not None:  # type: ignore[attr-defined]
+            self.password_changed_at = timezone.now()
+            update_fields = kwargs.get("update_fields")
+            if update_fields is not None and "password" in update_fields:
+                kwargs["update_fields"] = {*update_fields, "password_changed_at"}
         super().save(*args, **kwargs)
 
 
@@ -137,3 +148,37 @@ class UserSession(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}:{self.id}"
+
+
+class PersonalToken(models.Model):
+    """A personal API token: a long-lived Bearer credential of its user for scripts,
+    limited to its scopes (accounts.scopes). Only the SHA-256 of the token is stored;
+    the token itself is shown once, when created (docs/personal-tokens.md).
+
+    Deleting the row revokes it; so do deactivating the user and changing their
+    password (the services delete the rows, and a token older than the user's
+    `password_changed_at` is refused whatever door changed it)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="personal_tokens")
+    name = models.CharField(max_length=100)
+    # Scope names (accounts.scopes.TokenScope), in that enum's order.
+    scopes = models.JSONField(default=list)
+    # The token's first characters ("tm_pat_" and 6 more): to recognise it in a list,
+    # a log or a secret scanner's report; far too short to guess the rest from.
+    prefix = models.CharField(max_length=16)
+    # Hex SHA-256 of the whole token: the token has 256 random bits, so no salt or
+    # slow hash is needed, and a request finds its row by this unique index.
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # Written at most once a minute per token (accounts.auth_cache).
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # GET /auth/tokens/ (newest first) and the per-user count on create.
+            models.Index(fields=["user", "-created_at"], name="accounts_pat_user_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name})"

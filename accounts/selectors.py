@@ -1,7 +1,7 @@
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from accounts.models import User, UserSession
+from accounts.models import PersonalToken, User, UserSession
 
 
 def sessions_live_for(user: User) -> QuerySet[UserSession]:
@@ -9,6 +9,11 @@ def sessions_live_for(user: User) -> QuerySet[UserSession]:
     return UserSession.objects.filter(
         user_id=user.pk, ended_at__isnull=True, expires_at__gt=timezone.now()
     ).order_by("-created_at")
+
+
+def personal_tokens_of(user: User) -> QuerySet[PersonalToken]:
+    """The user's personal API tokens, expired ones included, newest first."""
+    return PersonalToken.objects.filter(user_id=user.pk).order_by("-created_at", "-pk")
 
 
 def user_list() -> QuerySet[User]:

@@ -3,12 +3,15 @@ from typing import Any
 from django.contrib.auth import password_validation
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts import usernames
-from accounts.models import User, UserSession
+from accounts import personal_tokens, usernames
+from accounts.models import PersonalToken, User, UserSession
 from accounts.roles import Role
+from accounts.scopes import ALL_SCOPES
+from taskmanager.datetimes import NEEDS_OFFSET, AwareDateTimeField
 from taskmanager.schema import one_of, together
 from taskmanager.serializers import StrictFieldsMixin
 
@@ -212,3 +215,133 @@ class MeUpdateInputSerializer(StrictFieldsMixin, serializers.Serializer):
 class UserAdminUpdateInputSerializer(StrictFieldsMixin, serializers.Serializer):
     role = serializers.ChoiceField(choices=Role.choices, required=False)
     is_active = serializers.BooleanField(required=False)
+
+
+# --- personal API tokens ---------------------------------------------------------------
+
+SCOPES_SCHEMA = {
+    "type": "array",
+    "items": {"type": "string", "enum": list(ALL_SCOPES)},
+    "minItems": 1,
+    "maxItems": len(ALL_SCOPES),
+    "uniqueItems": True,
+}
+SCOPES_HELP = (
+    "What the token may do, at least one: "
+    + ", ".join(f"`{scope}`" for scope in ALL_SCOPES)
+    + ". Each at most once."
+)
+
+
+@extend_schema_field(SCOPES_SCHEMA)
+class ScopesField(serializers.ListField):
+    """The scopes of a token: a non-empty list of scope names, each once. Every wrong
+    item is named in one message list ("Item 2: ...")."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("child", serializers.CharField())
+        kwargs.setdefault("min_length", 1)
+        kwargs.setdefault("help_text", SCOPES_HELP)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> list[str]:
+        if isinstance(data, str) or not isinstance(data, list):
+            self.fail("not_a_list", input_type=type(data).__name__)
+        if not data:
+            self.fail("min_length", min_length=1)
+        errors: list[str] = []
+        seen: set[str] = set()
+        for index, item in enumerate(data):
+            if not isinstance(item, str):
+                errors.append(f"Item {index}: a scope is a string.")
+            elif item not in ALL_SCOPES:
+                errors.append(
+                    f'Item {index}: "{item[:50]}" is not a scope; the scopes are'
+                    f" {', '.join(ALL_SCOPES)}."
+                )
+            elif item in seen:
+                errors.append(f'Item {index}: "{item}" is given twice.')
+            else:
+                seen.add(item)
+        if errors:
+            raise serializers.ValidationError(errors[:10])
+        return list(data)
+
+
+class PersonalTokenInputSerializer(StrictFieldsMixin, serializers.Serializer):
+    """A new personal API token: its name, its scopes and, if it is to expire, when."""
+
+    name = serializers.CharField(
+        max_length=personal_tokens.NAME_MAX_LENGTH,
+        help_text="What the token is for, to recognise it in the list (e.g. `backup script`).",
+    )
+    scopes = ScopesField()
+    expires_at = AwareDateTimeField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="When the token stops working: in the future, at most a year (366 days) "
+        f"ahead. Omitted or null: it never expires. {NEEDS_OFFSET}",
+    )
+
+    def validate_expires_at(self, value: Any) -> Any:
+        if value is None:
+            return value
+        now = timezone.now()
+        if value <= now:
+            raise serializers.ValidationError("The expiry must be in the future.")
+        if value > now + personal_tokens.MAX_LIFETIME:
+            raise serializers.ValidationError(
+                "The expiry is at most a year (366 days) ahead; create a new token then."
+            )
+        return value
+
+
+# What `prefix` and `token` look like (accounts.personal_tokens), for the schema.
+_PREFIX_PATTERN = rf"^{personal_tokens.PREFIX}[A-Za-z0-9_-]{{{personal_tokens.SHOWN_CHARS}}}$"
+_TOKEN_PATTERN = rf"^{personal_tokens.PREFIX}[A-Za-z0-9_-]{{{personal_tokens.RANDOM_CHARS}}}$"
+
+
+class PersonalTokenOutputSerializer(serializers.ModelSerializer[PersonalToken]):
+    """A personal API token, without the token itself (shown only once, on creation)."""
+
+    scopes = ScopesField(read_only=True)
+    prefix = serializers.RegexField(
+        _PREFIX_PATTERN,
+        read_only=True,
+        help_text="The token's first characters, to recognise it.",
+    )
+    expires_at = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="Null: it never expires."
+    )
+    last_used_at = serializers.DateTimeField(
+        read_only=True,
+        allow_null=True,
+        help_text="When a request last used it, to the minute; null: never used.",
+    )
+
+    class Meta:
+        model = PersonalToken
+        fields = ["id", "name", "scopes", "prefix", "created_at", "expires_at", "last_used_at"]
+        read_only_fields = fields
+
+
+class PersonalTokenCreatedOutputSerializer(PersonalTokenOutputSerializer):
+    """A personal API token just created, with the token itself: store it now, it is
+    never shown again. Send it as `Authorization: Bearer <token>`."""
+
+    token = serializers.SerializerMethodField()
+
+    class Meta(PersonalTokenOutputSerializer.Meta):
+        fields = [*PersonalTokenOutputSerializer.Meta.fields, "token"]
+        read_only_fields = fields
+
+    @extend_schema_field(
+        {
+            "type": "string",
+            "pattern": _TOKEN_PATTERN,
+            "description": "The token, shown this once: only its hash is kept.",
+        }
+    )
+    def get_token(self, token: PersonalToken) -> str:
+        return str(self.context["raw_token"])

@@ -13,11 +13,12 @@ from django.utils import timezone
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, ExpiredTokenError, TokenError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from accounts import auth_cache, lifecycle, tokens, usernames
-from accounts.models import User, UserSession
+from accounts import auth_cache, lifecycle, personal_tokens, tokens, usernames
+from accounts.models import PersonalToken, User, UserSession
 from accounts.roles import Role
+from accounts.scopes import ALL_SCOPES
 from taskmanager.batches import delete_in_batches
-from taskmanager.exceptions import DomainValidationError, PermissionDeniedError
+from taskmanager.exceptions import ConflictError, DomainValidationError, PermissionDeniedError
 
 EndReason = UserSession.EndReason
 
@@ -210,8 +211,8 @@ def user_update_profile(
 ) -> User:
     """Change the user's own email and/or password (checked by the serializer).
 
-    A new password ends every other session of the user; the one making the change
-    stays signed in.
+    A new password ends every other session of the user (the one making the change
+    stays signed in) and every personal API token of theirs.
     """
     with transaction.atomic():
         fresh = User.objects.select_for_update().get(pk=user.pk)
@@ -227,22 +228,26 @@ def user_update_profile(
             raise DomainValidationError(fields={"email": ["This email is already taken."]}) from exc
         if password is not None:
             sessions_end_all(user=fresh, reason=EndReason.PASSWORD_CHANGE, keep=current_session_id)
+            personal_tokens_revoke_all(user=fresh)
         auth_cache.user_changed(fresh.pk)
     return fresh
 
 
 def user_reset_password(*, user: User, password: str | None) -> User:
     """An operator's new password for the user, or none at all (None: no password
-    signs them in). Every session of the user ends: a reset is how an operator locks
-    out whoever holds the account's tokens."""
+    signs them in). Every session and personal API token of the user ends: a reset is
+    how an operator locks out whoever holds the account's tokens."""
     with transaction.atomic():
         fresh = User.objects.select_for_update().get(pk=user.pk)
         if password is None:
             fresh.set_unusable_password()
+            # `save` stamps a new password only; no password is a change too.
+            fresh.password_changed_at = timezone.now()
         else:
             fresh.set_password(password)
-        fresh.save(update_fields=["password"])
+        fresh.save(update_fields=["password", "password_changed_at"])
         sessions_end_all(user=fresh, reason=EndReason.PASSWORD_CHANGE)
+        personal_tokens_revoke_all(user=fresh)
         auth_cache.user_changed(fresh.pk)
     return fresh
 
@@ -282,15 +287,88 @@ def user_set_role(*, user: User, role: str) -> User:
 
 
 def user_set_active(*, user: User, is_active: bool) -> User:
-    """Activate or deactivate; deactivating ends every session of the user at once."""
+    """Activate or deactivate; deactivating ends every session and personal API token
+    of the user at once (reactivating brings none back)."""
     with transaction.atomic():
         fresh = User.objects.select_for_update().get(pk=user.pk)
         fresh.is_active = is_active
         fresh.save(update_fields=["is_active"])
         if not is_active:
             sessions_end_all(user=fresh, reason=EndReason.DEACTIVATED)
+            personal_tokens_revoke_all(user=fresh)
         auth_cache.user_changed(fresh.pk)
     return fresh
+
+
+@dataclass(frozen=True)
+class CreatedToken:
+    """A personal token just created: `raw` is the token, never stored nor shown again."""
+
+    token: PersonalToken
+    raw: str
+
+
+def personal_token_create(
+    *, user: User, name: str, scopes: list[str], expires_at: datetime | None
+) -> CreatedToken:
+    """A new personal API token of the user (name, scopes and expiry checked by the
+    serializer). ConflictError once the user holds MAX_PER_USER tokens; the user's
+    row is locked so that concurrent creations cannot pass the limit together."""
+    new = personal_tokens.generate()
+    wanted = set(scopes)
+    with transaction.atomic():
+        owner = User.objects.select_for_update().only("password_changed_at").get(pk=user.pk)
+        held = PersonalToken.objects.filter(user_id=user.pk).count()
+        if held >= personal_tokens.MAX_PER_USER:
+            raise ConflictError(
+                f"You hold {held} personal API tokens, the most an account may: delete one"
+                " you no longer use (expired ones count too) before creating another."
+            )
+        # Never before the password's last change, were this server's clock behind the
+        # one that stamped it: the token would be refused at once.
+        now = timezone.now()
+        if owner.password_changed_at is not None and owner.password_changed_at > now:
+            now = owner.password_changed_at
+        token = PersonalToken.objects.create(
+            user_id=user.pk,
+            name=name,
+            scopes=[scope for scope in ALL_SCOPES if scope in wanted],
+            prefix=new.prefix,
+            key_hash=new.key_hash,
+            created_at=now,
+            expires_at=expires_at,
+        )
+    return CreatedToken(token=token, raw=new.raw)
+
+
+def personal_token_delete(*, token: PersonalToken) -> None:
+    """Revoke a token: refused by every process from the next request on, and an open
+    socket authenticated with it closes at its next check."""
+    with transaction.atomic():
+        _delete_personal_tokens(PersonalToken.objects.filter(pk=token.pk))
+
+
+def personal_tokens_delete(*, tokens: QuerySet[PersonalToken]) -> int:
+    """Revoke several tokens at once (the admin's bulk delete); how many."""
+    with transaction.atomic():
+        return _delete_personal_tokens(tokens)
+
+
+def personal_tokens_revoke_all(*, user: User) -> int:
+    """Inside the caller's transaction (a password change, a deactivation): revoke
+    every personal token of the user; how many."""
+    return _delete_personal_tokens(PersonalToken.objects.filter(user_id=user.pk))
+
+
+def _delete_personal_tokens(tokens: QuerySet[PersonalToken]) -> int:
+    """Delete the tokens inside the caller's transaction and tell every process
+    through the cache, or raise SessionStoreUnavailable (it rolls back: a 503)."""
+    rows = list(tokens.order_by("pk").select_for_update().values_list("pk", "key_hash"))
+    if not rows:
+        return 0
+    PersonalToken.objects.filter(pk__in=[pk for pk, _ in rows]).delete()
+    auth_cache.personal_tokens_revoked([key_hash for _, key_hash in rows])
+    return len(rows)
 
 
 def _end_sessions(sessions: QuerySet[UserSession], reason: str, *, strict: bool = True) -> int:

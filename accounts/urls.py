@@ -7,6 +7,7 @@ app_name = "accounts"
 
 router = SimpleRouter()
 router.register("auth/sessions", views.SessionViewSet, basename="session")
+router.register("auth/tokens", views.PersonalTokenViewSet, basename="personal-token")
 router.register("users", views.UserViewSet, basename="user")
 
 urlpatterns = [

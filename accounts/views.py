@@ -23,15 +23,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import selectors, services
+from accounts import personal_tokens, selectors, services
 from accounts.authentication import session_id_of
 from accounts.forms import AdminOwnPasswordChangeForm
-from accounts.models import User, UserSession
+from accounts.models import PersonalToken, User, UserSession
 from accounts.permissions import CanManageUsers, request_user
 from accounts.serializers import (
     LoginInputSerializer,
     MeUpdateInputSerializer,
     OAuth2TokensOutputSerializer,
+    PersonalTokenCreatedOutputSerializer,
+    PersonalTokenInputSerializer,
+    PersonalTokenOutputSerializer,
     RefreshInputSerializer,
     RegisterInputSerializer,
     SessionOutputSerializer,
@@ -50,12 +53,34 @@ from accounts.tokens import IssuedTokens
 from taskmanager.metrics import LOGINS
 from taskmanager.net import client_ip
 from taskmanager.query_parameters import StrictQueryParametersMixin
-from taskmanager.schema import AUTHENTICATED, AUTHENTICATED_WRITE, WITH_BODY, errors
+from taskmanager.schema import (
+    AUTHENTICATED,
+    AUTHENTICATED_WRITE,
+    WITH_BODY,
+    ErrorSerializer,
+    errors,
+)
 from taskmanager.throttles import ReadWriteThrottle
 
 EndReason = UserSession.EndReason
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+# The 403 of the endpoints no personal token may use (accounts.scopes).
+_NOT_WITH_A_TOKEN = {
+    403: OpenApiResponse(
+        ErrorSerializer,
+        description="A request with a personal API token (`insufficient_scope`): these are "
+        "managed from a login session. Or a session-cookie write without its CSRF token.",
+    )
+}
+_TOO_MANY_TOKENS = {
+    409: OpenApiResponse(
+        ErrorSerializer,
+        description=f"You hold {personal_tokens.MAX_PER_USER} tokens already, the most an "
+        "account may: delete one first.",
+    )
+}
 
 
 class PublicAuthEndpoint(StrictQueryParametersMixin, APIView):
@@ -202,7 +227,11 @@ class LogoutAllView(StrictQueryParametersMixin, APIView):
     list=extend_schema(
         summary="Your live sessions",
         description="The one making this request has `current: true`.",
-        responses={200: SessionOutputSerializer(many=True), **errors(AUTHENTICATED, 400)},
+        responses={
+            200: SessionOutputSerializer(many=True),
+            **errors(AUTHENTICATED, 400),
+            **_NOT_WITH_A_TOKEN,
+        },
     ),
     destroy=extend_schema(
         summary="End one of your sessions",
@@ -242,13 +271,80 @@ class SessionViewSet(
         services.session_end(user=request_user(self.request), session_id=instance.pk)
 
 
+@extend_schema_view(
+    list=extend_schema(
+        summary="Your personal API tokens",
+        description="Newest first, expired ones included; never the tokens themselves. "
+        "Not with a personal token: tokens are managed from a login session.",
+        responses={
+            200: PersonalTokenOutputSerializer(many=True),
+            **errors(AUTHENTICATED, 400),
+            **_NOT_WITH_A_TOKEN,
+        },
+    ),
+    create=extend_schema(
+        summary="Create a personal API token",
+        description="The answer holds the token (`token`) this once: only its hash is kept. "
+        f"An account holds at most {personal_tokens.MAX_PER_USER} tokens (409 past that). "
+        "Not with a personal token.",
+        request=PersonalTokenInputSerializer,
+        responses={
+            201: PersonalTokenCreatedOutputSerializer,
+            **errors(AUTHENTICATED_WRITE, WITH_BODY),
+            **_NOT_WITH_A_TOKEN,
+            **_TOO_MANY_TOKENS,
+        },
+    ),
+    destroy=extend_schema(
+        summary="Delete (revoke) one of your personal API tokens",
+        description="Refused from the next request on; a socket opened with it closes. "
+        "Not with a personal token.",
+        responses={204: None, **errors(AUTHENTICATED_WRITE, 404), **_NOT_WITH_A_TOKEN},
+    ),
+)
+@extend_schema(tags=["auth"])
+class PersonalTokenViewSet(
+    StrictQueryParametersMixin,
+    mixins.ListModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Personal API tokens for scripts and integrations (docs/personal-tokens.md).
+    accounts.scopes closes these endpoints to personal tokens themselves."""
+
+    serializer_class = PersonalTokenOutputSerializer
+    # ASCII digits only, as UserViewSet.
+    lookup_value_regex = r"[0-9]+"
+
+    def get_queryset(self) -> Any:
+        return selectors.personal_tokens_of(request_user(self.request))
+
+    def create(self, request: Request) -> Response:
+        payload = PersonalTokenInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        created = services.personal_token_create(
+            user=request_user(request), **payload.validated_data
+        )
+        body = PersonalTokenCreatedOutputSerializer(
+            created.token, context={"raw_token": created.raw}
+        ).data
+        return Response(body, status=status.HTTP_201_CREATED, headers=_NO_STORE)
+
+    def perform_destroy(self, instance: PersonalToken) -> None:
+        services.personal_token_delete(token=instance)
+
+
 class MeView(StrictQueryParametersMixin, APIView):
     # The default reads and writes, and a password change's check of the current
     # password, counted as a login attempt on the account (and per user).
     throttle_classes = [ReadWriteThrottle, *CURRENT_PASSWORD_THROTTLES]
+    # Any personal token may read whose it is (a script checking its credentials);
+    # none may change the email or the password (accounts.scopes).
+    token_scopes = {"read": ()}
 
     @extend_schema(
         summary="Your profile",
+        description="Also with a personal API token of any scope: whose the token is.",
         responses={200: UserOutputSerializer, **errors(AUTHENTICATED)},
         tags=["users"],
     )
@@ -257,7 +353,8 @@ class MeView(StrictQueryParametersMixin, APIView):
 
     @extend_schema(
         summary="Change your email or password",
-        description="A new password needs the current one, and ends your other sessions.",
+        description="A new password needs the current one, and ends your other sessions "
+        "and every personal API token of yours. Not with a personal token.",
         request=MeUpdateInputSerializer,
         responses={200: UserOutputSerializer, **errors(AUTHENTICATED_WRITE, WITH_BODY)},
         tags=["users"],

@@ -27,6 +27,11 @@ _ACCEPTED_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 # middleware has returned ("Internal Server Error: ...").
 REQUEST_ID_META = "taskmanager.request_id"
 
+# A path that is itself a credential: a calendar feed's (exports.page_urls), whose
+# token is the whole of its authentication. Whatever follows /calendar/ is hidden,
+# a mistyped or rotated token included.
+_SECRET_PATH = re.compile(r"/calendar/.+?(?P<suffix>\.ics)?", re.DOTALL)
+
 current_request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 access_logger = logging.getLogger("taskmanager.access")
@@ -55,7 +60,8 @@ class RequestLogMiddleware:
     """Outermost: gives the request its id, returns it, and writes one access line.
 
     The line has the path without its query string: query strings may carry
-    credentials (a WebSocket `?token=`) or personal search terms.
+    credentials (a WebSocket `?token=`) or personal search terms; and a calendar
+    feed's path without its token (`loggable_path`).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -71,14 +77,15 @@ class RequestLogMiddleware:
             response[REQUEST_ID_HEADER] = request_id
             if not access_logger.isEnabledFor(logging.INFO):
                 return response
+            path = loggable_path(request.path)
             access_logger.info(
                 "%s %s %s",
                 request.method,
-                request.path,
+                path,
                 response.status_code,
                 extra={
                     "method": request.method,
-                    "path": request.path,
+                    "path": path,
                     "status": response.status_code,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                     "user_id": _user_id(request),
@@ -87,6 +94,14 @@ class RequestLogMiddleware:
             return response
         finally:
             current_request_id.reset(token)
+
+
+def loggable_path(path: str) -> str:
+    """The path as the access log writes it: a calendar feed's token redacted."""
+    secret = _SECRET_PATH.fullmatch(path)
+    if secret is None:
+        return path
+    return f"/calendar/<redacted>{secret['suffix'] or ''}"
 
 
 def _user_id(request: HttpRequest) -> int | None:

@@ -19,6 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from monitoring import state
 from taskmanager.exceptions import NOT_FOUND_MESSAGE, error_response, method_not_allowed_message
 from taskmanager.net import client_ip
 from taskmanager.renderers import ORJSONRenderer
@@ -134,7 +135,8 @@ def metrics(request: HttpRequest) -> HttpResponse:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         MultiProcessCollector(registry)
-    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+    text = generate_latest(registry) + generate_latest(state.registry())
+    return HttpResponse(text, content_type=CONTENT_TYPE_LATEST)
 
 
 def _inside(address: str) -> bool:

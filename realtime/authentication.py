@@ -3,6 +3,11 @@
 and again every few seconds while it stays open (`IdentityWatch`), with the checks of
 an HTTP request. The rules: docs/realtime.md, "Authentication" and "Staying
 authenticated".
+
+Each token may be an access token or a personal API token (`tm_pat_...`,
+docs/personal-tokens.md): the latter needs the scopes of /sync/ (SOCKET_SCOPES),
+and its socket closes, as a session's, once the token is deleted or expires or its
+user is deactivated or changes their password.
 """
 
 import asyncio
@@ -21,12 +26,23 @@ from channels.security.websocket import OriginValidator
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.auth.models import AnonymousUser
+from django.core.cache import cache
 from django.db import InterfaceError, OperationalError
 from django.http import parse_cookie
+from django.utils import timezone
 from rest_framework.exceptions import AuthenticationFailed
 
-from accounts import auth_cache
-from accounts.authentication import INVALID_ACCESS, SessionJWTAuthentication, refusal_message
+from accounts import auth_cache, personal_tokens, scopes
+from accounts.authentication import (
+    EXPIRED_ACCESS,
+    INVALID_ACCESS,
+    PAT_ENDED,
+    PAT_EXPIRED,
+    SESSION_ENDED,
+    SessionJWTAuthentication,
+    authenticate_personal_token,
+    refusal_message,
+)
 from accounts.models import User
 from activity import kinds
 from realtime.loops import PerLoop
@@ -35,9 +51,24 @@ Scope = dict[str, Any]
 logger = logging.getLogger(__name__)
 
 
+# After the HTTP status, as the consumer's close codes (realtime.consumers).
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_FORBIDDEN = 4403
+
+
 class SocketAuthError(Exception):
     """The credentials presented are not (or no longer) valid; the message says why
-    and what to do, as the HTTP API's 401 does."""
+    and what to do, as the HTTP API's 401 does (`code`, then `close_code`)."""
+
+    code = "authentication_failed"
+    close_code = CLOSE_UNAUTHORIZED
+
+
+class SocketScopeError(SocketAuthError):
+    """A personal token without the scopes a socket needs: the HTTP API's 403."""
+
+    code = "insufficient_scope"
+    close_code = CLOSE_FORBIDDEN
 
 
 LOGIN_SESSION_ENDED = "The login session has ended: log in again."
@@ -75,15 +106,24 @@ class SocketRefusal:
 @dataclass(frozen=True)
 class SocketIdentity:
     user_id: int
-    via: Literal["token", "cookie"]
-    # The JWT session id (`sid` claim) or the Django session key.
+    via: Literal["token", "cookie", "personal_token"]
+    # The JWT session id (`sid` claim), the Django session key, or the hash of the
+    # personal token.
     session: str
-    # When the access token expires (Unix time); a cookie session has no fixed end.
+    # When the token expires (Unix time); a cookie session has no fixed end, nor a
+    # personal token made without an expiry.
     expires_at: float | None = None
+    # What the client is told when the socket closes because the token expired, or
+    # the session (or token) ended.
+    expired_message: str = EXPIRED_ACCESS
+    ended_message: str = SESSION_ENDED
 
 
 def identify_token(raw: str) -> tuple[SocketIdentity, User]:
-    """An access token, checked exactly as for an HTTP request."""
+    """An access token or a personal API token, checked exactly as for an HTTP
+    request."""
+    if raw.startswith(personal_tokens.PREFIX):
+        return identify_personal_token(raw)
     authentication = SessionJWTAuthentication()
     try:
         # A JWT is ASCII: anything else (a lone surrogate too) is no token.
@@ -94,6 +134,26 @@ def identify_token(raw: str) -> tuple[SocketIdentity, User]:
     except UnicodeEncodeError as exc:
         raise SocketAuthError(INVALID_ACCESS) from exc
     identity = SocketIdentity(user.pk, "token", str(token["sid"]), float(token["exp"]))
+    return identity, user
+
+
+def identify_personal_token(raw: str) -> tuple[SocketIdentity, User]:
+    """A personal API token with the socket's scopes (SocketScopeError without)."""
+    try:
+        user, auth = authenticate_personal_token(raw)
+        scopes.check(auth.scopes, scopes.SOCKET_SCOPES)
+    except scopes.InsufficientScope as exc:
+        raise SocketScopeError(str(exc.detail)) from exc
+    except AuthenticationFailed as exc:
+        raise SocketAuthError(refusal_message(exc)) from exc
+    identity = SocketIdentity(
+        user.pk,
+        "personal_token",
+        auth.key_hash,
+        auth.expires_at.timestamp() if auth.expires_at is not None else None,
+        expired_message=PAT_EXPIRED,
+        ended_message=PAT_ENDED,
+    )
     return identity, user
 
 
@@ -120,19 +180,51 @@ def recheck_many(identities: Sequence[SocketIdentity]) -> list[User | None]:
     still valid; None once the token expired or the session or user is done. The
     identities of tokens in one cache round trip."""
     now = time.time()
-    live_tokens = [
-        (identity.user_id, identity.session)
+    live = [
+        identity
         for identity in identities
-        if identity.via == "token" and (identity.expires_at is None or now < identity.expires_at)
+        if identity.via != "cookie" and (identity.expires_at is None or now < identity.expires_at)
     ]
+    live_tokens = [(i.user_id, i.session) for i in live if i.via == "token"]
     by_token = dict(zip(live_tokens, auth_cache.authenticated_users(live_tokens), strict=True))
+    by_personal_token = _recheck_personal_tokens([i for i in live if i.via == "personal_token"])
     result: list[User | None] = []
     for identity in identities:
         if identity.via == "token":
             result.append(by_token.get((identity.user_id, identity.session)))
+        elif identity.via == "personal_token":
+            result.append(by_personal_token.get(identity.session))
         else:
             result.append(_recheck_cookie(identity))
     return result
+
+
+def _recheck_personal_tokens(identities: Sequence[SocketIdentity]) -> dict[str, User]:
+    """The users of the personal tokens still live, by the tokens' hashes: their
+    entries in one cache round trip, their users' in another. A token not live (or
+    no longer its socket's user's) is left out."""
+    hashes = list(dict.fromkeys(identity.session for identity in identities))
+    if not hashes:
+        return {}
+    owners = {i.session: i.user_id for i in identities}
+    states = dict(zip(hashes, auth_cache.personal_token_states(hashes), strict=True))
+    user_ids = {state["user_id"] for state in states.values() if state is not None}
+    read = cache.get_many([auth_cache.user_key(user_id) for user_id in user_ids])
+    users: dict[int, User | None] = {}
+    live: dict[str, User] = {}
+    now = timezone.now()
+    for key_hash, state in states.items():
+        if state is None or state["user_id"] != owners[key_hash]:
+            continue
+        if state["expires_at"] is not None and state["expires_at"] <= now:
+            continue
+        user_id = state["user_id"]
+        if user_id not in users:
+            users[user_id] = auth_cache.active_user(user_id, read)
+        user = users[user_id]
+        if user is not None and not auth_cache.personal_token_outlived(state, user):
+            live[key_hash] = user
+    return live
 
 
 def _recheck_cookie(identity: SocketIdentity) -> User | None:
@@ -295,6 +387,10 @@ class SocketAuthMiddleware(BaseMiddleware):
                 scope["auth"], scope["user"] = await database_sync_to_async(identify_session)(
                     session_key
                 )
+        except SocketScopeError as exc:
+            # Not a 401 but a 403: refused here, with its own code and close code.
+            refusal = SocketRefusal(exc.code, str(exc), exc.close_code)
+            return await refusal(scope, receive, send)
         except SocketAuthError as exc:
             scope["auth_error"] = str(exc)
         except (OperationalError, InterfaceError) as exc:
@@ -311,8 +407,6 @@ FOREIGN_ORIGIN = (
     "Sockets may not be opened from this page's origin: the server's ALLOWED_HOSTS or"
     " CORS_ALLOWED_ORIGINS must name it."
 )
-# After the HTTP status, as the consumer's close codes (realtime.consumers).
-CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 
 

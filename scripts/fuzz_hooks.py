@@ -61,6 +61,8 @@ COMMENT = (
     "DELETE /api/v1/comments/{id}/",
 )
 NOTIFICATION_READ = "POST /api/v1/notifications/{id}/read/"
+WEBHOOK_WRITES = ("POST /api/v1/webhooks/", "PATCH /api/v1/webhooks/{id}/")
+SYNC = "GET /api/v1/sync/"
 MEMBER_ADD = "POST /api/v1/projects/{id}/members/"
 MEMBER_CHANGES = (
     "PATCH /api/v1/projects/{id}/members/{user_id}/",
@@ -246,8 +248,36 @@ def valid_where_no_schema_can_say(case: Any) -> None:
         and str(case.path_parameters.get("user_id")) != str(SELF_ID)
     ):
         case.path_parameters["user_id"] = INVITEE_ID
+    elif label in WEBHOOK_WRITES and body is not None:
+        webhook_values(body)
+    elif label == SYNC:
+        sync_cursor(case)
     else:
         valid_references(case, body)
+
+
+def webhook_values(body: dict[str, Any]) -> None:
+    """A webhook's `url` that the server's checks accept (public https host names; the
+    pattern also lets through private IP literals and names no resolver takes), its
+    `project` one the identity administers (its personal project), and `event_types`
+    known ones (all: the schema cannot list the registered types)."""
+    if isinstance(body.get("url"), str):
+        body["url"] = f"https://hooks.example.com/{_unique('in', 60)}"
+    if isinstance(body.get("project"), int) and SELF_PROJECT_ID:
+        body["project"] = SELF_PROJECT_ID
+    if isinstance(body.get("event_types"), list):
+        body["event_types"] = []
+
+
+def sync_cursor(case: Any) -> None:
+    """A cursor the server gave (a drawn one matches the pattern but is not signed:
+    400 `invalid_cursor` is the right answer to it)."""
+    query = case.query
+    if not (_objects.usable and isinstance(query, dict) and "cursor" in query):
+        return
+    page = _objects._call("GET", "/api/v1/sync/?")
+    if page and isinstance(page.get("cursor"), str):
+        query["cursor"] = page["cursor"]
 
 
 def task_references(case: Any, body: dict[str, Any]) -> None:

@@ -97,3 +97,16 @@ def channels_redis_drop_counter() -> ChannelsRedisDropCounter:
     `django.setup()` and adds filters without removing old ones, but never adds the
     same instance twice, so each drop is counted once."""
     return _DROP_COUNTER
+
+
+WEBHOOK_ATTEMPTS = Counter(
+    "taskmanager_webhook_attempts_total",
+    "Webhook delivery attempts, by outcome: delivered, retry (failed, retried later),"
+    " failed (no attempt left), gone (410: webhook disabled), stale (given up meanwhile).",
+    ["outcome"],
+)
+WEBHOOK_ATTEMPT_SECONDS = Histogram(
+    "taskmanager_webhook_attempt_duration_seconds",
+    "Time of one webhook delivery attempt (connection, request and answer).",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)

@@ -417,11 +417,18 @@ EVENT_RETENTION_DAYS = env_positive_int("EVENT_RETENTION_DAYS", 30)
 WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", default=False)
 WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", default=False)
 WEBHOOK_TIMEOUT_SECONDS = env_positive_float("WEBHOOK_TIMEOUT_SECONDS", 10.0)
+# After an attempt's timeout, this long without its answer recorded means its worker
+# died: the delivery is sent again.
+WEBHOOK_LEASE_MARGIN_SECONDS = env_positive_float("WEBHOOK_LEASE_MARGIN_SECONDS", 30.0)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # JWT first: its `WWW-Authenticate: Bearer` makes unauthenticated calls 401.
         "accounts.authentication.SessionJWTAuthentication",
+        # `Bearer tm_pat_...` (which the JWT class leaves alone), checked against the
+        # token's scopes there, whatever the view's permission classes
+        # (accounts.scopes).
+        "accounts.authentication.PersonalTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -463,6 +470,11 @@ SPECTACULAR_SETTINGS = {
         "ProjectRoleEnum": "projects.models.ProjectRole",
         "NotificationKindEnum": "notifications.models.NotificationKind",
         "RelationKindEnum": "tasks.models.Relation.Kind",
+        # The task's status keeps the name it had before deliveries had one too.
+        "StatusEnum": "tasks.models.Task.Status",
+        "DeliveryStatusEnum": "webhooks.models.Delivery.Status",
+        "SyncChangeTypeEnum": "sync.serializers.ChangeType",
+        "SyncOpEnum": "sync.serializers.ChangeOp",
     },
     # Swagger UI and ReDoc load nothing from other hosts: their assets come from this
     # app (drf-spectacular-sidecar), no online validator badge, ReDoc in the system's

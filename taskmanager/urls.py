@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 
 from taskmanager.docs import SchemaView
 from taskmanager.views import ApiRootView, home
+from webhooks.monitoring import worker_ready
 
 api_v1: list[URLPattern | URLResolver] = [
     path("", ApiRootView.as_view(), name="root"),
@@ -31,6 +32,7 @@ urlpatterns = [
     path("", include("realtime.urls")),
     path("", include("tasks.page_urls")),
     path("", include("exports.page_urls")),
+    path("monitoring/ready/worker/", worker_ready, name="worker-ready"),
     path("monitoring/", include("monitoring.urls")),
     # Before the admin: its login and password change, throttled and ending sessions.
     path("admin/", include("accounts.admin_urls")),

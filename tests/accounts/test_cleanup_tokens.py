@@ -94,7 +94,8 @@ def test_removes_expired_tokens_and_old_sessions_in_batches_and_says_how_many(se
 
     assert output.strip() == (
         "Removed 5 expired outstanding tokens, 2 blacklisted tokens, 2 sessions,"
-        " 3 idempotency keys."
+        " 3 idempotency keys, 0 webhook deliveries, 0 worker heartbeats,"
+        " 0 events past their retention, 0 records of deleted projects' members."
     )
     assert set(OutstandingToken.objects.values_list("pk", flat=True)) == {
         token.pk for token in seeded["live_tokens"]
@@ -113,7 +114,8 @@ def test_dry_run_counts_and_removes_nothing(seeded):
 
     assert output.strip() == (
         "Would remove 5 expired outstanding tokens, 2 blacklisted tokens, 2 sessions,"
-        " 3 idempotency keys."
+        " 3 idempotency keys, 0 webhook deliveries, 0 worker heartbeats,"
+        " 0 events past their retention, 0 records of deleted projects' members."
     )
     assert OutstandingToken.objects.count() == 7
     assert BlacklistedToken.objects.count() == 3
@@ -126,7 +128,8 @@ def test_a_second_run_finds_nothing_left(seeded):
 
     assert (
         run().strip() == "Removed 0 expired outstanding tokens, 0 blacklisted tokens, 0 sessions,"
-        " 0 idempotency keys."
+        " 0 idempotency keys, 0 webhook deliveries, 0 worker heartbeats,"
+        " 0 events past their retention, 0 records of deleted projects' members."
     )
 
 

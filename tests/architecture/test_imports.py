@@ -20,6 +20,9 @@ APPS = [
     "files",
     "realtime",
     "monitoring",
+    "webhooks",
+    "sync",
+    "exports",
 ]
 # taskmanager's wiring: the modules that put the apps together (and so import them).
 WIRING = {"taskmanager/urls.py", "taskmanager/asgi.py", "taskmanager/wsgi.py"}
@@ -35,6 +38,9 @@ ALLOWED = {
     "notifications": {"taskmanager", "accounts", "activity", "projects", "tasks", "comments"},
     "files": {"taskmanager", "accounts", "tasks"},
     "realtime": {"taskmanager", "accounts", "activity", "monitoring"},
+    "webhooks": {"taskmanager", "accounts", "activity", "projects", "monitoring"},
+    "sync": {"taskmanager", "accounts", "activity", "projects", "tasks", "comments"},
+    "exports": {"taskmanager", "accounts", "projects", "tasks"},
 }
 
 

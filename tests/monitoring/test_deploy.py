@@ -30,6 +30,7 @@ from prometheus_client import (
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.parser import text_string_to_metric_families
 
+from monitoring import state
 from taskmanager import metrics
 from taskmanager.settings import BASE_DIR
 
@@ -106,9 +107,10 @@ def test_nginx_waits_for_healthy_web_and_ws():
 
 def _bound_port(command: list[str]) -> str:
     joined = " ".join(command)
-    found = re.search(r"--bind[= ]\S*:(\d+)|-p (\d+)", joined)
+    # gunicorn's --bind, daphne's -p, the worker's metrics port.
+    found = re.search(r"--bind[= ]\S*:(\d+)|-p (\d+)|--metrics-port[= ](\d+)", joined)
     assert found, joined
-    return found.group(1) or found.group(2)
+    return next(group for group in found.groups() if group)
 
 
 @pytest.mark.parametrize("service", ["web", "ws"])
@@ -321,6 +323,10 @@ def test_prometheus_scrapes_both_entry_points_at_the_metrics_path():
     }
 
 
+def test_prometheus_scrapes_the_workers_own_metrics():
+    assert scrape_targets()["worker:9101"] == {"metrics_path": "/", "labels": {"service": "worker"}}
+
+
 def test_prometheus_scrape_targets_match_the_compose_ports():
     for target in scrape_targets():
         service, port = target.split(":")
@@ -426,7 +432,9 @@ def exported_series() -> dict[str, frozenset[str]]:
         else:
             raise AssertionError(f"teach this test to touch a {type(child).__name__}")
     series: dict[str, set[str]] = {}
-    for family in text_string_to_metric_families(generate_latest(registry).decode()):
+    # With the gauges read from the database at each scrape (monitoring.state).
+    text = generate_latest(registry) + generate_latest(state.registry())
+    for family in text_string_to_metric_families(text.decode()):
         for sample in family.samples:
             series.setdefault(sample.name, set()).update(sample.labels)
     # The multiprocess collector (web's gunicorn workers) writes no _created series.
@@ -449,6 +457,7 @@ def unknown_names(queries: list[Query], exported: dict[str, frozenset[str]]) -> 
     return problems
 
 
+@pytest.mark.django_db
 def test_the_exported_series_include_the_suffixed_names():
     exported = exported_series()
 
@@ -462,6 +471,7 @@ def test_the_exported_series_include_the_suffixed_names():
     assert "taskmanager_logins" not in exported
 
 
+@pytest.mark.django_db
 def test_the_dashboard_uses_only_exported_series_and_labels():
     assert unknown_names(dashboard_queries(DASHBOARD), exported_series()) == []
 
@@ -476,6 +486,7 @@ def test_the_dashboard_uses_only_exported_series_and_labels():
         'sum(rate(taskmanager_logins_total{result="ok"}[5m]))',  # another metric's label
     ],
 )
+@pytest.mark.django_db
 def test_a_wrong_name_in_a_panel_would_be_caught(expr):
     dashboard = {"panels": [{"targets": [{"expr": expr}]}], "templating": {"list": []}}
 
@@ -512,6 +523,14 @@ def test_each_series_the_issue_names_has_a_panel():
         "logins by outcome": lambda q: (
             "taskmanager_logins_total" in q.metrics and q.groups_by("outcome")
         ),
+        # Issue 25: webhook deliveries and failures, the queue, the worker's heartbeat.
+        "webhook attempts by outcome": lambda q: (
+            "taskmanager_webhook_attempts_total" in q.metrics
+            and q.groups_by("outcome")
+            and "rate(" in q.text
+        ),
+        "webhook queue depth": lambda q: "taskmanager_webhook_queue_depth" in q.metrics,
+        "worker heartbeat": lambda q: "taskmanager_worker_heartbeat_age_seconds" in q.metrics,
         "task cache hit ratio by kind": lambda q: (
             "taskmanager_task_cache_total" in q.metrics
             and q.groups_by("kind")

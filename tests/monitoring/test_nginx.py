@@ -267,3 +267,20 @@ def test_the_parser_sees_what_nginx_sees():
     assert proxied_headers(config, location(config, "/")) == {"Host": "$host"}
     assert proxied_headers(config, location(config, "/b/")) == {"Upgrade": "$http_upgrade"}
     assert location(config, "/b/").value("return") == ["404", '{"a": "b;c"}']
+
+
+def test_the_access_log_writes_a_calendar_feed_without_its_token():
+    """A feed's address is its credential (exports): nginx logs the route, not it."""
+    config = read()
+    (logged,) = [
+        block for block in config.children("map") if block.args[1] == "$taskmanager_logged_uri"
+    ]
+    (redacted,) = [
+        args for name, args in config.directives if name == "log_format" and args[0] == "redacted"
+    ]
+    rules = dict(logged.directives)
+
+    assert logged.args[0] == "$uri"
+    assert rules["~^/calendar/"] == ["/calendar/<redacted>.ics"]
+    assert rules["default"] == ["$uri"]
+    assert "$taskmanager_logged_uri" in " ".join(redacted) and "$uri " not in " ".join(redacted)

@@ -46,6 +46,11 @@ EXCLUDED = {
     "/monitoring/health/": "liveness",
     "/monitoring/ready/": "readiness",
     "/monitoring/metrics/": "metrics",
+    # The background worker's readiness (tests/webhooks/).
+    "/monitoring/ready/worker/": "worker readiness",
+    # A calendar feed, for calendar applications that send no header: the secret in
+    # the address is the credential (tests/exports/).
+    "/calendar/{p}.ics": "calendar feed",
 }
 
 # Views that only a development setup may route.

@@ -18,8 +18,9 @@ RETRY_SECONDS = 10
 class Command(BaseCommand):
     help = (
         "Delete expired outstanding and blacklisted refresh tokens, sessions ended or "
-        "expired longer ago than the refresh lifetime, and Idempotency-Key records past "
-        "their 24 hours. Prints how many of each."
+        "expired longer ago than the refresh lifetime, Idempotency-Key records past "
+        "their 24 hours, and what other apps register (webhook deliveries past 30 days, "
+        "events past EVENT_RETENTION_DAYS). Prints how many of each."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
