@@ -88,7 +88,7 @@ def _id(value: Any) -> int:
         responses={204: None, **errors(AUTHENTICATED_WRITE, 400, 404)},
     ),
 )
-@extend_schema(tags=["webhooks"], parameters=[OpenApiParameter("id", PATH_ID, "path")])
+@extend_schema(tags=["webhooks"])
 class WebhookViewSet(
     StrictQueryParametersMixin,
     RateLimitHeadersMixin,

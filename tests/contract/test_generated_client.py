@@ -745,3 +745,143 @@ def test_a_generated_client_comments_and_reads_its_notifications(api, server, cl
     assert deleted.status_code == 204, deleted.content
     gone = module(f"{comments}_comments_retrieve").sync_detailed(comment.id, client=client)
     assert gone.status_code == 404
+
+
+# --- integrations (issue 25): tokens, webhooks, sync, export, calendar feed -----------
+
+
+def test_a_generated_client_makes_and_uses_a_personal_token(api, server, client):
+    models = module("models")
+    tokens = "api.auth.v1_auth_tokens"
+    scopes = models.ScopesEnum
+
+    made = module(f"{tokens}_create").sync_detailed(
+        client=client,
+        body=models.PersonalTokenInputRequest(
+            name="Script", scopes=[scopes.TASKSREAD, scopes.PROJECTSREAD]
+        ),
+    )
+    assert made.status_code == 201, made.content
+    assert isinstance(made.parsed, models.PersonalTokenCreatedOutput)
+    assert made.parsed.token.startswith("tm_pat_") and made.parsed.expires_at is None
+    scripted = api.AuthenticatedClient(base_url=server.base_url, token=made.parsed.token)
+
+    listed = module("api.tasks.v1_tasks_list").sync_detailed(client=scripted)
+    assert listed.status_code == 200, listed.content
+    refused = module(f"{tokens}_list").sync_detailed(client=scripted)
+    assert refused.status_code == 403
+    assert isinstance(refused.parsed, models.Error)
+    assert refused.parsed.error.code == "insufficient_scope"
+    mine = module(f"{tokens}_list").sync_detailed(client=client)
+    assert mine.status_code == 200, mine.content
+    assert [t.prefix for t in mine.parsed.results if t.id == made.parsed.id] == [made.parsed.prefix]
+    assert not hasattr(mine.parsed.results[0], "token")
+
+    deleted = module(f"{tokens}_destroy").sync_detailed(made.parsed.id, client=client)
+    assert deleted.status_code == 204, deleted.content
+    ended = module("api.tasks.v1_tasks_list").sync_detailed(client=scripted)
+    assert ended.status_code == 401
+
+
+def test_a_generated_client_registers_and_follows_a_webhook(api, server, client):
+    models = module("models")
+    hooks = "api.webhooks.v1_webhooks"
+    projects = module("api.projects.v1_projects_list").sync_detailed(client=client)
+    personal = next(p for p in projects.parsed.results if p.is_personal)
+
+    created = module(f"{hooks}_create").sync_detailed(
+        client=client,
+        body=models.WebhookCreateInputRequest(
+            url="https://hooks.example.com/in", project=personal.id, event_types=["task.created"]
+        ),
+    )
+    assert created.status_code == 201, created.content
+    hook = created.parsed
+    assert isinstance(hook, models.WebhookSecretOutput)
+    assert hook.secret.startswith("whsec_")
+    assert (hook.project, hook.event_types, hook.is_active) == (personal.id, ["task.created"], True)
+
+    shown = module(f"{hooks}_retrieve").sync_detailed(hook.id, client=client)
+    assert isinstance(shown.parsed, models.WebhookOutput)
+    assert not hasattr(shown.parsed, "secret")
+    changed = module(f"{hooks}_partial_update").sync_detailed(
+        hook.id, client=client, body=models.PatchedWebhookUpdateInputRequest(description="CI")
+    )
+    assert changed.status_code == 200, changed.content
+    assert (changed.parsed.description, changed.parsed.url) == ("CI", hook.url)
+    rotated = module(f"{hooks}_rotate_secret").sync_detailed(hook.id, client=client)
+    assert rotated.status_code == 200, rotated.content
+    assert rotated.parsed.secret.startswith("whsec_") and rotated.parsed.secret != hook.secret
+
+    tested = module(f"{hooks}_test").sync_detailed(hook.id, client=client)
+    assert tested.status_code == 202, tested.content
+    assert isinstance(tested.parsed, models.DeliveryOutput)
+    assert tested.parsed.event_type == "webhook.test"
+    log = module(f"{hooks}_deliveries_list").sync_detailed(hook.id, client=client)
+    assert log.status_code == 200, log.content
+    assert isinstance(log.parsed, models.PaginatedDeliveryOutputList)
+    assert [d.id for d in log.parsed.results] == [tested.parsed.id]
+    again = module(f"{hooks}_deliveries_retry").sync_detailed(
+        hook.id, tested.parsed.id, client=client
+    )
+    assert again.status_code == 202, again.content
+    assert again.parsed.message_id == tested.parsed.message_id
+
+    gone = module(f"{hooks}_destroy").sync_detailed(hook.id, client=client)
+    assert gone.status_code == 204, gone.content
+    assert module(f"{hooks}_retrieve").sync_detailed(hook.id, client=client).status_code == 404
+
+
+def test_a_generated_client_keeps_a_copy_through_sync(api, server, client):
+    models = module("models")
+    sync = module("api.sync.v1_sync")
+    copy: dict[tuple[str, int], Any] = {}
+
+    def apply(page: Any) -> None:
+        assert isinstance(page, models.SyncPageOutput)
+        for change in page.changes:
+            if change.op == models.SyncOpEnum.DELETE:
+                copy.pop((change.type_.value, change.id), None)
+            else:
+                copy[(change.type_.value, change.id)] = change.data
+
+    page = sync.sync_detailed(client=client)
+    assert page.status_code == 200, page.content
+    apply(page.parsed)
+    while page.parsed.has_more:
+        page = sync.sync_detailed(client=client, cursor=page.parsed.cursor)
+        apply(page.parsed)
+    task = create(client, title="Synced").parsed
+
+    page = sync.sync_detailed(client=client, cursor=page.parsed.cursor)
+    assert page.status_code == 200, page.content
+    apply(page.parsed)
+    synced = copy[("task", task.id)]
+    assert isinstance(synced, models.TaskOutput)
+    assert (synced.title, synced.version) == ("Synced", task.version)
+    assert any(isinstance(data, models.ProjectOutput) for data in copy.values())
+    expired = sync.sync_detailed(client=client, cursor="not-a-cursor")
+    assert expired.status_code == 400
+    assert expired.parsed.error.code == "invalid_cursor"
+
+
+def test_a_generated_client_exports_csv_and_gets_a_calendar_feed(api, server, client):
+    models = module("models")
+    create(client, title="Exported, with a comma", due_date=DUE)
+
+    exported = module("api.tasks.v1_tasks_export_csv").sync_detailed(client=client)
+    assert exported.status_code == 200, exported.content
+    assert exported.headers["Content-Type"].startswith("text/csv")
+    lines = exported.content.decode().splitlines()
+    assert lines[0].startswith("id,title,")
+    assert any('"Exported, with a comma"' in line for line in lines[1:])
+
+    feed = module("api.users.v1_users_me_calendar_feed_create").sync_detailed(client=client)
+    assert feed.status_code in (200, 201), feed.content
+    assert isinstance(feed.parsed, models.CalendarFeedOutput)
+    assert feed.parsed.url.endswith(".ics")
+    path = feed.parsed.url.split("://", 1)[1].split("/", 1)[1]
+    calendar = requests.get(f"{server.base_url}/{path}", timeout=10)
+    assert calendar.status_code == 200, calendar.text
+    assert calendar.headers["Content-Type"].startswith("text/calendar")
+    assert "SUMMARY:Exported\\, with a comma" in calendar.text
