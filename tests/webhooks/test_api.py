@@ -226,6 +226,9 @@ def test_the_project_of_a_webhook_cannot_change(member_client, three_webhooks, o
         ("url", "https://169.254.169.254/latest"),
         ("url", "ftp://example.com/hook"),
         ("url", "https://example.com/" + "x" * 2000),
+        # Characters a URI may not hold unencoded (the schema's pattern says so too).
+        ("url", "https://example.com/a|b"),
+        ("url", "https://example.com/?q=a b"),
         ("url", ""),
         ("url", 5),
         ("event_types", ["task.created", "task.exploded"]),
