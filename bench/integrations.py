@@ -8,36 +8,43 @@ other processes. Three parts:
 1. Webhook deliveries/s. A receiver in its own process (asyncio, HTTP/1.1) verifies
    every request with `standardwebhooks.Webhook(secret).verify` and counts the valid
    and invalid ones. 4 webhooks of a shared project point at it. With no worker
-   running, a writer process creates BURST tasks there through `task_create`; then
+   running, a writer process creates 5,000 tasks there through `task_create`; then
    ONE `manage.py db_worker --no-startup-delay` starts, and the time to the last
    delivery is taken (the rate from the first delivery received, which leaves the
    worker's start-up and the dispatch of the backlog out, and from the worker's
-   start). Then, the worker still running, a writer creates tasks at a fixed rate
-   (the steady state): how long from an event's commit to its delivery. After
-   each, the database must show every delivery `succeeded` with exactly one
-   attempt logged (a 204), and the receiver as many valid signatures, no invalid
-   one and no duplicate.
+   start), with the CPU the worker, the receiver and PostgreSQL used meanwhile.
+   Then, the worker still running, a writer creates tasks at a fixed rate (the
+   steady state): how long from an event's record to its delivery. After each, the
+   database must show every delivery `succeeded` with exactly one attempt logged (a
+   204), and the receiver as many valid signatures, no invalid one, no duplicate.
 2. A task write with 10 webhooks. gunicorn as `make bench` runs it; wrk with
    bench/wrk/create.lua, 64 connections (`make bench`'s `create`) and 1 connection
    (a write's own latency), with the creator's personal project's 10 webhooks
    inactive (no active webhook anywhere: nothing in the write path sees them) and
    active, the two alternating. No worker runs: its CPU would compete, so the
-   `dispatch` tasks the writes queue wait in the task table (counted).
+   `dispatch` tasks the writes queue wait in the task table (counted). Then the
+   same write in one process through Django's test client, the sides alternating
+   every 100 writes (wall and CPU time, which other load changes least), and the
+   cost of the webhooks' part of a write alone (`webhooks.services.on_events`).
 3. Sync of 10,000 changes. A member takes a cursor (an empty snapshot), then gets
    10,000 new tasks (`task_create`, one transaction each); a client process pages
    `GET /api/v1/sync/?cursor=` through gunicorn with one `requests.Session`
    (gunicorn's sync workers close each connection: a new one per page), reading
-   the RSS of gunicorn's workers (/proc) after each page; then the snapshot (no
-   cursor) of the same 10,000 tasks. When the endpoint answers 404 (not built yet),
-   the part is skipped and says so.
+   the RSS of gunicorn's workers (/proc) after each page, and the snapshot (no
+   cursor) of the same tasks; rounds of both, the first a warm-up. Memory is flat
+   when the last round adds at most FLAT_MB to a worker and, in one process with
+   tracemalloc, the Python memory held after the last page is within
+   FLAT_TRACED_MB of that after the first. When the endpoint answers 404 (not built
+   yet), the part is skipped and says so.
 
-Run: `.venv/bin/python bench/integrations.py` (about 8 minutes on 2 cores).
-BENCH_QUICK=1 is a smoke run (small counts, short loads; its report goes to
-bench/out/ and leaves bench/RESULTS.md alone). BENCH_PARTS=webhooks,write,sync runs
-only those parts. Writes bench/integrations.json and its section of
-bench/RESULTS.md; exits 1 when a consistency check fails (a performance target
-missed is reported, not an error). The machine's load (uptime) is recorded before
-and after each part. Not part of CI.
+Run: `.venv/bin/python bench/integrations.py` (about 11 minutes on 2 cores; nothing
+else should load the machine: the load before and after each part, from `uptime`,
+is in the report). BENCH_QUICK=1 is a smoke run (small counts, short loads; its
+report goes to bench/out/ and leaves bench/RESULTS.md alone, about 2 minutes).
+BENCH_PARTS=webhooks,write,sync runs only those parts; BENCH_SYNC_CHANGES and
+BENCH_SYNC_PASSES change part 3's size. Writes bench/integrations.json and its
+section of bench/RESULTS.md; exits 1 when a consistency check fails (a performance
+target missed is reported, not an error). Not part of CI.
 """
 
 import argparse
@@ -910,14 +917,19 @@ def per_tenth(times: list[float]) -> list[float]:
     ]
 
 
-def postgres_cpu() -> dict[int, float]:
-    """CPU seconds of each PostgreSQL process now (the server's and its backends')."""
+def postgres_cpu(conn: psycopg.Connection[Any]) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL backend connected to the bench's database now
+    (the worker's connections; not the server's other databases nor its own processes)."""
+    pids = [
+        int(row[0])
+        for row in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+        ).fetchall()
+    ]
     found: dict[int, float] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with suppress(OSError, IndexError, ValueError):
-                if (entry / "comm").read_text().strip() == "postgres":
-                    found[int(entry.name)] = cpu_seconds(int(entry.name))
+    for pid in pids:
+        with suppress(OSError, IndexError, ValueError):
+            found[pid] = cpu_seconds(pid)
     return found
 
 
@@ -927,11 +939,12 @@ def cpu_spent(
     receiver_before: float,
     postgres_before: dict[int, float],
     machine_before: tuple[float, float],
+    conn: psycopg.Connection[Any],
 ) -> dict[str, Any]:
     """Where the machine's CPU went since the worker started: the worker (its start-up
-    included), the receiver, PostgreSQL (every database on the server; a backend that
+    included), the receiver, PostgreSQL's backends on the bench's database (one that
     ended meanwhile is missed), and everything (both cores, other work included)."""
-    postgres = postgres_cpu()
+    postgres = postgres_cpu(conn)
     machine = machine_cpu()
     ticks = os.sysconf("SC_CLK_TCK")
     return {
@@ -983,12 +996,12 @@ def webhooks_part(
     log(f"webhooks: one db_worker for {expected:,} deliveries ({len(hooks)} webhooks)")
     machine_before = machine_cpu()
     receiver_cpu = cpu_seconds(receiver.process.pid)
-    postgres_before = postgres_cpu()
+    postgres_before = postgres_cpu(conn)
     worker_started = time.time()
     worker = start_worker(worker_env, run_dir)
     servers.append(worker)
     waited = wait_for_deliveries(receiver, worker, expected, limit=max(180.0, expected / 20))
-    cpu = cpu_spent(worker, receiver, receiver_cpu, postgres_before, machine_before)
+    cpu = cpu_spent(worker, receiver, receiver_cpu, postgres_before, machine_before, conn)
     cpu["worker_ms_per_delivery"] = (
         round(cpu["worker_s"] * 1000 / expected, 2) if expected else None
     )
@@ -1680,14 +1693,16 @@ def markdown(results: dict[str, Any]) -> str:
             f"| an attempt's duration in the worker (connect, POST, answer): p50, p99 |"
             f" {fmt(burst['attempt_ms_p50'])} ms, {fmt(burst['attempt_ms_p99'])} ms |",
             "| CPU from the worker's start to the last delivery: the worker (start-up"
-            " included); the receiver; PostgreSQL; the machine's two cores in all (other"
-            " work included), and how busy they were |"
+            " included); the receiver; PostgreSQL (the backends on this database); the"
+            " machine's two cores in all (other work included), and how busy they were |"
             f" {fmt(burst['cpu']['worker_s'])} s ({fmt(burst['cpu']['worker_ms_per_delivery'])}"
             f" ms a delivery); {fmt(burst['cpu']['receiver_s'])} s;"
             f" {fmt(burst['cpu']['postgres_s'])} s; {fmt(burst['cpu']['machine_busy_s'])} s,"
             f" {fmt(burst['cpu']['machine_busy_share'])} |",
             "| deliveries/s over each tenth of them, in order |"
             f" {', '.join(fmt(value) for value in burst['per_tenth'])} |",
+            "",
+            ceiling_sentence(burst),
             "",
             f"Steady state, the same worker running: a writer process creating"
             f" {PLAN.steady_rate} tasks/s for {PLAN.steady_seconds} s"
@@ -1849,6 +1864,21 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append(f"| {row['target']} | {row['figures']} | {met} |")
     lines += ["", MARKERS[1], ""]
     return "\n".join(lines)
+
+
+def ceiling_sentence(burst: dict[str, Any]) -> str:
+    """What the worker's own CPU allows: its Python threads share one core (the GIL)."""
+    per_delivery = burst["cpu"]["worker_ms_per_delivery"]
+    if not per_delivery:
+        return ""
+    return (
+        f"The worker spent {fmt(per_delivery)} ms of CPU a delivery (its start-up and the"
+        " dispatch included): its threads share one core (Python's GIL), so one worker"
+        f" process, even with a core to itself, delivers at most about"
+        f" {fmt(round(1000 / per_delivery))} a second; the machine's cores were"
+        f" {fmt(burst['cpu']['machine_busy_share'])} busy meanwhile, the worker's share"
+        f" {fmt(burst['cpu']['worker_s'])} s of {fmt(burst['cpu']['machine_busy_s'])} s."
+    )
 
 
 def in_process_paragraph(in_process: dict[str, Any]) -> str:
