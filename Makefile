@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev run serve test lint typecheck format check clean bench bench-servers soak fuzz
+.PHONY: help install install-dev run serve test lint typecheck format check clean bench bench-integrations bench-servers soak fuzz
 
 help:
 	@echo "make run    serve HTTP and WebSocket on $(HOST):$(PORT) (embedded defaults)"
@@ -21,6 +21,7 @@ help:
 	@echo "make typecheck  mypy with the Django and DRF plugins (pyproject.toml [tool.mypy])"
 	@echo "make format ruff format and ruff check --fix"
 	@echo "make bench  load benchmarks on local PostgreSQL + Redis (needs wrk); BENCH_QUICK=1 for a smoke run"
+	@echo "make bench-integrations  webhook deliveries/s, a write with 10 webhooks, sync of 10,000 changes"
 	@echo "make bench-servers  the API under gunicorn sync and gthread workers and granian (needs wrk)"
 	@echo "make soak   ten minutes of mixed load: errors and memory growth (BENCH_SOAK_SECONDS)"
 	@echo "make fuzz   schemathesis against the server's own /api/schema/ (FUZZ_EXAMPLES=100 per operation)"
@@ -78,6 +79,12 @@ format: install-dev
 # Redis (a throw-away database and key prefix), then bench/RESULTS.md and results.json.
 bench: install-dev
 	$(BIN)/python bench/run.py
+
+# Issue 25's targets (bench/integrations.py): webhook deliveries per second through one
+# worker, a write's added latency with 10 webhooks, sync of 10,000 changes. Needs a
+# quiet machine; BENCH_PARTS=webhooks,write,sync picks parts, BENCH_QUICK=1 a smoke run.
+bench-integrations: install-dev
+	$(BIN)/python bench/integrations.py
 
 # The same app under each candidate WSGI server (bench/servers.py): the choice of
 # gunicorn sync workers, with the figures. Its own section of bench/RESULTS.md.

@@ -76,6 +76,12 @@ class Delivery(models.Model):
                 name="webhooks_delivery_due",
                 condition=Q(status__in=["pending", "delivering"]),
             ),
+            # A sender's next delivery of its webhook, and the in-flight count.
+            models.Index(
+                fields=["webhook", "next_attempt_at", "id"],
+                name="webhooks_delivery_webhook_due",
+                condition=Q(status__in=["pending", "delivering"]),
+            ),
             models.Index(fields=["webhook", "-id"], name="webhooks_delivery_log"),
             models.Index(fields=["finished_at"], name="webhooks_delivery_finished"),
         ]

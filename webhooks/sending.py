@@ -32,8 +32,9 @@ def body_of(delivery: Delivery) -> bytes:
     return json.dumps(delivery.payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def attempt(delivery: Delivery) -> services.Outcome:
-    """One POST of a claimed delivery, its answer logged (services.record_attempt)."""
+def attempt(delivery: Delivery, *, claim_next: bool = False) -> services.Outcome:
+    """One POST of a claimed delivery, its answer logged (services.record_attempt);
+    with `claim_next`, the webhook's next due delivery comes back in `Outcome.next`."""
     webhook = delivery.webhook
     now = timezone.now()
     body = body_of(delivery)
@@ -71,6 +72,7 @@ def attempt(delivery: Delivery) -> services.Outcome:
         body=answer_body,
         error=error,
         retry_after=retry_after,
+        claim_next=claim_next,
     )
     WEBHOOK_ATTEMPTS.labels(outcome=outcome.result).inc()
     WEBHOOK_ATTEMPT_SECONDS.observe(duration)
@@ -157,14 +159,15 @@ class Senders:
                 # connection goes back to the pool, where the caretaker and the other
                 # lanes need it (slow endpoints would otherwise hold every one).
                 connection.close()
+                sending = delivery
                 try:
-                    attempt(delivery)
+                    # The answer recorded and the webhook's next delivery claimed in one
+                    # transaction: this lane's slot passes on to it.
+                    delivery = attempt(sending, claim_next=True).next
                 except Exception:
                     # Its lease runs out and it is attempted again.
-                    logger.exception("webhook delivery %s: the attempt failed", delivery.pk)
+                    logger.exception("webhook delivery %s: the attempt failed", sending.pk)
                     return
-                more = services.claim(limit=1, webhook_id=delivery.webhook_id)
-                delivery = more[0] if more else None
         finally:
             with self._lock:
                 self._lanes -= 1

@@ -260,21 +260,29 @@ def claim(*, limit: int, webhook_id: int | None = None) -> list[Delivery]:
     """Take up to `limit` due deliveries of active webhooks (an attempt whose lease ran
     out is due again), at most IN_FLIGHT_PER_WEBHOOK of each webhook in flight, and
     mark them as being delivered: each is sent once, by whoever claimed it."""
+    with transaction.atomic():
+        return _claim_locked(limit=limit, webhook_id=webhook_id, counted=True)
+
+
+def _claim_locked(*, limit: int, webhook_id: int | None, counted: bool) -> list[Delivery]:
+    """claim's work, in the caller's transaction; `counted=False` for a sender that
+    passes its own slot on (its webhook's in-flight count does not grow)."""
     now = timezone.now()
     due = Q(status=Delivery.Status.PENDING, next_attempt_at__lte=now) | Q(
         status=Delivery.Status.DELIVERING, lease_until__lt=now
     )
-    with transaction.atomic():
-        candidates = Delivery.objects.filter(due, webhook__is_active=True)
-        if webhook_id is not None:
-            candidates = candidates.filter(webhook_id=webhook_id)
-        rows = list(
-            candidates.select_for_update(skip_locked=True, of=("self",))
-            .select_related("webhook")
-            .order_by("next_attempt_at", "id")[: limit * 4]
-        )
-        if not rows:
-            return []
+    candidates = Delivery.objects.filter(due, webhook__is_active=True)
+    if webhook_id is not None:
+        candidates = candidates.filter(webhook_id=webhook_id)
+    rows = list(
+        candidates.select_for_update(skip_locked=True, of=("self",))
+        .select_related("webhook")
+        .order_by("next_attempt_at", "id")[: limit if not counted else limit * 4]
+    )
+    if not rows:
+        return []
+    in_flight: dict[int, int] = {}
+    if counted:
         in_flight = dict(
             Delivery.objects.filter(
                 status=Delivery.Status.DELIVERING,
@@ -284,24 +292,24 @@ def claim(*, limit: int, webhook_id: int | None = None) -> list[Delivery]:
             .values_list("webhook_id")
             .annotate(n=Count("id"))
         )
-        chosen: list[Delivery] = []
-        for row in rows:
-            if len(chosen) == limit:
-                break
-            if in_flight.get(row.webhook_id, 0) >= IN_FLIGHT_PER_WEBHOOK:
-                continue
-            in_flight[row.webhook_id] = in_flight.get(row.webhook_id, 0) + 1
-            chosen.append(row)
-        lease_until = now + timedelta(seconds=lease_seconds())
-        Delivery.objects.filter(pk__in=[row.pk for row in chosen]).update(
-            status=Delivery.Status.DELIVERING, attempts=F("attempts") + 1, lease_until=lease_until
+    chosen: list[Delivery] = []
+    for row in rows:
+        if len(chosen) == limit:
+            break
+        if counted and in_flight.get(row.webhook_id, 0) >= IN_FLIGHT_PER_WEBHOOK:
+            continue
+        in_flight[row.webhook_id] = in_flight.get(row.webhook_id, 0) + 1
+        chosen.append(row)
+    lease_until = now + timedelta(seconds=lease_seconds())
+    Delivery.objects.filter(pk__in=[row.pk for row in chosen]).update(
+        status=Delivery.Status.DELIVERING, attempts=F("attempts") + 1, lease_until=lease_until
+    )
+    for row in chosen:
+        row.status, row.attempts, row.lease_until = (
+            Delivery.Status.DELIVERING,
+            row.attempts + 1,
+            lease_until,
         )
-        for row in chosen:
-            row.status, row.attempts, row.lease_until = (
-                Delivery.Status.DELIVERING,
-                row.attempts + 1,
-                lease_until,
-            )
     return chosen
 
 
@@ -313,6 +321,8 @@ class Outcome:
 
     result: str
     retry_at: datetime | None = None
+    # The webhook's next delivery, claimed for the same sender (`claim_next`).
+    next: Delivery | None = None
 
 
 def record_attempt(
@@ -324,59 +334,90 @@ def record_attempt(
     body: bytes = b"",
     error: str = "",
     retry_after: float | None = None,
+    claim_next: bool = False,
 ) -> Outcome:
-    """Log one attempt of a claimed delivery and decide what follows."""
+    """Log one attempt of a claimed delivery and decide what follows. With
+    `claim_next`, the same transaction claims the webhook's next due delivery for the
+    sender that made this attempt (`Outcome.next`): its slot passes on, uncounted."""
     with transaction.atomic():
-        current = (
-            Delivery.objects.select_for_update()
-            .filter(pk=delivery.pk, status=Delivery.Status.DELIVERING, attempts=delivery.attempts)
-            .first()
-        )
-        if current is None:
-            return Outcome("stale")
-        Attempt.objects.create(
-            delivery=current,
-            number=current.attempts,
-            at=at,
-            duration_ms=max(0, round(duration * 1000)),
-            status_code=status_code,
-            response_body=body[:RESPONSE_KEPT].decode("utf-8", "replace"),
-            error=error[:500],
-        )
-        now = timezone.now()
-        current.last_status_code = status_code
-        current.lease_until = None
-        webhooks = Webhook.objects.filter(pk=current.webhook_id)
-        if status_code is not None and 200 <= status_code < 300:
-            current.status, current.finished_at = Delivery.Status.SUCCEEDED, now
-            current.save()
-            # Most deliveries succeed: the webhook's row is written only when it changes
-            # enough to show (not one write per delivery under load).
+        outcome = _record_locked(delivery, at, duration, status_code, body, error, retry_after)
+        if claim_next and outcome.result != "stale":
+            following = _claim_locked(limit=1, webhook_id=delivery.webhook_id, counted=False)
+            outcome = Outcome(outcome.result, outcome.retry_at, following[0] if following else None)
+    return outcome
+
+
+# When this process last wrote each webhook's `last_delivery_at` after a success: a
+# webhook receiving hundreds a second gets it written once a second, not each time.
+_last_success_written: dict[int, float] = {}
+SUCCESS_WRITE_SECONDS = 1.0
+
+
+def _record_locked(
+    delivery: Delivery,
+    at: datetime,
+    duration: float,
+    status_code: int | None,
+    body: bytes,
+    error: str,
+    retry_after: float | None,
+) -> Outcome:
+    current = (
+        Delivery.objects.select_for_update()
+        .only("id", "webhook_id", "status", "attempts", "event_type")
+        .filter(pk=delivery.pk, status=Delivery.Status.DELIVERING, attempts=delivery.attempts)
+        .first()
+    )
+    if current is None:
+        return Outcome("stale")
+    Attempt.objects.create(
+        delivery=current,
+        number=current.attempts,
+        at=at,
+        duration_ms=max(0, round(duration * 1000)),
+        status_code=status_code,
+        response_body=body[:RESPONSE_KEPT].decode("utf-8", "replace"),
+        error=error[:500],
+    )
+    now = timezone.now()
+    current.last_status_code = status_code
+    current.lease_until = None
+    ended = ["status", "finished_at", "last_status_code", "lease_until"]
+    webhooks = Webhook.objects.filter(pk=current.webhook_id)
+    if status_code is not None and 200 <= status_code < 300:
+        current.status, current.finished_at = Delivery.Status.SUCCEEDED, now
+        current.save(update_fields=ended)
+        written = _last_success_written.get(current.webhook_id, 0.0)
+        if time.monotonic() - written >= SUCCESS_WRITE_SECONDS:
+            # Only when it shows a change (failures to clear, a time a second old).
             webhooks.filter(
                 Q(consecutive_failures__gt=0)
                 | Q(last_delivery_at__isnull=True)
-                | Q(last_delivery_at__lt=now - timedelta(seconds=1))
+                | Q(last_delivery_at__lt=now - timedelta(seconds=SUCCESS_WRITE_SECONDS))
             ).update(last_delivery_at=now, consecutive_failures=0)
-            return Outcome("delivered")
-        webhooks.update(last_delivery_at=now, consecutive_failures=F("consecutive_failures") + 1)
-        if status_code == 410:
-            current.status, current.finished_at = Delivery.Status.FAILED, now
-            current.save()
-            _disable(current.webhook_id, "The endpoint answered 410 Gone.")
-            return Outcome("gone")
-        if current.attempts >= MAX_ATTEMPTS:
-            current.status, current.finished_at = Delivery.Status.FAILED, now
-            current.save()
-            _disable(
-                current.webhook_id,
-                f"Delivery {current.pk} ({current.event_type}) failed {current.attempts} times;"
-                f" last: {_said(status_code, error)}.",
-            )
-            return Outcome("failed")
-        retry_at = now + timedelta(seconds=retry_delay(current.attempts, retry_after))
-        current.status, current.next_attempt_at = Delivery.Status.PENDING, retry_at
-        current.save()
-        return Outcome("retry", retry_at)
+            _last_success_written[current.webhook_id] = time.monotonic()
+        return Outcome("delivered")
+    # A failure clears the note: the next success writes the webhook's row at once.
+    _last_success_written.pop(current.webhook_id, None)
+    webhooks.update(last_delivery_at=now, consecutive_failures=F("consecutive_failures") + 1)
+    if status_code == 410:
+        current.status, current.finished_at = Delivery.Status.FAILED, now
+        current.save(update_fields=ended)
+        _disable(current.webhook_id, "The endpoint answered 410 Gone.")
+        return Outcome("gone")
+    if current.attempts >= MAX_ATTEMPTS:
+        current.status, current.finished_at = Delivery.Status.FAILED, now
+        current.save(update_fields=ended)
+        _disable(
+            current.webhook_id,
+            f"Delivery {current.pk} ({current.event_type}) failed {current.attempts} times;"
+            f" last: {_said(status_code, error)}.",
+        )
+        return Outcome("failed")
+    retry_at = now + timedelta(seconds=retry_delay(current.attempts, retry_after))
+    current.status, current.next_attempt_at = Delivery.Status.PENDING, retry_at
+    current.save(update_fields=["status", "next_attempt_at", "last_status_code", "lease_until"])
+    return Outcome("retry", retry_at)
 
 
 def retry_delay(attempts: int, retry_after: float | None) -> float:
