@@ -31,6 +31,9 @@ COPY tasks/ tasks/
 COPY comments/ comments/
 COPY notifications/ notifications/
 COPY files/ files/
+COPY webhooks/ webhooks/
+COPY sync/ sync/
+COPY exports/ exports/
 COPY monitoring/ monitoring/
 COPY realtime/ realtime/
 COPY templates/ templates/

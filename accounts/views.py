@@ -54,6 +54,7 @@ from taskmanager.metrics import LOGINS
 from taskmanager.net import client_ip
 from taskmanager.query_parameters import StrictQueryParametersMixin
 from taskmanager.schema import (
+    ANY_TOKEN_READ,
     AUTHENTICATED,
     AUTHENTICATED_WRITE,
     WITH_BODY,
@@ -345,7 +346,7 @@ class MeView(StrictQueryParametersMixin, APIView):
     @extend_schema(
         summary="Your profile",
         description="Also with a personal API token of any scope: whose the token is.",
-        responses={200: UserOutputSerializer, **errors(AUTHENTICATED)},
+        responses={200: UserOutputSerializer, **errors(ANY_TOKEN_READ)},
         tags=["users"],
     )
     def get(self, request: Request) -> Response:

@@ -57,6 +57,9 @@ class ErrorsInJsonNegotiation(BaseContentNegotiation):
 
 class CalendarFeedCreateView(StrictQueryParametersMixin, RateLimitHeadersMixin, APIView):
     throttle_classes = [ReadWriteThrottle]
+    # No personal token, whatever its scopes: the feed's address is a credential that
+    # outlives the token, as tokens are made only from a login (accounts.scopes).
+    token_scopes = {"read": None, "write": None}
 
     @extend_schema(
         operation_id="v1_users_me_calendar_feed_create",

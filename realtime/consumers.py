@@ -19,7 +19,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from accounts.authentication import EXPIRED_ACCESS, SESSION_ENDED
+from accounts.authentication import SESSION_ENDED
 from accounts.models import User
 from activity import kinds
 from activity.selectors import event_message, events_visible_to
@@ -332,7 +332,9 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
         try:
             identity, user = await database_sync_to_async(identify_token)(token)
         except SocketAuthError as exc:
-            await self.refuse(str(exc), AUTHENTICATION_FAILED)
+            # As at the handshake: a personal token without the socket's scopes is
+            # `insufficient_scope` and 4403 (SocketScopeError), any other refusal 4401.
+            await self.refuse(str(exc), exc.code, close_code=exc.close_code)
             return
         await self.authenticated(identity, user)
 
@@ -366,7 +368,7 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
         await self.release_held()
         identity_watch().add(self)
         if identity.expires_at is not None:
-            self.spawn(self.close_at_expiry(identity.expires_at))
+            self.spawn(self.close_at_expiry(identity.expires_at, identity.expired_message))
 
     async def expect_auth(self) -> None:
         await asyncio.sleep(settings.WEBSOCKET_AUTH_TIMEOUT_SECONDS)
@@ -377,9 +379,11 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
                 NOT_AUTHENTICATED,
             )
 
-    async def close_at_expiry(self, expires_at: float) -> None:
+    async def close_at_expiry(self, expires_at: float, message: str) -> None:
+        """Close when the token expires, with the identity's `expired_message` (an
+        access token's wording or a personal token's)."""
         await asyncio.sleep(max(0.0, expires_at - time.time()))
-        await self.refuse(EXPIRED_ACCESS, AUTHENTICATION_FAILED)
+        await self.refuse(message, AUTHENTICATION_FAILED)
 
     async def rechecked(self, user: User | None, keys: set[str]) -> None:
         """The identity checked again (IdentityWatch): the fresh user and their
@@ -387,9 +391,15 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
         if self.closing:
             return
         if user is None:
-            expires_at = self.identity.expires_at if self.identity else None
-            expired = expires_at is not None and time.time() >= expires_at
-            await self.refuse(EXPIRED_ACCESS if expired else SESSION_ENDED, AUTHENTICATION_FAILED)
+            # In the words of the identity's kind: a token socket is told of its token.
+            identity = self.identity
+            if identity is None:
+                message = SESSION_ENDED
+            elif identity.expires_at is not None and time.time() >= identity.expires_at:
+                message = identity.expired_message
+            else:
+                message = identity.ended_message
+            await self.refuse(message, AUTHENTICATION_FAILED)
             return
         self.user = user
         await self.join_groups(keys)
@@ -402,15 +412,16 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
             await fanout.leave(group, self)
         self.joined = wanted
 
-    async def refuse(self, reason: str, code: str) -> None:
+    async def refuse(self, reason: str, code: str, close_code: int = UNAUTHORIZED) -> None:
         """Close with 4401: no credentials (`not_authenticated`) or refused ones
-        (`authentication_failed`), as the HTTP API's 401."""
+        (`authentication_failed`), as the HTTP API's 401; or with the `close_code` of
+        the refusal (4403 `insufficient_scope`: the HTTP API's 403)."""
         if self.closing:
             return
         self.closing = True
-        self.log("websocket refused", reason=reason)
+        self.log("websocket refused", reason=reason, code=close_code)
         await self.send_error(code, reason)
-        await self.close(code=UNAUTHORIZED)
+        await self.close(code=close_code)
 
     async def fail(self, code: str, message: str) -> None:
         """A client message could not be handled: the client reconnects and resumes."""

@@ -236,7 +236,8 @@ _DESCRIPTIONS = {
     "or a body that cannot be parsed.",
     401: "No credentials, or the token, its session or its user is no longer valid "
     "(`WWW-Authenticate: Bearer`).",
-    403: "Not allowed for your role, or a session-cookie request without its CSRF token.",
+    403: "Not allowed for your role, a session-cookie request without its CSRF token, or "
+    "a personal API token without the scope needed (`insufficient_scope`).",
     404: "No such resource, or one you cannot see.",
     409: "Conflicts with the current state (an Idempotency-Key in use or used with another body).",
     412: "`If-Match` does not name the current version (`ETag`).",
@@ -247,10 +248,14 @@ _DESCRIPTIONS = {
 }
 
 # The statuses most operations share. Every authenticated view is throttled
-# (REST_FRAMEWORK's DEFAULT_THROTTLE_CLASSES or its own).
-AUTHENTICATED = (401, 429)
-# Unsafe methods: a session-cookie request without its CSRF token is 403.
-AUTHENTICATED_WRITE = (*AUTHENTICATED, 403)
+# (REST_FRAMEWORK's DEFAULT_THROTTLE_CLASSES or its own), and a personal API token
+# without the view's scopes (or on a view no token may use) is 403 on any method.
+AUTHENTICATED = (401, 403, 429)
+# Unsafe methods: also a session-cookie request without its CSRF token is 403.
+AUTHENTICATED_WRITE = AUTHENTICATED
+# Reads every personal token may make (accounts.scopes: `()`; the API root, `GET
+# /users/me/`): no scope to lack, no CSRF on a read, so no 403.
+ANY_TOKEN_READ = (401, 429)
 WITH_BODY = (400, 413, 415)
 
 

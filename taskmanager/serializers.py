@@ -264,6 +264,12 @@ class ApiRootOutputSerializer(serializers.Serializer):
     notifications = serializers.URLField(
         help_text="Your notifications: assignments, mentions, comments on your tasks."
     )
+    webhooks = serializers.URLField(
+        help_text="Webhooks of the projects you administer (site admins: all): list, register."
+    )
+    sync = serializers.URLField(
+        help_text="Incremental sync: a snapshot of what you can see, then what changed."
+    )
     register = serializers.URLField(help_text="Create an account.")
     login = serializers.URLField(help_text="Log in: an access and a refresh token.")
     token = serializers.URLField(help_text="Log in with the OAuth2 password grant.")
@@ -271,5 +277,8 @@ class ApiRootOutputSerializer(serializers.Serializer):
     logout = serializers.URLField(help_text="End this session.")
     logout_all = serializers.URLField(help_text="End every session of yours.")
     sessions = serializers.URLField(help_text="Your live sessions.")
+    tokens = serializers.URLField(
+        help_text="Your personal API tokens, for scripts: list them, create one."
+    )
     me = serializers.URLField(help_text="Your profile.")
     users = serializers.URLField(help_text="Every user (admins).")

@@ -12,7 +12,7 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from taskmanager.query_parameters import StrictQueryParametersMixin
-from taskmanager.schema import AUTHENTICATED, CONDITIONAL_GET, NOT_MODIFIED, errors
+from taskmanager.schema import ANY_TOKEN_READ, CONDITIONAL_GET, NOT_MODIFIED, errors
 from taskmanager.serializers import ApiRootOutputSerializer
 
 # Each field of the API root and the URL name of the endpoint it points at.
@@ -23,6 +23,8 @@ API_ROOT = {
     "files": "v1:files:file-list",
     "projects": "v1:projects:project-list",
     "notifications": "v1:notifications:notification-list",
+    "webhooks": "v1:webhooks:webhook-list",
+    "sync": "v1:sync:sync",
     "register": "v1:accounts:register",
     "login": "v1:accounts:login",
     "token": "v1:accounts:token",
@@ -30,6 +32,7 @@ API_ROOT = {
     "logout": "v1:accounts:logout",
     "logout_all": "v1:accounts:logout-all",
     "sessions": "v1:accounts:session-list",
+    "tokens": "v1:accounts:personal-token-list",
     "me": "v1:accounts:me",
     "users": "v1:accounts:user-list",
 }
@@ -52,7 +55,8 @@ class ApiRootView(StrictQueryParametersMixin, APIView):
         operation_id="v1_root",
         summary="The API's endpoints",
         parameters=CONDITIONAL_GET,
-        responses={200: ApiRootOutputSerializer, **NOT_MODIFIED, **errors(AUTHENTICATED, 400)},
+        # Public: any personal token reads it too (accounts.scopes), so never a 403.
+        responses={200: ApiRootOutputSerializer, **NOT_MODIFIED, **errors(ANY_TOKEN_READ, 400)},
         tags=["api"],
     )
     def get(self, request: Request) -> Response:

@@ -14,11 +14,13 @@ from comments.services import comment_create
 from projects.services import label_create, project_create
 from tests.factories import PASSWORD, TaskFactory
 from tests.helpers import assert_error
+from webhooks.services import webhook_create
 
 NUL = "te\x00xt"
 NULL_CHARACTERS = ["Null characters are not allowed."]
 FORM = "application/x-www-form-urlencoded"
 NEW_PASSWORD = "Other-Quartz-Meadow-77"
+HOOK_URL = "https://hooks.example.com/taskmanager"
 
 # A body in which `field` carries NUL and every other field is valid, per component.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
@@ -58,6 +60,12 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("LabelInputRequest", "name"): {"name": NUL, "color": "#a0b1c2"},
     ("PatchedLabelInputRequest", "name"): {"name": NUL},
     ("CommentInputRequest", "body"): {"body": NUL},
+    ("PersonalTokenInputRequest", "name"): {"name": NUL, "scopes": ["tasks:read"]},
+    # Validated before who may register it is asked: no project needed to be refused.
+    ("WebhookCreateInputRequest", "description"): {"url": HOOK_URL, "description": NUL},
+    ("WebhookCreateInputRequest", "url"): {"url": f"{HOOK_URL}/{NUL}"},
+    ("PatchedWebhookUpdateInputRequest", "description"): {"description": NUL},
+    ("PatchedWebhookUpdateInputRequest", "url"): {"url": f"{HOOK_URL}/{NUL}"},
     **{
         ("TokenGrantInputRequest", field): {
             "grant_type": "password",
@@ -67,6 +75,15 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         }
         for field in ("username", "password", "scope", "client_id", "client_secret")
     },
+}
+
+
+# Fields that refuse NUL in their own words: a webhook's URL refuses every control
+# character, NUL among them (webhooks.transport.check_url).
+CONTROL_CHARACTERS = "The URL must not contain spaces or control characters."
+OWN_MESSAGES = {
+    ("WebhookCreateInputRequest", "url"): CONTROL_CHARACTERS,
+    ("PatchedWebhookUpdateInputRequest", "url"): CONTROL_CHARACTERS,
 }
 
 
@@ -131,6 +148,9 @@ def test_nul_in_a_text_field_is_a_400_naming_it(name, field, member, client_for)
         "projects": project.pk,
         "labels": label_create(actor=member, project_id=project.pk, name="Bug", color="#aa0000").pk,
         "comments": comment_create(actor=member, task=task, body="Mine").pk,
+        "webhooks": webhook_create(
+            actor=member, project_id=project.pk, url=HOOK_URL, event_types=[], description=""
+        ).pk,
     }
     url = re.sub(r"/(\w+)/\{id\}", lambda m: f"/{m[1]}/{ids[m[1]]}", path)
     body = BODIES[name, field]
@@ -142,7 +162,8 @@ def test_nul_in_a_text_field_is_a_400_naming_it(name, field, member, client_for)
 
     error = assert_error(response, 400, "validation_error")
     assert list(error["fields"]) == [field]
-    assert NULL_CHARACTERS[0] in error["fields"][field]  # an email's is also invalid
+    expected = OWN_MESSAGES.get((name, field), NULL_CHARACTERS[0])
+    assert expected in error["fields"][field]  # an email's is also invalid
 
 
 def test_nul_in_the_search_is_a_400_naming_it(member, client_for):

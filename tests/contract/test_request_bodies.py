@@ -14,6 +14,7 @@ from comments.services import comment_create
 from projects.services import label_create, project_create
 from tests.factories import PASSWORD, TaskFactory
 from tests.helpers import assert_error
+from webhooks.services import webhook_create
 
 FORM = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data; boundary=xx"
@@ -66,6 +67,13 @@ def test_a_form_body_to_a_json_endpoint_is_415(
         "labels": label_create(actor=admin, project_id=project.pk, name="Bug", color="#aa0000").pk,
         "members": admin.pk,
         "comments": comment_create(actor=admin, task=task, body="Mine").pk,
+        "webhooks": webhook_create(
+            actor=admin,
+            project_id=project.pk,
+            url="https://hooks.example.com/taskmanager",
+            event_types=[],
+            description="Mine",
+        ).pk,
     }
     # Each id of the path, of the kind named before it (`/members/{user_id}/`: a user's).
     url = re.sub(r"/(\w+)/\{[^}]+\}", lambda m: f"/{m[1]}/{ids[m[1]]}", path)

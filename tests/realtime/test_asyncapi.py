@@ -14,6 +14,7 @@ from jsonschema import Draft7Validator, FormatChecker
 from referencing import Registry
 from referencing.jsonschema import DRAFT7
 
+from accounts.services import personal_token_create
 from comments import services as comments
 from projects import services as projects
 from realtime import authentication, consumers
@@ -301,9 +302,14 @@ async def test_every_message_the_consumer_sends_matches_the_document(
         finally:
             await failing.disconnect()
 
-    # Refused: bad credentials, none, a foreign page, a path that is no socket.
+    # Refused: bad credentials, none, a personal token without the socket's scopes,
+    # a foreign page, a path that is no socket.
+    narrow = await database_sync_to_async(personal_token_create)(
+        user=member, name="narrow", scopes=["tasks:read"], expires_at=None
+    )
     for refused in (
         socket(token="not-a-token"),
+        socket(token=narrow.raw),
         socket(origin="https://evil.example"),
         WebsocketCommunicator(application, "/ws/nothing-here/"),
     ):

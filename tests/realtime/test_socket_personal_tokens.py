@@ -13,7 +13,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from accounts import auth_cache, personal_tokens
-from accounts.authentication import PAT_EXPIRED, PAT_INVALID
+from accounts.authentication import PAT_ENDED, PAT_EXPIRED, PAT_INVALID
 from accounts.models import PersonalToken
 from accounts.services import user_set_active
 from tests.accounts.personal_token_helpers import create_token, token_url
@@ -29,6 +29,7 @@ from tests.realtime.sockets import (
     send,
     socket,
 )
+from tests.realtime.test_asyncapi import validator
 from tests.realtime.test_socket_auth import CLOSE_TIMEOUT, RecheckSpy, opened
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -144,10 +145,17 @@ async def test_a_token_without_the_socket_scopes_is_refused_with_a_403(member, c
             assert closing == {"type": "websocket.close", "code": FORBIDDEN}
 
 
-async def test_a_token_without_the_socket_scopes_is_refused_in_the_auth_message(member, client_for):
-    # Closed as any refused credential of an auth message (realtime.consumers), saying
-    # which scope is missing.
-    _, body = await new_token(client_for, member, ["tasks:read"])
+@pytest.mark.parametrize(
+    "scopes",
+    [["tasks:read"], ["projects:read"], ["tasks:write", "projects:write", "files:read"]],
+    ids=["no-projects-read", "no-tasks-read", "neither"],
+)
+async def test_a_token_without_the_socket_scopes_is_refused_in_the_auth_message(
+    member, client_for, scopes
+):
+    # As at the handshake: the HTTP API's 403 (`insufficient_scope`, close 4403), not
+    # a 401, naming each scope missing; and no `ready` before it.
+    _, body = await new_token(client_for, member, scopes)
 
     async with opened(socket()) as communicator:
         accepted, _ = await communicator.connect(TIMEOUT)
@@ -155,11 +163,63 @@ async def test_a_token_without_the_socket_scopes_is_refused_in_the_auth_message(
         await send(communicator, {"type": "auth", "token": body["token"]})
 
         error = await receive(communicator)
-        assert error_code(error) in {"insufficient_scope", "authentication_failed"}
-        assert "projects:read" in error["error"]["message"]
+        assert error_code(error) == "insufficient_scope"
+        missing = [scope for scope in SOCKET_SCOPES if scope not in scopes]
+        for scope in missing:
+            assert scope in error["error"]["message"]
         closing = await communicator.receive_output(TIMEOUT)
-        assert closing["type"] == "websocket.close"
-        assert closing["code"] in {FORBIDDEN, 4401}
+        assert closing == {"type": "websocket.close", "code": FORBIDDEN}
+    # As docs/asyncapi.yaml describes it.
+    validator("Error").validate(error)
+
+
+async def test_the_auth_message_gives_the_same_refusal_as_the_handshake(member, client_for):
+    _, body = await new_token(client_for, member, ["tasks:read"])
+
+    async with opened(socket(token=body["token"])) as communicator:
+        accepted, _ = await communicator.connect(TIMEOUT)
+        assert accepted
+        at_handshake = await receive(communicator)
+    async with opened(socket()) as communicator:
+        accepted, _ = await communicator.connect(TIMEOUT)
+        assert accepted
+        await send(communicator, {"type": "auth", "token": body["token"]})
+        in_the_message = await receive(communicator)
+
+    assert in_the_message == at_handshake
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [("tm_pat_" + "C" * 43, PAT_INVALID), ("tm_pat_short", PAT_INVALID)],
+    ids=["unknown", "malformed"],
+)
+async def test_a_token_that_is_not_one_in_the_auth_message_is_still_a_401(raw, message):
+    # Only a missing scope is a 403: a token that is not valid stays 4401.
+    async with opened(socket()) as communicator:
+        accepted, _ = await communicator.connect(TIMEOUT)
+        assert accepted
+        await send(communicator, {"type": "auth", "token": raw})
+
+        error = await assert_closed_unauthorized(communicator)
+    assert error["message"] == message
+
+
+async def test_an_expired_token_in_the_auth_message_is_told_so(member, client_for):
+    _, body = await new_token(client_for, member)
+    await in_thread(
+        lambda: PersonalToken.objects.filter(pk=body["id"]).update(
+            expires_at=timezone.now() - timedelta(seconds=1)
+        )
+    )()
+
+    async with opened(socket()) as communicator:
+        accepted, _ = await communicator.connect(TIMEOUT)
+        assert accepted
+        await send(communicator, {"type": "auth", "token": body["token"]})
+
+        error = await assert_closed_unauthorized(communicator)
+    assert error["message"] == PAT_EXPIRED
 
 
 @pytest.mark.parametrize(
@@ -207,7 +267,9 @@ async def test_deleting_the_token_closes_its_socket(member, client_for, fast_rec
         response = await in_thread(session.delete)(token_url(body))
         assert response.status_code == 204, response.content
 
-        await assert_closed_unauthorized(communicator, CLOSE_TIMEOUT)
+        error = await assert_closed_unauthorized(communicator, CLOSE_TIMEOUT)
+        # A personal token's wording, not a login session's.
+        assert error["message"] == PAT_ENDED
 
 
 async def test_deleting_one_token_leaves_the_socket_of_another_open(
@@ -238,7 +300,8 @@ async def test_deactivating_the_user_closes_their_token_sockets(member, client_f
 
         await in_thread(user_set_active)(user=member, is_active=False)
 
-        await assert_closed_unauthorized(communicator, CLOSE_TIMEOUT)
+        error = await assert_closed_unauthorized(communicator, CLOSE_TIMEOUT)
+        assert error["message"] == PAT_ENDED
 
 
 async def test_changing_the_password_closes_the_token_sockets(member, client_for, fast_recheck):
@@ -253,7 +316,8 @@ async def test_changing_the_password_closes_the_token_sockets(member, client_for
         )
         assert response.status_code == 200, response.content
 
-        await assert_closed_unauthorized(communicator, CLOSE_TIMEOUT)
+        error = await assert_closed_unauthorized(communicator, CLOSE_TIMEOUT)
+        assert error["message"] == PAT_ENDED
 
 
 async def test_the_socket_closes_when_its_token_expires(member, client_for, settings):
@@ -264,9 +328,10 @@ async def test_the_socket_closes_when_its_token_expires(member, client_for, sett
     async with opened(socket(token=body["token"])) as communicator:
         await connected(communicator)
 
-        await assert_closed_unauthorized(communicator, CLOSE_TIMEOUT)
+        error = await assert_closed_unauthorized(communicator, CLOSE_TIMEOUT)
 
         assert time.time() >= expires_at.timestamp()
+        assert error["message"] == PAT_EXPIRED
 
 
 async def test_the_periodic_check_refuses_an_expired_token(member, client_for, recheck_spy):
@@ -285,4 +350,6 @@ async def test_the_periodic_check_refuses_an_expired_token(member, client_for, r
             auth_cache.personal_token_key(personal_tokens.hash_of(body["token"]))
         )
 
-        await assert_closed_unauthorized(communicator, CLOSE_TIMEOUT)
+        error = await assert_closed_unauthorized(communicator, CLOSE_TIMEOUT)
+        # Not expired for the socket (its own expiry is later): ended, in a token's words.
+        assert error["message"] == PAT_ENDED

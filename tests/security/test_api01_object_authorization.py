@@ -1,14 +1,16 @@
 """API1:2023 Broken Object Level Authorization.
 
 Every object endpoint of the schema (a path with an `{id}`), called with another
-user's id (his task, file, session, his project, a membership and a label in it,
-a comment, a notification, a relation between his tasks), answers exactly as for
-an id that does not exist (404, or the 403 of an admin-only endpoint) and changes
-nothing; every list leaves other users' objects out, whatever
-its query parameters; and nobody's socket carries an event of a task they may not
-see. tests/security/test_projects_authorization.py goes into projects further,
+user's id (his task, file, session, personal API token, his project, a membership
+and a label in it, a comment, a notification, a relation between his tasks, the
+webhook of his project and its delivery), answers exactly as for an id that does not
+exist (404, or the 403 of an admin-only endpoint) and changes nothing; a project's
+webhooks are its admins' alone (a member of the project gets the same 404); every
+list leaves other users' objects out, whatever its query parameters; and nobody's
+socket carries an event of a task they may not see.
+tests/security/test_projects_authorization.py goes into projects further,
 tests/security/test_collaboration_authorization.py into relations, comments,
-notifications, moves and bulk changes.
+notifications, moves and bulk changes, tests/webhooks/test_api.py into webhooks.
 """
 
 import re
@@ -18,7 +20,8 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 
-from accounts.models import User, UserSession
+from accounts.models import PersonalToken, User, UserSession
+from accounts.services import personal_token_create
 from activity.models import Event
 from comments.models import Comment
 from comments.services import comment_create
@@ -29,7 +32,7 @@ from projects.services import label_create
 from tasks.models import Relation, Task
 from tasks.services import relation_create, task_delete, task_update
 from tests.factories import TaskFactory, UserFactory, shared_project
-from tests.helpers import claims
+from tests.helpers import assert_error, bearer_client, claims
 from tests.realtime.sockets import (
     assert_all_silent,
     next_of_type,
@@ -38,14 +41,18 @@ from tests.realtime.sockets import (
     send,
 )
 from tests.security.helpers import fill, openapi_schema, operations
+from webhooks.models import Delivery, Webhook
+from webhooks.services import webhook_create, webhook_test
 
 MISSING_ID = 987654321
+WEBHOOK_KINDS = {"webhook", "delivery"}
 MISSING_SESSION = "00000000-0000-4000-8000-000000000000"
 
 # Every path of the schema with an id, and how to find Otto's object for it.
 # `test_every_object_endpoint_of_the_schema_is_covered` fails when a new one appears.
 OBJECT_PATHS: dict[str, str] = {
     "/api/v1/auth/sessions/{id}/": "session",
+    "/api/v1/auth/tokens/{id}/": "personal_token",
     "/api/v1/comments/{id}/": "comment",
     "/api/v1/files/{id}/": "file",
     "/api/v1/files/{id}/download/": "file",
@@ -62,7 +69,15 @@ OBJECT_PATHS: dict[str, str] = {
     "/api/v1/tasks/{id}/relations/{relation_id}/": "relation",
     "/api/v1/tasks/{task_id}/comments/": "task",
     "/api/v1/users/{id}/": "user",
+    "/api/v1/webhooks/{id}/": "webhook",
+    "/api/v1/webhooks/{id}/rotate-secret/": "webhook",
+    "/api/v1/webhooks/{id}/test/": "webhook",
+    "/api/v1/webhooks/{webhook_id}/deliveries/": "webhook",
+    "/api/v1/webhooks/{webhook_id}/deliveries/{id}/retry/": "delivery",
 }
+# The webhook paths: a project's admins (and site admins) manage its webhooks, nobody
+# else, not even its members.
+WEBHOOK_PATHS = sorted(path for path, kind in OBJECT_PATHS.items() if kind in WEBHOOK_KINDS)
 # Object endpoints a member and a manager may not use at all (function level, API5):
 # the answer must then not depend on whether the id exists.
 ADMIN_ONLY_PATHS = {"/api/v1/users/{id}/"}
@@ -89,15 +104,23 @@ BODIES: dict[tuple[str, str], dict[str, Any] | Callable[[dict[str, Any]], dict[s
         "kind": "duplicates",
         "task": o["second_task"],
     },
+    ("/api/v1/webhooks/{id}/", "patch"): {
+        "url": "https://attacker.example/collect",
+        "description": "Taken over",
+        "event_types": ["task.created"],
+        "is_active": False,
+    },
 }
 
 
 @pytest.fixture
 def others_objects(other_member: User, others_task: Any, others_file: dict, login: Any) -> dict:
-    """Otto's id of each kind (his task, his file, a live session of his, himself, his
-    project with Pia as a member, her membership (project id, user id), a label, his
-    comment on his task, his notification of Pia's comment on a task of the project,
-    his relation (task id, relation id) from his task to a second one of his)."""
+    """Otto's id of each kind (his task, his file, a live session of his, a personal API
+    token of his, himself, his project with Pia as a member, her membership (project
+    id, user id), a label, his comment on his task, his notification of Pia's comment
+    on a task of the project, his relation (task id, relation id) from his task to a
+    second one of his, the webhook of his project and (webhook id, delivery id) of its
+    test message); and Pia."""
     tokens = login(other_member)
     pia = UserFactory(username="pia", email="pia@example.com")
     project = shared_project(other_member, pia)
@@ -108,6 +131,17 @@ def others_objects(other_member: User, others_task: Any, others_file: dict, logi
         actor=other_member, task=others_task, kind="blocks", other_id=second.pk
     )
     comment_create(actor=pia, task=TaskFactory(owner=other_member, project=project), body="Hi")
+    token = personal_token_create(
+        user=other_member, name="Otto's script", scopes=["tasks:read"], expires_at=None
+    )
+    webhook = webhook_create(
+        actor=other_member,
+        project_id=project.pk,
+        url="https://hooks.example.com/otto",
+        event_types=[],
+        description="Otto's",
+    )
+    delivery = webhook_test(webhook=webhook, actor=other_member)
     return {
         "task": others_task.pk,
         "task_project": others_task.project_id,
@@ -121,7 +155,12 @@ def others_objects(other_member: User, others_task: Any, others_file: dict, logi
         "label": label.pk,
         "comment": comment.pk,
         "notification": Notification.objects.get(user=other_member).pk,
+        "personal_token": token.token.pk,
+        "personal_token_raw": token.raw,
+        "webhook": webhook.pk,
+        "delivery": (webhook.pk, delivery.pk),
         "tokens": tokens,
+        "pia": pia,
     }
 
 
@@ -149,6 +188,13 @@ def state_of(objects: dict[str, Any]) -> tuple[Any, ...]:
         sorted(Comment.objects.values_list("id", "body")),
         sorted(Notification.objects.values_list("id", "read_at")),
         sorted(Relation.objects.values_list("id", "task_id", "other_id", "kind")),
+        PersonalToken.objects.filter(pk=objects["personal_token"]).exists(),
+        sorted(
+            Webhook.objects.values_list(
+                "id", "url", "description", "event_types", "is_active", "secret"
+            )
+        ),
+        sorted(Delivery.objects.values_list("id", "status", "attempts", "next_attempt_at")),
     )
 
 
@@ -166,9 +212,12 @@ def object_operations() -> list[tuple[str, str, str]]:
 
 def url_of(path: str, key: Any) -> str:
     """The path with the object's id; a membership's is (project id, user id), a
-    relation's (task id, relation id)."""
-    first, second = key if isinstance(key, tuple) else (key, key)
-    return fill(re.sub(r"\{(user_id|relation_id)\}", str(second), path), first)
+    relation's (task id, relation id), a delivery's (webhook id, delivery id): one
+    for each parameter of the path, in order."""
+    if not isinstance(key, tuple):
+        return fill(path, key)
+    ids = iter(key)
+    return re.sub(r"\{[^}]+\}", lambda _: str(next(ids)), path)
 
 
 def call(client: Any, method: str, path: str, key: Any, objects: dict[str, Any]) -> Any:
@@ -217,6 +266,10 @@ OWNER_CALLS: dict[str, tuple[str, int]] = {
     "/api/v1/notifications/{id}/read/": ("post", 200),
     "/api/v1/tasks/{id}/move/": ("post", 200),
     "/api/v1/tasks/{id}/relations/{relation_id}/": ("delete", 204),
+    "/api/v1/auth/tokens/{id}/": ("delete", 204),
+    "/api/v1/webhooks/{id}/rotate-secret/": ("post", 200),
+    "/api/v1/webhooks/{id}/test/": ("post", 202),
+    "/api/v1/webhooks/{webhook_id}/deliveries/{id}/retry/": ("post", 202),
 }
 
 
@@ -225,8 +278,9 @@ def test_the_owner_reaches_each_object_endpoint(path, other_member_client, other
     # The positive control: the same ids work for their owner.
     client = other_member_client
     key = others_objects[OBJECT_PATHS[path]]
-    # Paths without a GET: a session and a relation are deleted, a membership is
-    # changed by its admin, a notification read and a task moved by a POST.
+    # Paths without a GET: a session, a personal token and a relation are deleted, a
+    # membership is changed by its admin, a notification read, a task moved, a
+    # webhook's secret rotated or its test sent, a delivery retried by a POST.
     method, expected = OWNER_CALLS.get(path, ("get", 200))
     response = call(client, method, path, key, others_objects)
     assert response.status_code == expected, response.content
@@ -240,6 +294,59 @@ def test_a_session_of_another_user_survives_a_delete_attempt(member_client, othe
     assert otto.get("/api/v1/users/me/").status_code == 200
 
 
+def test_a_personal_token_of_another_user_survives_a_delete_attempt(member_client, others_objects):
+    response = member_client.delete(f"/api/v1/auth/tokens/{others_objects['personal_token']}/")
+
+    assert response.status_code == 404
+    otto = bearer_client(others_objects["personal_token_raw"])
+    assert otto.get("/api/v1/users/me/").json()["username"] == "otto"
+
+
+def test_the_owner_deletes_their_personal_token_and_it_stops_working(
+    other_member_client, others_objects
+):
+    url = f"/api/v1/auth/tokens/{others_objects['personal_token']}/"
+
+    assert other_member_client.delete(url).status_code == 204
+
+    assert not PersonalToken.objects.filter(pk=others_objects["personal_token"]).exists()
+    otto = bearer_client(others_objects["personal_token_raw"])
+    assert otto.get("/api/v1/users/me/").status_code == 401
+    # Once gone, it is a missing one to its owner too.
+    assert other_member_client.delete(url).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("path", "method"),
+    [(path, method) for path, method, _ in operations() if path in WEBHOOK_PATHS],
+)
+def test_a_member_of_the_project_who_is_not_its_admin_cannot_reach_its_webhooks(
+    path, method, client_for, others_objects, committed
+):
+    # Pia is a member of Otto's project, and sees its tasks: its webhooks (their URL,
+    # their secret, what they were sent) are its admins' only.
+    pia = client_for(others_objects["pia"])
+    kind = OBJECT_PATHS[path]
+    before = state_of(others_objects)
+
+    with committed():
+        response = call(pia, method, path, others_objects[kind], others_objects)
+    answer_for_missing = call(pia, method, path, MISSING_ID, others_objects)
+
+    assert_error(response, 404, "not_found")
+    assert answer_for_missing.json() == response.json()
+    assert state_of(others_objects) == before
+
+
+def test_a_member_of_the_project_does_not_list_its_webhooks(client_for, others_objects):
+    pia = client_for(others_objects["pia"])
+
+    response = pia.get("/api/v1/webhooks/", {"limit": 100})
+
+    assert response.status_code == 200, response.content
+    assert response.json()["results"] == []
+
+
 # --- lists ---------------------------------------------------------------------------
 
 # Every paginated list of the schema and how Otto's object would show in it.
@@ -250,6 +357,8 @@ LIST_PATHS: dict[str, Callable[[dict[str, Any], dict[str, Any]], bool]] = {
     "/api/v1/files/": lambda item, o: item["id"] == o["file"],
     "/api/v1/auth/sessions/": lambda item, o: item["id"] == o["session"],
     "/api/v1/notifications/": lambda item, o: item["id"] == o["notification"],
+    "/api/v1/auth/tokens/": lambda item, o: item["id"] == o["personal_token"],
+    "/api/v1/webhooks/": lambda item, o: item["id"] == o["webhook"],
 }
 # Lists that are not a member's at all (API5 checks the 403).
 ADMIN_ONLY_LISTS = {"/api/v1/users/"}

@@ -1,7 +1,9 @@
 """API4:2023 Unrestricted Resource Consumption.
 
 Every paginated list of the schema answers at most 100 items, and a `limit` past
-that (or an `offset` past a million) is refused as the schema says; uploads stop at
+that (or an `offset` past a million) is refused as the schema says (an account's
+personal API tokens never number more than 50, the 51st is a 409: their list is
+paginated like the others, and one page holds them all); uploads stop at
 UPLOAD_MAX_BYTES and other bodies at DATA_UPLOAD_MAX_MEMORY_SIZE (413, nothing
 stored); string fields and headers have bounds; a bulk change names at most 100
 tasks, each counted against its own rate; socket messages have a size limit and a
@@ -19,7 +21,8 @@ from django.urls import resolve
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.models import User, UserSession
+from accounts import personal_tokens
+from accounts.models import PersonalToken, User, UserSession
 from activity.models import Event
 from comments.models import Comment
 from comments.services import comment_create
@@ -33,9 +36,14 @@ from tests.files.samples import text_of_size
 from tests.helpers import assert_error, post_file
 from tests.realtime.sockets import TIMEOUT, connected, receive, send, socket
 from tests.security.helpers import fill, openapi_schema, operations
+from webhooks.models import Delivery, Webhook
+from webhooks.services import webhook_create
 
 MAX_PAGE = 100
 MANY = MAX_PAGE + 5
+# Paginated lists whose items are bounded below a page: an account holds at most
+# personal_tokens.MAX_PER_USER tokens, so their list never reaches MANY.
+BOUNDED = {"/api/v1/auth/tokens/": personal_tokens.MAX_PER_USER}
 
 
 def paginated_paths() -> list[str]:
@@ -51,7 +59,9 @@ def crowded(admin: User) -> dict[str, Any]:
     """More than a page of everything the admin can list (rows written in bulk): tasks
     and their events in the admin's personal project, files, sessions, users, and
     projects, one of them with that many members and labels; the first task with
-    that many comments (the admin notified of each) and relations."""
+    that many comments (the admin notified of each) and relations; that many webhooks
+    of the crowded project, the first with that many deliveries; and as many personal
+    tokens as an account may hold."""
     now = timezone.now()
     personal = Project.objects.get(personal_owner=admin)
     tasks = Task.objects.bulk_create(
@@ -115,19 +125,58 @@ def crowded(admin: User) -> dict[str, Any]:
         Relation(task=tasks[0], other=other, kind=Relation.Kind.RELATES_TO, created_by=admin)
         for other in tasks[1:]
     )
-    return {"task": tasks[0].pk, "project": crowded_project.pk}
+    webhooks = Webhook.objects.bulk_create(
+        Webhook(
+            project=crowded_project,
+            url=f"https://hooks.example.com/{n}",
+            created_by=admin,
+            secret=f"whsec_{n}",
+        )
+        for n in range(MANY)
+    )
+    Delivery.objects.bulk_create(
+        Delivery(
+            webhook=webhooks[0],
+            message_id=f"test_{n}",
+            event_type="webhook.test",
+            payload={"type": "webhook.test"},
+            status=Delivery.Status.SUCCEEDED,
+            next_attempt_at=now,
+        )
+        for n in range(MANY)
+    )
+    PersonalToken.objects.bulk_create(
+        PersonalToken(
+            user=admin,
+            name=f"Bulk {n}",
+            scopes=["tasks:read"],
+            prefix=f"tm_pat_{n:06d}",
+            key_hash=f"{n:064x}",
+        )
+        for n in range(personal_tokens.MAX_PER_USER)
+    )
+    return {"task": tasks[0].pk, "project": crowded_project.pk, "webhook": webhooks[0].pk}
 
 
 def url_of(path: str, ids: dict[str, Any]) -> str:
     """The path with the id of the crowded object it lists under."""
-    return fill(path, ids["project"] if path.startswith("/api/v1/projects/") else ids["task"])
+    if path.startswith("/api/v1/projects/"):
+        return fill(path, ids["project"])
+    if path.startswith("/api/v1/webhooks/"):
+        return fill(path, ids["webhook"])
+    return fill(path, ids["task"])
 
 
 def test_the_schema_lists_the_paginated_lists():
     assert len(paginated_paths()) >= 6
+    assert {
+        "/api/v1/auth/tokens/",
+        "/api/v1/webhooks/",
+        "/api/v1/webhooks/{webhook_id}/deliveries/",
+    } <= set(paginated_paths())
 
 
-@pytest.mark.parametrize("path", paginated_paths())
+@pytest.mark.parametrize("path", sorted(set(paginated_paths()) - set(BOUNDED)))
 def test_no_list_answers_more_than_a_hundred_items(path, admin_client, crowded):
     response = admin_client.get(url_of(path, crowded), {"limit": str(MAX_PAGE)})
 
@@ -136,6 +185,32 @@ def test_no_list_answers_more_than_a_hundred_items(path, admin_client, crowded):
     assert len(body["results"]) == MAX_PAGE
     assert body["count"] > MAX_PAGE
     assert body["next"]
+
+
+@pytest.mark.parametrize("path", sorted(BOUNDED))
+def test_a_bounded_list_is_paginated_and_holds_no_more_than_its_bound(path, admin_client, crowded):
+    bound = BOUNDED[path]
+
+    whole = admin_client.get(url_of(path, crowded), {"limit": str(MAX_PAGE)})
+    first = admin_client.get(url_of(path, crowded), {"limit": "20"})
+
+    assert whole.status_code == 200, whole.content
+    assert (len(whole.json()["results"]), whole.json()["count"]) == (bound, bound)
+    assert whole.json()["next"] is None
+    assert len(first.json()["results"]) == 20
+    assert first.json()["next"]
+
+
+def test_an_account_holds_at_most_fifty_personal_tokens(admin, admin_client, crowded):
+    # The bound of its list: the 51st is refused, and nothing is created.
+    assert PersonalToken.objects.filter(user=admin).count() == personal_tokens.MAX_PER_USER == 50
+
+    response = admin_client.post(
+        "/api/v1/auth/tokens/", {"name": "One more", "scopes": ["tasks:read"]}, format="json"
+    )
+
+    assert_error(response, 409, "conflict")
+    assert PersonalToken.objects.filter(user=admin).count() == 50
 
 
 @pytest.mark.parametrize("path", paginated_paths())
@@ -217,6 +292,13 @@ def test_every_json_body_over_the_limit_is_refused(path, method, admin, admin_cl
             actor=admin, project_id=project.pk, name="Mine", color="#336699"
         ).pk,
         "/api/v1/comments/": comment_create(actor=admin, task=task, body="Mine").pk,
+        "/api/v1/webhooks/": webhook_create(
+            actor=admin,
+            project_id=project.pk,
+            url="https://hooks.example.com/taskmanager",
+            event_types=[],
+            description="Mine",
+        ).pk,
     }
     url = re.sub(r"\{user_id\}", str(admin.pk), path)
     prefix = next((p for p in own if path.startswith(p)), None)

@@ -1,17 +1,26 @@
 """API7:2023 Server Side Request Forgery.
 
-The service fetches nothing a client names: it has no webhooks, no URL imports, no
-avatars by URL, and its file storage is configured by the operator only. This is
-checked at run time rather than by reading the code: every outbound connection and
-name lookup of the process is watched while a full pass of API requests carries
-URLs (cloud metadata, loopback services, file://) in every string field, header and
-query parameter a client controls; the only destinations allowed are the
-configured database and Redis.
+Webhooks are the one place the service sends requests to a URL a client names, and
+never from a request: deliveries are POSTs by the worker (webhooks.sending), to
+public addresses only. A webhook's URL is checked at registration and on every
+change (https, no user name or password, no IP literal inside: loopback, private,
+link-local, cloud metadata; a 400 naming `url`), and its host is resolved again at
+every delivery and refused, before any connection, when any address is inside; the
+connection goes to the address checked (webhooks.transport; tests/webhooks/
+test_transport.py goes through every rule).
+
+Otherwise the service fetches nothing a client names: no URL imports, no avatars by
+URL, and its file storage is configured by the operator only. This is checked at run
+time rather than by reading the code: every outbound connection and name lookup of
+the process is watched while a full pass of API requests (personal tokens, webhooks,
+sync and exports included) carries URLs (cloud metadata, loopback services,
+file://) in every string field, header and query parameter a client controls; the
+only destinations allowed are the configured database and Redis.
 """
 
 import socket
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlparse
@@ -27,8 +36,11 @@ from files.models import File
 from projects.services import label_create, project_create
 from tests.factories import PASSWORD
 from tests.files.samples import sample
-from tests.helpers import LOGIN_URL, REFRESH_URL, post_file
+from tests.helpers import LOGIN_URL, REFRESH_URL, assert_error, post_file
 from tests.security.helpers import operations
+from webhooks import sending
+from webhooks.models import Attempt, Delivery, Webhook
+from webhooks.services import webhook_create, webhook_test
 
 URLS = [
     "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
@@ -39,6 +51,12 @@ URLS = [
     "file:///etc/passwd",
     "gopher://127.0.0.1:6379/_FLUSHALL",
 ]
+# The system's resolver, before any test replaces it.
+REAL_GETADDRINFO = socket.getaddrinfo
+WEBHOOKS_URL = "/api/v1/webhooks/"
+# A host name the tests' resolver answers for (the `dns` fixture).
+HOOK_HOST = "hooks.example.com"
+HOOK_URL = f"https://{HOOK_HOST}/taskmanager"
 
 
 def allowed_destinations() -> set[tuple[str, int]]:
@@ -109,6 +127,7 @@ def requests_carrying(url: str, ids: dict[str, Any]) -> list[tuple[str, str, Any
     """(label, method, callable) for one pass over the API with `url` everywhere."""
     member, anonymous = ids["member"], APIClient()
     task_id, project_id, label_id = ids["task"], ids["project"], ids["label"]
+    webhook_id, delivery_id = ids["webhook"], ids["delivery"]
     headers = {
         "HTTP_REFERER": url,
         "HTTP_X_FORWARDED_HOST": urlparse(url).netloc or "attacker.example",
@@ -356,9 +375,110 @@ def requests_carrying(url: str, ids: dict[str, Any]) -> list[tuple[str, str, Any
                 "/api/v1/tasks/", {"label": url, "parent": url, "blocked": url}, **headers
             ),
         ),
+        (
+            "token",
+            "post",
+            lambda: member.post(
+                "/api/v1/auth/tokens/",
+                {"name": url[:100], "scopes": ["tasks:read"]},
+                format="json",
+                **headers,
+            ),
+        ),
+        (
+            "token-invalid",
+            "post",
+            lambda: member.post(
+                "/api/v1/auth/tokens/?" + urlencode(query),
+                {"name": url[:100], "scopes": [url], "expires_at": url},
+                format="json",
+                **headers,
+            ),
+        ),
+        ("tokens", "get", lambda: member.get("/api/v1/auth/tokens/", query, **headers)),
+        (
+            "webhook",
+            "post",
+            lambda: member.post(
+                WEBHOOKS_URL,
+                {"url": url, "project": project_id, "description": f"see {url}"},
+                format="json",
+                **headers,
+            ),
+        ),
+        (
+            "webhook-global",
+            "post",
+            lambda: member.post(WEBHOOKS_URL, {"url": url}, format="json", **headers),
+        ),
+        (
+            "webhook-types",
+            "post",
+            lambda: member.post(
+                WEBHOOKS_URL + "?" + urlencode(query),
+                {"url": url, "project": project_id, "event_types": [url]},
+                format="json",
+                **headers,
+            ),
+        ),
+        (
+            "webhook-update",
+            "patch",
+            lambda: member.patch(
+                f"{WEBHOOKS_URL}{webhook_id}/",
+                {"url": url, "description": url[:500]},
+                format="json",
+                **headers,
+            ),
+        ),
+        ("webhooks", "get", lambda: member.get(WEBHOOKS_URL, query, **headers)),
+        (
+            "webhook-test",
+            "post",
+            lambda: member.post(f"{WEBHOOKS_URL}{webhook_id}/test/", **headers),
+        ),
+        (
+            "webhook-rotate",
+            "post",
+            lambda: member.post(
+                f"{WEBHOOKS_URL}{webhook_id}/rotate-secret/?" + urlencode(query), **headers
+            ),
+        ),
+        (
+            "deliveries",
+            "get",
+            lambda: member.get(
+                f"{WEBHOOKS_URL}{webhook_id}/deliveries/", {"status": url, **query}, **headers
+            ),
+        ),
+        (
+            "retry",
+            "post",
+            lambda: member.post(
+                f"{WEBHOOKS_URL}{webhook_id}/deliveries/{delivery_id}/retry/", **headers
+            ),
+        ),
+        ("sync", "get", lambda: member.get("/api/v1/sync/", {"cursor": url, **query}, **headers)),
+        (
+            "export",
+            "get",
+            lambda: read_whole(member.get("/api/v1/tasks/export.csv", {"search": url}, **headers)),
+        ),
+        (
+            "calendar-feed",
+            "post",
+            lambda: member.post("/api/v1/users/me/calendar-feed/", **headers),
+        ),
         ("schema", "get", lambda: anonymous.get("/api/schema/", query, **headers)),
         ("ready", "get", lambda: anonymous.get("/monitoring/ready/", query, **headers)),
     ]
+
+
+def read_whole(response: Any) -> Any:
+    """A streamed answer read to its end (the export's rows are read as it streams)."""
+    if response.streaming:
+        b"".join(response.streaming_content)
+    return response
 
 
 def test_the_pass_covers_every_write_of_the_schema():
@@ -384,6 +504,13 @@ def test_the_pass_covers_every_write_of_the_schema():
         "/api/v1/tasks/{id}/relations/",
         "/api/v1/tasks/bulk/",
         "/api/v1/tasks/bulk-delete/",
+        "/api/v1/auth/tokens/",
+        "/api/v1/webhooks/",
+        "/api/v1/webhooks/{id}/",
+        "/api/v1/webhooks/{id}/test/",
+        "/api/v1/webhooks/{id}/rotate-secret/",
+        "/api/v1/webhooks/{webhook_id}/deliveries/{id}/retry/",
+        "/api/v1/users/me/calendar-feed/",
     }
     # Writes without a string a client chooses (logout, deletes, an admin's role and
     # status choices, a member's project role) have nothing to carry a URL.
@@ -397,6 +524,7 @@ def test_the_pass_covers_every_write_of_the_schema():
         "/api/v1/notifications/{id}/read/",
         "/api/v1/notifications/read-all/",
         "/api/v1/tasks/{id}/relations/{relation_id}/",
+        "/api/v1/auth/tokens/{id}/",
     }
 
     assert {path for path, _ in writes} <= covered_paths | no_free_text
@@ -409,12 +537,17 @@ def test_no_request_makes_the_server_connect_anywhere_a_client_names(
     project = project_create(actor=member, name="Mia's team")
     label = label_create(actor=member, project_id=project.pk, name="Links", color="#336699")
     comment = comment_create(actor=member, task=task, body="Links")
+    webhook = webhook_create(
+        actor=member, project_id=project.pk, url=HOOK_URL, event_types=[], description=""
+    )
     ids = {
         "member": member_client,
         "task": task.pk,
         "project": project.pk,
         "label": label.pk,
         "comment": comment.pk,
+        "webhook": webhook.pk,
+        "delivery": webhook_test(webhook=webhook, actor=member).pk,
     }
 
     for label, _, send in requests_carrying(url, ids):
@@ -423,6 +556,12 @@ def test_no_request_makes_the_server_connect_anywhere_a_client_names(
         assert response.status_code < 500, (label, response.status_code, response.content)
 
     assert outbound.attempts == []
+    # Deliveries wait for the worker (test messages, retries, events): no request
+    # made an attempt itself.
+    assert Delivery.objects.filter(status=Delivery.Status.PENDING).exists()
+    assert not Attempt.objects.exists()
+    # Only a URL that passes the registration checks was taken.
+    assert {hook.url for hook in Webhook.objects.all()} <= {HOOK_URL, URLS[4]}
 
 
 def test_file_storage_cannot_be_chosen_by_a_request(member_client, media_root):
@@ -451,16 +590,16 @@ def test_file_storage_cannot_be_chosen_by_a_request(member_client, media_root):
 
 
 def test_links_the_api_returns_point_at_this_host_whatever_the_headers(member_client):
-    response = post_file(
-        member_client,
-        "a.png",
-        sample("png"),
-        HTTP_X_FORWARDED_HOST="169.254.169.254",
-        HTTP_FORWARDED="host=169.254.169.254",
-    )
+    forged = {"HTTP_X_FORWARDED_HOST": "169.254.169.254", "HTTP_FORWARDED": "host=169.254.169.254"}
+
+    response = post_file(member_client, "a.png", sample("png"), **forged)
+    feed = member_client.post("/api/v1/users/me/calendar-feed/", **forged)
 
     assert response.status_code == 201
     assert urlparse(response.json()["download_url"]).hostname == "testserver"
+    # The calendar feed's address, given to calendar applications that fetch it.
+    assert feed.status_code == 200, feed.content
+    assert urlparse(feed.json()["url"]).hostname == "testserver"
 
 
 def test_an_unknown_host_header_is_refused(member_client):
@@ -477,3 +616,195 @@ def test_the_login_page_does_not_redirect_off_site(member):
 
     assert response.status_code == 302  # logged in
     assert not urlparse(response["Location"]).netloc
+
+
+# --- webhooks: the one request to a URL a client names ---------------------------------
+
+# Refused at registration and on every change, with the default settings: not https,
+# credentials in the URL, and hosts that are IP literals inside (loopback, private,
+# link-local, cloud metadata; in any spelling getaddrinfo would take).
+REFUSED_WEBHOOK_URLS = [
+    "https://127.0.0.1/hook",
+    "https://169.254.169.254/latest/meta-data/iam/security-credentials/",
+    "https://10.0.0.1/hook",
+    "https://192.168.1.1/hook",
+    "https://[::1]/hook",
+    "https://[::ffff:169.254.169.254]/latest/meta-data/",
+    "https://[fd00:ec2::254]/latest/meta-data/",
+    "https://2130706433/hook",
+    "https://0x7f.1/hook",
+    "https://localhost/hook",
+    "https://0.0.0.0/hook",
+    f"http://{HOOK_HOST}/hook",
+    f"https://user:secret@{HOOK_HOST}/hook",
+    f"https://token@{HOOK_HOST}/hook",
+    "file:///etc/passwd",
+    "gopher://127.0.0.1:6379/_FLUSHALL",
+    f"https://{HOOK_HOST}/hook#fragment",
+]
+
+
+@pytest.fixture
+def project_of_mia(member: Any) -> Any:
+    """A project Mia administers (she may register its webhooks)."""
+    return project_create(actor=member, name="Mia's hooks")
+
+
+@pytest.mark.parametrize("url", REFUSED_WEBHOOK_URLS)
+def test_a_webhook_to_the_inside_is_refused_at_registration(
+    url, outbound, member_client, project_of_mia
+):
+    response = member_client.post(
+        WEBHOOKS_URL, {"url": url, "project": project_of_mia.pk}, format="json"
+    )
+
+    error = assert_error(response, 400, "validation_error")
+    assert list(error["fields"]) == ["url"]
+    assert not Webhook.objects.exists()
+    assert outbound.attempts == []
+
+
+@pytest.mark.parametrize("url", REFUSED_WEBHOOK_URLS)
+def test_a_webhook_cannot_be_pointed_inside_afterwards(
+    url, outbound, member, member_client, project_of_mia
+):
+    webhook = webhook_create(
+        actor=member, project_id=project_of_mia.pk, url=HOOK_URL, event_types=[], description=""
+    )
+
+    response = member_client.patch(f"{WEBHOOKS_URL}{webhook.pk}/", {"url": url}, format="json")
+
+    error = assert_error(response, 400, "validation_error")
+    assert list(error["fields"]) == ["url"]
+    webhook.refresh_from_db()
+    assert webhook.url == HOOK_URL
+    assert outbound.attempts == []
+
+
+def test_a_site_admins_global_webhook_follows_the_same_rules(admin_client, outbound):
+    response = admin_client.post(
+        WEBHOOKS_URL, {"url": "https://169.254.169.254/latest/meta-data/"}, format="json"
+    )
+
+    assert list(assert_error(response, 400, "validation_error")["fields"]) == ["url"]
+    assert not Webhook.objects.exists()
+
+
+def test_a_public_https_url_is_registered_without_a_lookup(outbound, member_client, project_of_mia):
+    # The control: the address of a name is checked when sending, not here (it may
+    # change in between), so registering one asks no DNS.
+    response = member_client.post(
+        WEBHOOKS_URL, {"url": HOOK_URL, "project": project_of_mia.pk}, format="json"
+    )
+
+    assert response.status_code == 201, response.content
+    assert outbound.attempts == []
+
+
+def test_lifting_the_local_testing_settings_never_admits_a_metadata_address(
+    settings, member_client, project_of_mia
+):
+    settings.WEBHOOK_ALLOW_HTTP = True
+    settings.WEBHOOK_ALLOW_PRIVATE = True
+
+    loopback = member_client.post(
+        WEBHOOKS_URL, {"url": "http://127.0.0.1:8000/hook", "project": project_of_mia.pk}
+    )
+    metadata = [
+        member_client.post(WEBHOOKS_URL, {"url": url, "project": project_of_mia.pk})
+        for url in (
+            "http://169.254.169.254/latest/meta-data/",
+            "http://[fd00:ec2::254]/latest/meta-data/",
+            "http://100.100.100.200/latest/meta-data/",
+        )
+    ]
+
+    assert loopback.status_code == 201, loopback.content
+    for refused in metadata:
+        assert list(assert_error(refused, 400, "validation_error")["fields"]) == ["url"]
+    assert Webhook.objects.count() == 1
+
+
+@pytest.fixture
+def dns(outbound: Outbound, monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
+    """Under the watch, a resolver a client may control: a name in this dict resolves
+    to its addresses (a DNS that answers differently at delivery than at
+    registration). Numeric lookups (building a socket address) ask no DNS."""
+    answers: dict[str, list[str]] = {}
+    watched: Callable[..., Any] = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host in answers:
+            return [
+                (
+                    socket.AF_INET6 if ":" in address else socket.AF_INET,
+                    socket.SOCK_STREAM,
+                    socket.IPPROTO_TCP,
+                    "",
+                    (address, port, 0, 0) if ":" in address else (address, port),
+                )
+                for address in answers[host]
+            ]
+        if kwargs.get("flags", 0) & socket.AI_NUMERICHOST:
+            return REAL_GETADDRINFO(host, port, *args, **kwargs)
+        return watched(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return answers
+
+
+def send_test_message(client: Any, project_id: int) -> Delivery:
+    """Registers a webhook to HOOK_URL through the API, asks for its test message and
+    lets the worker send what is due; the delivery."""
+    created = client.post(WEBHOOKS_URL, {"url": HOOK_URL, "project": project_id}, format="json")
+    assert created.status_code == 201, created.content
+    test = client.post(f"{WEBHOOKS_URL}{created.json()['id']}/test/")
+    assert test.status_code == 202, test.content
+    assert sending.send_due() == 1
+    return Delivery.objects.get(pk=test.json()["id"])
+
+
+@pytest.mark.parametrize(
+    "addresses",
+    [
+        ["127.0.0.1"],
+        ["169.254.169.254"],
+        ["10.0.0.1"],
+        ["::1"],
+        ["::ffff:127.0.0.1"],
+        ["fd00:ec2::254"],
+        ["93.184.216.34", "10.0.0.1"],
+    ],
+    ids=["loopback", "metadata", "private", "ipv6-loopback", "mapped", "metadata-v6", "any"],
+)
+def test_a_webhook_whose_host_resolves_inside_is_not_connected_to(
+    addresses, dns, outbound, member_client, project_of_mia
+):
+    # Registered with a public-looking name that the attacker's DNS points inside (or
+    # partly inside: which address a connection would use is not the client's to pick).
+    dns[HOOK_HOST] = addresses
+
+    delivery = send_test_message(member_client, project_of_mia.pk)
+
+    assert outbound.attempts == []
+    [attempt] = delivery.attempt_log.all()
+    assert attempt.status_code is None
+    assert attempt.error.startswith("refused: the host resolves to")
+    # The log is the webhook owner's to read: no internal address in it.
+    assert not any(address in attempt.error for address in addresses)
+    assert delivery.status == Delivery.Status.PENDING  # retried later, checked again
+
+
+def test_a_webhook_whose_host_resolves_outside_is_connected_to_the_address_checked(
+    dns, outbound, member_client, project_of_mia
+):
+    # The control: a public address is where the one connection goes (blocked here),
+    # not wherever a second lookup would say.
+    dns[HOOK_HOST] = ["93.184.216.34"]
+
+    delivery = send_test_message(member_client, project_of_mia.pk)
+
+    assert outbound.attempts == [("connect", ("93.184.216.34", 443))]
+    [attempt] = delivery.attempt_log.all()
+    assert attempt.status_code is None
+    assert attempt.error and not attempt.error.startswith("refused")

@@ -83,8 +83,10 @@ def test_every_error_of_sync_is_documented_in_the_error_shape(schema):
     responses = operation["responses"]
 
     assert operation["summary"]
-    assert {"200", "304", "400", "401", "410", "429"} == set(responses)
-    for status in ("400", "401", "410", "429"):
+    # 403: a personal API token without tasks:read and projects:read.
+    assert {"200", "304", "400", "401", "403", "410", "429"} == set(responses)
+    for status in ("400", "401", "403", "410", "429"):
         assert responses[status]["content"]["application/json"]["schema"] == ref("Error")
     assert "`invalid_cursor`" in responses["400"]["description"]
+    assert "`insufficient_scope`" in responses["403"]["description"]
     assert "`cursor_expired`" in responses["410"]["description"]

@@ -11,6 +11,7 @@ from django.urls import resolve
 from rest_framework.test import APIClient
 
 from taskmanager.views import API_ROOT
+from tests.accounts.personal_token_helpers import pat_client, token_of
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -75,6 +76,9 @@ def test_the_api_root_lists_every_top_level_endpoint_with_absolute_urls(api_clie
     assert list(body) == list(API_ROOT)
     assert body["tasks"] == "http://testserver/api/v1/tasks/"
     assert body["logout_all"] == "http://testserver/api/v1/auth/logout-all/"
+    assert body["tokens"] == "http://testserver/api/v1/auth/tokens/"
+    assert body["webhooks"] == "http://testserver/api/v1/webhooks/"
+    assert body["sync"] == "http://testserver/api/v1/sync/"
     for field, url in body.items():
         assert url.startswith("http://testserver/api/v1/"), field
         assert resolve(url.removeprefix("http://testserver")).view_name == API_ROOT[field]
@@ -90,6 +94,31 @@ def test_the_api_root_is_the_same_for_a_signed_in_client(api_client):
     api_client.force_authenticate(UserFactory())
 
     assert api_client.get(ROOT).json() == APIClient().get(ROOT).json()
+
+
+def test_the_api_root_lists_each_list_endpoint_of_the_schema(api_client):
+    # Every GET of the schema without an id is linked from the root (a new endpoint
+    # too), but the CSV export: the task list in another format.
+    schema = api_client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    collections = {
+        path
+        for path, item in schema["paths"].items()
+        if "{" not in path and "get" in item and path != ROOT
+    }
+    listed = {url.removeprefix("http://testserver") for url in api_client.get(ROOT).json().values()}
+
+    assert collections - listed == {"/api/v1/tasks/export.csv"}
+
+
+@pytest.mark.parametrize("scopes", [["files:read"], ["webhooks:manage"]])
+def test_any_personal_token_reads_the_api_root(member, client_for, scopes):
+    # Public (accounts.scopes): no scope is needed, so a token never gets a 403 here.
+    token = pat_client(token_of(client_for, member, scopes))
+
+    response = token.get(ROOT)
+
+    assert response.status_code == 200, response.content
+    assert response.json() == APIClient().get(ROOT).json()
 
 
 @pytest.mark.parametrize(
@@ -137,6 +166,8 @@ def test_the_schema_declares_the_api_root_with_an_exact_component(api_client):
     ok = operation["responses"]["200"]["content"]["application/json"]["schema"]
     assert ok == {"$ref": "#/components/schemas/ApiRootOutput"}
     assert {"400", "401", "429"} <= set(operation["responses"])
+    # Any personal token may read it: there is no scope to lack, hence no 403.
+    assert "403" not in operation["responses"]
     component = schema["components"]["schemas"]["ApiRootOutput"]
     assert set(component["properties"]) == set(API_ROOT)
     assert set(component["required"]) == set(API_ROOT)

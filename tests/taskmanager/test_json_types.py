@@ -6,14 +6,17 @@ grant, uploads) carry text only and keep their rules."""
 
 import json
 import re
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 from django.urls import get_resolver
+from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework import serializers
 
+from accounts.models import PersonalToken
 from accounts.roles import Role
 from comments.services import comment_create
 from projects.services import label_create
@@ -21,12 +24,15 @@ from taskmanager.serializers import StrictFieldsMixin, json_type
 from tasks.models import Task
 from tests.factories import PASSWORD, TaskFactory, shared_project
 from tests.helpers import assert_error
+from webhooks.models import Webhook
+from webhooks.services import webhook_create
 
 pytestmark = pytest.mark.django_db
 
 STRING = ["Must be a string."]
 BOOLEAN = ["Must be true or false."]
 WHOLE_NUMBER = ["Must be a whole number."]
+LIST = ["Must be a list."]
 
 DOCUMENT = SchemaGenerator().get_schema(request=None, public=True)
 # Values of another JSON type than the schema's, with what the answer says of them.
@@ -34,6 +40,8 @@ WRONG = {
     "string": ([0, 1.5, True, ["a"], {"a": "b"}], STRING),
     "integer": (["1", 1.0, 1.5, True, [1]], WHOLE_NUMBER),
     "boolean": ([0, 1, "true", "yes", [True]], BOOLEAN),
+    # A token's scopes, a webhook's event types, a task's labels, a bulk's ids.
+    "array": (["a", 1, True, {"a": "b"}], LIST),
 }
 
 
@@ -96,6 +104,13 @@ def test_every_json_body_of_the_schema_is_covered():
         ("PATCH", "/api/v1/comments/{id}/"),
         ("POST", "/api/v1/tasks/{id}/move/"),
         ("POST", "/api/v1/tasks/{id}/relations/"),
+        # Arrays only: `ids`, `add_labels`, `remove_labels` (`set` is an object).
+        ("POST", "/api/v1/tasks/bulk/"),
+        ("POST", "/api/v1/tasks/bulk-delete/"),
+        # Personal API tokens and webhooks.
+        ("POST", "/api/v1/auth/tokens/"),
+        ("POST", "/api/v1/webhooks/"),
+        ("PATCH", "/api/v1/webhooks/{id}/"),
     }
 
 
@@ -116,6 +131,13 @@ def test_a_value_of_another_json_type_than_the_schemas_is_refused_by_name(
         "members": member.pk,
         "labels": label_create(actor=admin, project_id=project.pk, name="Bug", color="#aa0000").pk,
         "comments": comment_create(actor=admin, task=task, body="Mine").pk,
+        "webhooks": webhook_create(
+            actor=admin,
+            project_id=project.pk,
+            url="https://hooks.example.com/taskmanager",
+            event_types=[],
+            description="Mine",
+        ).pk,
     }
     # Each id of the path, of the kind named before it (`/members/{user_id}/`).
     path = re.sub(r"/(\w+)/\{\w+\}", lambda m: f"/{m[1]}/{ids[m[1]]}", path)
@@ -229,6 +251,95 @@ def test_a_flag_takes_false(admin_client, member):
     assert response.json()["is_active"] is False
 
 
+def test_a_scope_that_is_not_a_list_creates_no_token(member_client):
+    response = member_client.post(
+        "/api/v1/auth/tokens/", {"name": "script", "scopes": "tasks:read"}, format="json"
+    )
+
+    assert fields_of(response) == {"scopes": LIST}
+    assert not PersonalToken.objects.exists()
+
+
+def test_each_scope_of_another_type_is_named_by_its_place(member_client):
+    response = member_client.post(
+        "/api/v1/auth/tokens/",
+        {"name": 7, "scopes": ["tasks:read", 1, True]},
+        format="json",
+    )
+
+    assert fields_of(response) == {
+        "name": STRING,
+        "scopes": ["Item 1: Must be a string.", "Item 2: Must be a string."],
+    }
+    assert not PersonalToken.objects.exists()
+
+
+def test_a_token_takes_values_of_the_right_types(member_client):
+    expires_at = (timezone.now() + timedelta(days=30)).isoformat()
+    body = {"name": "script", "scopes": ["tasks:read"], "expires_at": expires_at}
+
+    response = member_client.post("/api/v1/auth/tokens/", body, format="json")
+
+    assert response.status_code == 201, response.content
+    assert response.json()["scopes"] == ["tasks:read"]
+
+
+@pytest.fixture
+def webhook(admin: Any) -> Webhook:
+    return webhook_create(
+        actor=admin,
+        project_id=None,
+        url="https://hooks.example.com/taskmanager",
+        event_types=[],
+        description="Every event",
+    )
+
+
+def test_a_zero_turns_no_webhook_off(admin_client, webhook):
+    response = admin_client.patch(
+        f"/api/v1/webhooks/{webhook.pk}/",
+        {"is_active": 0, "url": 1, "event_types": "task.created"},
+        format="json",
+    )
+
+    assert fields_of(response) == {"is_active": BOOLEAN, "url": STRING, "event_types": LIST}
+    webhook.refresh_from_db()
+    assert (webhook.is_active, webhook.url, webhook.event_types) == (
+        True,
+        "https://hooks.example.com/taskmanager",
+        [],
+    )
+
+
+def test_a_string_for_a_project_registers_no_webhook(admin_client, admin):
+    project = shared_project(admin)
+
+    response = admin_client.post(
+        "/api/v1/webhooks/",
+        {"url": "https://hooks.example.com/x", "project": str(project.pk)},
+        format="json",
+    )
+
+    assert fields_of(response) == {"project": WHOLE_NUMBER}
+    assert not Webhook.objects.exists()
+
+
+def test_a_webhook_takes_values_of_the_right_types(admin_client, admin):
+    project = shared_project(admin)
+    body = {
+        "url": "https://hooks.example.com/x",
+        "project": project.pk,
+        "event_types": ["task.created"],
+        "description": "",
+        "is_active": False,
+    }
+
+    response = admin_client.post("/api/v1/webhooks/", body, format="json")
+
+    assert response.status_code == 201, response.content
+    assert {key: response.json()[key] for key in body} == body
+
+
 def test_the_token_form_still_takes_its_fields_as_text(api_client, member):
     form = {"grant_type": "password", "username": "mia", "password": PASSWORD}
 
@@ -245,7 +356,14 @@ def _input_serializers() -> list[type[serializers.Serializer]]:
     while pending:
         cls = pending.pop()
         pending.extend(cls.__subclasses__())
-        if cls.__module__.split(".")[0] in {"accounts", "tasks", "files", "projects", "comments"}:
+        if cls.__module__.split(".")[0] in {
+            "accounts",
+            "tasks",
+            "files",
+            "projects",
+            "comments",
+            "webhooks",
+        }:
             found.append(cls)
     return found
 

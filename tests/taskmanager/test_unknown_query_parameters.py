@@ -16,6 +16,7 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from accounts.models import UserSession
+from accounts.services import personal_token_create
 from comments.services import comment_create
 from files.models import File
 from notifications.models import Notification
@@ -25,6 +26,7 @@ from tasks import caching
 from tasks.services import relation_create
 from tests.factories import TaskFactory, UserFactory, shared_project
 from tests.helpers import assert_error, upload
+from webhooks.services import webhook_create, webhook_test
 
 TASKS_URL = "/api/v1/tasks/"
 UNKNOWN = "Unknown query parameter."
@@ -85,7 +87,8 @@ def _sample(schema: dict[str, Any]) -> str:
 @pytest.fixture
 def url(admin: Any, admin_client: APIClient, media_root: Any) -> Any:
     """The operation's path with ids of objects the admin owns (a project's member: a
-    member of the admin's project)."""
+    member of the admin's project; a webhook of that project, and the delivery of its
+    test message)."""
     task = TaskFactory(owner=admin)
     file = upload(admin_client, task=task)
     session = UserSession.objects.filter(user=admin).latest("created_at")
@@ -98,6 +101,17 @@ def url(admin: Any, admin_client: APIClient, media_root: Any) -> Any:
         actor=admin, task=task, kind="relates_to", other_id=TaskFactory(owner=admin).pk
     )
     comment_create(actor=other, task=shared_task, body="Noted")  # tells the admin
+    token = personal_token_create(
+        user=admin, name="script", scopes=["tasks:read"], expires_at=None
+    ).token
+    webhook = webhook_create(
+        actor=admin,
+        project_id=project.pk,
+        url="https://hooks.example.com/taskmanager",
+        event_types=[],
+        description="The admin's",
+    )
+    delivery = webhook_test(webhook=webhook, actor=admin)
     ids = {
         "tasks": task.pk,
         "files": file["id"],
@@ -109,6 +123,9 @@ def url(admin: Any, admin_client: APIClient, media_root: Any) -> Any:
         "comments": comment.pk,
         "relations": relation.pk,
         "notifications": Notification.objects.get(user=admin).pk,
+        "tokens": token.pk,
+        "webhooks": webhook.pk,
+        "deliveries": delivery.pk,
     }
 
     def _url(path: str) -> str:
@@ -116,6 +133,21 @@ def url(admin: Any, admin_client: APIClient, media_root: Any) -> Any:
         return re.sub(r"/(\w+)/\{\w+\}", lambda m: f"/{m[1]}/{ids[m[1]]}", path)
 
     return _url
+
+
+@pytest.fixture
+def sample(admin_client: APIClient) -> Any:
+    """A valid value of a query parameter: from its schema, or for a value only the
+    server makes (a /sync/ cursor, bound to its user), one it gave the admin."""
+
+    def _value(path: str, parameter: dict[str, Any]) -> str:
+        if (path, parameter["name"]) == ("/api/v1/sync/", "cursor"):
+            response = admin_client.get(path)
+            assert response.status_code == 200, response.content
+            return str(response.json()["cursor"])
+        return _sample(parameter.get("schema", {}))
+
+    return _value
 
 
 def _unknown_fields(response: Any) -> dict[str, Any]:
@@ -145,9 +177,9 @@ def test_a_made_up_query_parameter_is_refused_by_name(admin_client, url, method,
     ids=[f"{_label(method, path)} {parameter['name']}" for method, path, parameter in DECLARED],
 )
 def test_a_declared_query_parameter_with_a_valid_value_is_accepted(
-    admin_client, url, method, path, parameter
+    admin_client, url, sample, method, path, parameter
 ):
-    query = {parameter["name"]: _sample(parameter.get("schema", {}))}
+    query = {parameter["name"]: sample(path, parameter)}
 
     response = admin_client.generic(method, url(path), QUERY_STRING=_query(query))
 
@@ -371,6 +403,10 @@ def test_the_typed_filters_and_pages_need_a_value():
         (TASKS_URL, "limit"),
         (TASKS_URL, "offset"),
         (f"{TASKS_URL}events/", "after"),
+        ("/api/v1/sync/", "cursor"),
+        ("/api/v1/webhooks/{webhook_id}/deliveries/", "status"),
+        ("/api/v1/webhooks/{webhook_id}/deliveries/", "limit"),
+        ("/api/v1/tasks/export.csv", "status"),
     } <= names
     assert (TASKS_URL, "search") not in names
 
@@ -461,9 +497,9 @@ ARRAYS = [item for item in DECLARED if item not in SINGLE]
     ids=[f"{_label(method, path)} {parameter['name']}" for method, path, parameter in SINGLE],
 )
 def test_a_parameter_of_one_value_given_twice_is_refused_by_name(
-    admin_client, url, method, path, parameter
+    admin_client, url, sample, method, path, parameter
 ):
-    value = _sample(parameter.get("schema", {}))
+    value = sample(path, parameter)
     query = _query({parameter["name"]: value}) + "&" + _query({parameter["name"]: value})
 
     response = admin_client.generic(method, url(path), QUERY_STRING=query)
