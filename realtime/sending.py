@@ -54,10 +54,11 @@ def send(events: list[dict[str, Any]]) -> None:
         _send_from_sync_code(layer_message)
     except Exception as exc:
         TASK_EVENT_SEND_FAILURES.inc(len(events))
+        first, last = events[0]["message"]["event"], events[-1]["message"]["event"]
+        which = f"event {first}" if first == last else f"events {first} to {last}"
         logger.warning(
-            "events %s to %s not sent to sockets (%s: %s); clients get them on resume",
-            events[0]["message"]["event"],
-            events[-1]["message"]["event"],
+            "%s not sent to sockets (%s: %s); clients get them on resume",
+            which,
             type(exc).__name__,
             exc,
         )

@@ -349,7 +349,8 @@ def record_attempt(
 
 # When this process last wrote each webhook's `last_delivery_at` after a success: a
 # webhook receiving hundreds a second gets it written once a second, not each time.
-_last_success_written: dict[int, float] = {}
+# Keyed by id and creation time: an id is never another webhook's.
+_last_success_written: dict[tuple[int, datetime], float] = {}
 SUCCESS_WRITE_SECONDS = 1.0
 
 
@@ -384,10 +385,11 @@ def _record_locked(
     current.lease_until = None
     ended = ["status", "finished_at", "last_status_code", "lease_until"]
     webhooks = Webhook.objects.filter(pk=current.webhook_id)
+    noted = (current.webhook_id, delivery.webhook.created_at)
     if status_code is not None and 200 <= status_code < 300:
         current.status, current.finished_at = Delivery.Status.SUCCEEDED, now
         current.save(update_fields=ended)
-        written = _last_success_written.get(current.webhook_id, 0.0)
+        written = _last_success_written.get(noted, 0.0)
         if time.monotonic() - written >= SUCCESS_WRITE_SECONDS:
             # Only when it shows a change (failures to clear, a time a second old).
             webhooks.filter(
@@ -395,10 +397,10 @@ def _record_locked(
                 | Q(last_delivery_at__isnull=True)
                 | Q(last_delivery_at__lt=now - timedelta(seconds=SUCCESS_WRITE_SECONDS))
             ).update(last_delivery_at=now, consecutive_failures=0)
-            _last_success_written[current.webhook_id] = time.monotonic()
+            _last_success_written[noted] = time.monotonic()
         return Outcome("delivered")
     # A failure clears the note: the next success writes the webhook's row at once.
-    _last_success_written.pop(current.webhook_id, None)
+    _last_success_written.pop(noted, None)
     webhooks.update(last_delivery_at=now, consecutive_failures=F("consecutive_failures") + 1)
     if status_code == 410:
         current.status, current.finished_at = Delivery.Status.FAILED, now

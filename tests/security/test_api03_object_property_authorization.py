@@ -28,6 +28,7 @@ from tests.factories import PASSWORD, TaskFactory
 from tests.files.samples import sample
 from tests.helpers import EVENT_SHAPE, FILE_SHAPE, ME_URL, TASK_SHAPE, assert_error, post_file
 from tests.security.helpers import fill, openapi_schema, walk_strings
+from webhooks.services import webhook_create, webhook_test
 
 USER_SHAPE = {"id", "username", "email", "role", "is_active", "date_joined"}
 # A task names its project, labels, parent, position, subtask counts and whether it
@@ -285,8 +286,18 @@ def shared_world(member, other_member, manager, admin, member_client, other_memb
     # Otto's relation from another task of his project to hers: an incoming one.
     blocker = TaskFactory(owner=other_member, project=shared.project, title="Blocker")
     relation_create(actor=other_member, task=blocker, kind="blocks", other_id=shared.pk)
+    # Otto's webhook of that project, with a delivery: its secret is never shown again.
+    webhook = webhook_create(
+        actor=other_member,
+        project_id=shared.project_id,
+        url="https://hooks.example.com/otto",
+        event_types=[],
+        description="",
+    )
+    webhook_test(webhook=webhook, actor=other_member)
     return {
         "task": shared.pk,
+        "webhook": webhook.pk,
         "comment": comment.pk,
         "file": file["id"],
         "project": shared.project_id,
@@ -315,6 +326,8 @@ def readable_urls(world: dict[str, Any], session_id: str) -> list[str]:
             urls.append(fill(path, world["label"]))
         elif path.startswith("/api/v1/comments/"):
             urls.append(fill(path, world["comment"]))
+        elif path.startswith("/api/v1/webhooks/"):
+            urls.append(fill(path, world["webhook"]))
         else:
             raise AssertionError(f"no id to read {path} with: add it here")
     return urls
@@ -344,6 +357,10 @@ def test_no_response_carries_a_password_or_its_hash(role, request, shared_world)
         strings = walk_strings(body)
         assert not [s for s in strings if "password" in s.lower()], url
         assert not [s for s in strings if s in hashes or s.startswith(("md5$", "argon2"))], url
+        # A webhook's secret is shown once, at creation (an admin reads the webhook).
+        assert not [s for s in strings if s.startswith("whsec_")], url
+    if role == "admin":
+        assert f"/api/v1/webhooks/{shared_world['webhook']}/" in bodies
 
 
 def test_a_member_sees_no_other_users_email(member_client, shared_world, other_member):
