@@ -4,7 +4,7 @@
 from collections.abc import Iterable
 from datetime import timedelta
 
-from django.db.models import Max, Min
+from django.db.models import Count, Max, Min, Q
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -38,7 +38,11 @@ def metrics() -> Iterable[Metric]:
         "How long the oldest due delivery has waited for a worker (0: none waits).",
         value=(now - oldest).total_seconds() if oldest else 0.0,
     )
-    latest = WorkerHeartbeat.objects.aggregate(latest=Max("seen_at"))["latest"]
+    heard = WorkerHeartbeat.objects.aggregate(
+        latest=Max("seen_at"),
+        alive=Count("id", filter=Q(seen_at__gte=now - timedelta(seconds=ALIVE_SECONDS))),
+    )
+    latest = heard["latest"]
     yield GaugeMetricFamily(
         "taskmanager_worker_heartbeat_age_seconds",
         "Seconds since the most recent heartbeat of any background worker (db_worker).",
@@ -47,9 +51,7 @@ def metrics() -> Iterable[Metric]:
     yield GaugeMetricFamily(
         "taskmanager_workers_alive",
         f"Background workers heard from in the last {ALIVE_SECONDS} s.",
-        value=WorkerHeartbeat.objects.filter(
-            seen_at__gte=now - timedelta(seconds=ALIVE_SECONDS)
-        ).count(),
+        value=heard["alive"],
     )
 
 

@@ -230,6 +230,12 @@ def dispatch_events(limit: int = DISPATCH_BATCH) -> tuple[int, int]:
     return len(events), len(deliveries)
 
 
+def dispatch_all() -> None:
+    """dispatch_events until the outbox has nothing left after the cursor."""
+    while dispatch_events()[0] == DISPATCH_BATCH:
+        pass
+
+
 def wants(webhook: Webhook, event: Event) -> bool:
     if event.pk <= webhook.since_event_id:
         return False

@@ -22,10 +22,7 @@ _QUEUED_SECONDS = 1
 def dispatch() -> None:
     """Outbox events to deliveries, then send what is due."""
     cache.delete(_DISPATCH_QUEUED)  # events committed from now on queue another
-    while True:
-        read, _ = services.dispatch_events()
-        if read < services.DISPATCH_BATCH:
-            break
+    services.dispatch_all()
     sending.senders().pump()
 
 

@@ -75,8 +75,7 @@ class Caretaker:
     def look(self) -> None:
         if time.monotonic() - self._last_beat >= HEARTBEAT_SECONDS:
             self.beat()
-        while services.dispatch_events()[0] == services.DISPATCH_BATCH:
-            pass
+        services.dispatch_all()
         sending.senders().pump()
 
     def beat(self) -> None:
