@@ -2,7 +2,7 @@
 schema's `format: date-time`). A local time without one, or a bare date, names no
 instant: it is refused, never read in the server's time zone."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.utils import timezone
@@ -16,7 +16,15 @@ _DATETIME = serializers.DateTimeField()
 
 
 def datetime_out(value: datetime | None) -> str | None:
-    return _DATETIME.to_representation(value) if value is not None else None
+    """DRF's output of `value`. An aware one (every value the database returns) is
+    written here: the API's time zone is UTC and never activated otherwise, and the
+    field's way through the current time zone costs 10 µs a value (a list page holds
+    80; bench/RESULTS.md, issue 26)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return _DATETIME.to_representation(value)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 NEEDS_OFFSET = "Give a date and time with a UTC offset, e.g. 2026-12-10T12:00:00Z."

@@ -2,7 +2,7 @@
 `ETag`, `If-Match` and `If-None-Match` for tasks and projects alike."""
 
 import re
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.exceptions import ValidationError
@@ -46,6 +46,13 @@ IF_NONE_MATCH_WRITE = OpenApiParameter(
     description="`*` or the current `ETag` answers 412 instead of a change; a value "
     "that is not `*` nor a list of quoted entity tags 400",
 )
+
+
+class ObjectVersion(NamedTuple):
+    """An object's id and version, as a cached representation holds them."""
+
+    pk: int
+    version: int
 
 
 def etag(obj: Versioned) -> str:

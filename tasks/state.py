@@ -1,10 +1,10 @@
 """A task's fields as clients see them: the one definition behind the API's task, the
 state an event records and the cached lists (which hold API output)."""
 
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from taskmanager.datetimes import datetime_out
-from tasks.models import Task
 
 STATE_FIELDS = (
     "id",
@@ -32,12 +32,80 @@ TRACKED_FIELDS = tuple(
 )
 
 
-def task_state(task: Task) -> dict[str, Any]:
+# The columns `task_state` reads: a list page reads only these, as named rows
+# (`values_list(*STATE_COLUMNS, named=True)`), not as models (bench/RESULTS.md, issue 26).
+STATE_COLUMNS = (
+    "id",
+    "project_id",
+    "title",
+    "description",
+    "priority",
+    "status",
+    "due_date",
+    "owner_id",
+    "assignee_id",
+    "created_at",
+    "updated_at",
+    "completed_at",
+    "version",
+    "label_ids",
+    "parent_id",
+    "position",
+    "subtasks_total",
+    "subtasks_completed",
+    "open_blockers",
+)
+
+
+class TaskColumns(Protocol):
+    """A task as `task_state` reads it: a `Task`, or a row of its STATE_COLUMNS."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def project_id(self) -> int: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def priority(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def due_date(self) -> datetime | None: ...
+    @property
+    def owner_id(self) -> int: ...
+    @property
+    def assignee_id(self) -> int | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
+    @property
+    def completed_at(self) -> datetime | None: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def label_ids(self) -> list[int]: ...
+    @property
+    def parent_id(self) -> int | None: ...
+    @property
+    def position(self) -> str: ...
+    @property
+    def subtasks_total(self) -> int: ...
+    @property
+    def subtasks_completed(self) -> int: ...
+    @property
+    def open_blockers(self) -> int: ...
+
+
+def task_state(task: TaskColumns) -> dict[str, Any]:
     """The task, JSON-ready. Written out rather than through a serializer's fields: a
     task is represented on every read and up to three times per write (before, after,
     the response)."""
     return {
-        "id": task.pk,
+        "id": task.id,
         "project": task.project_id,
         "title": task.title,
         "description": task.description,

@@ -47,9 +47,10 @@ def test_if_none_match_with_the_current_etag_is_304_with_an_empty_body(member_cl
     assert response.get("ETag", etag) == etag
 
 
-def test_if_none_match_with_a_stale_etag_is_200_with_the_new_task(member_client, task):
+def test_if_none_match_with_a_stale_etag_is_200_with_the_new_task(member_client, task, committed):
     stale = etag_of(member_client, task)
-    assert member_client.patch(task_url(task), {"title": "Changed"}).status_code == 200
+    with committed():
+        assert member_client.patch(task_url(task), {"title": "Changed"}).status_code == 200
 
     response = member_client.get(task_url(task), HTTP_IF_NONE_MATCH=stale)
 
@@ -69,10 +70,11 @@ def test_if_none_match_does_not_reveal_a_task_the_user_cannot_see(
 
 
 @pytest.mark.parametrize("method", ["patch", "put"])
-def test_update_answers_a_new_etag_that_a_get_then_answers(member_client, task, method):
+def test_update_answers_a_new_etag_that_a_get_then_answers(member_client, task, method, committed):
     old = etag_of(member_client, task)
 
-    response = getattr(member_client, method)(task_url(task), {"title": "New title"})
+    with committed():
+        response = getattr(member_client, method)(task_url(task), {"title": "New title"})
 
     assert response.status_code == 200, response.content
     assert response["ETag"]
@@ -108,9 +110,12 @@ def test_the_etag_of_an_update_response_guards_the_next_update(member_client, ta
 
 
 @pytest.mark.parametrize("method", ["patch", "put"])
-def test_update_with_a_stale_etag_is_412_and_changes_nothing(member_client, task, method):
+def test_update_with_a_stale_etag_is_412_and_changes_nothing(
+    member_client, task, method, committed
+):
     stale = etag_of(member_client, task)
-    assert member_client.patch(task_url(task), {"priority": "high"}).status_code == 200
+    with committed():
+        assert member_client.patch(task_url(task), {"priority": "high"}).status_code == 200
     before = Task.objects.get(pk=task.pk)
     events_before = Event.objects.count()
 
@@ -225,9 +230,10 @@ def test_if_match_with_a_list_holding_the_current_etag_succeeds(member_client, t
     assert response.json()["title"] == "Listed"
 
 
-def test_get_with_a_stale_if_match_is_412_in_the_error_shape(member_client, task):
+def test_get_with_a_stale_if_match_is_412_in_the_error_shape(member_client, task, committed):
     stale = etag_of(member_client, task)
-    assert member_client.patch(task_url(task), {"title": "Moved on"}).status_code == 200
+    with committed():
+        assert member_client.patch(task_url(task), {"title": "Moved on"}).status_code == 200
 
     response = member_client.get(task_url(task), HTTP_IF_MATCH=stale)
 
