@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from django.db.models import Model, Q, QuerySet
+from django.db.models import Q, QuerySet
 from rest_framework.serializers import BaseSerializer
 
 from accounts.models import User
@@ -24,6 +24,7 @@ from tasks import events as task_events
 from tasks.events import TASK_EVENTS
 from tasks.selectors import task_visible_to
 from tasks.serializers import TaskOutputSerializer
+from tasks.state import STATE_COLUMNS, task_state
 
 # The event types whose objects sync carries (membership events change the project:
 # its `members_count`, `role`, `version`); relations and notifications are not synced.
@@ -54,9 +55,16 @@ class Kind:
     visible: Callable[[User], QuerySet[Any]]
     in_scope: Callable[[QuerySet[Any], Scope], QuerySet[Any]]
     serializer: type[BaseSerializer[Any]]
+    # Where the API writes the object from a few columns (a task), those columns and
+    # how: read as named rows, not models, a page of 500 costs a third less.
+    columns: tuple[str, ...] = ()
+    state: Callable[[Any], dict[str, Any]] | None = None
 
-    def represent(self, rows: Iterable[Model]) -> dict[int, dict[str, Any]]:
+    def represent(self, rows: QuerySet[Any]) -> dict[int, dict[str, Any]]:
         """Each row by id, as the API's GET of it shows it."""
+        if self.state is not None:
+            state = self.state
+            return {row.id: state(row) for row in rows.values_list(*self.columns, named=True)}
         return {row.pk: self.serializer(row).data for row in rows}
 
 
@@ -81,7 +89,7 @@ LABEL = Kind(
     _contents_of,
     LabelOutputSerializer,
 )
-TASK = Kind("task", task_visible_to, _contents_of, TaskOutputSerializer)
+TASK = Kind("task", task_visible_to, _contents_of, TaskOutputSerializer, STATE_COLUMNS, task_state)
 COMMENT = Kind("comment", comment_visible_to, _comments_in, CommentOutputSerializer)
 # A snapshot's stages, in this order: a client has a project before its labels and
 # tasks, and a task before its comments.
