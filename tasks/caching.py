@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, TypeGuard
+from typing import Any, NamedTuple, TypeGuard
 
 from django.core.cache import cache, caches
 from django.db.models import Count, QuerySet
@@ -140,24 +140,35 @@ def _project_counters(
 
 
 class _Projects:
-    """A reader's project list as cached: the `member:` counter it was read under, and
-    each project's counter where it was read with it (None: not read)."""
+    """A reader's project list as cached: the `member:` counter it was read under,
+    each project's counter where it was read with it (None: not read), and the entries
+    of `count_by_project` read with them."""
 
-    def __init__(self, tag: int, ids: dict[int, Any]) -> None:
+    def __init__(self, tag: int, ids: dict[int, Any], counts: dict[int, Any] | None = None) -> None:
         self.tag = tag
         self.ids = ids
+        # Each project's entry of `count_by_project` read with them, if any.
+        self.counts = counts
 
 
-# Reads the project list under KEYS[1] ("<tag>|<id>,<id>...") and the counter of each
-# project (ARGV[1] + id): one round trip for a warm reader. Nothing when missing.
+# Reads the project list under KEYS[1] ("<tag>|<id>,<id>...") and, for each prefix
+# in ARGV, the key of that prefix and each project's id: the projects' counters
+# (ARGV[1]) and, for a list, each project's count (ARGV[2]). One round trip for a
+# warm reader. Nothing when missing.
 PROJECTS_SCRIPT = """
 local raw = redis.call('GET', KEYS[1])
 if not raw then return {} end
 local out = {raw}
 local bar = string.find(raw, '|', 1, true)
 if not bar then return out end
+local ids = {}
 for id in string.gmatch(string.sub(raw, bar + 1), '%d+') do
-  table.insert(out, redis.call('GET', ARGV[1] .. id))
+  table.insert(ids, id)
+end
+for _, prefix in ipairs(ARGV) do
+  for _, id in ipairs(ids) do
+    table.insert(out, redis.call('GET', prefix .. id))
+  end
 end
 return out
 """
@@ -178,13 +189,19 @@ def parse_projects(reply: Any, decode: Callable[[Any], Any]) -> "_Projects | Non
         return None
     ids = [int(part) for part in rest.split(",") if part.isdigit()]
     values = reply[1:]
-    if len(values) != len(ids):
+    if len(values) not in (len(ids), 2 * len(ids)):
         return None
     counters: dict[int, Any] = {}
-    for pid, value in zip(ids, values, strict=True):
+    for pid, value in zip(ids, values, strict=False):
         decoded = decode(value) if value is not None else None
         counters[pid] = decoded if _is_counter(decoded) else None
-    return _Projects(int(tag), counters)
+    counts = None
+    if ids and len(values) == 2 * len(ids):
+        counts = {
+            pid: decode(value) if value is not None else None
+            for pid, value in zip(ids, values[len(ids) :], strict=True)
+        }
+    return _Projects(int(tag), counters, counts)
 
 
 def _projects_read(user: User) -> "_Projects | None":
@@ -226,11 +243,13 @@ def cached(
     compute: Callable[[], Any],
     ttl: Callable[[Any], int] = lambda value: ENTRY_TTL,
     request: readahead.AnyRequest | None = None,
+    counted: str | None = None,
 ) -> Any:
     """The cached value for this user and these parameters, computed on a miss and
     kept for `ttl(value)` seconds (at most ENTRY_TTL). Given the request, whose
     authentication read `read_ahead_keys` ahead (taskmanager.readahead), no round
-    trip of its own."""
+    trip of its own; `counted`: the filters of the list `compute` counts with
+    `count_by_project`, whose counts were read ahead with the projects."""
     if _unbumped and isinstance(caches["default"], RedisCache) and _bump_on_redis([]):
         request = None  # its read ahead is from before the bump
     key = entry_key(user.pk, kind, params)
@@ -241,7 +260,7 @@ def cached(
         found = cache.get_many(keys)
     projects = None
     if scope != ALL and isinstance(caches["default"], RedisCache):
-        reply = readahead.script_reply(request, projects_read(user.pk))
+        reply = readahead.script_reply(request, projects_read(user.pk, counted))
         if reply is not readahead.NOT_READ:
             projects = parse_projects(reply, caches["default"].client.decode)
     versions, counters = _versions(user, found, projects)
@@ -256,7 +275,10 @@ def cached(
         return entry["value"]
     if entry is not None and not ours:
         logger.warning("task cache entry %s is not one of ours; recomputed", key)
-    computing = _computing.set((user.pk, counters))
+    read_counts = projects.counts if projects is not None and counted is not None else None
+    computing = _computing.set(
+        _Computing(user.pk, counters, counted, read_counts if read_counts is not None else {})
+    )
     try:
         value = compute()
     finally:
@@ -267,11 +289,18 @@ def cached(
     return value
 
 
-# While `cached` computes a value: the reader and the counters of their projects, for
-# `count_by_project` to check the counts it keeps against.
-_computing: ContextVar[tuple[int, dict[int, int] | None] | None] = ContextVar(
-    "tasks_caching_computing", default=None
-)
+class _Computing(NamedTuple):
+    """While `cached` computes a value: the reader and the counters of their projects,
+    for `count_by_project` to check the counts it keeps against; the filters whose
+    counts were read ahead, and those counts by project (what was found, if anything)."""
+
+    user_id: int
+    counters: dict[int, int] | None
+    counted: str | None
+    counts: dict[int, Any]
+
+
+_computing: ContextVar[_Computing | None] = ContextVar("tasks_caching_computing", default=None)
 
 
 def count_by_project(user: User, params: str, tasks: QuerySet[Any]) -> int:
@@ -280,12 +309,14 @@ def count_by_project(user: User, params: str, tasks: QuerySet[Any]) -> int:
     reads) under its project's counter and these filter `params`. A write in one
     project recounts that project only."""
     computing = _computing.get()
-    if computing is None or computing[0] != user.pk or computing[1] is None:
+    if computing is None or computing.user_id != user.pk or computing.counters is None:
         return tasks.count()
-    counters = computing[1]
-    digest = hashlib.sha256(params.encode()).hexdigest()[:32]
-    keys = {pid: f"tasks:count:{pid}:{digest}" for pid in counters}
-    kept = cache.get_many(list(keys.values()))
+    counters = computing.counters
+    keys = {pid: _count_key(pid, params) for pid in counters}
+    if computing.counted == params and computing.counts.keys() >= counters.keys():
+        kept = {keys[pid]: computing.counts[pid] for pid in counters}
+    else:
+        kept = cache.get_many(list(keys.values()))
     total, stale = 0, []
     for pid, key in keys.items():
         entry = kept.get(key)
@@ -313,6 +344,16 @@ def count_by_project(user: User, params: str, tasks: QuerySet[Any]) -> int:
     return total
 
 
+def _count_digest(params: str) -> str:
+    return hashlib.sha256(params.encode()).hexdigest()[:32]
+
+
+def _count_key(project_id: int, params: str) -> str:
+    """Where `count_by_project` keeps a project's count for these filters: the
+    project last, so that PROJECTS_SCRIPT reads them all from one prefix."""
+    return f"tasks:count:{_count_digest(params)}:{project_id}"
+
+
 def entry_key(user_id: int, kind: str, params: str) -> str:
     """Where `cached` keeps this user's `kind` for these parameters."""
     digest = hashlib.sha256(params.encode()).hexdigest()[:32]
@@ -330,11 +371,15 @@ def read_ahead_keys(user_id: int, kind: str, params: str) -> list[str]:
     ]
 
 
-def projects_read(user_id: int) -> readahead.ScriptRead:
-    """The reader's project list and its counters: a view's part of
+def projects_read(user_id: int, counted: str | None = None) -> readahead.ScriptRead:
+    """The reader's project list and its counters, and with `counted` (a list's
+    filters) each project's count of the list: a view's part of
     `readahead.ScriptsAhead`."""
     key, prefix = projects_script_args(user_id)
-    return readahead.ScriptRead(PROJECTS_SCRIPT, (key,), (prefix,))
+    if counted is None:
+        return readahead.ScriptRead(PROJECTS_SCRIPT, (key,), (prefix,))
+    counts = _count_key(0, counted)[:-1]
+    return readahead.ScriptRead(PROJECTS_SCRIPT, (key,), (prefix, counts))
 
 
 def invalidate_projects(project_ids: Iterable[int | None]) -> None:

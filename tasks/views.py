@@ -270,6 +270,7 @@ class TaskViewSet(
             request.build_absolute_uri(),
             self._page,
             request=request,
+            counted=_filter_params(request),
         )
         return Response(data)
 
@@ -307,7 +308,9 @@ class TaskViewSet(
 
     def read_ahead_scripts(self, request: Request, user_id: int) -> Sequence[ScriptRead]:
         """The reader's projects, with the cache's counters (readahead.ScriptsAhead)."""
-        if self.action in ("statistics", "list") and self._list_is_cached(request):
+        if self.action == "list" and self._list_is_cached(request):
+            return [caching.projects_read(user_id, _filter_params(request))]
+        if self.action == "statistics" and self._list_is_cached(request):
             return [caching.projects_read(user_id)]
         if self.action == "retrieve":
             return [caching.projects_read(user_id)]

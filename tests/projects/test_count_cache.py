@@ -118,7 +118,7 @@ def test_a_count_entry_that_is_not_ours_or_of_another_counter_is_recounted(
     listed(member_client, search="First")
     first, _ = team
     digest = hashlib.sha256(b"search=First").hexdigest()[:32]
-    key = f"tasks:count:{first.pk}:{digest}"
+    key = f"tasks:count:{digest}:{first.pk}"
     assert cache.get(key) is not None  # where the count of this filter is kept
     cache.set(key, kept if kept is not None else (-1, 99))
 

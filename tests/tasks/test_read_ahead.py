@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 from django.conf import settings as django_settings
 from django.core.cache import cache
+from django.db import connection
 from django.http import HttpRequest
+from django.test.utils import CaptureQueriesContext
 from redis.connection import Connection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from rest_framework.request import Request
@@ -73,7 +75,24 @@ def test_a_warm_detail_reads_the_session_and_counts_in_one_round_trip(
     packets.clear()
 
     assert member_client.get(task_url(task)).status_code == 200
-    assert len(packets) == 1, packets  # the task itself comes from the database
+    assert len(packets) == 1, packets  # the task itself is cached too (issue 26)
+
+
+@on_redis
+def test_a_list_page_missing_its_entry_reads_its_counts_ahead(member, member_client, packets):
+    TaskFactory.create_batch(3, owner=member)
+    assert member_client.get(TASKS_URL, {"limit": 2}).json()["count"] == 3
+    packets.clear()
+
+    with CaptureQueriesContext(connection) as queries:
+        other_page = member_client.get(TASKS_URL, {"limit": 2, "offset": 2})
+
+    assert other_page.json()["count"] == 3
+    assert len(other_page.json()["results"]) == 1
+    # The read ahead (with the project's count), then the new page's entry kept.
+    assert len(packets) == 2, packets
+    assert packets[1].startswith(b"*") and b"SET" in packets[1] and b"MGET" not in packets[1]
+    assert not [q for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
 
 
 @on_redis
