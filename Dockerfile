@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# One image, two commands: gunicorn (wsgi.py) for HTTP, daphne (asgi.py) for /ws/.
+# One image, two commands: gunicorn (wsgi.py) for HTTP, and for /ws/ uvicorn serving
+# asgi.py (python -m realtime.socket_server, docker-compose.yml's `ws`).
 
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -52,6 +53,7 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-m", "monitoring.healthcheck"]
 # The workers share their metrics through this directory (gunicorn.conf.py empties it
 # at start), so a scrape sums them instead of seeing one worker. Set on this command
-# only: daphne, migrate and the scheduler are single processes and run without it.
+# only: migrate and the scheduler are single processes and run without it, and the
+# socket server makes a directory of its own for its workers (realtime.socket_server).
 CMD ["env", "PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus", \
      "gunicorn", "taskmanager.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "2"]

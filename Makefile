@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev run serve test lint typecheck format check clean bench bench-integrations bench-servers soak fuzz
+.PHONY: help install install-dev run serve test lint typecheck format check clean bench bench-integrations bench-servers bench-sockets soak fuzz
 
 help:
 	@echo "make run    serve HTTP and WebSocket on $(HOST):$(PORT) (embedded defaults)"
@@ -23,6 +23,7 @@ help:
 	@echo "make bench  load benchmarks on local PostgreSQL + Redis (needs wrk); BENCH_QUICK=1 for a smoke run"
 	@echo "make bench-integrations  webhook deliveries/s, a write with 10 webhooks, sync of 10,000 changes"
 	@echo "make bench-servers  the API under gunicorn sync and gthread workers and granian (needs wrk)"
+	@echo "make bench-sockets  server CPU per WebSocket frame (daphne vs uvicorn) and issue 26's socket targets"
 	@echo "make soak   ten minutes of mixed load: errors and memory growth (BENCH_SOAK_SECONDS)"
 	@echo "make fuzz   schemathesis against the server's own /api/schema/ (FUZZ_EXAMPLES=100 per operation)"
 
@@ -90,6 +91,11 @@ bench-integrations: install-dev
 # gunicorn sync workers, with the figures. Its own section of bench/RESULTS.md.
 bench-servers: install-dev
 	$(BIN)/python bench/servers.py
+
+# Issue 26 (bench/sockets.py): server CPU per frame at 2,000 sockets for daphne and
+# uvicorn's protocols, 4,000 sockets on two processes. Its own section of bench/RESULTS.md.
+bench-sockets: install-dev
+	$(BIN)/python bench/sockets.py --servers daphne,uvicorn,uvicorn-asyncio,uvicorn-wsproto,uvicorn-websockets
 
 # Ten minutes of the mixed load (bench/soak.py): errors and memory growth. Not in CI.
 soak: install-dev

@@ -215,23 +215,105 @@ def gunicorn_command(app: str, port: int) -> list[str]:
     return [str(BIN / "gunicorn"), app, "--bind", f"127.0.0.1:{port}", "--workers", "2"]
 
 
-def daphne_command(port: int) -> list[str]:
-    # As scripts/serve: daphne through realtime.server, the socket process's application.
-    return [
-        str(BIN / "python"),
-        "-m",
-        "realtime.server",
-        "-b",
-        "127.0.0.1",
-        "-p",
-        str(port),
-        "--ping-interval",
-        "20",
-        "--ping-timeout",
-        "30",
-        "--access-log=/dev/null",
-        "taskmanager.asgi:socket_application",
-    ]
+# The socket server of the WebSocket scenarios (issue 26): uvicorn as scripts/serve
+# runs it (realtime.socket_server); for bench/sockets.py's comparison, "daphne" is
+# realtime.server, "uvicorn-asyncio" the same uvicorn on asyncio's loop, and
+# "uvicorn-wsproto" and "uvicorn-websockets" uvicorn's other WebSocket protocols.
+SOCKET_SERVER_NAME = os.environ.get("BENCH_SOCKET_SERVER", "uvicorn")
+SOCKET_SERVERS = ("uvicorn", "daphne", "uvicorn-asyncio", "uvicorn-wsproto", "uvicorn-websockets")
+# The listener's sockets are split over this many processes (bench/ws_fanout.py).
+WS_LISTENER_PROCESSES = 2
+# Issue 26: 2,000 sockets x 10 events/s on one socket process (p99 ≤ 100 ms, a frame
+# ≤ 15 µs of server CPU), and twice the sockets on two processes at half the rate.
+WS_TARGET_RATE = 10
+WS_TWO_PROCESSES_RATE = 5
+WS_FRAME_US_TARGET = 15
+
+
+def daphne_command(port: int, server: str = SOCKET_SERVER_NAME, workers: int = 1) -> list[str]:
+    """The socket process's command as scripts/serve runs it (`server` "uvicorn"), or
+    another server on the same application with the same limits."""
+    if server == "daphne":
+        return [
+            str(BIN / "python"),
+            "-m",
+            "realtime.server",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "--ping-interval",
+            "20",
+            "--ping-timeout",
+            "30",
+            "--access-log=/dev/null",
+            "taskmanager.asgi:socket_application",
+        ]
+    if server in ("uvicorn", "uvicorn-asyncio"):
+        return [
+            str(BIN / "python"),
+            "-m",
+            "realtime.socket_server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            *(["--loop", "asyncio"] if server == "uvicorn-asyncio" else []),
+        ]
+    if server in ("uvicorn-wsproto", "uvicorn-websockets"):
+        return [
+            str(BIN / "uvicorn"),
+            "taskmanager.asgi:socket_application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--ws",
+            server.removeprefix("uvicorn-"),
+            "--http",
+            "httptools",
+            "--loop",
+            "uvloop",
+            "--ws-max-size",
+            "16384",
+            "--ws-ping-interval",
+            "20",
+            "--ws-ping-timeout",
+            "30",
+            "--ws-per-message-deflate",
+            "false",
+            "--proxy-headers",
+            "--no-access-log",
+            "--lifespan",
+            "off",
+        ]
+    raise ValueError(f"BENCH_SOCKET_SERVER: one of {', '.join(SOCKET_SERVERS)}")
+
+
+def start_two_socket_processes(env: Mapping[str, str], run_dir: Path) -> list[Server]:
+    """Two socket processes as production runs them: one uvicorn with two workers on
+    one port (realtime.socket_server), or two daphne processes on two ports."""
+    if SOCKET_SERVER_NAME == "daphne":
+        started = []
+        for index in range(2):
+            port = free_port()
+            command = daphne_command(port)
+            started.append(start_server(f"daphne-{index}", command, env, run_dir, port, HEALTH))
+        return started
+    port = free_port()
+    command = daphne_command(port, workers=2)
+    return [start_server("sockets-two-workers", command, env, run_dir, port, HEALTH)]
+
+
+def server_cpu_seconds(server: Server) -> float:
+    """The CPU of a server process and of the workers it started (uvicorn --workers)."""
+    return cpu_seconds(server.process.pid) + sum(
+        cpu_seconds(pid) for pid in child_pids(server.process.pid)
+    )
 
 
 # Memory.
@@ -801,7 +883,7 @@ def check_comments(
 
 
 def websocket_fanout(
-    daphne: Server,
+    daphne: Server | list[Server],
     gunicorn: Server,
     seeded: dict[str, Any],
     run_dir: Path,
@@ -814,18 +896,24 @@ def websocket_fanout(
     tokens: list[str] | None = None,
     updater: str = "fanout",
     label: str = "",
+    listeners: int = WS_LISTENER_PROCESSES,
 ) -> dict[str, Any]:
     """`sockets` sockets on `tokens` (by default the managers', who see every event)
     while `rate` updates/s run for `seconds` on the tasks of `updater` (a key of the
     seed's tokens and tasks) with their token; then wait at most `drain` seconds for
-    every socket to have every event. `label` names the files in `run_dir`."""
+    every socket to have every event. `label` names the files in `run_dir`. Several
+    socket servers (`daphne` a list): the sockets take them in turn, and the server
+    figures are their sum; `listeners` processes hold the sockets."""
+    socket_servers = daphne if isinstance(daphne, list) else [daphne]
     updater_token = seeded["tokens"][updater]
     name = f"{label}_{rate}" if label else str(rate)
     tokens_path = run_dir / f"ws_tokens_{name}.json"
     tokens_path.write_text(json.dumps(tokens or seeded["manager_tokens"]))
     listen_out = run_dir / f"ws_listen_{name}.json"
     updates_out = run_dir / f"ws_updates_{name}.jsonl"
-    ws_url = daphne.base_url.replace("http://", "ws://") + "/ws/tasks/"
+    ws_url = ",".join(
+        server.base_url.replace("http://", "ws://") + "/ws/tasks/" for server in socket_servers
+    )
     listen_cmd = [
         sys.executable,
         str(BENCH / "ws_fanout.py"),
@@ -838,6 +926,8 @@ def websocket_fanout(
         str(sockets),
         "--drain",
         str(drain),
+        "--processes",
+        str(listeners),
         "--out",
         str(listen_out),
     ]
@@ -877,14 +967,23 @@ def websocket_fanout(
             log(f"  {opened} sockets open in {took} s ({failed} failed)")
             memory.sample()
             after_open = memory.current().get("daphne")
-            dropped_before = dropped_messages(daphne)
-            cpu_before = cpu_seconds(daphne.process.pid)
+            dropped_before = sum(dropped_messages(server) for server in socket_servers)
+            cpu_before = [server_cpu_seconds(server) for server in socket_servers]
             subprocess.run(update_cmd, cwd=ROOT, check=True, timeout=seconds + 120)
             listener.stdin.write(f"{updates_out}\n")
             listener.stdin.flush()
-            listener.wait(timeout=drain + 300)
-            daphne_cpu = round(cpu_seconds(daphne.process.pid) - cpu_before, 1)
-            dropped = dropped_messages(daphne) - dropped_before
+            drained = read_line_within(listener.stdout, drain + 300)
+            if drained != "DRAINED":
+                raise RuntimeError(f"ws listener: {drained!r} (see {listen_log.name})")
+            # Before the sockets close: closing them is no frame's cost.
+            cpu_each = [
+                round(server_cpu_seconds(server) - before, 2)
+                for server, before in zip(socket_servers, cpu_before, strict=True)
+            ]
+            listener.stdin.write("close\n")
+            listener.stdin.flush()
+            listener.wait(timeout=300)
+            dropped = sum(dropped_messages(server) for server in socket_servers) - dropped_before
         finally:
             if listener.poll() is None:
                 listener.kill()
@@ -902,7 +1001,18 @@ def websocket_fanout(
         "late_by_more_than_20ms": sum(record["late_ms"] > 20 for record in updates),
     }
     result["daphne_rss_mb_after_open"] = after_open
-    result["daphne_cpu_seconds"] = daphne_cpu
+    # "daphne" in these keys: the socket server, whichever it is (socket_server_name).
+    result["socket_server"] = SOCKET_SERVER_NAME
+    result["socket_processes"] = len(socket_servers)
+    result["daphne_cpu_seconds"] = round(sum(cpu_each), 2)
+    result["socket_process_cpu_seconds"] = cpu_each
+    # The issue 26 figure: server CPU per frame delivered, the listener's beside it
+    # (over the same time: from the first update until the listener stopped).
+    frames = result["delivered"]
+    result["server_cpu_us_per_frame"] = round(sum(cpu_each) / frames * 1e6, 2) if frames else None
+    result["listener_cpu_us_per_frame"] = (
+        round(result["listener_cpu_seconds_receiving"] / frames * 1e6, 2) if frames else None
+    )
     result["channel_layer_dropped_total"] = dropped
     result["p99_ms"] = result["latency_ms"]["p99"]
     result["commands"] = [
@@ -1052,9 +1162,10 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     )
     p99 = ws["latency_ms"]["p99"]
     add("(g) delivery p99 ≤ 100 ms", f"p99 {p99} ms", p99 is not None and p99 <= 100)
+    rows += socket_targets(results)
     daphne_peak = results["rss"]["peak_mb"].get("daphne")
     add(
-        "(g) daphne RSS < 400 MB",
+        f"(g) socket process ({results['websocket'].get('socket_server', 'daphne')}) RSS < 400 MB",
         f"peak {daphne_peak} MB",
         daphne_peak is not None and daphne_peak < 400,
     )
@@ -1114,8 +1225,44 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             wsp["delivered"] == expected and wsp["events"] > 0,
         )
     rows += collab_targets(results)
+    rows += speed_targets(results)
     worker = results["rss_mb_per_worker"]
     add("per-worker RSS after the run ≤ 150 MB", f"{worker} MB (largest worker)", worker <= 150)
+    return rows
+
+
+# Issue 26's floors: each scenario's requests/s over the baseline's in the same run.
+SPEED_FLOORS = (
+    ("list", "scenarios", 1.5),
+    ("list_uncached", "extra_scenarios", 0.8),
+    ("list_projects_uncached", "extra_scenarios", 0.8),
+    ("list_collab_uncached", "extra_scenarios", 0.8),
+    ("detail", "scenarios", 1.3),
+    ("statistics_uncached", "extra_scenarios", 0.7),
+    ("create", "scenarios", 0.8),
+    ("patch", "scenarios", 0.7),
+)
+
+
+def speed_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 26's targets: the ratio of each scenario to the baseline."""
+    baseline = results["baseline"]["rps"]
+    rows: list[dict[str, Any]] = []
+    for name, group, floor in SPEED_FLOORS:
+        figures = results[group].get(name)
+        if figures is None:
+            rows.append(
+                {"target": f"(26) {name} ≥ {floor} x baseline", "figures": "not run", "met": None}
+            )
+            continue
+        share = figures["rps"] / baseline if baseline else 0.0
+        rows.append(
+            {
+                "target": f"(26) {name} ≥ {floor} x baseline",
+                "figures": f"{figures['rps']} rps = {share:.2f} x {baseline}",
+                "met": share >= floor,
+            }
+        )
     return rows
 
 
@@ -1169,10 +1316,65 @@ def collab_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def socket_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 26's targets: the frame's CPU, delivery at 10 events/s, two processes, and
+    the project members' fan-out against the managers'."""
+    rows: list[dict[str, Any]] = []
+    target = results["websocket_target"]
+    server = target.get("socket_server", "daphne")
+    per_frame = target.get("server_cpu_us_per_frame")
+    rows.append(
+        {
+            "target": f"(26) a socket frame ≤ {WS_FRAME_US_TARGET} µs of server CPU at"
+            f" {target['sockets_requested']:,} sockets",
+            "figures": f"{per_frame} µs a frame on {server} ({target['daphne_cpu_seconds']} s"
+            f" for {target['delivered']:,} frames); the listener"
+            f" {target.get('listener_cpu_us_per_frame')} µs a frame over"
+            f" {target.get('listener_processes')} processes",
+            "met": per_frame is not None and per_frame <= WS_FRAME_US_TARGET,
+        }
+    )
+    p99 = target["latency_ms"]["p99"]
+    expected = target["events"] * target["sockets_requested"]
+    rows.append(
+        {
+            "target": f"(26) delivery p99 ≤ 100 ms at {target['sockets_requested']:,} sockets x"
+            f" {target['updates']['rate_per_s']} events/s, one socket process",
+            "figures": f"p99 {p99} ms; {target['delivered']:,} of {expected:,} frames",
+            "met": p99 is not None and p99 <= 100 and target["delivered"] == expected,
+        }
+    )
+    two = results["websocket_two_processes"]
+    expected = two["events"] * two["sockets_requested"]
+    rows.append(
+        {
+            "target": f"(26) {two['sockets_requested']:,} sockets on two socket processes:"
+            " every event reaches every socket",
+            "figures": f"{two['delivered']:,} of {expected:,} frames"
+            f" ({two['sockets']} sockets open, {two['events']} events,"
+            f" {two['updates']['rate_per_s']} events/s); p99 {two['latency_ms']['p99']} ms;"
+            f" server CPU {two.get('socket_process_cpu_seconds')} s",
+            "met": two["delivered"] == expected and two["events"] > 0,
+        }
+    )
+    project = results["websocket_project_target"]
+    ours, theirs = project.get("server_cpu_us_per_frame"), per_frame
+    rows.append(
+        {
+            "target": "(26) the project members' fan-out within 10 % of the managers'"
+            f" (server CPU a frame, {project['updates']['rate_per_s']} events/s)",
+            "figures": f"{ours} µs vs {theirs} µs a frame; p99 {project['latency_ms']['p99']} ms"
+            f" vs {p99} ms",
+            "met": ours is not None and theirs is not None and ours <= 1.1 * theirs,
+        }
+    )
+    return rows
+
+
 def managers_p99(results: dict[str, Any], rate: int) -> Any:
     """The delivery p99 of the managers' sockets at `rate` updates/s."""
-    for key in ("websocket", "websocket_light"):
-        if results[key]["updates"]["rate_per_s"] == rate:
+    for key in ("websocket", "websocket_light", "websocket_target"):
+        if key in results and results[key]["updates"]["rate_per_s"] == rate:
             return results[key]["latency_ms"]["p99"]
     return None
 
@@ -1200,9 +1402,12 @@ SCENARIO_TEXT = {
 
 def websocket_paragraph(title: str, ws: dict[str, Any], results: dict[str, Any]) -> str:
     sessions = ws.get("sessions") or f"{results['websocket_managers']} managers' sessions"
+    server = ws.get("socket_server", "daphne")
+    processes = {1: "one", 2: "two"}.get(ws.get("socket_processes", 1), "several")
     return (
         f"{title}: {ws['sockets']} of {ws['sockets_requested']} sockets open on"
-        f" one daphne process in {ws['open_seconds']} s ({sessions}),"
+        f" {processes} {server} process{'es' if processes != 'one' else ''} in"
+        f" {ws['open_seconds']} s ({sessions}),"
         f" {ws['updates']['rate_per_s']} PATCH/s for"
         f" {ws['updates']['seconds']} s through gunicorn ({ws['updates']['acknowledged_2xx']} of"
         f" {ws['updates']['sent']} acknowledged, PATCH p50 {fmt(ws['updates']['patch_p50_ms'])}"
@@ -1211,10 +1416,13 @@ def websocket_paragraph(title: str, ws: dict[str, Any], results: dict[str, Any])
         f" socket, {ws['events_reaching_no_socket']} reached none;"
         f" {ws['sockets_with_every_event']} sockets got every event; closed by the server:"
         f" {ws['closed_by_server'] or 'none'}; the listener waited {ws['drain_seconds']} s after"
-        " the last update (it stops once nothing has arrived for 15 s); daphne's"
+        " the last update (it stops once nothing has arrived for 15 s); the socket process's"
         f" `taskmanager_channel_layer_dropped_total` rose by {ws['channel_layer_dropped_total']:g}."
-        f" CPU meanwhile: daphne {ws['daphne_cpu_seconds']} s, the listener"
-        f" {ws['listener_cpu_seconds']} s (whole run). Latency from the HTTP response to the"
+        f" CPU meanwhile: {server} {ws['daphne_cpu_seconds']} s"
+        f" ({fmt(ws.get('server_cpu_us_per_frame'))} µs a frame), the listener"
+        f" {ws.get('listener_cpu_seconds_receiving', ws['listener_cpu_seconds'])} s"
+        f" ({fmt(ws.get('listener_cpu_us_per_frame'))} µs a frame, over"
+        f" {ws.get('listener_processes', 1)} processes). Latency from the HTTP response to the"
         " frame on a socket:"
         f" p50 {fmt(ws['latency_ms']['p50'])} ms, p95 {fmt(ws['latency_ms']['p95'])} ms,"
         f" p99 {fmt(ws['latency_ms']['p99'])} ms, max {fmt(ws['latency_ms']['max'])} ms; until"
@@ -1298,6 +1506,24 @@ def markdown(results: dict[str, Any]) -> str:
         ),
         "",
         websocket_paragraph("And below saturation", results["websocket_project_light"], results),
+        "",
+        websocket_paragraph(
+            f"Issue 26's rate, {WS_TARGET_RATE} events/s (`websocket_target`)",
+            results["websocket_target"],
+            results,
+        ),
+        "",
+        websocket_paragraph(
+            "The project members at that rate (`websocket_project_target`)",
+            results["websocket_project_target"],
+            results,
+        ),
+        "",
+        websocket_paragraph(
+            "Twice the sockets on two socket processes (`websocket_two_processes`)",
+            results["websocket_two_processes"],
+            results,
+        ),
         "",
         f"Projects: `list_projects` is the task list of a member of"
         f" {projects['shared_projects']} shared projects of {fmt(projects['tasks_each'])}"
@@ -1923,6 +2149,11 @@ def run(
     scenarios["statistics"] = http(
         "statistics", "reader", {"BENCH_PATHS": "/api/v1/tasks/statistics/"}
     )
+    extra["statistics_uncached"] = http(
+        "statistics_uncached",
+        "reader",
+        {"BENCH_PATHS": "/api/v1/tasks/statistics/", "BENCH_BUST": "1"},
+    ).figures(baseline_rps) | {"what": "(e) with every request a cache miss"}
     scenarios["seed_rate"] = http(
         "seed_rate",
         "reader",
@@ -1944,7 +2175,7 @@ def run(
     }
 
     websockets: dict[int, dict[str, Any]] = {}
-    for rate in (WS_LIGHT_RATE, WS_RATE):
+    for rate in (WS_LIGHT_RATE, WS_TARGET_RATE, WS_RATE):
         log(f"websocket fan-out: {PLAN.ws_sockets} sockets, {rate} updates/s")
         websockets[rate] = websocket_fanout(daphne, gunicorn, seeded, run_dir, memory, rate)
         log(
@@ -1965,7 +2196,7 @@ def run(
     # The same sockets held by members of one project (its events' audience), the
     # updates on tasks of that project by another member.
     project_websockets: dict[int, dict[str, Any]] = {}
-    for rate in (WS_LIGHT_RATE, WS_RATE):
+    for rate in (WS_LIGHT_RATE, WS_TARGET_RATE, WS_RATE):
         log(f"websocket fan-out to project members: {PLAN.ws_sockets} sockets, {rate} updates/s")
         ws = websocket_fanout(
             daphne,
@@ -1986,6 +2217,31 @@ def run(
         ws["daphne_busy_after_seconds"] = wait_until_idle(daphne.process.pid, limit=120)
         log(f"  daphne idle again after {ws['daphne_busy_after_seconds']} s")
         project_websockets[rate] = ws
+
+    # Issue 26: twice the sockets on two socket processes, every event to every socket.
+    log(f"websocket fan-out on two socket processes: {2 * PLAN.ws_sockets} sockets")
+    two_servers = start_two_socket_processes(env, run_dir)
+    servers.extend(two_servers)
+    try:
+        two_processes = websocket_fanout(
+            two_servers,
+            gunicorn,
+            seeded,
+            run_dir,
+            memory,
+            WS_TWO_PROCESSES_RATE,
+            sockets=2 * PLAN.ws_sockets,
+            label="two_processes",
+        )
+    finally:
+        for server in two_servers:
+            stop_server(server)
+            servers.remove(server)
+    two_processes["sessions"] = f"{len(seeded['manager_tokens'])} managers' sessions"
+    log(
+        f"  delivered {two_processes['delivered']} of {two_processes['expected_deliveries']},"
+        f" p99 {two_processes['latency_ms']['p99']} ms"
+    )
 
     # The cost curve: the created tasks go, then filler members' tasks top the table up.
     conn.execute("DELETE FROM tasks_task WHERE owner_id = %s", (users["creator"],))
@@ -2056,6 +2312,9 @@ def run(
     results["websocket_light"] = websockets[WS_LIGHT_RATE]
     results["websocket_project"] = project_websockets[WS_RATE]
     results["websocket_project_light"] = project_websockets[WS_LIGHT_RATE]
+    results["websocket_target"] = websockets[WS_TARGET_RATE]
+    results["websocket_project_target"] = project_websockets[WS_TARGET_RATE]
+    results["websocket_two_processes"] = two_processes
     results["curve"] = curve
     results["rss_mb_per_worker"] = max(workers) if workers else None
     results["rss"] = {"after_run_mb": after_run, "peak_mb": dict(memory.peaks)}

@@ -3,12 +3,16 @@ then imports this): `application` serves HTTP and WebSocket from one process (th
 embedded `make run`); `socket_application` is the WebSocket process of the production
 layouts (`make serve`, docker-compose): `/ws/` and `/monitoring/` only, every other
 HTTP path a 404 in the API's error shape, so the socket port is no second door to the
-API."""
+API. The socket process runs under uvicorn (realtime.socket_server) or daphne
+(realtime.server); its HTTP request bodies are bounded here as well as by daphne, so
+under either it reads at most HTTP_MAX_BODY_BYTES of one."""
 
 import gc
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels.routing import ProtocolTypeRouter, URLRouter
+from django.conf import settings
 from django.urls import re_path
 
 from monitoring.logs import WebSocketRequestIdMiddleware
@@ -19,11 +23,12 @@ from realtime.authentication import (
     browser_origin_validator,
 )
 from realtime.routing import websocket_urlpatterns
-from taskmanager.exceptions import NOT_FOUND_MESSAGE, error_json
+from taskmanager.exceptions import NOT_FOUND_MESSAGE, PAYLOAD_TOO_LARGE_MESSAGE, error_json
 from taskmanager.startup import settle
 
 SOCKET_PROCESS_HTTP_PREFIXES = ("/monitoring/",)
 NOT_FOUND = error_json("not_found", NOT_FOUND_MESSAGE)
+TOO_LARGE = error_json("payload_too_large", PAYLOAD_TOO_LARGE_MESSAGE)
 # Garbage-collector thresholds for a process holding thousands of long-lived sockets:
 # young collections rare enough that one event's fan-out dies young, old ones still
 # considered often enough to reclaim closed sockets (docs/decisions/socket-process-gc.md).
@@ -43,27 +48,65 @@ def websocket_application() -> Any:
     )
 
 
+async def answer(send: Any, status: int, body: bytes, close: bool = False) -> None:
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def bounded_body(scope: dict[str, Any], receive: Any) -> bytes | None:
+    """The request's body, read whole if it is at most HTTP_MAX_BODY_BYTES; None (and
+    no more of it read) past that, from its Content-Length or as soon as it passes.
+    uvicorn, unlike realtime.server's daphne, would hand any length on."""
+    limit = settings.HTTP_MAX_BODY_BYTES
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length" and (not value.isdigit() or int(value) > limit):
+            return None
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def replaying(body: bytes, receive: Any) -> Callable[[], Awaitable[dict[str, Any]]]:
+    """A `receive` that gives `body` once (already read), then the server's own."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive_again() -> dict[str, Any]:
+        if pending:
+            return pending.pop()
+        return dict(await receive())
+
+    return receive_again
+
+
 def applications(django_app: Any) -> tuple[ProtocolTypeRouter, ProtocolTypeRouter]:
     """`application` and `socket_application` around Django's ASGI app."""
     websocket_app = websocket_application()
 
     async def socket_process_http(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        """HTTP on the socket process: monitoring through Django, the rest a 404
-        without reading the body (the server has already bounded it)."""
-        if scope["path"].startswith(SOCKET_PROCESS_HTTP_PREFIXES):
-            await django_app(scope, receive, send)
+        """HTTP on the socket process: a body past HTTP_MAX_BODY_BYTES a 413 (and the
+        connection closed), monitoring through Django, the rest a 404."""
+        body = await bounded_body(scope, receive)
+        if body is None:
+            await answer(send, 413, TOO_LARGE, close=True)
             return
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 404,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(NOT_FOUND)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": NOT_FOUND})
+        if scope["path"].startswith(SOCKET_PROCESS_HTTP_PREFIXES):
+            await django_app(scope, replaying(body, receive), send)
+            return
+        await answer(send, 404, NOT_FOUND)
 
     return (
         ProtocolTypeRouter({"http": django_app, "websocket": websocket_app}),

@@ -101,16 +101,21 @@ class SentIds:
         return len(self._ids)
 
     def add(self, event_id: int) -> None:
+        self.add_new(event_id)
+
+    def add_new(self, event_id: int) -> bool:
+        """Add `event_id`; False if it was there already (nothing is to be sent)."""
         ids = self._ids
         if not ids or event_id > ids[-1]:
             ids.append(event_id)
         else:
             at = bisect_left(ids, event_id)
             if at < len(ids) and ids[at] == event_id:
-                return
+                return False
             ids.insert(at, event_id)
         if len(ids) > self._size:
             del ids[0]
+        return True
 
 
 class MessageBudget:
@@ -196,6 +201,9 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
         self.held: list[tuple[int, str]] | None = []
         self.closing = False
         self.background: set[asyncio.Task[None]] = set()
+        # Frames waiting behind a send the server holds back (`write`), in order; None
+        # while no send waits.
+        self.backlog: list[dict[str, Any]] | None = None
         self.opened_at = time.monotonic()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -434,14 +442,67 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
     # Events.
 
     async def deliver(self, event_id: int, text: str) -> None:
-        """An event of one of this socket's audience keys, JSON-encoded (realtime.fanout)."""
-        if self.closing or event_id in self.sent:
+        """An event of one of this socket's audience keys, JSON-encoded (realtime.fanout).
+
+        Called for every socket of the process for every event: the frame goes to the
+        server's `send` itself (`write`), not through Channels' two `send` wrappers,
+        and an id past every id sent (the live case) is taken without a search
+        (issue 26)."""
+        if self.closing:
             return
         if self.held is not None:
-            self.held.append((event_id, text))
+            if event_id not in self.sent:
+                self.held.append((event_id, text))
             return
-        self.sent.add(event_id)
-        await self.send(text_data=text)
+        if self.sent.add_new(event_id):
+            self.write({"type": "websocket.send", "text": text})
+
+    def write(self, message: dict[str, Any]) -> None:
+        """Hand a frame to the server without waiting for the client.
+
+        daphne's `send` never waits; uvicorn's waits while the socket's write buffer is
+        over its high-water mark (a client that stopped reading). The fan-out hands an
+        event to every socket of the process in turn, so one such client must not hold
+        the others' frames back: a send that would wait is finished in the background,
+        and the frames after it wait in `backlog` behind it, in order, until the client
+        reads again or the server's ping drops it (docs/realtime.md, "Slow clients")."""
+        if self.backlog is not None:
+            self.backlog.append(message)
+            return
+        sending = self.base_send(message)
+        try:
+            waiting = sending.send(None)
+        except StopIteration:
+            return  # sent (the usual case: nothing to wait for)
+        except OSError:
+            # uvicorn's ClientDisconnected: the client is gone and the socket's
+            # disconnect is on its way to `disconnect`; the frame has no one to go to.
+            return
+        self.backlog = []
+        self.spawn(self._finish_writing(sending, waiting))
+
+    async def _finish_writing(self, sending: Coroutine[Any, Any, None], waiting: Any) -> None:
+        try:
+            while True:
+                # What the server's send yielded (a future it waits on) is awaited
+                # here, then the send goes on where it stopped, as a task would.
+                if waiting is None:
+                    await asyncio.sleep(0)
+                else:
+                    # Taken over from the send that yielded it, as a task takes it.
+                    waiting._asyncio_future_blocking = False
+                    await waiting
+                try:
+                    waiting = sending.send(None)
+                except StopIteration:
+                    break
+            while self.backlog:
+                await self.base_send(self.backlog.pop(0))
+        except Exception as exc:  # the client went away meanwhile
+            logger.info("a socket's pending frames were not sent: %r", exc)
+        finally:
+            sending.close()
+            self.backlog = None
 
     async def catch_up(self, after: int) -> None:
         """A message that never reached this process may have held events of this
@@ -515,7 +576,12 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
     # Plumbing.
 
     async def send_json(self, content: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(content))
+        text = json.dumps(content)
+        if self.backlog is not None:
+            # Behind the frames a slow client has not taken yet (`write`), in order.
+            self.backlog.append({"type": "websocket.send", "text": text})
+            return
+        await self.send(text_data=text)
 
     def log(self, message: str, **fields: Any) -> None:
         """A connection record; the request id comes from monitoring.logs."""

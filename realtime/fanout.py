@@ -38,9 +38,10 @@ RETRY_SECONDS = 1.0
 # Senders whose last number a process remembers (realtime.sending numbers the sends of
 # each process): past this many, it starts again from the next message of each.
 MAX_SENDERS = 4096
-# A socket's `send` only frames the event; daphne writes it when the loop next runs.
-# Letting the loop run every SOCKETS_PER_TURN sockets starts the writes at once, not
-# after every socket is framed (bench/RESULTS.md, "Turns").
+# Under daphne a socket's `send` only frames the event, written when the loop next
+# runs: letting the loop run every SOCKETS_PER_TURN sockets starts the writes at once,
+# not after every socket is framed (bench/RESULTS.md, "Turns"). uvicorn writes at once;
+# the turns still let pings, handshakes and client messages in during a fan-out.
 SOCKETS_PER_TURN = 32
 
 

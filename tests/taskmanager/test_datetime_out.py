@@ -29,7 +29,7 @@ def test_an_aware_value_is_written_as_drf_writes_it(value):
 
 @pytest.mark.django_db
 def test_a_naive_value_and_none_are_left_to_drf():
-    naive = datetime(2026, 12, 6, 1, 2, 3)
+    naive = datetime(2026, 12, 6, 1, 2, 3)  # noqa: DTZ001 (a naive value on purpose)
 
     assert datetime_out(naive) == FIELD.to_representation(naive)
     assert datetime_out(None) is None
