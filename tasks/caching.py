@@ -344,20 +344,19 @@ def count_by_project(user: User, params: str, tasks: QuerySet[Any]) -> int:
     return total
 
 
-def _count_digest(params: str) -> str:
+def _digest(params: str) -> str:
     return hashlib.sha256(params.encode()).hexdigest()[:32]
 
 
 def _count_key(project_id: int, params: str) -> str:
     """Where `count_by_project` keeps a project's count for these filters: the
     project last, so that PROJECTS_SCRIPT reads them all from one prefix."""
-    return f"tasks:count:{_count_digest(params)}:{project_id}"
+    return f"tasks:count:{_digest(params)}:{project_id}"
 
 
 def entry_key(user_id: int, kind: str, params: str) -> str:
     """Where `cached` keeps this user's `kind` for these parameters."""
-    digest = hashlib.sha256(params.encode()).hexdigest()[:32]
-    return f"tasks:{kind}:{user_id}:{digest}"
+    return f"tasks:{kind}:{user_id}:{_digest(params)}"
 
 
 def read_ahead_keys(user_id: int, kind: str, params: str) -> list[str]:
