@@ -1,4 +1,5 @@
-"""Per-user caches of task lists and statistics, checked against version counters.
+"""Per-user caches of task lists, statistics and task details, checked against
+version counters (a detail shows what a list shows of its task: the same counters).
 
 A reader's lists depend on counters: one per project they belong to
 (`project:<id>`, bumped by every change of what the project's lists show: a task
