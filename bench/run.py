@@ -201,7 +201,7 @@ def start_app(
         HEALTH,
     )
     servers.append(gunicorn)
-    daphne = start_server("daphne", daphne_command(ws_port), env, run_dir, ws_port, HEALTH)
+    daphne = start_server("daphne", socket_command(ws_port), env, run_dir, ws_port, HEALTH)
     servers.append(daphne)
     return gunicorn, daphne
 
@@ -230,9 +230,9 @@ WS_TWO_PROCESSES_RATE = 5
 WS_FRAME_US_TARGET = 15
 
 
-def daphne_command(port: int, server: str = SOCKET_SERVER_NAME, workers: int = 1) -> list[str]:
+def socket_command(port: int, server: str = SOCKET_SERVER_NAME, workers: int = 1) -> list[str]:
     """The socket process's command as scripts/serve runs it (`server` "uvicorn"), or
-    another server on the same application with the same limits."""
+    another server or protocol on the same application with the same limits."""
     if server == "daphne":
         return [
             str(BIN / "python"),
@@ -249,7 +249,13 @@ def daphne_command(port: int, server: str = SOCKET_SERVER_NAME, workers: int = 1
             "--access-log=/dev/null",
             "taskmanager.asgi:socket_application",
         ]
-    if server in ("uvicorn", "uvicorn-asyncio"):
+    variants = {
+        "uvicorn": [],
+        "uvicorn-asyncio": ["--loop", "asyncio"],
+        "uvicorn-wsproto": ["--ws", "wsproto"],
+        "uvicorn-websockets": ["--ws", "websockets"],
+    }
+    if server in variants:
         return [
             str(BIN / "python"),
             "-m",
@@ -260,36 +266,7 @@ def daphne_command(port: int, server: str = SOCKET_SERVER_NAME, workers: int = 1
             str(port),
             "--workers",
             str(workers),
-            *(["--loop", "asyncio"] if server == "uvicorn-asyncio" else []),
-        ]
-    if server in ("uvicorn-wsproto", "uvicorn-websockets"):
-        return [
-            str(BIN / "uvicorn"),
-            "taskmanager.asgi:socket_application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--ws",
-            server.removeprefix("uvicorn-"),
-            "--http",
-            "httptools",
-            "--loop",
-            "uvloop",
-            "--ws-max-size",
-            "16384",
-            "--ws-ping-interval",
-            "20",
-            "--ws-ping-timeout",
-            "30",
-            "--ws-per-message-deflate",
-            "false",
-            "--proxy-headers",
-            "--no-access-log",
-            "--lifespan",
-            "off",
+            *variants[server],
         ]
     raise ValueError(f"BENCH_SOCKET_SERVER: one of {', '.join(SOCKET_SERVERS)}")
 
@@ -301,11 +278,11 @@ def start_two_socket_processes(env: Mapping[str, str], run_dir: Path) -> list[Se
         started = []
         for index in range(2):
             port = free_port()
-            command = daphne_command(port)
+            command = socket_command(port)
             started.append(start_server(f"daphne-{index}", command, env, run_dir, port, HEALTH))
         return started
     port = free_port()
-    command = daphne_command(port, workers=2)
+    command = socket_command(port, workers=2)
     return [start_server("sockets-two-workers", command, env, run_dir, port, HEALTH)]
 
 
@@ -1909,7 +1886,7 @@ def run(
         "commands": [
             "PROMETHEUS_MULTIPROC_DIR=<tmp> "
             + " ".join(shorten(p) for p in gunicorn_command(APP, http_port)),
-            " ".join(shorten(p) for p in daphne_command(ws_port)),
+            " ".join(shorten(p) for p in socket_command(ws_port)),
             "baseline: DJANGO_SETTINGS_MODULE=bench.baseline.settings "
             + " ".join(shorten(p) for p in baseline_cmd),
         ],

@@ -45,7 +45,6 @@ from bench.run import (
     check_creates,
     check_patches,
     child_pids,
-    daphne_command,
     gunicorn_command,
     log,
     machine,
@@ -57,6 +56,7 @@ from bench.run import (
     rss_mb,
     settled_counts,
     shorten,
+    socket_command,
     start_app,
     versions,
     websocket_fanout,
@@ -195,7 +195,7 @@ def soak(database_url: str, prefix: str, run_dir: Path, servers: list[Server]) -
     http_port, ws_port = port_of(gunicorn), port_of(daphne)
     results["servers"] = [
         " ".join(shorten(p) for p in gunicorn_command(APP, http_port)),
-        " ".join(shorten(p) for p in daphne_command(ws_port)),
+        " ".join(shorten(p) for p in socket_command(ws_port)),
     ]
 
     conn = pg_connect(database_url.rsplit("/", 1)[1])

@@ -42,13 +42,13 @@ from bench.run import (
     Server,
     app_env,
     app_gunicorn_env,
-    daphne_command,
     free_port,
     gunicorn_command,
     log,
     machine,
     port_of,
     shorten,
+    socket_command,
     socket_targets,
     start_server,
     start_two_socket_processes,
@@ -67,7 +67,7 @@ def start_socket_server(
     port = free_port()
     server = start_server(
         f"sockets-{kind}-{workers}",
-        daphne_command(port, kind, workers),
+        socket_command(port, kind, workers),
         env,
         run_dir,
         port,
@@ -204,7 +204,7 @@ def main() -> int:
         server_commands: dict[str, list[str]] = {}
         for kind in kinds:
             server = start_socket_server(kind, env, work.run_dir, work.servers)
-            server_commands[server.name] = daphne_command(port_of(server), kind)
+            server_commands[server.name] = socket_command(port_of(server), kind)
             results["comparison"][kind] = fanout(server, kind, args.sockets, args.rate)
             stop(server, work.servers)
 
@@ -212,7 +212,7 @@ def main() -> int:
             # The production server (bench/run.py's BENCH_SOCKET_SERVER): the target
             # scenario, the project members' sockets at that rate, two processes.
             server = start_socket_server(SOCKET_SERVER_NAME, env, work.run_dir, work.servers)
-            server_commands[server.name] = daphne_command(port_of(server))
+            server_commands[server.name] = socket_command(port_of(server))
             results["target"] = fanout(server, "target", args.sockets, WS_TARGET_RATE)
             results["project_target"] = fanout(
                 server,
@@ -225,7 +225,7 @@ def main() -> int:
             stop(server, work.servers)
             two = start_two_socket_processes(env, work.run_dir)
             work.servers.extend(two)
-            server_commands[two[0].name] = daphne_command(port_of(two[0]), workers=2)
+            server_commands[two[0].name] = socket_command(port_of(two[0]), workers=2)
             results["two_processes"] = fanout(
                 two, "two_processes", 2 * args.sockets, WS_TWO_PROCESSES_RATE
             )

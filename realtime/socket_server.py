@@ -46,7 +46,12 @@ LOG_CONFIG: dict[str, Any] = {
 
 
 def uvicorn_settings(
-    host: str, port: int, workers: int, forwarded_allow_ips: str, loop: str = "uvloop"
+    host: str,
+    port: int,
+    workers: int,
+    forwarded_allow_ips: str,
+    loop: str = "uvloop",
+    ws: str = "websockets-sansio",
 ) -> dict[str, Any]:
     """The keyword arguments of uvicorn.run for the socket process."""
     return {
@@ -55,7 +60,7 @@ def uvicorn_settings(
         "workers": workers,
         # websockets' sans-I/O protocol: the cheapest frame of uvicorn's three, and
         # uvloop's transports under it (docs/decisions/socket-server.md).
-        "ws": "websockets-sansio",
+        "ws": ws,
         "http": "httptools",
         "loop": loop,
         "ws_max_size": WEBSOCKET_MAX_MESSAGE_BYTES,
@@ -101,6 +106,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--loop", choices=("uvloop", "asyncio"), default="uvloop", help="for comparison"
     )
+    parser.add_argument(
+        "--ws",
+        choices=("websockets-sansio", "websockets", "wsproto"),
+        default="websockets-sansio",
+        help="uvicorn's WebSocket protocol (the others for comparison: bench/sockets.py)",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "taskmanager.settings")
     # The workers inherit the environment; a directory given from outside (another
@@ -116,7 +127,12 @@ def main(argv: list[str] | None = None) -> None:
         uvicorn.run(
             APPLICATION,
             **uvicorn_settings(
-                args.host, args.port, args.workers, args.forwarded_allow_ips, args.loop
+                args.host,
+                args.port,
+                args.workers,
+                args.forwarded_allow_ips,
+                loop=args.loop,
+                ws=args.ws,
             ),
         )
     finally:

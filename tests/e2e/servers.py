@@ -67,8 +67,9 @@ def manage(*args: str, env: Mapping[str, str]) -> None:
 def serve(
     kind: str, env: Mapping[str, str], log_dir: Path, port: int | None = None, workers: int = 2
 ) -> Iterator[Server]:
-    """Run `gunicorn` (wsgi.py) or daphne (asgi.py, through realtime.server) as production
-    does; wait until ready."""
+    """Run `gunicorn` (wsgi.py), daphne (asgi.py, through realtime.server) or the
+    production socket process (`uvicorn-socket`: realtime.socket_server, `workers`
+    processes on the port) as production does; wait until ready."""
     port = port or free_port()
     if kind == "gunicorn":
         command = [
@@ -95,6 +96,18 @@ def serve(
             "--access-log=/dev/null",
             f"taskmanager.asgi:{app}",
         ]
+    elif kind == "uvicorn-socket":
+        command = [
+            str(BIN / "python"),
+            "-m",
+            "realtime.socket_server",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "--workers",
+            str(workers),
+        ]
     else:
         raise ValueError(kind)
     log_path = log_dir / f"{kind}-{port}-{uuid.uuid4().hex[:6]}.log"
@@ -102,12 +115,13 @@ def serve(
         process = subprocess.Popen(command, cwd=BASE_DIR, env=dict(env), stdout=log, stderr=log)
     server = Server(f"http://127.0.0.1:{port}", process, log_path)
     try:
-        wait_until_healthy(server)
+        # uvicorn's workers start one after the other, each setting Django up.
+        wait_until_healthy(server, timeout=60 if kind == "uvicorn-socket" else 30)
         yield server
     finally:
         process.terminate()
         try:
-            process.wait(timeout=10)
+            process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()

@@ -1,11 +1,12 @@
-"""daphne's HTTP side, end to end (realtime.server, taskmanager.asgi).
+"""The socket process's HTTP side, end to end (taskmanager.asgi) under both its
+servers: uvicorn (realtime.socket_server, production) and daphne (realtime.server).
 
-The production socket process serves `/ws/` and `/monitoring/` only: every other path
-is a 404 in the error shape, so its port is no second door to the API. Every daphne
-process (the socket process and the embedded `make run`) refuses a body past
-HTTP_MAX_BODY_BYTES from its Content-Length before reading it, and a chunked one as
-soon as it passes the limit, without growing; and answers a body Twisted could not
-parse (an empty multipart) in the error shape, not with a bare 400.
+The socket process serves `/ws/` and `/monitoring/` only: every other path is a 404
+in the error shape, so its port is no second door to the API. Every socket process
+and the embedded `make run` (daphne) refuse a body past HTTP_MAX_BODY_BYTES from its
+Content-Length before reading it, and a chunked one as soon as it passes the limit,
+without growing, and read no WebSocket message past 16 KiB; daphne answers a body
+Twisted could not parse (an empty multipart) in the error shape, not with a bare 400.
 """
 
 import json
@@ -41,6 +42,18 @@ def socket_process(
 ) -> Iterator[Server]:
     with serve("daphne-socket", env, tmp_path_factory.mktemp("logs")) as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def uvicorn_socket_process(
+    env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    with serve("uvicorn-socket", env, tmp_path_factory.mktemp("logs"), workers=1) as server:
+        yield server
+
+
+# The production socket process under each of its servers.
+SOCKET_PROCESSES = ["socket_process", "uvicorn_socket_process"]
 
 
 @pytest.fixture(scope="module")
@@ -96,10 +109,12 @@ def spaces(total: int, size: int = 1024 * 1024) -> Iterator[bytes]:
         yield b" " * size
 
 
+@pytest.mark.parametrize("kind", SOCKET_PROCESSES)
 @pytest.mark.parametrize(
     "path", ["/api/v1/tasks/", "/api/v1/auth/login/", "/admin/login/", "/api/docs/", "/live/"]
 )
-def test_socket_process_answers_no_api_route(socket_process, path):
+def test_socket_process_answers_no_api_route(kind, path, request):
+    socket_process: Server = request.getfixturevalue(kind)
     response = requests.get(socket_process.base_url + path, timeout=10)
 
     assert response.status_code == 404
@@ -107,7 +122,9 @@ def test_socket_process_answers_no_api_route(socket_process, path):
     assert response.json()["error"]["code"] == "not_found"
 
 
-def test_socket_process_does_not_log_in(socket_process):
+@pytest.mark.parametrize("kind", SOCKET_PROCESSES)
+def test_socket_process_does_not_log_in(kind, request):
+    socket_process: Server = request.getfixturevalue(kind)
     response = requests.post(
         socket_process.base_url + "/api/v1/auth/login/",
         json={"username": "someone", "password": "secret"},
@@ -118,14 +135,16 @@ def test_socket_process_does_not_log_in(socket_process):
     assert response.json()["error"]["code"] == "not_found"
 
 
+@pytest.mark.parametrize("kind", SOCKET_PROCESSES)
 @pytest.mark.parametrize("path", ["/monitoring/health/", "/monitoring/ready/"])
-def test_socket_process_serves_monitoring(socket_process, path):
+def test_socket_process_serves_monitoring(kind, path, request):
+    socket_process: Server = request.getfixturevalue(kind)
     response = requests.get(socket_process.base_url + path, timeout=10)
 
     assert response.status_code == 200
 
 
-@pytest.mark.parametrize("kind", ["socket_process", "embedded"])
+@pytest.mark.parametrize("kind", [*SOCKET_PROCESSES, "embedded"])
 def test_a_declared_body_past_the_limit_is_refused_before_it_is_read(kind, request):
     server: Server = request.getfixturevalue(kind)
     before = rss_mb(server)
@@ -141,13 +160,13 @@ def test_a_declared_body_past_the_limit_is_refused_before_it_is_read(kind, reque
     assert status == 413
     assert headers["content-type"] == "application/json"
     assert json.loads(body)["error"]["code"] == "payload_too_large"
-    # The kernel's buffers take some of what was sent; daphne read none of it.
+    # The kernel's buffers take some of what was sent; the server read none of it.
     assert sent < 64 * 1024 * 1024
     assert rss_mb(server) - before < 30
     assert requests.get(server.base_url + "/monitoring/health/", timeout=10).ok
 
 
-@pytest.mark.parametrize("kind", ["socket_process", "embedded"])
+@pytest.mark.parametrize("kind", [*SOCKET_PROCESSES, "embedded"])
 def test_a_chunked_body_is_refused_once_it_passes_the_limit(kind, request):
     server: Server = request.getfixturevalue(kind)
     before = rss_mb(server)
@@ -199,7 +218,7 @@ def test_a_multipart_body_that_does_not_parse_is_answered_in_the_error_shape(emb
     assert "error" in response.json()
 
 
-@pytest.mark.parametrize("kind", ["socket_process", "embedded"])
+@pytest.mark.parametrize("kind", [*SOCKET_PROCESSES, "embedded"])
 def test_a_websocket_message_past_16_kib_is_not_read(kind, request):
     server: Server = request.getfixturevalue(kind)
     ws_url = server.base_url.replace("http://", "ws://") + "/ws/tasks/"
@@ -208,5 +227,6 @@ def test_a_websocket_message_past_16_kib_is_not_read(kind, request):
         with pytest.raises(ConnectionClosed) as closed:
             socket_.recv(timeout=10)
 
-    # autobahn refuses it itself ("message too big"), before the consumer sees it.
+    # The server refuses it itself (autobahn: "message too big"; uvicorn: 1009),
+    # before the consumer sees it.
     assert closed.value.rcvd is None or closed.value.rcvd.code == 1009

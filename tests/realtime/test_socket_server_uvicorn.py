@@ -4,20 +4,16 @@ taskmanager.asgi:socket_application (docs/decisions/socket-server.md).
 Real server processes on free ports, real sockets: a socket authenticates (by header,
 by its first message, by ?token= without the token reaching the log) and receives
 an event caused through gunicorn; with two worker processes on one port, every
-socket on either gets every event. Also what daphne's realtime.server guaranteed:
-messages past 16 KiB are not read, HTTP bodies past HTTP_MAX_BODY_BYTES are refused
-without being read, no API route is served.
+socket on either gets every event. What daphne's realtime.server guaranteed too (no
+message past 16 KiB read, HTTP bodies past HTTP_MAX_BODY_BYTES refused unread, no API
+route served) is tested under both servers in tests/e2e/test_socket_process_http.py.
 """
 
 import asyncio
 import json
-import socket
-import subprocess
-import sys
 import time
-import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -34,23 +30,18 @@ from realtime.socket_server import (
     metrics_directory,
     uvicorn_settings,
 )
-from taskmanager.settings import BASE_DIR
 from tests.e2e.servers import (
     DATABASE_URL,
     REDIS_URL,
     Server,
-    free_port,
     manage,
     postgres_database,
     production_env,
     register_and_login,
     serve,
-    wait_until_healthy,
 )
 
 pytestmark = pytest.mark.e2e
-UPLOAD_MAX_BYTES = 100_000
-GIB = 1024**3
 
 
 # --- the settings ---------------------------------------------------------------------
@@ -82,37 +73,6 @@ def test_several_workers_get_a_fresh_metrics_directory_and_one_gets_none():
 # --- real processes -------------------------------------------------------------------
 
 
-@contextmanager
-def socket_process(env: dict[str, str], log_dir: Path, workers: int = 1) -> Iterator[Server]:
-    """`python -m realtime.socket_server` as scripts/serve starts it, on a free port."""
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "realtime.socket_server",
-        "-b",
-        "127.0.0.1",
-        "-p",
-        str(port),
-        "--workers",
-        str(workers),
-    ]
-    log_path = log_dir / f"socket-server-{port}-{uuid.uuid4().hex[:6]}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, cwd=BASE_DIR, env=env, stdout=log, stderr=log)
-    server = Server(f"http://127.0.0.1:{port}", process, log_path)
-    try:
-        wait_until_healthy(server, timeout=60)
-        yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """Production settings on a database of this module's own and the shared Redis:
@@ -125,7 +85,6 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
             tmp_path,
             DATABASE_URL=database_url,
             REDIS_URL=REDIS_URL,
-            UPLOAD_MAX_BYTES=str(UPLOAD_MAX_BYTES),
             LOG_LEVEL="INFO",
         )
         manage("migrate", "--noinput", env=env)
@@ -140,7 +99,7 @@ def http_server(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def ws_server(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory):
-    with socket_process(env, tmp_path_factory.mktemp("logs")) as server:
+    with serve("uvicorn-socket", env, tmp_path_factory.mktemp("logs"), workers=1) as server:
         yield server
 
 
@@ -210,97 +169,6 @@ def test_a_token_in_the_query_string_never_reaches_the_log(http_server, ws_serve
     assert owner["access"].split(".")[-1] not in log
 
 
-def test_a_message_past_16_kib_is_not_read(ws_server):
-    with open_socket(ws_server) as socket_:
-        socket_.send("x" * (WEBSOCKET_MAX_MESSAGE_BYTES + 1))
-        with pytest.raises(ConnectionClosed) as closed:
-            socket_.recv(timeout=10)
-
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
-
-
-@pytest.mark.parametrize("path", ["/api/v1/tasks/", "/api/v1/auth/login/", "/admin/login/"])
-def test_no_api_route_is_served(ws_server, path):
-    response = requests.get(ws_server.base_url + path, timeout=10)
-
-    assert response.status_code == 404
-    assert response.json()["error"]["code"] == "not_found"
-
-
-def test_monitoring_is_served(ws_server):
-    assert requests.get(ws_server.base_url + "/monitoring/health/", timeout=10).status_code == 200
-    assert requests.get(ws_server.base_url + "/monitoring/ready/", timeout=10).status_code == 200
-
-
-def read_status(connection: socket.socket) -> tuple[int, bytes]:
-    data = b""
-    connection.settimeout(10)
-    while True:
-        try:
-            chunk = connection.recv(65536)
-        except (ConnectionResetError, TimeoutError):
-            break
-        if not chunk:
-            break
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    return int(head.split(b" ")[1]), body
-
-
-def rss_mb(server: Server) -> float:
-    status = Path(f"/proc/{server.process.pid}/status").read_text()
-    line = next(line for line in status.splitlines() if line.startswith("VmRSS:"))
-    return int(line.split()[1]) / 1024
-
-
-@pytest.mark.parametrize("path", ["/monitoring/health/", "/api/v1/auth/login/"])
-def test_a_declared_body_past_the_limit_is_refused_unread(ws_server, path):
-    before = rss_mb(ws_server)
-    with socket.create_connection(("127.0.0.1", int(ws_server.base_url.rsplit(":", 1)[1]))) as c:
-        c.sendall(
-            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {GIB}\r\n\r\n".encode()
-        )
-        sent = 0
-        c.settimeout(10)
-        try:
-            for _ in range(256):
-                c.sendall(b" " * 1024 * 1024)
-                sent += 1024 * 1024
-        except (BrokenPipeError, ConnectionResetError, TimeoutError):
-            pass
-        status, body = read_status(c)
-
-    assert status == 413
-    assert json.loads(body)["error"]["code"] == "payload_too_large"
-    assert sent < 64 * 1024 * 1024
-    assert rss_mb(ws_server) - before < 30
-
-
-def test_a_chunked_body_is_refused_once_it_passes_the_limit(ws_server):
-    before = rss_mb(ws_server)
-    with socket.create_connection(("127.0.0.1", int(ws_server.base_url.rsplit(":", 1)[1]))) as c:
-        c.sendall(
-            b"POST /monitoring/health/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            b"Transfer-Encoding: chunked\r\n\r\n"
-        )
-        piece = b" " * 256 * 1024
-        sent = 0
-        c.settimeout(10)
-        try:
-            for _ in range(1024):
-                c.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
-                sent += len(piece)
-        except (BrokenPipeError, ConnectionResetError, TimeoutError):
-            pass
-        status, body = read_status(c)
-
-    assert status == 413
-    assert json.loads(body)["error"]["code"] == "payload_too_large"
-    assert sent < 64 * 1024 * 1024
-    assert rss_mb(ws_server) - before < 30
-
-
 def socket_inodes(pid: int) -> set[str]:
     inodes = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
@@ -329,7 +197,7 @@ def test_two_processes_on_one_port_each_send_every_event(
     one of them); every socket on either gets every event."""
     owner = register_and_login(http_server)
     with (
-        socket_process(env, tmp_path_factory.mktemp("logs"), workers=2) as server,
+        serve("uvicorn-socket", env, tmp_path_factory.mktemp("logs"), workers=2) as server,
         ExitStack() as stack,
     ):
         workers = worker_pids(server)
