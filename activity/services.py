@@ -5,9 +5,11 @@ import secrets
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import cache
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import Field
 
 from accounts.models import User
 from activity import kinds, publication
@@ -108,16 +110,22 @@ _batch: ContextVar[_Batch | None] = ContextVar("event_batch", default=None)
 def _insert(events: list[Event], batch: _Batch | None) -> None:
     """Insert `events` (one statement where the database returns the new ids), have
     them published after commit, in the order of their ids, then run the hooks."""
-    if connection.vendor == "postgresql" and not (batch and batch.lock_held):
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_EVENT_ORDER_LOCK])
-        if batch is not None:
-            batch.lock_held = True
-    if len(events) > 1 and connection.features.can_return_rows_from_bulk_insert:
-        Event.objects.bulk_create(events)
+    ordered = connection.vendor == "postgresql"
+    locked = bool(batch and batch.lock_held)
+    if ordered and not locked and len(events) == 1:
+        # The common write: the lock and the row in one round trip.
+        _insert_after_lock(events[0])
     else:
-        for event in events:
-            event.save(force_insert=True)
+        if ordered and not locked:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_EVENT_ORDER_LOCK])
+        if len(events) > 1 and connection.features.can_return_rows_from_bulk_insert:
+            Event.objects.bulk_create(events)
+        else:
+            for event in events:
+                event.save(force_insert=True)
+    if batch is not None and ordered:
+        batch.lock_held = True
     # Published before what the hooks record (notifications), in the order of ids.
     after_commit(lambda: publication.publish(events))
     # The ordering lock is held now: the events the hooks record need not ask for it
@@ -130,6 +138,35 @@ def _insert(events: list[Event], batch: _Batch | None) -> None:
     finally:
         if token is not None:
             _batch.reset(token)
+
+
+@cache
+def _insert_statement() -> tuple[list[Field[Any, Any]], str]:
+    """The fields an insert writes and its SQL: the ordering lock, then the row."""
+    fields = [field for field in Event._meta.concrete_fields if not field.primary_key]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in fields)
+    values = ", ".join(["%s"] * len(fields))
+    # Names from the model, values as parameters.
+    sql = (
+        f"INSERT INTO {quote(Event._meta.db_table)} ({columns}) SELECT {values}"  # noqa: S608
+        " FROM (SELECT pg_advisory_xact_lock(%s)) AS ordered RETURNING id"
+    )
+    return fields, sql
+
+
+def _insert_after_lock(event: Event) -> None:
+    """Insert `event` on PostgreSQL in one statement that takes the ordering lock
+    first: the row's id is drawn in the projection above the lock's subquery, which
+    PostgreSQL does not flatten (the lock is volatile), so only once the lock is held
+    (tests/activity/test_event_order.py)."""
+    fields, sql = _insert_statement()
+    values = [field.get_db_prep_save(field.pre_save(event, True), connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*values, _EVENT_ORDER_LOCK])
+        (event.pk,) = cursor.fetchone()
+    event._state.adding = False
+    event._state.db = connection.alias
 
 
 @contextmanager
