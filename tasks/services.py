@@ -61,14 +61,15 @@ def task_create(
     the parent a task of the project with room below it (DomainValidationError)."""
     with transaction.atomic():
         if project is None:
-            project = personal_project_create(user=actor)
-        last = _lock_projects([project.pk])[project.pk]
-        _check_assignee(project.pk, assignee.pk if assignee else None)
-        label_ids = _checked_labels(project.pk, labels or [])
+            project_id, last = _lock_personal_project(actor)
+        else:
+            project_id, last = project.pk, _lock_projects([project.pk])[project.pk]
+        _check_assignee(project_id, assignee.pk if assignee else None)
+        label_ids = _checked_labels(project_id, labels or [])
         if parent is not None:
-            _check_parent(project.pk, parent, None)
+            _check_parent(project_id, parent, None)
         task = Task.objects.create(
-            project_id=project.pk,
+            project_id=project_id,
             title=title,
             description=description,
             priority=priority,
@@ -462,6 +463,8 @@ def _blocked_by(task_id: int) -> list[int]:
 def _count_blockers(actor: User | None, task_ids: list[int], delta: int) -> None:
     """These tasks gained (+1) or lost (-1) a blocker that is not completed; a task
     whose `blocked` changes gets a new version and its event, the others only the count."""
+    if not task_ids:  # most tasks block none: no query to build
+        return
     for task in Task.objects.select_for_update().filter(pk__in=task_ids).order_by("id"):
         count = max(task.open_blockers + delta, 0)
         if (count > 0) == (task.open_blockers > 0):
@@ -499,6 +502,23 @@ def _lock_projects(project_ids: list[int]) -> dict[int, str | None]:
     # Read once the lock is held, in a statement of its own: on PostgreSQL the locking
     # statement's subqueries see the rows as they were before it waited.
     return {pk: _last_position(pk) for pk in rows}
+
+
+def _lock_personal_project(user: User) -> tuple[int, str | None]:
+    """`_lock_projects` for the user's personal project, found by its owner in the
+    locking statement (made first if it is missing); its id and greatest position."""
+    rows = list(
+        Project.objects.select_for_update()
+        .filter(personal_owner_id=user.pk)
+        .values_list("pk", "is_archived")
+    )
+    if not rows:
+        project_id = personal_project_create(user=user).pk
+        return project_id, _lock_projects([project_id])[project_id]
+    ((project_id, archived),) = rows
+    if archived:
+        raise ProjectArchivedError()
+    return project_id, _last_position(project_id)
 
 
 def _last_position(project_id: int) -> str | None:

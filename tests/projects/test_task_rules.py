@@ -64,6 +64,30 @@ def test_a_task_posted_without_a_project_goes_into_the_personal_project(member, 
     assert Task.objects.get(pk=body["id"]).project_id == member.personal_project.pk
 
 
+def test_a_task_posted_without_a_project_makes_a_missing_personal_project(member, member_client):
+    from projects.models import Project
+
+    Project.objects.filter(personal_owner=member).delete()
+
+    response = member_client.post(TASKS_URL, {"title": "Start over"}, format="json")
+
+    assert response.status_code == 201, response.content
+    personal = Project.objects.get(personal_owner=member)
+    assert response.json()["project"] == personal.pk
+    assert Task.objects.get(pk=response.json()["id"]).project_id == personal.pk
+
+
+def test_a_task_posted_without_a_project_is_refused_while_the_personal_one_is_archived(
+    member, member_client
+):
+    archive(member.personal_project)
+
+    response = member_client.post(TASKS_URL, {"title": "Later"}, format="json")
+
+    assert_error(response, 409, "project_archived")
+    assert not Task.objects.filter(title="Later").exists()
+
+
 @pytest.mark.parametrize(
     ("who", "user"), [("member_client", "member"), ("other_member_client", "other_member")]
 )
