@@ -1,3 +1,4 @@
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -63,6 +64,11 @@ class StrictFieldsMixin(serializers.Serializer):
             raise serializers.ValidationError(refused)
         return value
 
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+        # DRF deep-copies the declared fields for each instance, and their arguments
+        # with them. Those no field changes are shared: about a third of the copy.
+        return copy.deepcopy(self._declared_fields, _shared_arguments(type(self)))
+
     def _refused_fields(self, data: Any) -> dict[str, list[str]]:
         if not hasattr(data, "keys"):
             return {}
@@ -80,6 +86,32 @@ class StrictFieldsMixin(serializers.Serializer):
             known = key in self.fields or key in self.echoed_fields
             errors[key] = [READ_ONLY_FIELD if known else UNKNOWN_FIELD]
         return errors
+
+
+# Field arguments that fields only read: a queryset is cloned on use (RelatedField's
+# `get_queryset`), choices and error messages are copied into the field's own.
+_SHARED_ARGUMENTS = frozenset({"choices", "error_messages", "queryset"})
+_shared_memos: dict[type[serializers.Serializer], dict[int, Any]] = {}
+
+
+def _shared_arguments(cls: type[serializers.Serializer]) -> dict[int, Any]:
+    """A `copy.deepcopy` memo (a fresh one each call: deepcopy fills it) that maps
+    each shared argument of the class's declared fields, their children's included,
+    to itself."""
+    memo = _shared_memos.get(cls)
+    if memo is None:
+        memo = {}
+        # Field's `_kwargs`: what it was made with, which DRF's own copy reads too.
+        fields: list[Any] = list(cls._declared_fields.values())
+        while fields:
+            field = fields.pop()
+            for key, value in field._kwargs.items():
+                if key in _SHARED_ARGUMENTS:
+                    memo[id(value)] = value
+                elif isinstance(value, serializers.Field):  # a ListField's child
+                    fields.append(value)
+        _shared_memos[cls] = memo
+    return dict(memo)
 
 
 # A JSON type a field takes, and what is said of a value of another.
