@@ -3,6 +3,7 @@ import contextvars
 import ipaddress
 import logging
 import os
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.crypto import constant_time_compare
 from django.views.decorators.csrf import csrf_exempt
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from monitoring import state
 from taskmanager.exceptions import NOT_FOUND_MESSAGE, error_response, method_not_allowed_message
@@ -132,11 +133,34 @@ def metrics(request: HttpRequest) -> HttpResponse:
             headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
         )
     registry = REGISTRY
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        _forget_dead_processes(directory)
         registry = CollectorRegistry()
         MultiProcessCollector(registry)
     text = generate_latest(registry) + generate_latest(state.registry())
     return HttpResponse(text, content_type=CONTENT_TYPE_LATEST)
+
+
+# A live gauge's file per process: gauge_livesum_<pid>.db.
+_LIVE_GAUGE_FILE = re.compile(r"gauge_live[a-z]*_(\d+)\.db")
+
+
+def _forget_dead_processes(directory: str) -> None:
+    """Drop the live gauges (open WebSockets) of processes that died without saying
+    so: gunicorn reports a dead worker (gunicorn.conf.py), uvicorn's supervisor
+    (realtime.socket_server --workers) does not."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for pid in {int(m.group(1)) for m in map(_LIVE_GAUGE_FILE.fullmatch, names) if m}:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            mark_process_dead(pid, directory)
+        except PermissionError:
+            pass  # alive, another user's
 
 
 def _inside(address: str) -> bool:

@@ -162,3 +162,44 @@ def test_with_a_token_a_public_client_may_scrape(client, settings):
     )
 
     assert response.status_code == 200
+
+
+# A process that holds one WebSocket open in the shared metrics directory, as a socket
+# worker does, until its stdin closes (or at once with "exit").
+_SOCKET_WORKER = """
+import sys
+from prometheus_client import Gauge
+Gauge("taskmanager_websockets_open", "", multiprocess_mode="livesum").inc()
+print("open", flush=True)
+sys.stdin.read() if sys.argv[1] == "wait" else None
+"""
+
+
+def test_a_dead_socket_workers_open_sockets_leave_the_sum(client, tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+
+    def worker(mode: str) -> subprocess.Popen[str]:
+        process = subprocess.Popen(
+            [sys.executable, "-c", _SOCKET_WORKER, mode],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stdout is not None and process.stdout.readline() == "open\n"
+        return process
+
+    dead = worker("exit")  # killed without anyone marking it dead (uvicorn's supervisor)
+    dead.wait(30)
+    alive = worker("wait")
+    try:
+        open_sockets = scrape(client).get(("taskmanager_websockets_open", frozenset()))
+    finally:
+        alive.communicate("", timeout=30)
+
+    assert open_sockets == 1
+    assert not list(tmp_path.glob(f"gauge_live*_{dead.pid}.db"))
