@@ -22,6 +22,8 @@ from django.core.cache.backends.locmem import LocMemCache
 from django.db import transaction
 from django.test import override_settings
 from django_redis.cache import RedisCache
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 
 from accounts import auth_cache, services
@@ -66,7 +68,14 @@ def cache_refusing_writes(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[
 
     def refuse() -> None:
         if isinstance(backend, RedisCache):
-            dead = redis.Redis(port=free_port(), socket_connect_timeout=0.2, socket_timeout=0.2)
+            # Failing at once, as the app's own clients do: redis-py's own client
+            # would back off for seconds before each error (its default retries).
+            dead = redis.Redis(
+                port=free_port(),
+                socket_connect_timeout=0.2,
+                socket_timeout=0.2,
+                retry=Retry(NoBackoff(), 0),
+            )
             original = backend.client.get_client
 
             def get_client(write: bool = True, **kwargs: Any) -> Any:
