@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from taskmanager.settings import BASE_DIR
-from tests.e2e.servers import manage, production_env
+from tests.e2e.servers import manage, migrate, production_env
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # As the machine's notes advise for a closed network: no background connections.
@@ -71,6 +71,6 @@ def browser_env(tmp_path: Path) -> dict[str, str]:
     """Production settings for a browser on plain HTTP: migrated, static collected."""
     # A Secure session cookie would not come back over http://127.0.0.1.
     env = production_env(tmp_path, SECURE_COOKIES="false")
-    manage("migrate", "--noinput", env=env)
+    migrate(env)
     manage("collectstatic", "--noinput", env=env)
     return env

@@ -26,7 +26,7 @@ from taskmanager.settings import BASE_DIR
 from tests.e2e.servers import (
     PASSWORD,
     Server,
-    manage,
+    migrate,
     postgres_database,
     production_env,
     register_and_login,
@@ -170,7 +170,7 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Source]:
             THROTTLE_LOGIN_RATE="1000/min",
             THROTTLE_WRITE_RATE="1000/min",
         )
-        manage("migrate", "--noinput", env=env)
+        migrate(env)
         result = Source(env=env, media_root=media_root, backup=tmp_path / "backup")
         with serve("gunicorn", env, tmp_path, workers=1) as server:
             populate(server, result)
@@ -378,7 +378,7 @@ def test_restore_refuses_a_backup_without_a_manifest(source: Source, target, tmp
 
 def test_restore_refuses_a_non_empty_database_unless_forced(source: Source, target):
     env, media_root = target
-    manage("migrate", "--noinput", env=env)  # tables, with the migrations' own rows
+    migrate(env)  # tables, with the migrations' own rows
     before = contents(env["DATABASE_URL"])
 
     refused = run_script("restore.sh", source.backup, env=env)

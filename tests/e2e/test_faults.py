@@ -41,7 +41,7 @@ from tests.e2e.instances import (
     redis_instance,
     redis_server_binary,
 )
-from tests.e2e.servers import Server, manage, production_env, register_and_login, serve
+from tests.e2e.servers import Server, migrate, production_env, register_and_login, serve
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -110,7 +110,7 @@ def env(
         THROTTLE_LOGIN_RATE="1000/min",
         THROTTLE_LOGIN_IP_RATE="1000/min",
     )
-    manage("migrate", "--noinput", env=env)
+    migrate(env)
     return env
 
 

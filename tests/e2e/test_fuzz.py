@@ -41,7 +41,7 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.e2e.servers import (
     Server,
-    manage,
+    migrate,
     postgres_database,
     production_env,
     register_and_login,
@@ -91,7 +91,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             THROTTLE_LOGIN_RATE=UNTHROTTLED,
             THROTTLE_LOGIN_IP_RATE=UNTHROTTLED,
         )
-        manage("migrate", "--noinput", env=env)
+        migrate(env)
         with serve("gunicorn", env, tmp_path_factory.mktemp("logs"), workers=1) as running:
             yield running
 

@@ -13,7 +13,7 @@ import pytest
 import requests
 from websockets.sync.client import connect
 
-from tests.e2e.servers import PASSWORD, manage, production_env, register_and_login, serve
+from tests.e2e.servers import PASSWORD, migrate, production_env, register_and_login, serve
 
 
 def json_lines(log: str) -> list[dict[str, Any]]:
@@ -36,7 +36,7 @@ def wait_for(condition: Callable[[], bool], timeout: float = 10) -> None:
 
 def test_servers_write_json_lines_with_request_ids_and_no_secrets(tmp_path: Path):
     env = production_env(tmp_path, LOG_LEVEL="DEBUG")
-    manage("migrate", "--noinput", env=env)
+    migrate(env)
 
     with serve("gunicorn", env, tmp_path) as web, serve("daphne", env, tmp_path) as ws:
         user = register_and_login(web)

@@ -33,7 +33,7 @@ from tests.e2e.instances import PostgresCluster, postgres_cluster, postgres_unav
 from tests.e2e.servers import (
     Server,
     connections_to,
-    manage,
+    migrate,
     production_env,
     register_and_login,
     serve,
@@ -91,7 +91,7 @@ def env(cluster: PostgresCluster, tmp_path_factory: pytest.TempPathFactory) -> d
         THROTTLE_LOGIN_RATE="1000/min",
         THROTTLE_LOGIN_IP_RATE="1000/min",
     )
-    manage("migrate", "--noinput", env=env)
+    migrate(env)
     return env
 
 

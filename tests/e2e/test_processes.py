@@ -24,7 +24,7 @@ from tests.e2e.servers import (
     PASSWORD,
     REDIS_URL,
     Server,
-    manage,
+    migrate,
     needs_postgres_and_redis,
     postgres_database,
     production_env,
@@ -56,7 +56,7 @@ def shared_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
             THROTTLE_LOGIN_IP_RATE="1000/min",
             WEBSOCKET_RECHECK_SECONDS="1",
         )
-        manage("migrate", "--noinput", env=env)
+        migrate(env)
         yield env
 
 

@@ -6,14 +6,14 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tests.e2e.servers import Server, manage, production_env, register_and_login, serve
+from tests.e2e.servers import Server, manage, migrate, production_env, register_and_login, serve
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     tmp_path = tmp_path_factory.mktemp("production")
     env = production_env(tmp_path)
-    manage("migrate", "--noinput", env=env)
+    migrate(env)
     manage("collectstatic", "--noinput", env=env)
     return env
 

@@ -20,7 +20,7 @@ from tests.e2e.servers import (
     REDIS_URL,
     Server,
     connections_to,
-    manage,
+    migrate,
     needs_postgres_and_redis,
     postgres_database,
     production_env,
@@ -37,7 +37,7 @@ def shared_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
     tmp_path = tmp_path_factory.mktemp("realtime")
     with postgres_database(DATABASE_URL) as database_url:
         env = production_env(tmp_path, DATABASE_URL=database_url, REDIS_URL=REDIS_URL)
-        manage("migrate", "--noinput", env=env)
+        migrate(env)
         yield env
 
 
@@ -161,7 +161,7 @@ def embedded_daphne(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server
     """daphne alone on SQLite (and, in CI's second pass, Redis): HTTP and WebSocket."""
     tmp_path = tmp_path_factory.mktemp("embedded")
     env = production_env(tmp_path)
-    manage("migrate", "--noinput", env=env)
+    migrate(env)
     with serve("daphne", env, tmp_path) as server:
         yield server
 

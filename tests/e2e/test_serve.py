@@ -25,7 +25,7 @@ from tests.e2e.servers import (
     BIN,
     Server,
     free_port,
-    manage,
+    migrate,
     production_env,
     register_and_login,
     wait_until_healthy,
@@ -80,7 +80,7 @@ def make_serve(tmp_path: Path) -> Iterator[Serving]:
         tmp_path, REDIS_URL=REDIS_URL, HOST="127.0.0.1", **{k: str(v) for k, v in ports.items()}
     )
     env["BIN"] = str(BIN)
-    manage("migrate", "--noinput", env=env)
+    migrate(env)
     log_path = tmp_path / "serve.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(

@@ -10,7 +10,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from tests.e2e.servers import Server, manage, production_env, register_and_login, serve
+from tests.e2e.servers import Server, migrate, production_env, register_and_login, serve
 
 MESSAGE_TOO_BIG = 4413
 FLOODING = 4429
@@ -20,7 +20,7 @@ FLOODING = 4429
 def daphne(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp_path = tmp_path_factory.mktemp("socket-frames")
     env = production_env(tmp_path)
-    manage("migrate", "--noinput", env=env)
+    migrate(env)
     with serve("daphne", env, tmp_path) as server:
         yield server
 

@@ -20,7 +20,7 @@ import requests
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from tests.e2e.servers import Server, manage, production_env, serve
+from tests.e2e.servers import Server, migrate, production_env, serve
 
 UPLOAD_MAX_BYTES = 100_000
 LIMIT = UPLOAD_MAX_BYTES + 1024 * 1024
@@ -32,7 +32,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     env = production_env(
         tmp_path_factory.mktemp("socket-http"), UPLOAD_MAX_BYTES=str(UPLOAD_MAX_BYTES)
     )
-    manage("migrate", "--noinput", env=env)
+    migrate(env)
     return env
 
 

@@ -34,7 +34,7 @@ from tests.e2e.servers import (
     DATABASE_URL,
     REDIS_URL,
     Server,
-    manage,
+    migrate,
     postgres_database,
     production_env,
     register_and_login,
@@ -87,7 +87,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
             REDIS_URL=REDIS_URL,
             LOG_LEVEL="INFO",
         )
-        manage("migrate", "--noinput", env=env)
+        migrate(env)
         yield env
 
 

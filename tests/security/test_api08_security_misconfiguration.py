@@ -21,7 +21,7 @@ from rest_framework.test import APIClient
 from websockets.sync.client import connect as ws_connect
 
 from taskmanager.settings import BASE_DIR
-from tests.e2e.servers import Server, manage, production_env, serve
+from tests.e2e.servers import Server, migrate, production_env, serve
 from tests.security.helpers import operations
 
 # What .ci/run gives `check --deploy`. The check opens no connection, so unreachable
@@ -260,7 +260,7 @@ def test_no_response_announces_its_software(member_client):
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Server]]:
     tmp_path = tmp_path_factory.mktemp("api08")
     env = production_env(tmp_path)
-    manage("migrate", "--noinput", env=env)
+    migrate(env)
     with (
         serve("gunicorn", env, tmp_path, workers=1) as gunicorn,
         serve("daphne", env, tmp_path) as daphne,
