@@ -66,7 +66,7 @@ class StrictFieldsMixin(serializers.Serializer):
 
     def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
         # DRF deep-copies the declared fields for each instance, and their arguments
-        # with them. Those no field changes are shared: about a third of the copy.
+        # with them. Those no field changes are shared: about a quarter of the copy.
         return copy.deepcopy(self._declared_fields, _shared_arguments(type(self)))
 
     def _refused_fields(self, data: Any) -> dict[str, list[str]]:

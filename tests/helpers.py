@@ -5,6 +5,8 @@ Fixtures live in tests/conftest.py; helpers used by one folder only live in that
 folder's `helpers.py`.
 """
 
+import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -41,6 +43,28 @@ FILE_SHAPE = {"id", "name", "size", "content_type", "sha256", "task", "created_a
 
 Tokens = dict[str, Any]
 Login = Callable[..., Tokens]
+
+
+# --- concurrency (PostgreSQL) ----------------------------------------------------------
+
+
+def waits_for_advisory_lock(thread: threading.Thread, timeout: float = 30) -> bool:
+    """Whether a session comes to wait for an advisory lock while `thread` runs (False
+    once it ends without having waited, or after `timeout`)."""
+    from django.db import connections
+
+    deadline = time.monotonic() + timeout
+    with connections["default"].cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            )
+            if cursor.fetchone()[0]:
+                return True
+            if not thread.is_alive():
+                return False
+            time.sleep(0.05)
+    return False
 
 
 # --- errors ---------------------------------------------------------------------------

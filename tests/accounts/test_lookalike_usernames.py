@@ -2,12 +2,11 @@
 refuses a name that mixes scripts or whose TR39 skeleton is another account's."""
 
 import threading
-import time
 from urllib.parse import urlencode
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 
@@ -15,7 +14,13 @@ from accounts import services, usernames
 from accounts.models import User
 from taskmanager.exceptions import DomainValidationError
 from tests.factories import PASSWORD, UserFactory
-from tests.helpers import LOGIN_URL, ME_URL, assert_error, assert_field_error
+from tests.helpers import (
+    LOGIN_URL,
+    ME_URL,
+    assert_error,
+    assert_field_error,
+    waits_for_advisory_lock,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -433,14 +438,7 @@ def test_of_two_concurrent_look_alike_registrations_only_the_first_gets_in():
     assert first_inserted.wait(30)
     threads[1].start()
     # Until the second waits for the first's lock (or, without one, is done).
-    with connections["default"].cursor() as cursor:
-        for _ in range(300):
-            cursor.execute(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-            )
-            if cursor.fetchone()[0] or not threads[1].is_alive():
-                break
-            time.sleep(0.1)
+    waits_for_advisory_lock(threads[1])
     release.set()
     for thread in threads:
         thread.join(30)

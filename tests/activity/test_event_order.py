@@ -3,7 +3,6 @@
 before it. A single event takes the lock in its insert's own statement."""
 
 import threading
-import time
 
 import pytest
 from django.db import connection, connections, transaction
@@ -11,6 +10,7 @@ from django.test.utils import CaptureQueriesContext
 
 from activity import services
 from activity.models import Event
+from tests.helpers import waits_for_advisory_lock
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="the ordering lock is PostgreSQL's"
@@ -57,16 +57,7 @@ def test_an_event_waiting_for_the_lock_has_no_id_yet() -> None:
     threads[0].start()
     assert held.wait(30)
     threads[1].start()
-    waiting = False
-    with connections["default"].cursor() as cursor:
-        for _ in range(300):
-            cursor.execute(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-            )
-            waiting = bool(cursor.fetchone()[0])
-            if waiting or not threads[1].is_alive():
-                break
-            time.sleep(0.05)
+    waiting = waits_for_advisory_lock(threads[1])
     # While the second insert waits for the lock, it has drawn no id: one drawn
     # before could be committed after a greater one.
     drawn_while_waiting = _last_drawn_id()

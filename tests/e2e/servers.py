@@ -81,13 +81,13 @@ def migrate(env: Mapping[str, str]) -> None:
             return
     elif DATABASE_URL.startswith("postgres") and _server_of(url) == _server_of(DATABASE_URL):
         name = url.rsplit("/", 1)[1]
-        with _admin_connection(url) as admin:
+        with connect(url, autocommit=True) as admin:
             tables = admin.execute(
                 "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
             ).fetchone()
         if tables == (0,):
             template = _template("postgres", env)
-            with _admin_connection(DATABASE_URL) as admin:
+            with connect(DATABASE_URL, autocommit=True) as admin:
                 admin.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(name)))
                 admin.execute(
                     sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
@@ -114,7 +114,7 @@ def _template(kind: str, env: Mapping[str, str]) -> str:
                 database.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         else:
             template = f"e2e_template_{uuid.uuid4().hex[:12]}"
-            with _admin_connection(DATABASE_URL) as admin:
+            with connect(DATABASE_URL, autocommit=True) as admin:
                 admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(template)))
             atexit.register(_drop_database, template)
             url = DATABASE_URL.rsplit("/", 1)[0] + "/" + template
@@ -124,7 +124,7 @@ def _template(kind: str, env: Mapping[str, str]) -> str:
 
 
 def _drop_database(name: str) -> None:
-    with _admin_connection(DATABASE_URL) as admin:
+    with connect(DATABASE_URL, autocommit=True) as admin:
         admin.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
@@ -135,15 +135,18 @@ def _server_of(url: str) -> tuple[Any, ...]:
     return (config["HOST"] or "127.0.0.1", int(config["PORT"] or 5432), config["USER"])
 
 
-def _admin_connection(url: str) -> psycopg.Connection[Any]:
+def connect(
+    url: str, *, dbname: str | None = None, autocommit: bool = False
+) -> psycopg.Connection[Any]:
+    """A connection to the database of `url`, or to `dbname` on its server."""
     config = environ.Env.db_url_config(url)
     return psycopg.connect(
         host=config["HOST"] or "127.0.0.1",
         port=int(config["PORT"] or 5432),
         user=config["USER"],
         password=config["PASSWORD"] or None,
-        dbname=config["NAME"],
-        autocommit=True,
+        dbname=dbname or config["NAME"],
+        autocommit=autocommit,
     )
 
 
@@ -249,7 +252,7 @@ def production_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 def postgres_database(url: str) -> Iterator[str]:
     """A new, empty database on the server of `url` (dropped afterwards); its URL."""
     name = f"e2e_{uuid.uuid4().hex[:12]}"
-    with _admin_connection(url) as admin:
+    with connect(url, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         try:
             yield url.rsplit("/", 1)[0] + "/" + name
@@ -276,16 +279,10 @@ def migrated_env(tmp_path: Path, **extra: str) -> Iterator[dict[str, str]]:
 
 def connections_to(database_url: str) -> int:
     """How many server connections are open to the database of `database_url`."""
-    config = environ.Env.db_url_config(database_url)
-    with psycopg.connect(
-        host=config["HOST"] or "127.0.0.1",
-        port=int(config["PORT"] or 5432),
-        user=config["USER"],
-        password=config["PASSWORD"] or None,
-        dbname="postgres",
-    ) as conn:
+    name = environ.Env.db_url_config(database_url)["NAME"]
+    with connect(database_url, dbname="postgres") as conn:
         row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", [config["NAME"]]
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", [name]
         ).fetchone()
     return int(row[0]) if row else 0
 

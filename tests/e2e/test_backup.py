@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import environ
-import psycopg
 import pytest
 import requests
 from psycopg import sql
@@ -26,6 +24,7 @@ from taskmanager.settings import BASE_DIR
 from tests.e2e.servers import (
     PASSWORD,
     Server,
+    connect,
     migrate,
     postgres_database,
     production_env,
@@ -178,17 +177,6 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Source]:
         assert backed_up.returncode == 0, backed_up.stderr
         assert backed_up.stdout.strip() == str(result.backup)
         yield result
-
-
-def connect(database_url: str) -> psycopg.Connection:
-    config = environ.Env.db_url_config(database_url)
-    return psycopg.connect(
-        host=config["HOST"] or "127.0.0.1",
-        port=int(config["PORT"] or 5432),
-        user=config["USER"],
-        password=config["PASSWORD"] or None,
-        dbname=config["NAME"],
-    )
 
 
 def contents(database_url: str) -> dict[str, Any]:
