@@ -106,3 +106,27 @@ def test_a_task_due_in_the_future_is_not_overdue(member_client, member, future):
     TaskFactory(owner=member, status="pending", due_date=future)
 
     assert stats(member_client)["overdue"] == 0
+
+
+def test_the_next_change_of_the_overdue_count_is_the_soonest_open_tasks_due_date(member):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tasks.models import Task
+    from tasks.selectors import task_statistics
+
+    now = timezone.now()
+    soon, later = now + timedelta(minutes=5), now + timedelta(hours=2)
+    # A completed task never becomes overdue: its due date changes nothing.
+    TaskFactory(owner=member, status="completed", priority="low", due_date=soon)
+    TaskFactory(owner=member, status="pending", priority="low", due_date=later)
+    TaskFactory(owner=member, status="in_progress", priority="high", due_date=later)
+    TaskFactory(owner=member, status="pending", priority="high", due_date=now - timedelta(days=1))
+
+    figures, next_due = task_statistics(Task.objects.filter(owner=member))
+
+    assert next_due == later
+    assert figures["overdue"] == 1
+    assert figures["by_status"] == {"pending": 2, "in_progress": 1, "completed": 1}
+    assert figures["by_priority"] == {"low": 2, "medium": 0, "high": 2}
