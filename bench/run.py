@@ -217,10 +217,18 @@ def gunicorn_command(app: str, port: int) -> list[str]:
 
 # The socket server of the WebSocket scenarios (issue 26): uvicorn as scripts/serve
 # runs it (realtime.socket_server); for bench/sockets.py's comparison, "daphne" is
-# realtime.server, "uvicorn-asyncio" the same uvicorn on asyncio's loop, and
+# realtime.server, "uvicorn-unframed" uvicorn's own sans-I/O protocol (each frame
+# framed per socket), "uvicorn-asyncio" the production one on asyncio's loop, and
 # "uvicorn-wsproto" and "uvicorn-websockets" uvicorn's other WebSocket protocols.
 SOCKET_SERVER_NAME = os.environ.get("BENCH_SOCKET_SERVER", "uvicorn")
-SOCKET_SERVERS = ("uvicorn", "daphne", "uvicorn-asyncio", "uvicorn-wsproto", "uvicorn-websockets")
+SOCKET_SERVERS = (
+    "uvicorn",
+    "daphne",
+    "uvicorn-unframed",
+    "uvicorn-asyncio",
+    "uvicorn-wsproto",
+    "uvicorn-websockets",
+)
 # The listener's sockets are split over this many processes (bench/ws_fanout.py).
 WS_LISTENER_PROCESSES = 2
 # Issue 26: 2,000 sockets x 10 events/s on one socket process (p99 ≤ 100 ms, a frame
@@ -251,6 +259,7 @@ def socket_command(port: int, server: str = SOCKET_SERVER_NAME, workers: int = 1
         ]
     variants = {
         "uvicorn": [],
+        "uvicorn-unframed": ["--ws", "websockets-sansio"],
         "uvicorn-asyncio": ["--loop", "asyncio"],
         "uvicorn-wsproto": ["--ws", "wsproto"],
         "uvicorn-websockets": ["--ws", "websockets"],

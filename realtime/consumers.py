@@ -32,6 +32,7 @@ from realtime.authentication import (
     identity_watch,
 )
 from realtime.fanout import local_fanout
+from realtime.frames import send_message
 from taskmanager.metrics import WEBSOCKETS_OPEN
 
 # Close codes are the application's own (4000-4999, after the HTTP status): daphne's
@@ -441,8 +442,9 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
 
     # Events.
 
-    async def deliver(self, event_id: int, text: str) -> None:
-        """An event of one of this socket's audience keys, JSON-encoded (realtime.fanout).
+    async def deliver(self, event_id: int, text: str, frame: bytes | None = None) -> None:
+        """An event of one of this socket's audience keys, JSON-encoded, and its frame
+        when the fan-out framed it (realtime.fanout, realtime.frames).
 
         Called for every socket of the process for every event: the frame goes to the
         server's `send` itself (`write`), not through Channels' two `send` wrappers,
@@ -455,7 +457,7 @@ class TaskEventConsumer(AsyncWebsocketConsumer):
                 self.held.append((event_id, text))
             return
         if self.sent.add_new(event_id):
-            self.write({"type": "websocket.send", "text": text})
+            self.write(send_message(text, frame))
 
     def write(self, message: dict[str, Any]) -> None:
         """Hand a frame to the server without waiting for the client.

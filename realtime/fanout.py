@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from activity import kinds
 from realtime.authentication import identity_watch
+from realtime.frames import text_frame
 from realtime.loops import PerLoop
 from taskmanager.metrics import TASK_EVENTS_MISSED
 
@@ -48,7 +49,7 @@ SOCKETS_PER_TURN = 32
 class Recipient(Protocol):
     """A socket that events can be handed to (realtime.consumers.TaskEventConsumer)."""
 
-    async def deliver(self, event_id: int, text: str) -> None: ...
+    async def deliver(self, event_id: int, text: str, frame: bytes | None = None) -> None: ...
 
     async def catch_up(self, after: int) -> None: ...
 
@@ -182,9 +183,10 @@ class LocalFanout:
             logger.warning("task events: event %s could not be encoded; dropped", event_id)
             return
         recipients = self.recipients(groups)
+        frame = text_frame(text) if recipients else None
         for handed, recipient in enumerate(recipients, 1):
             try:
-                await recipient.deliver(event_id, text)
+                await recipient.deliver(event_id, text, frame)
             except Exception:
                 # One socket's failure must not keep the event from the others.
                 logger.exception("task event %s not delivered to a socket", event_id)

@@ -26,6 +26,14 @@ import tempfile
 from typing import Any
 
 APPLICATION = "taskmanager.asgi:socket_application"
+# uvicorn's sans-I/O websockets protocol, writing each event's frame as the fan-out
+# framed it once for all sockets (realtime.socket_protocol); the others for comparison.
+WS_PROTOCOLS = {
+    "framed": "realtime.socket_protocol:FramedEventsProtocol",
+    "websockets-sansio": "websockets-sansio",
+    "websockets": "websockets",
+    "wsproto": "wsproto",
+}
 # The largest WebSocket message read (a server's default is 1 MiB or more): the
 # consumer takes 4,096 characters (realtime.consumers.MAX_MESSAGE_CHARS), at most 4
 # bytes each in UTF-8.
@@ -51,7 +59,7 @@ def uvicorn_settings(
     workers: int,
     forwarded_allow_ips: str,
     loop: str = "uvloop",
-    ws: str = "websockets-sansio",
+    ws: str = "framed",
 ) -> dict[str, Any]:
     """The keyword arguments of uvicorn.run for the socket process."""
     return {
@@ -60,7 +68,7 @@ def uvicorn_settings(
         "workers": workers,
         # websockets' sans-I/O protocol: the cheapest frame of uvicorn's three, and
         # uvloop's transports under it (docs/decisions/socket-server.md).
-        "ws": ws,
+        "ws": WS_PROTOCOLS[ws],
         "http": "httptools",
         "loop": loop,
         "ws_max_size": WEBSOCKET_MAX_MESSAGE_BYTES,
@@ -108,8 +116,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--ws",
-        choices=("websockets-sansio", "websockets", "wsproto"),
-        default="websockets-sansio",
+        choices=tuple(WS_PROTOCOLS),
+        default="framed",
         help="uvicorn's WebSocket protocol (the others for comparison: bench/sockets.py)",
     )
     args = parser.parse_args(argv)

@@ -42,7 +42,7 @@ async def test_a_process_that_stops_and_starts_receiving_keeps_no_dead_buffers()
     layer = get_channel_layer()
 
     class SlowSocket:
-        async def deliver(self, event_id: int, text: str) -> None:
+        async def deliver(self, event_id: int, text: str, frame: bytes | None = None) -> None:
             await asyncio.sleep(0.2)
 
         async def events_lost(self) -> None:

@@ -56,7 +56,7 @@ def test_the_socket_process_keeps_daphnes_limits():
     assert (PING_INTERVAL, PING_TIMEOUT) == (20, 30)
     assert settings["proxy_headers"] is True
     assert settings["access_log"] is False
-    assert settings["ws"] == "websockets-sansio"
+    assert settings["ws"] == "realtime.socket_protocol:FramedEventsProtocol"
     assert settings["ws_per_message_deflate"] is False
     assert settings["workers"] == 2
 
