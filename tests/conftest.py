@@ -46,6 +46,9 @@ def _static_files_without_collectstatic() -> Iterator[None]:
         yield
 
 
+SCAN_KEYS_A_ROUND_TRIP = 10_000
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache() -> Iterator[None]:
     """Each test gets its own cache key space, also on a Redis shared by xdist workers."""
@@ -54,7 +57,9 @@ def _isolated_cache() -> Iterator[None]:
     with override_settings(CACHES=caches):
         yield
         if hasattr(cache, "delete_pattern"):
-            cache.delete_pattern("*")
+            # SCAN walks the whole Redis, every worker's keys: 10 a round trip (the
+            # default) made it dozens of round trips a test.
+            cache.delete_pattern("*", itersize=SCAN_KEYS_A_ROUND_TRIP)
         else:
             cache.clear()
 
