@@ -3,7 +3,6 @@ event arrives there once and goes to the local sockets of its audience only; the
 identities are checked together (realtime.authentication.IdentityWatch)."""
 
 import asyncio
-import json
 import logging
 from typing import Any
 
@@ -16,7 +15,6 @@ import realtime.authentication
 from accounts import auth_cache
 from realtime import consumers, fanout
 from realtime.authentication import identity_watch
-from realtime.frames import FRAME_KEY, text_frame
 from tasks.models import Task
 from tasks.services import task_create, task_update, tasks_bulk_update
 from tests.factories import TaskFactory
@@ -208,46 +206,6 @@ async def test_the_frames_of_an_event_leave_while_it_is_still_handed_to_other_so
     seen = [turn for _, turn in handed]
     per_turn = [seen.count(turn) for turn in sorted(set(seen))]
     assert per_turn == [fanout.SOCKETS_PER_TURN] * 3 + [1]
-
-
-async def test_an_event_is_framed_once_and_every_socket_gets_that_frame_with_its_text():
-    """The socket server writes the frame as it is (realtime.socket_protocol): it must
-    be the frame of the very text every socket is handed."""
-    handed: list[tuple[str, bytes | None]] = []
-
-    class Socket:
-        async def deliver(self, event_id: int, text: str, frame: bytes | None = None) -> None:
-            handed.append((text, frame))
-
-    receiver = fanout.LocalFanout()
-    receiver._members[ALL_TASKS] = {Socket() for _ in range(3)}
-    await receiver._dispatch(layer_message(7))
-
-    texts = {text for text, _ in handed}
-    assert len(handed) == 3 and len(texts) == 1
-    (text,) = texts
-    assert json.loads(text)["event"] == 7
-    assert {frame for _, frame in handed} == {text_frame(text)}
-    # One bytes object for all: framed once, not per socket.
-    assert len({id(frame) for _, frame in handed}) == 1
-
-
-async def test_a_socket_hands_the_frame_to_the_server_beside_the_text():
-    sent: list[dict[str, Any]] = []
-
-    async def server_send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    socket_ = consumers.TaskEventConsumer()
-    socket_.base_send = server_send
-    socket_.held = None
-    await socket_.deliver(1, "event 1", text_frame("event 1"))
-    await socket_.deliver(2, "event 2")
-
-    assert sent == [
-        {"type": "websocket.send", "text": "event 1", FRAME_KEY: text_frame("event 1")},
-        {"type": "websocket.send", "text": "event 2"},
-    ]
 
 
 # The identities of a process's sockets are checked together (IdentityWatch).

@@ -1,12 +1,15 @@
-"""The socket server's protocol writes an event's frame as the fan-out framed it, and
-leaves every other message to uvicorn (realtime.socket_protocol, realtime.frames).
+"""The fan-out frames an event once and hands every socket that frame beside the text;
+the socket server's protocol writes the frame as it is, and leaves every other message
+to uvicorn (realtime.frames, realtime.fanout, realtime.socket_protocol).
 
-A real uvicorn server in the test's loop, on a free port, with a small ASGI
-application that sends what each test asks; a real `websockets` client reads it.
+The protocol's tests run a real uvicorn server in the test's loop, on a free port, with
+a small ASGI application that sends what each test asks; a real `websockets` client
+reads it.
 """
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -16,8 +19,10 @@ from websockets.asyncio.client import connect
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
+from realtime import consumers, fanout
 from realtime.frames import FRAME_KEY, send_message, text_frame
 from realtime.socket_server import WS_PROTOCOLS
+from tests.realtime.sockets import ALL_TASKS, layer_message
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -36,6 +41,46 @@ def test_a_text_frame_is_the_frame_websockets_makes_for_the_text(size):
 def test_the_message_carries_the_frame_only_when_there_is_one():
     assert send_message("a", None) == {"type": "websocket.send", "text": "a"}
     assert send_message("a", b"f") == {"type": "websocket.send", "text": "a", FRAME_KEY: b"f"}
+
+
+async def test_an_event_is_framed_once_and_every_socket_gets_that_frame_with_its_text():
+    """The socket server writes the frame as it is (realtime.socket_protocol): it must
+    be the frame of the very text every socket is handed."""
+    handed: list[tuple[str, bytes | None]] = []
+
+    class Socket:
+        async def deliver(self, event_id: int, text: str, frame: bytes | None = None) -> None:
+            handed.append((text, frame))
+
+    receiver = fanout.LocalFanout()
+    receiver._members[ALL_TASKS] = {Socket() for _ in range(3)}
+    await receiver._dispatch(layer_message(7))
+
+    texts = {text for text, _ in handed}
+    assert len(handed) == 3 and len(texts) == 1
+    (text,) = texts
+    assert json.loads(text)["event"] == 7
+    assert {frame for _, frame in handed} == {text_frame(text)}
+    # One bytes object for all: framed once, not per socket.
+    assert len({id(frame) for _, frame in handed}) == 1
+
+
+async def test_a_socket_hands_the_frame_to_the_server_beside_the_text():
+    sent: list[dict[str, Any]] = []
+
+    async def server_send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    socket_ = consumers.TaskEventConsumer()
+    socket_.base_send = server_send
+    socket_.held = None
+    await socket_.deliver(1, "event 1", text_frame("event 1"))
+    await socket_.deliver(2, "event 2")
+
+    assert sent == [
+        {"type": "websocket.send", "text": "event 1", FRAME_KEY: text_frame("event 1")},
+        {"type": "websocket.send", "text": "event 2"},
+    ]
 
 
 @contextlib.asynccontextmanager
