@@ -75,8 +75,8 @@ def task_statistics(tasks: QuerySet[Task]) -> tuple[dict[str, Any], datetime | N
         .values_list("status", "priority")
         .annotate(
             count=Count("id"),
-            late=Count("id", filter=Q(due_date__lt=now)),
-            next_due=Min("due_date", filter=Q(due_date__gte=now)),
+            overdue=Count("id", filter=overdue_q()),
+            next_due=Min("due_date", filter=Q(due_date__gte=now) & ~Q(status=Status.COMPLETED)),
         )
     )
     by_status = dict.fromkeys(Status.values, 0)
@@ -85,15 +85,13 @@ def task_statistics(tasks: QuerySet[Task]) -> tuple[dict[str, Any], datetime | N
     next_due: datetime | None = None
     for status, priority, count, late, soonest in groups:
         total += count
+        overdue += late
         if status in by_status:
             by_status[status] += count
         if priority in by_priority:
             by_priority[priority] += count
-        # Overdue and due next as `overdue_q` has them: open tasks only.
-        if status != Status.COMPLETED:
-            overdue += late
-            if soonest is not None and (next_due is None or soonest < next_due):
-                next_due = soonest
+        if soonest is not None and (next_due is None or soonest < next_due):
+            next_due = soonest
     completed = by_status[Status.COMPLETED]
     return {
         "total": total,

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import jwt
+from django.db import connections
 from rest_framework.test import APIClient
 
 from tests.files.samples import multipart, sample
@@ -51,8 +52,6 @@ Login = Callable[..., Tokens]
 def waits_for_advisory_lock(thread: threading.Thread, timeout: float = 30) -> bool:
     """Whether a session comes to wait for an advisory lock while `thread` runs (False
     once it ends without having waited, or after `timeout`)."""
-    from django.db import connections
-
     deadline = time.monotonic() + timeout
     with connections["default"].cursor() as cursor:
         while time.monotonic() < deadline:

@@ -1,7 +1,12 @@
 """GET tasks/statistics/: counts over the tasks the caller can see, on known data."""
 
-import pytest
+from datetime import timedelta
 
+import pytest
+from django.utils import timezone
+
+from tasks.models import Task
+from tasks.selectors import task_statistics
 from tests.factories import TaskFactory, UserFactory
 from tests.tasks.helpers import STATS_URL
 
@@ -109,13 +114,6 @@ def test_a_task_due_in_the_future_is_not_overdue(member_client, member, future):
 
 
 def test_the_next_change_of_the_overdue_count_is_the_soonest_open_tasks_due_date(member):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from tasks.models import Task
-    from tasks.selectors import task_statistics
-
     now = timezone.now()
     soon, later = now + timedelta(minutes=5), now + timedelta(hours=2)
     # A completed task never becomes overdue: its due date changes nothing.
