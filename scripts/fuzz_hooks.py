@@ -110,7 +110,20 @@ class _Objects:
         return bool(self.base_url and os.environ.get("FUZZ_ACCESS") and SELF_PROJECT_ID)
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
-        response = self.session.request(method, f"{self.base_url}{path}", json=body, timeout=30)
+        response = self._request(method, path, body)
+        return response.json() if response.ok and response.content else None
+
+    def _request(self, method: str, path: str, body: Any = None) -> requests.Response:
+        return self.session.request(method, f"{self.base_url}{path}", json=body, timeout=30)
+
+    def _make(self, path: str, body: Any, project: int) -> Any:
+        """POST `body` to `path` in `project`. The fuzzer may have archived the project
+        (its PATCH is an operation like any other): then it is restored and asked again,
+        where the 409 would leave the case's drawn id in place (a right 400 or 404)."""
+        response = self._request("POST", path, body)
+        if response.status_code == 409:
+            self._request("PATCH", f"/api/v1/projects/{project}/", {"is_archived": False})
+            response = self._request("POST", path, body)
         return response.json() if response.ok and response.content else None
 
     def task_project(self, task_id: Any) -> int | None:
@@ -119,12 +132,12 @@ class _Objects:
         return int(task["project"]) if task else None
 
     def task(self, project: int = SELF_PROJECT_ID) -> int | None:
-        made = self._call("POST", "/api/v1/tasks/", {"title": "Fixture", "project": project})
+        made = self._make("/api/v1/tasks/", {"title": "Fixture", "project": project}, project)
         return int(made["id"]) if made else None
 
     def label(self, project: int = SELF_PROJECT_ID) -> int | None:
         body = {"name": _unique("fixture", 50), "color": "#336699"}
-        made = self._call("POST", f"/api/v1/projects/{project}/labels/", body)
+        made = self._make(f"/api/v1/projects/{project}/labels/", body, project)
         return int(made["id"]) if made else None
 
     def relation_ids(self, task_id: Any) -> set[int]:
