@@ -1,7 +1,6 @@
 from collections.abc import Callable
 from typing import Any
 
-from django.db.models import QuerySet
 from rest_framework import pagination
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -23,10 +22,10 @@ class LimitOffsetPagination(pagination.LimitOffsetPagination):
 
     # How a view counts the whole list, if not with `queryset.count()` (the task list
     # keeps per-project counts: tasks.caching.count_by_project).
-    count_with: Callable[[QuerySet[Any]], int] | None = None
+    count_with: Callable[[Any], int] | None = None
 
     def get_count(self, queryset: Any) -> int:
-        if self.count_with is not None and isinstance(queryset, QuerySet):
+        if self.count_with is not None:
             return self.count_with(queryset)
         return int(super().get_count(queryset))
 

@@ -304,14 +304,14 @@ class _Computing(NamedTuple):
 _computing: ContextVar[_Computing | None] = ContextVar("tasks_caching_computing", default=None)
 
 
-def count_by_project(user: User, params: str, tasks: QuerySet[Any]) -> int:
-    """`tasks.count()` for a list `cached` is computing: the sum of each of the
+def count_by_project(user: User, params: str, tasks: Callable[[], QuerySet[Any]]) -> int:
+    """`tasks().count()` for a list `cached` is computing: the sum of each of the
     reader's projects' counts, each kept (for every member: it does not depend on who
     reads) under its project's counter and these filter `params`. A write in one
-    project recounts that project only."""
+    project recounts that project only. `tasks` is called only to count."""
     computing = _computing.get()
     if computing is None or computing.user_id != user.pk or computing.counters is None:
-        return tasks.count()
+        return tasks().count()
     counters = computing.counters
     keys = {pid: _count_key(pid, params) for pid in counters}
     if computing.counted == params and computing.counts.keys() >= counters.keys():
@@ -329,7 +329,8 @@ def count_by_project(user: User, params: str, tasks: QuerySet[Any]) -> int:
             stale.append(pid)
     if stale:
         rows = (
-            tasks.filter(project_id__in=stale)
+            tasks()
+            .filter(project_id__in=stale)
             .order_by()
             .values("project_id")
             .annotate(n=Count("id"))

@@ -1,6 +1,7 @@
 """A task's fields as clients see them: the one definition behind the API's task, the
 state an event records and the cached lists (which hold API output)."""
 
+from collections import namedtuple
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -55,6 +56,8 @@ STATE_COLUMNS = (
     "subtasks_completed",
     "open_blockers",
 )
+# A row of STATE_COLUMNS read without the ORM (tasks.listing).
+TaskRow = namedtuple("TaskRow", STATE_COLUMNS)  # type: ignore[misc]
 
 
 class TaskColumns(Protocol):

@@ -1,4 +1,5 @@
 import builtins
+import functools
 import re
 from collections.abc import Sequence
 from typing import Any, cast
@@ -62,7 +63,7 @@ from taskmanager.throttles import (
     ReadWriteThrottle,
     user_ident,
 )
-from tasks import caching, selectors, services
+from tasks import caching, listing, selectors, services
 from tasks.filters import TaskFilter
 from tasks.models import Task
 from tasks.permissions import TaskAccess, may_change, may_delete
@@ -137,6 +138,8 @@ def check_project_write(user: User, project: Project) -> None:
 
 # Query parameters that change which rows a list holds (not their order or page).
 _NOT_FILTERS = frozenset({"limit", "offset", "ordering", "format"})
+# A list asked with these only is the list without filters (tasks.listing).
+_PAGE_ONLY = frozenset({"limit", "offset", "format"})
 
 
 def _filter_params(request: Request) -> str:
@@ -276,19 +279,23 @@ class TaskViewSet(
 
     def _page(self) -> dict[str, Any]:
         """A page of the list, its rows read as named tuples of the columns the output
-        needs: a model per row cost a fifth of an uncached page (bench/RESULTS.md,
+        needs: a model per row cost a fifth of an uncached page, and building and
+        compiling the query of a list without filters a quarter (bench/RESULTS.md,
         issue 26)."""
-        tasks = self.filter_queryset(self.get_queryset())
-        rows = self.paginate_queryset(tasks.values_list(*STATE_COLUMNS, named=True)) or []
-        response = self.get_paginated_response([task_state(row) for row in rows])
-        return cast(dict[str, Any], response.data)
-
-    def paginate_queryset(self, queryset: QuerySet[Any]) -> "builtins.list[Any] | None":
+        user, filters = request_user(self.request), _filter_params(self.request)
+        # Built once, if at all: the list without filters needs it only to recount.
+        tasks = functools.cache(lambda: self.filter_queryset(self.get_queryset()))
+        rows: Any
+        if self.request.query_params.keys() <= _PAGE_ONLY:
+            rows = listing.UnfilteredRows(user)
+        else:
+            rows = tasks().values_list(*STATE_COLUMNS, named=True)
         paginator = self.paginator
-        if self.action == "list" and isinstance(paginator, LimitOffsetPagination):
-            user, filters = request_user(self.request), _filter_params(self.request)
-            paginator.count_with = lambda tasks: caching.count_by_project(user, filters, tasks)
-        return super().paginate_queryset(queryset)
+        if isinstance(paginator, LimitOffsetPagination):
+            paginator.count_with = lambda _: caching.count_by_project(user, filters, tasks)
+        page = self.paginate_queryset(rows) or []
+        response = self.get_paginated_response([task_state(row) for row in page])
+        return cast(dict[str, Any], response.data)
 
     @staticmethod
     def _list_is_cached(request: Request) -> bool:

@@ -1,0 +1,110 @@
+"""taskmanager.prepared: a queryset compiled once answers, with each argument, the
+rows the queryset built with that argument answers."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.db.models import Q
+
+from taskmanager.prepared import MARKERS, PreparedRows
+from tasks.models import Task
+from tests.factories import TaskFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+COLUMNS = ("id", "title", "owner_id", "assignee_id", "due_date", "created_at", "label_ids")
+
+
+def owned_by(owner_id):
+    return Task.objects.filter(owner_id=owner_id).order_by("-created_at", "-id")
+
+
+@pytest.fixture
+def people():
+    ann, bob = UserFactory(username="ann"), UserFactory(username="bob")
+    due = datetime(2031, 5, 4, 3, 2, 1, tzinfo=UTC)
+    for n in range(5):
+        TaskFactory(owner=ann, title=f"ann {n}", due_date=due + timedelta(days=n))
+    for n in range(3):
+        TaskFactory(owner=bob, title=f"bob {n}", assignee=ann if n else None)
+    return ann, bob
+
+
+@pytest.mark.parametrize(("offset", "limit"), [(0, 20), (0, 2), (2, 2), (4, 10), (9, 10)])
+def test_each_argument_gets_the_rows_its_queryset_gets(people, offset, limit):
+    prepared = PreparedRows(lambda owner_id: owned_by(owner_id).values_list(*COLUMNS), 1)
+
+    for person in people:
+        expected = list(owned_by(person.pk).values_list(*COLUMNS)[offset : offset + limit])
+        assert [tuple(row) for row in prepared.page((person.pk,), offset, limit)] == expected
+
+
+def test_values_are_converted_as_the_orm_converts_them(people):
+    ann, _ = people
+    prepared = PreparedRows(lambda owner_id: owned_by(owner_id).values_list(*COLUMNS), 1)
+
+    (row,) = prepared.page((ann.pk,), 0, 1)
+
+    assert row[4] == datetime(2031, 5, 8, 3, 2, 1, tzinfo=UTC)  # aware, in UTC
+    assert row[5].utcoffset() == timedelta(0)
+    assert row[6] == []  # JSON, decoded
+
+
+def test_the_queryset_is_built_and_compiled_once(people):
+    built = []
+
+    def build(owner_id):
+        built.append(owner_id)
+        return owned_by(owner_id).values_list("title")
+
+    prepared = PreparedRows(build, 1)
+    for person in people * 3:
+        prepared.page((person.pk,), 0, 5)
+
+    assert built == [MARKERS[0]]
+
+
+def test_an_argument_used_twice_is_given_at_both_places(people):
+    ann, bob = people
+
+    def involving(user_id, other_id):
+        mine = Q(owner_id=user_id) | Q(assignee_id=user_id)
+        return Task.objects.filter(mine, ~Q(owner_id=other_id)).order_by("id").values_list("title")
+
+    prepared = PreparedRows(involving, 2)
+
+    assert [row[0] for row in prepared.page((ann.pk, ann.pk), 0, 20)] == ["bob 1", "bob 2"]
+    assert [row[0] for row in prepared.page((ann.pk, bob.pk), 0, 20)] == [
+        f"ann {n}" for n in range(5)
+    ]
+    assert [row[0] for row in prepared.page((bob.pk, 0), 0, 20)] == ["bob 0", "bob 1", "bob 2"]
+
+
+def test_a_boolean_beside_an_argument_stays_what_it_is(people):
+    ann, _ = people
+    prepared = PreparedRows(
+        lambda owner_id: (
+            owned_by(owner_id)
+            .filter(project__is_archived=False, assignee__isnull=True)
+            .values_list("title")
+        ),
+        1,
+    )
+
+    assert len(prepared.page((ann.pk,), 0, 20)) == 5
+
+
+@pytest.mark.parametrize(
+    ("build", "arity"),
+    [
+        (lambda owner_id: Task.objects.order_by("id").values_list("id"), 1),  # unused
+        (lambda owner_id: Task.objects.filter(owner_id=owner_id).values_list("id"), 1),
+        (lambda owner_id: owned_by(owner_id).values_list("id")[:5], 1),
+        (lambda *ids: owned_by(ids[0]).values_list("id"), len(MARKERS) + 1),
+    ],
+    ids=["argument not used", "not ordered", "sliced", "too many arguments"],
+)
+def test_what_it_cannot_run_again_is_refused(build, arity):
+    with pytest.raises(ImproperlyConfigured):
+        PreparedRows(build, arity).page([1] * arity, 0, 1)
