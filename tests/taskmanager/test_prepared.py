@@ -3,11 +3,13 @@ rows the queryset built with that argument answers."""
 
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.db import connection, connections
 from django.db.models import Q
 
-from taskmanager.prepared import MARKERS, PreparedRows
+from taskmanager.prepared import MARKERS, PreparedRows, _native_timestamps
 from tasks.models import Task
 from tests.factories import TaskFactory, UserFactory
 
@@ -47,7 +49,7 @@ def test_values_are_converted_as_the_orm_converts_them(people):
     (row,) = prepared.page((ann.pk,), 0, 1)
 
     assert row[4] == datetime(2031, 5, 8, 3, 2, 1, tzinfo=UTC)  # aware, in UTC
-    assert row[5].utcoffset() == timedelta(0)
+    assert row[4].tzinfo is UTC and row[5].tzinfo is UTC
     assert row[6] == []  # JSON, decoded
 
 
@@ -108,3 +110,24 @@ def test_a_boolean_beside_an_argument_stays_what_it_is(people):
 def test_what_it_cannot_run_again_is_refused(build, arity):
     with pytest.raises(ImproperlyConfigured):
         PreparedRows(build, arity).page([1] * arity, 0, 1)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="psycopg's loaders: PostgreSQL")
+def test_timestamps_are_read_by_psycopgs_own_loader_in_a_utc_session(people):
+    ann, _ = people
+    timestamptz = psycopg.postgres.types["timestamptz"].oid
+    with connection.cursor() as cursor:
+        _native_timestamps(connections["default"], cursor.cursor)
+        loader = cursor.cursor.adapters.get_loader(timestamptz, psycopg.pq.Format.TEXT)
+        assert loader is psycopg.adapters.get_loader(timestamptz, psycopg.pq.Format.TEXT)
+
+        # In another session time zone, which Django never sets, Django's loader and
+        # what it answers: the same rows as the ORM's.
+        cursor.execute("SET TIME ZONE 'Europe/Paris'")
+        try:
+            _native_timestamps(connections["default"], cursor.cursor)
+            prepared = PreparedRows(lambda owner_id: owned_by(owner_id).values_list("due_date"), 1)
+            rows = [tuple(row) for row in prepared.page((ann.pk,), 0, 5)]
+            assert rows == list(owned_by(ann.pk).values_list("due_date")[0:5])
+        finally:
+            cursor.execute("SET TIME ZONE 'UTC'")
