@@ -13,7 +13,7 @@ that they answer the same rows.
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -28,9 +28,15 @@ _TIMESTAMPTZ_LOADER = psycopg.adapters.get_loader(
     psycopg.postgres.types["timestamptz"].oid, psycopg.pq.Format.TEXT
 )
 
-# Integers no row's id or count can be (ids are positive): where one of these is found
-# among the compiled parameters, the caller's argument goes.
-MARKERS = tuple(-7_350_000_000_000_000 - n for n in range(8))
+# Values no argument takes (ids are positive; no task is due in 1901): where the
+# marker of an argument is found among the compiled parameters, its value goes.
+MAX_ARGUMENTS = 8
+_MARKERS: dict[type, tuple[Any, ...]] = {
+    int: tuple(-7_350_000_000_000_000 - n for n in range(MAX_ARGUMENTS)),
+    datetime: tuple(
+        datetime(1901, 2, 3, 4, 5, 6, 7_000 + n, tzinfo=UTC) for n in range(MAX_ARGUMENTS)
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -39,70 +45,109 @@ class _Compiled:
     params: tuple[Any, ...]
     # For each argument, the positions of its marker among the parameters.
     slots: tuple[tuple[int, ...], ...]
+    ordered: bool
     compiler: SQLCompiler
     converters: dict[int, Any]
 
 
 class PreparedRows:
-    """Rows of `build(*args)`, a queryset of `values_list` tuples, a page at a time.
+    """Rows of `build(*args)`, a queryset of `values_list` tuples: all of them
+    (`rows`), or a page of an ordered one (`page`).
 
-    `build` takes integer arguments only, each used by the queryset as a value (a
-    filter's operand), never to choose its shape: a value that changed the SQL's text
-    would be run with the text compiled for the marker. The page's LIMIT and OFFSET are
-    parameters added after the compiled SQL, which must end in its ORDER BY.
+    `arguments` are the types of `build`'s arguments: `int` or an aware `datetime`,
+    each used by the queryset as a value (a filter's operand), never to choose its
+    shape: a value that changed the SQL's text would be run with the text compiled
+    for the marker. A page's LIMIT and OFFSET are parameters added after the compiled
+    SQL, which then ends in its ORDER BY.
     """
 
-    def __init__(self, build: Callable[..., QuerySet[Any]], arity: int) -> None:
-        if arity > len(MARKERS):
-            raise ImproperlyConfigured(f"At most {len(MARKERS)} arguments.")
+    def __init__(self, build: Callable[..., QuerySet[Any]], arguments: Sequence[type]) -> None:
+        if len(arguments) > MAX_ARGUMENTS or not set(arguments) <= _MARKERS.keys():
+            raise ImproperlyConfigured(f"At most {MAX_ARGUMENTS} arguments, ints or datetimes.")
         self._build = build
-        self._arity = arity
+        self._arguments = tuple(arguments)
         # Per connection object: Django's are per thread, and converters are bound to
         # their connection's operations.
         self._compiled: weakref.WeakKeyDictionary[BaseDatabaseWrapper, _Compiled] = (
             weakref.WeakKeyDictionary()
         )
 
+    def rows(self, args: Sequence[Any], using: str = DEFAULT_DB_ALIAS) -> list[Sequence[Any]]:
+        connection = connections[using]
+        compiled = self._compiled_for(connection, using)
+        return self._run(
+            connection, compiled, compiled.sql, self._params(connection, compiled, args)
+        )
+
     def page(
-        self, args: Sequence[int], offset: int, limit: int, using: str = DEFAULT_DB_ALIAS
+        self, args: Sequence[Any], offset: int, limit: int, using: str = DEFAULT_DB_ALIAS
     ) -> list[Sequence[Any]]:
         connection = connections[using]
-        compiled = self._compiled.get(connection)
-        if compiled is None:
-            compiled = self._compiled[connection] = self._compile(connection, using)
+        compiled = self._compiled_for(connection, using)
+        if not compiled.ordered:
+            raise ImproperlyConfigured("A page of an unordered queryset.")
+        params = [*self._params(connection, compiled, args), limit, offset]
+        return self._run(connection, compiled, f"{compiled.sql} LIMIT %s OFFSET %s", params)
+
+    def _params(
+        self, connection: BaseDatabaseWrapper, compiled: _Compiled, args: Sequence[Any]
+    ) -> list[Any]:
         params = list(compiled.params)
-        for slot, value in zip(compiled.slots, args, strict=True):
+        for slot, kind, value in zip(compiled.slots, self._arguments, args, strict=True):
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise TypeError(f"{value!r} is not a {kind.__name__}.")
+            adapted = _adapt(connection, value)
             for position in slot:
-                params[position] = value
-        params += [limit, offset]
+                params[position] = adapted
+        return params
+
+    @staticmethod
+    def _run(
+        connection: BaseDatabaseWrapper, compiled: _Compiled, sql: str, params: list[Any]
+    ) -> list[Sequence[Any]]:
         with connection.cursor() as cursor:
             _native_timestamps(connection, cursor.cursor)
-            cursor.execute(compiled.sql, params)
+            cursor.execute(sql, params)
             rows = cursor.fetchall()
         if compiled.converters:
             return list(compiled.compiler.apply_converters(rows, compiled.converters))
         return rows
 
+    def _compiled_for(self, connection: BaseDatabaseWrapper, using: str) -> _Compiled:
+        compiled = self._compiled.get(connection)
+        if compiled is None:
+            compiled = self._compiled[connection] = self._compile(connection, using)
+        return compiled
+
     def _compile(self, connection: BaseDatabaseWrapper, using: str) -> _Compiled:
-        markers = MARKERS[: self._arity]
+        markers = [_MARKERS[kind][i] for i, kind in enumerate(self._arguments)]
         queryset = self._build(*markers)
         compiler = queryset.query.get_compiler(using=using)
         sql, params = compiler.as_sql()
-        if compiler.query.is_sliced or not compiler.query.order_by:
-            raise ImproperlyConfigured("The queryset must be ordered and not sliced.")
+        if compiler.query.is_sliced:
+            raise ImproperlyConfigured("The queryset must not be sliced.")
         slots = tuple(
-            tuple(i for i, param in enumerate(params) if _is(param, marker)) for marker in markers
+            tuple(i for i, param in enumerate(params) if _is(param, _adapt(connection, marker)))
+            for marker in markers
         )
         if not all(slots):
             raise ImproperlyConfigured("An argument is not a parameter of the SQL.")
         expressions = [column for column, _, _ in compiler.select]
         return _Compiled(
-            sql=f"{sql} LIMIT %s OFFSET %s",
+            sql=sql,
             params=tuple(params),
             slots=slots,
+            ordered=bool(compiler.query.order_by),
             compiler=compiler,
             converters=compiler.get_converters(expressions),
         )
+
+
+def _adapt(connection: BaseDatabaseWrapper, value: Any) -> Any:
+    """`value` as Django passes it to the database in a lookup."""
+    if isinstance(value, datetime):
+        return connection.ops.adapt_datetimefield_value(value)
+    return value
 
 
 def _native_timestamps(connection: BaseDatabaseWrapper, cursor: Any) -> None:
@@ -116,6 +161,6 @@ def _native_timestamps(connection: BaseDatabaseWrapper, cursor: Any) -> None:
         cursor.adapters.register_loader("timestamptz", _TIMESTAMPTZ_LOADER)
 
 
-def _is(param: Any, marker: int) -> bool:
-    # `True == 1`: only an int that is not a bool can be a marker.
-    return type(param) is int and param == marker
+def _is(param: Any, marker: Any) -> bool:
+    # `True == 1`: only a value of the marker's own type can be one.
+    return type(param) is type(marker) and param == marker

@@ -1,23 +1,40 @@
-"""The task list's rows when no filter is given, as most list requests ask: the
-SQL compiled once per connection (taskmanager.prepared) from the querysets the
-filtered path builds, and run with the reader's id."""
+"""The task list's rows and the statistics' groups when no filter is given, as most
+requests ask: the SQL compiled once per connection (taskmanager.prepared) from the
+querysets the filtered path builds, and run with the reader's id (and the time)."""
 
+from datetime import datetime
 from typing import Any
 
 from accounts.models import User
 from taskmanager.prepared import PreparedRows
 from tasks.filters import TaskFilter
-from tasks.selectors import every_task, sees_every_task, tasks_of_member
+from tasks.selectors import every_task, sees_every_task, statistics_query, tasks_of_member
 from tasks.state import STATE_COLUMNS, TaskRow
 
 
 def _unfiltered(tasks: Any) -> Any:
     # What the filter backend answers for a request without filters.
-    return TaskFilter(queryset=tasks).qs.values_list(*STATE_COLUMNS)
+    return TaskFilter(queryset=tasks).qs
 
 
-_OF_MEMBER = PreparedRows(lambda user_id: _unfiltered(tasks_of_member(user_id)), arity=1)
-_EVERY_TASK = PreparedRows(lambda: _unfiltered(every_task()), arity=0)
+_OF_MEMBER = PreparedRows(
+    lambda user_id: _unfiltered(tasks_of_member(user_id)).values_list(*STATE_COLUMNS), [int]
+)
+_EVERY_TASK = PreparedRows(lambda: _unfiltered(every_task()).values_list(*STATE_COLUMNS), [])
+_STATISTICS_OF_MEMBER = PreparedRows(
+    lambda user_id, now: statistics_query(_unfiltered(tasks_of_member(user_id)), now),
+    [int, datetime],
+)
+_STATISTICS_OF_EVERY_TASK = PreparedRows(
+    lambda now: statistics_query(_unfiltered(every_task()), now), [datetime]
+)
+
+
+def unfiltered_statistics(user: User, now: datetime) -> list[Any]:
+    """`statistics_query`'s rows of the tasks `user` counts without filters."""
+    if sees_every_task(user):
+        return _STATISTICS_OF_EVERY_TASK.rows((now,))
+    return _STATISTICS_OF_MEMBER.rows((user.pk, now))
 
 
 class UnfilteredRows:

@@ -1,3 +1,4 @@
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -69,28 +70,37 @@ def task_deleted_seen_by(user: User, task_id: int) -> bool:
     return events_visible_to(user).filter(subject_id=task_id, type=events.DELETED).exists()
 
 
-def overdue_q() -> Q:
-    return Q(due_date__lt=timezone.now()) & ~Q(status=Status.COMPLETED)
+def overdue_q(now: datetime | None = None) -> Q:
+    """Tasks due before `now` (the current time if None) and not completed."""
+    return Q(due_date__lt=now or timezone.now()) & ~Q(status=Status.COMPLETED)
 
 
 def task_statistics(tasks: QuerySet[Task]) -> tuple[dict[str, Any], datetime | None]:
-    """Counts by status and priority, overdue and completion rate, in one aggregate
-    query; with the moment the overdue count next changes by itself (the earliest
-    future due date of an open task), which bounds how long the figures may be cached.
+    """Counts by status and priority, overdue and completion rate; with the moment the
+    overdue count next changes by itself (the earliest future due date of an open
+    task), which bounds how long the figures may be cached."""
+    return statistics_of(statistics_query(tasks, timezone.now()))
 
-    The query groups by status and priority (at most nine rows, summed here): three
-    aggregates for Django to build rather than one per figure, the larger part of an
-    uncached request (bench/RESULTS.md)."""
-    now = timezone.now()
-    groups = (
+
+def statistics_query(tasks: QuerySet[Task], now: datetime) -> QuerySet[Any]:
+    """`tasks` grouped by status and priority (at most nine rows, summed by
+    `statistics_of`): three aggregates for Django to build rather than one per figure,
+    the larger part of an uncached request (bench/RESULTS.md). Each row: status,
+    priority, count, overdue count, earliest due date at or after `now` of an open
+    task."""
+    return (
         tasks.order_by()
         .values_list("status", "priority")
         .annotate(
             count=Count("id"),
-            overdue=Count("id", filter=overdue_q()),
+            overdue=Count("id", filter=overdue_q(now)),
             next_due=Min("due_date", filter=Q(due_date__gte=now) & ~Q(status=Status.COMPLETED)),
         )
     )
+
+
+def statistics_of(groups: Iterable[Sequence[Any]]) -> tuple[dict[str, Any], datetime | None]:
+    """The figures of `statistics_query`'s rows, and the next due date among them."""
     by_status = dict.fromkeys(Status.values, 0)
     by_priority = dict.fromkeys(Priority.values, 0)
     total = overdue = 0

@@ -1,7 +1,7 @@
 import builtins
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
 from django.conf import settings
@@ -138,8 +138,9 @@ def check_project_write(user: User, project: Project) -> None:
 
 # Query parameters that change which rows a list holds (not their order or page).
 _NOT_FILTERS = frozenset({"limit", "offset", "ordering", "format"})
-# A list asked with these only is the list without filters (tasks.listing).
+# A list (statistics) asked with these only is without filters (tasks.listing).
 _PAGE_ONLY = frozenset({"limit", "offset", "format"})
+_FORMAT_ONLY = frozenset({"format"})
 
 
 def _filter_params(request: Request) -> str:
@@ -411,8 +412,14 @@ class TaskViewSet(
     @action(detail=False, methods=["get"])
     def statistics(self, request: Request) -> Response:
         def compute() -> dict[str, Any]:
-            tasks = self.filter_queryset(self.get_queryset())
-            figures, next_due = selectors.task_statistics(tasks)
+            now = timezone.now()
+            groups: Iterable[Sequence[Any]]
+            if request.query_params.keys() <= _FORMAT_ONLY:
+                groups = listing.unfiltered_statistics(request_user(request), now)
+            else:
+                tasks = self.filter_queryset(self.get_queryset())
+                groups = selectors.statistics_query(tasks, now)
+            figures, next_due = selectors.statistics_of(groups)
             return {"figures": figures, "expires": next_due}
 
         def until_next_due(value: dict[str, Any]) -> int:

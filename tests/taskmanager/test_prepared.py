@@ -7,9 +7,9 @@ import psycopg
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, connections
-from django.db.models import Q
+from django.db.models import Count, Min, Q
 
-from taskmanager.prepared import MARKERS, PreparedRows, _native_timestamps
+from taskmanager.prepared import _MARKERS, MAX_ARGUMENTS, PreparedRows, _native_timestamps
 from tasks.models import Task
 from tests.factories import TaskFactory, UserFactory
 
@@ -35,7 +35,7 @@ def people():
 
 @pytest.mark.parametrize(("offset", "limit"), [(0, 20), (0, 2), (2, 2), (4, 10), (9, 10)])
 def test_each_argument_gets_the_rows_its_queryset_gets(people, offset, limit):
-    prepared = PreparedRows(lambda owner_id: owned_by(owner_id).values_list(*COLUMNS), 1)
+    prepared = PreparedRows(lambda owner_id: owned_by(owner_id).values_list(*COLUMNS), [int])
 
     for person in people:
         expected = list(owned_by(person.pk).values_list(*COLUMNS)[offset : offset + limit])
@@ -44,7 +44,7 @@ def test_each_argument_gets_the_rows_its_queryset_gets(people, offset, limit):
 
 def test_values_are_converted_as_the_orm_converts_them(people):
     ann, _ = people
-    prepared = PreparedRows(lambda owner_id: owned_by(owner_id).values_list(*COLUMNS), 1)
+    prepared = PreparedRows(lambda owner_id: owned_by(owner_id).values_list(*COLUMNS), [int])
 
     (row,) = prepared.page((ann.pk,), 0, 1)
 
@@ -60,11 +60,11 @@ def test_the_queryset_is_built_and_compiled_once(people):
         built.append(owner_id)
         return owned_by(owner_id).values_list("title")
 
-    prepared = PreparedRows(build, 1)
+    prepared = PreparedRows(build, [int])
     for person in people * 3:
         prepared.page((person.pk,), 0, 5)
 
-    assert built == [MARKERS[0]]
+    assert built == [_MARKERS[int][0]]
 
 
 def test_an_argument_used_twice_is_given_at_both_places(people):
@@ -74,7 +74,7 @@ def test_an_argument_used_twice_is_given_at_both_places(people):
         mine = Q(owner_id=user_id) | Q(assignee_id=user_id)
         return Task.objects.filter(mine, ~Q(owner_id=other_id)).order_by("id").values_list("title")
 
-    prepared = PreparedRows(involving, 2)
+    prepared = PreparedRows(involving, [int, int])
 
     assert [row[0] for row in prepared.page((ann.pk, ann.pk), 0, 20)] == ["bob 1", "bob 2"]
     assert [row[0] for row in prepared.page((ann.pk, bob.pk), 0, 20)] == [
@@ -91,25 +91,64 @@ def test_a_boolean_beside_an_argument_stays_what_it_is(people):
             .filter(project__is_archived=False, assignee__isnull=True)
             .values_list("title")
         ),
-        1,
+        [int],
     )
 
     assert len(prepared.page((ann.pk,), 0, 20)) == 5
 
 
 @pytest.mark.parametrize(
-    ("build", "arity"),
+    ("build", "arguments"),
     [
-        (lambda owner_id: Task.objects.order_by("id").values_list("id"), 1),  # unused
-        (lambda owner_id: Task.objects.filter(owner_id=owner_id).values_list("id"), 1),
-        (lambda owner_id: owned_by(owner_id).values_list("id")[:5], 1),
-        (lambda *ids: owned_by(ids[0]).values_list("id"), len(MARKERS) + 1),
+        (lambda owner_id: Task.objects.order_by("id").values_list("id"), [int]),  # unused
+        (lambda owner_id: Task.objects.filter(owner_id=owner_id).values_list("id"), [int]),
+        (lambda owner_id: owned_by(owner_id).values_list("id")[:5], [int]),
+        (lambda *ids: owned_by(ids[0]).values_list("id"), [int] * (MAX_ARGUMENTS + 1)),
+        (lambda title: Task.objects.filter(title=title).order_by("id").values_list("id"), [str]),
     ],
-    ids=["argument not used", "not ordered", "sliced", "too many arguments"],
+    ids=["argument not used", "a page not ordered", "sliced", "too many", "not int nor datetime"],
 )
-def test_what_it_cannot_run_again_is_refused(build, arity):
+def test_what_it_cannot_run_again_is_refused(build, arguments):
     with pytest.raises(ImproperlyConfigured):
-        PreparedRows(build, arity).page([1] * arity, 0, 1)
+        PreparedRows(build, arguments).page([1] * len(arguments), 0, 1)
+
+
+def test_an_argument_of_another_type_is_refused(people):
+    prepared = PreparedRows(lambda owner_id: owned_by(owner_id).values_list("id"), [int])
+
+    for wrong in ("1", True, 1.0, None):
+        with pytest.raises(TypeError):
+            prepared.page([wrong], 0, 1)
+
+
+@pytest.mark.parametrize("cut", [timedelta(days=-1), timedelta(days=1, hours=1), timedelta(days=9)])
+def test_a_datetime_argument_is_given_as_django_gives_one(people, cut):
+    ann, _ = people
+    moment = datetime(2031, 5, 4, 3, 2, 1, tzinfo=UTC) + cut
+
+    def due_before(owner_id, now):
+        return (
+            Task.objects.filter(owner_id=owner_id, due_date__lt=now)
+            .order_by()
+            .values_list("priority")
+            .annotate(n=Count("id"), first=Min("due_date"))
+        )
+
+    prepared = PreparedRows(due_before, [int, datetime])
+
+    for person in people:
+        expected = sorted(due_before(person.pk, moment))
+        assert sorted(tuple(row) for row in prepared.rows((person.pk, moment))) == expected
+    assert sum(n for _, n, _ in prepared.rows((ann.pk, moment))) == max(0, min(5, cut.days + 1))
+
+
+def test_rows_without_a_page_need_no_ordering(people):
+    ann, _ = people
+    prepared = PreparedRows(
+        lambda owner_id: Task.objects.filter(owner_id=owner_id).values_list("title"), [int]
+    )
+
+    assert sorted(row[0] for row in prepared.rows((ann.pk,))) == [f"ann {n}" for n in range(5)]
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="psycopg's loaders: PostgreSQL")
@@ -126,7 +165,9 @@ def test_timestamps_are_read_by_psycopgs_own_loader_in_a_utc_session(people):
         cursor.execute("SET TIME ZONE 'Europe/Paris'")
         try:
             _native_timestamps(connections["default"], cursor.cursor)
-            prepared = PreparedRows(lambda owner_id: owned_by(owner_id).values_list("due_date"), 1)
+            prepared = PreparedRows(
+                lambda owner_id: owned_by(owner_id).values_list("due_date"), [int]
+            )
             rows = [tuple(row) for row in prepared.page((ann.pk,), 0, 5)]
             assert rows == list(owned_by(ann.pk).values_list("due_date")[0:5])
         finally:

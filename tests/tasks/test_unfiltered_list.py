@@ -1,9 +1,11 @@
 """The task list without filters runs SQL compiled once (tasks.listing), with the
 reader's id: it answers what the queryset path answers, for every reader and page."""
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from taskmanager.prepared import PreparedRows
 from tasks import listing
@@ -11,6 +13,7 @@ from tasks.models import Task
 from tests.factories import TaskFactory, UserFactory
 from tests.helpers import TASKS_URL, page
 from tests.projects.helpers import archive, new_project
+from tests.tasks.helpers import STATS_URL
 
 pytestmark = pytest.mark.django_db
 
@@ -28,21 +31,33 @@ def tasks_around(member, other_member):
     for n in range(2):
         TaskFactory(owner=member, project=archived, title=f"archived {n}")
         TaskFactory(owner=other_member, title=f"otto's {n}")
+    # For the statistics: overdue, due later, and completed, in each part.
+    now = timezone.now()
+    for owner, project in ((member, None), (other_member, shared), (member, archived)):
+        for status, days in (
+            ("pending", -2),
+            ("in_progress", 3),
+            ("completed", -1),
+            ("completed", 5),
+        ):
+            due = now + timedelta(days=days)
+            TaskFactory(owner=owner, project=project, status=status, priority="high", due_date=due)
     archive(archived)
 
 
 @pytest.fixture
-def prepared_pages(monkeypatch):
-    """How many pages the prepared SQL answered."""
-    answered = []
-    page_of = PreparedRows.page
+def prepared(monkeypatch):
+    """What the prepared SQL answered: its pages (`page`) and whole results (`rows`)."""
+    calls: dict[str, list[Any]] = {"page": [], "rows": []}
+    for name, made in calls.items():
+        original = getattr(PreparedRows, name)
 
-    def counting(self: PreparedRows, *args: Any, **kwargs: Any) -> Any:
-        answered.append(args)
-        return page_of(self, *args, **kwargs)
+        def counting(self: PreparedRows, *args: Any, _run=original, _made=made, **kwargs: Any):
+            _made.append(args)
+            return _run(self, *args, **kwargs)
 
-    monkeypatch.setattr(PreparedRows, "page", counting)
-    return answered
+        monkeypatch.setattr(PreparedRows, name, counting)
+    return calls
 
 
 @pytest.mark.parametrize(
@@ -52,12 +67,12 @@ def prepared_pages(monkeypatch):
     "params", [{}, {"limit": 3}, {"limit": 3, "offset": 2}, {"offset": 6}, {"offset": 50}]
 )
 def test_the_list_without_filters_answers_what_the_filtered_path_answers(
-    request, client_name, params, tasks_around, prepared_pages
+    request, client_name, params, tasks_around, prepared
 ):
     client = request.getfixturevalue(client_name)
 
     unfiltered = page(client.get(TASKS_URL, params))
-    pages_read = len(prepared_pages)
+    pages_read = len(prepared["page"])
     # `include_archived=false` is the default: the same tasks, through the queryset.
     filtered = page(client.get(TASKS_URL, {**params, "include_archived": "false"}))
 
@@ -66,9 +81,40 @@ def test_the_list_without_filters_answers_what_the_filtered_path_answers(
     assert unfiltered["count"] > 0
     if params.get("offset", 0) < unfiltered["count"]:
         assert unfiltered["results"], "a page before the end holds tasks"
-        assert pages_read == 1 and len(prepared_pages) == 1
+        assert pages_read == 1 and len(prepared["page"]) == 1
     else:
         assert unfiltered["results"] == []
+
+
+@pytest.mark.parametrize(
+    "client_name", ["member_client", "other_member_client", "manager_client", "admin_client"]
+)
+def test_statistics_without_filters_are_what_the_filtered_path_counts(
+    request, client_name, tasks_around, prepared
+):
+    client = request.getfixturevalue(client_name)
+
+    unfiltered = client.get(STATS_URL)
+    assert len(prepared["rows"]) == 1
+    # `include_archived=false` is the default: the same tasks, through the queryset.
+    filtered = client.get(STATS_URL, {"include_archived": "false"})
+
+    assert unfiltered.status_code == filtered.status_code == 200
+    assert unfiltered.json() == filtered.json()
+    assert unfiltered.json()["total"] > 0
+    assert len(prepared["rows"]) == 1
+
+
+def test_statistics_readers_in_turn_each_count_their_own(
+    client_for, member, other_member, tasks_around
+):
+    for reader, total, overdue in ((member, 15, 2), (other_member, 9, 1), (member, 15, 2)):
+        figures = client_for(reader).get(STATS_URL).json()
+
+        visible = Task.objects.filter(project__memberships__user=reader, project__is_archived=False)
+        assert figures["total"] == visible.count() == total
+        assert figures["overdue"] == overdue
+        assert figures["by_priority"]["high"] == visible.filter(priority="high").count()
 
 
 def test_readers_in_turn_each_get_their_own_tasks(client_for, member, other_member, tasks_around):
@@ -87,13 +133,11 @@ def test_readers_in_turn_each_get_their_own_tasks(client_for, member, other_memb
     assert expected, "Mia sees tasks"
 
 
-def test_a_filter_or_an_ordering_takes_the_queryset_path(
-    member_client, tasks_around, prepared_pages
-):
+def test_a_filter_or_an_ordering_takes_the_queryset_path(member_client, tasks_around, prepared):
     for params in ({"ordering": "title"}, {"status": "pending"}, {"include_archived": "true"}):
         assert member_client.get(TASKS_URL, params).status_code == 200
 
-    assert prepared_pages == []
+    assert prepared["page"] == []
     titles = [
         t["title"] for t in page(member_client.get(TASKS_URL, {"ordering": "title"}))["results"]
     ]
