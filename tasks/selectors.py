@@ -75,13 +75,6 @@ def overdue_q(now: datetime | None = None) -> Q:
     return Q(due_date__lt=now or timezone.now()) & ~Q(status=Status.COMPLETED)
 
 
-def task_statistics(tasks: QuerySet[Task]) -> tuple[dict[str, Any], datetime | None]:
-    """Counts by status and priority, overdue and completion rate; with the moment the
-    overdue count next changes by itself (the earliest future due date of an open
-    task), which bounds how long the figures may be cached."""
-    return statistics_of(statistics_query(tasks, timezone.now()))
-
-
 def statistics_query(tasks: QuerySet[Task], now: datetime) -> QuerySet[Any]:
     """`tasks` grouped by status and priority (at most nine rows, summed by
     `statistics_of`): three aggregates for Django to build rather than one per figure,
@@ -100,7 +93,10 @@ def statistics_query(tasks: QuerySet[Task], now: datetime) -> QuerySet[Any]:
 
 
 def statistics_of(groups: Iterable[Sequence[Any]]) -> tuple[dict[str, Any], datetime | None]:
-    """The figures of `statistics_query`'s rows, and the next due date among them."""
+    """Counts by status and priority, overdue and completion rate, from
+    `statistics_query`'s rows; with the moment the overdue count next changes by itself
+    (the earliest future due date of an open task), which bounds how long the figures
+    may be cached."""
     by_status = dict.fromkeys(Status.values, 0)
     by_priority = dict.fromkeys(Priority.values, 0)
     total = overdue = 0

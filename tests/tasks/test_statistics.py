@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from tasks.models import Task
-from tasks.selectors import task_statistics
+from tasks.selectors import statistics_of, statistics_query
 from tests.factories import TaskFactory, UserFactory
 from tests.tasks.helpers import STATS_URL
 
@@ -122,7 +122,7 @@ def test_the_next_change_of_the_overdue_count_is_the_soonest_open_tasks_due_date
     TaskFactory(owner=member, status="in_progress", priority="high", due_date=later)
     TaskFactory(owner=member, status="pending", priority="high", due_date=now - timedelta(days=1))
 
-    figures, next_due = task_statistics(Task.objects.filter(owner=member))
+    figures, next_due = statistics_of(statistics_query(Task.objects.filter(owner=member), now))
 
     assert next_due == later
     assert figures["overdue"] == 1
