@@ -162,5 +162,5 @@ def _native_timestamps(connection: BaseDatabaseWrapper, cursor: Any) -> None:
 
 
 def _is(param: Any, marker: Any) -> bool:
-    # `True == 1`: only a value of the marker's own type can be one.
+    # Of the marker's own type, as Django passes it (a datetime's is a str on SQLite).
     return type(param) is type(marker) and param == marker

@@ -83,18 +83,17 @@ def test_an_argument_used_twice_is_given_at_both_places(people):
     assert [row[0] for row in prepared.page((bob.pk, 0), 0, 20)] == ["bob 0", "bob 1", "bob 2"]
 
 
-def test_a_boolean_beside_an_argument_stays_what_it_is(people):
-    ann, _ = people
+def test_the_other_parameters_stay_what_they_are(people):
+    ann, bob = people
     prepared = PreparedRows(
         lambda owner_id: (
-            owned_by(owner_id)
-            .filter(project__is_archived=False, assignee__isnull=True)
-            .values_list("title")
+            owned_by(owner_id).filter(version=1, title__startswith="ann ").values_list("title")
         ),
         [int],
     )
 
     assert len(prepared.page((ann.pk,), 0, 20)) == 5
+    assert prepared.page((bob.pk,), 0, 20) == []
 
 
 @pytest.mark.parametrize(

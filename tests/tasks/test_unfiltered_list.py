@@ -151,7 +151,7 @@ def test_the_rows_are_the_tasks_as_the_detail_writes_them(member_client, tasks_a
         assert member_client.get(f"{TASKS_URL}{task['id']}/").json() == task
 
 
-def test_the_unfiltered_page_reads_the_reader_through_one_compiled_statement(member, tasks_around):
+def test_pages_in_turn_are_the_querysets_slices(member, tasks_around):
     first = listing.UnfilteredRows(member)[0:2]
     again = listing.UnfilteredRows(member)[2:4]
 
