@@ -13,7 +13,12 @@ def can_see_every_project(user: User) -> bool:
 
 def project_ids_of(user: User) -> QuerySet[Any]:
     """The ids of the projects the user belongs to, as a subquery."""
-    return Membership.objects.filter(user_id=user.pk).values("project_id")
+    return project_ids_of_member(user.pk)
+
+
+def project_ids_of_member(user_id: int) -> QuerySet[Any]:
+    """`project_ids_of` the user `user_id`: each project once."""
+    return Membership.objects.filter(user_id=user_id).values("project_id")
 
 
 def project_ids_of_many(user_ids: Iterable[int]) -> dict[int, set[int]]:

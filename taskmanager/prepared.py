@@ -10,9 +10,11 @@ with the caller's values in those places. The queryset is the one the ORM path b
 that they answer the same rows.
 """
 
+import re
 import weakref
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +22,7 @@ import psycopg
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.utils import CursorWrapper
 from django.db.models import QuerySet
 from django.db.models.sql.compiler import SQLCompiler
 
@@ -82,6 +85,11 @@ class PreparedRows:
     def page(
         self, args: Sequence[Any], offset: int, limit: int, using: str = DEFAULT_DB_ALIAS
     ) -> list[Sequence[Any]]:
+        return self._page(args, offset, limit, using)
+
+    def _page(
+        self, args: Sequence[Any], offset: int, limit: int, using: str
+    ) -> list[Sequence[Any]]:
         connection = connections[using]
         compiled = self._compiled_for(connection, using)
         if not compiled.ordered:
@@ -92,20 +100,17 @@ class PreparedRows:
     def _params(
         self, connection: BaseDatabaseWrapper, compiled: _Compiled, args: Sequence[Any]
     ) -> list[Any]:
-        params = list(compiled.params)
-        for slot, kind, value in zip(compiled.slots, self._arguments, args, strict=True):
-            if not isinstance(value, kind) or isinstance(value, bool):
-                raise TypeError(f"{value!r} is not a {kind.__name__}.")
-            adapted = _adapt(connection, value)
-            for position in slot:
-                params[position] = adapted
-        return params
+        return _params(connection, compiled, self._arguments, args)
 
     @staticmethod
     def _run(
-        connection: BaseDatabaseWrapper, compiled: _Compiled, sql: str, params: list[Any]
+        connection: BaseDatabaseWrapper,
+        compiled: _Compiled,
+        sql: str,
+        params: list[Any],
+        prepared: bool = False,
     ) -> list[Sequence[Any]]:
-        with connection.cursor() as cursor:
+        with connection.cursor() as checked, _binding(checked, prepared) as cursor:
             _native_timestamps(connection, cursor.cursor)
             cursor.execute(sql, params)
             rows = cursor.fetchall()
@@ -120,27 +125,169 @@ class PreparedRows:
         return compiled
 
     def _compile(self, connection: BaseDatabaseWrapper, using: str) -> _Compiled:
-        markers = [_MARKERS[kind][i] for i, kind in enumerate(self._arguments)]
-        queryset = self._build(*markers)
-        compiler = queryset.query.get_compiler(using=using)
-        sql, params = compiler.as_sql()
-        if compiler.query.is_sliced:
-            raise ImproperlyConfigured("The queryset must not be sliced.")
-        slots = tuple(
-            tuple(i for i, param in enumerate(params) if _is(param, _adapt(connection, marker)))
-            for marker in markers
+        return _compile(connection, using, self._build, self._arguments)
+
+
+# The ORDER BY Django writes when each term is a selected column: their positions.
+_POSITIONAL_ORDER = re.compile(r" ORDER BY ((?:\d+ (?:ASC|DESC), )*\d+ (?:ASC|DESC))$")
+_PLACEHOLDER = re.compile(r"%%|%s")
+
+
+@dataclass(frozen=True)
+class _CompiledTop:
+    sql: str
+    groups: _Compiled
+    rows: _Compiled  # one group's rows: its one argument is the group
+
+
+class PreparedTopRows(PreparedRows):
+    """`PreparedRows` whose first pages are read group by group: for rows that fall in
+    groups (a reader's tasks in their projects), ordered as an index of each group
+    orders them (a project's tasks by creation).
+
+    `groups(*args)` is a queryset of one column, the key of each group whose rows
+    `build(*args)` holds, each once; `one_group(group)` the ordered queryset of one
+    group's rows, `group` (an int) compared with a column once. The rows of `build`
+    are those of its groups: the caller's promise, which its tests hold. On
+    PostgreSQL, a page that ends within the first `top` rows reads at most offset +
+    limit rows of each group (a LATERAL join), then the page among them: its cost is
+    set by the page and the number of groups, not by the table. A query over every
+    group at once scans the order's index across the whole table until the page is
+    full, through the rows of groups the reader is not in (bench/RESULTS.md, issue
+    26). Deeper pages, and other databases, run `build` as `PreparedRows` does.
+
+    The first pages' statement is prepared on the server (settings: one plan for every
+    reader), so its values are bound there: each parameter must take its type from
+    where it stands (an int compared with a column, a LIMIT).
+    """
+
+    def __init__(
+        self,
+        build: Callable[..., QuerySet[Any]],
+        arguments: Sequence[type],
+        *,
+        groups: Callable[..., QuerySet[Any]],
+        one_group: Callable[[int], QuerySet[Any]],
+        top: int,
+    ) -> None:
+        super().__init__(build, arguments)
+        self._groups = groups
+        self._one_group = one_group
+        self._top = top
+        self._compiled_top: weakref.WeakKeyDictionary[BaseDatabaseWrapper, _CompiledTop] = (
+            weakref.WeakKeyDictionary()
         )
-        if not all(slots):
-            raise ImproperlyConfigured("An argument is not a parameter of the SQL.")
-        expressions = [column for column, _, _ in compiler.select]
-        return _Compiled(
-            sql=sql,
-            params=tuple(params),
-            slots=slots,
-            ordered=bool(compiler.query.order_by),
-            compiler=compiler,
-            converters=compiler.get_converters(expressions),
+
+    def page(
+        self, args: Sequence[Any], offset: int, limit: int, using: str = DEFAULT_DB_ALIAS
+    ) -> list[Sequence[Any]]:
+        connection = connections[using]
+        if connection.vendor != "postgresql" or offset + limit > self._top:
+            return self._page(args, offset, limit, using)
+        compiled = self._compiled_top.get(connection)
+        if compiled is None:
+            compiled = self._compiled_top[connection] = self._compile_top(connection, using)
+        params = [
+            *_params(connection, compiled.groups, self._arguments, args),
+            *compiled.rows.params,
+            offset + limit,
+            limit,
+            offset,
+        ]
+        return self._run(connection, compiled.rows, compiled.sql, params, prepared=True)
+
+    def _compile_top(self, connection: BaseDatabaseWrapper, using: str) -> _CompiledTop:
+        groups = _compile(connection, using, self._groups, self._arguments)
+        if len(groups.compiler.select) != 1:
+            raise ImproperlyConfigured("The groups' queryset must select one column.")
+        rows = _compile(connection, using, self._one_group, [int])
+        order = _POSITIONAL_ORDER.search(rows.sql)
+        if order is None:
+            raise ImproperlyConfigured("The rows must be ordered by selected columns.")
+        (positions,) = rows.slots
+        if len(positions) != 1:
+            raise ImproperlyConfigured("The group must be compared once.")
+        (group,) = positions
+        one_group = _with_column(rows.sql, group, '"_groups"."key"')
+        # Compiled SQL and placeholders: no value is written into it.
+        sql = (
+            f'SELECT "_top".* FROM ({groups.sql}) "_groups" ("key")'  # noqa: S608
+            f' CROSS JOIN LATERAL ({one_group} LIMIT %s) "_top"'
+            f" ORDER BY {order.group(1)} LIMIT %s OFFSET %s"
         )
+        # The group is a column now: its parameter goes.
+        params = rows.params[:group] + rows.params[group + 1 :]
+        return _CompiledTop(sql=sql, groups=groups, rows=replace(rows, params=params))
+
+
+def _with_column(sql: str, position: int, column: str) -> str:
+    """`sql` with its placeholder number `position` (from 0) replaced by `column`."""
+    seen = -1
+    for found in _PLACEHOLDER.finditer(sql):
+        if found.group() == "%s":
+            seen += 1
+            if seen == position:
+                return sql[: found.start()] + column + sql[found.end() :]
+    raise ImproperlyConfigured("The SQL has fewer placeholders than its parameters.")
+
+
+def _compile(
+    connection: BaseDatabaseWrapper,
+    using: str,
+    build: Callable[..., QuerySet[Any]],
+    arguments: Sequence[type],
+) -> _Compiled:
+    markers = [_MARKERS[kind][i] for i, kind in enumerate(arguments)]
+    queryset = build(*markers)
+    compiler = queryset.query.get_compiler(using=using)
+    sql, params = compiler.as_sql()
+    if compiler.query.is_sliced:
+        raise ImproperlyConfigured("The queryset must not be sliced.")
+    slots = tuple(
+        tuple(i for i, param in enumerate(params) if _is(param, _adapt(connection, marker)))
+        for marker in markers
+    )
+    if not all(slots):
+        raise ImproperlyConfigured("An argument is not a parameter of the SQL.")
+    expressions = [column for column, _, _ in compiler.select]
+    return _Compiled(
+        sql=sql,
+        params=tuple(params),
+        slots=slots,
+        ordered=bool(compiler.query.order_by),
+        compiler=compiler,
+        converters=compiler.get_converters(expressions),
+    )
+
+
+def _params(
+    connection: BaseDatabaseWrapper,
+    compiled: _Compiled,
+    arguments: Sequence[type],
+    args: Sequence[Any],
+) -> list[Any]:
+    """The compiled parameters with each argument's value where its marker was."""
+    params = list(compiled.params)
+    for slot, kind, value in zip(compiled.slots, arguments, args, strict=True):
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise TypeError(f"{value!r} is not a {kind.__name__}.")
+        adapted = _adapt(connection, value)
+        for position in slot:
+            params[position] = adapted
+    return params
+
+
+@contextmanager
+def _binding(cursor: CursorWrapper, on_server: bool) -> Iterator[CursorWrapper]:
+    """`cursor`, or one on its connection that binds on the server, so that psycopg
+    prepares its statements (settings: `prepare_threshold`), in Django's wrapper
+    (errors, execute wrappers). Not while queries are logged (DEBUG, a test capturing
+    them): psycopg keeps no text of a prepared statement's run for the log."""
+    if not on_server or cursor.db.queries_logged:
+        yield cursor
+        return
+    with type(cursor)(psycopg.Cursor(cursor.cursor.connection), cursor.db) as server:
+        yield server
 
 
 def _adapt(connection: BaseDatabaseWrapper, value: Any) -> Any:

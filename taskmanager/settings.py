@@ -81,6 +81,15 @@ if USING_POSTGRES:
             "timeout": env_positive_int("DATABASE_POOL_TIMEOUT", 10),
         }
     _db["OPTIONS"].setdefault("connect_timeout", 5)
+    if not _db["OPTIONS"].get("server_side_binding"):
+        # Django's cursors bind on the client and prepare nothing. The statements the
+        # code runs on a cursor that binds on the server (taskmanager.prepared) are
+        # prepared at once and planned once per connection, for every reader: their
+        # shape leaves the planner nothing to choose by the values (docs/decisions/
+        # read-path.md).
+        _db["OPTIONS"].setdefault("prepare_threshold", 0)
+        _options = _db["OPTIONS"].get("options", "")
+        _db["OPTIONS"]["options"] = f"{_options} -c plan_cache_mode=force_generic_plan".strip()
 elif _db["ENGINE"] == "django.db.backends.sqlite3":
     # WAL and IMMEDIATE transactions let the threads of `runserver` write without
     # "database is locked" errors; the busy timeout waits for a writer instead.

@@ -6,7 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from accounts.models import User
-from taskmanager.prepared import PreparedRows
+from projects.selectors import project_ids_of_member
+from taskmanager.prepared import PreparedRows, PreparedTopRows
 from tasks.filters import TaskFilter
 from tasks.selectors import every_task, sees_every_task, statistics_query, tasks_of_member
 from tasks.state import STATE_COLUMNS, TaskRow
@@ -17,8 +18,19 @@ def _unfiltered(tasks: Any) -> Any:
     return TaskFilter(queryset=tasks).qs
 
 
-_OF_MEMBER = PreparedRows(
-    lambda user_id: _unfiltered(tasks_of_member(user_id)).values_list(*STATE_COLUMNS), [int]
+# A member's first pages project by project (taskmanager.prepared): ten pages of the
+# default size, two of the largest.
+FIRST_ROWS = 200
+_OF_MEMBER = PreparedTopRows(
+    lambda user_id: _unfiltered(tasks_of_member(user_id)).values_list(*STATE_COLUMNS),
+    [int],
+    # The projects whose tasks that lists: the reader's, archived ones left out (as
+    # ProjectScopeFilter leaves them out without `include_archived`).
+    groups=lambda user_id: project_ids_of_member(user_id).filter(project__is_archived=False),
+    one_group=lambda project_id: (
+        every_task().filter(project_id=project_id).values_list(*STATE_COLUMNS)
+    ),
+    top=FIRST_ROWS,
 )
 _EVERY_TASK = PreparedRows(lambda: _unfiltered(every_task()).values_list(*STATE_COLUMNS), [])
 _STATISTICS_OF_MEMBER = PreparedRows(

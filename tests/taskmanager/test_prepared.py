@@ -1,6 +1,7 @@
 """taskmanager.prepared: a queryset compiled once answers, with each argument, the
-rows the queryset built with that argument answers."""
+rows the queryset built with that argument answers; read group by group, the same."""
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -8,10 +9,20 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, connections
 from django.db.models import Count, Min, Q
+from django.db.models.functions import Lower
+from django.test.utils import CaptureQueriesContext
 
-from taskmanager.prepared import _MARKERS, MAX_ARGUMENTS, PreparedRows, _native_timestamps
+from projects.models import Membership
+from taskmanager.prepared import (
+    _MARKERS,
+    MAX_ARGUMENTS,
+    PreparedRows,
+    PreparedTopRows,
+    _native_timestamps,
+)
 from tasks.models import Task
 from tests.factories import TaskFactory, UserFactory
+from tests.projects.helpers import new_project
 
 pytestmark = pytest.mark.django_db
 
@@ -171,3 +182,154 @@ def test_timestamps_are_read_by_psycopgs_own_loader_in_a_utc_session(people):
             assert rows == list(owned_by(ann.pk).values_list("due_date")[0:5])
         finally:
             cursor.execute("SET TIME ZONE 'UTC'")
+
+
+# PreparedTopRows: the first pages read group by group (a member's projects).
+
+
+def of_member(user_id):
+    return (
+        Task.objects.filter(project__memberships__user_id=user_id)
+        .order_by("-created_at", "-id")
+        .values_list(*COLUMNS)
+    )
+
+
+def projects_of(user_id):
+    return Membership.objects.filter(user_id=user_id).values_list("project_id")
+
+
+def of_project(project_id):
+    return (
+        Task.objects.filter(project_id=project_id)
+        .order_by("-created_at", "-id")
+        .values_list(*COLUMNS)
+    )
+
+
+def top_rows(top=6, **changes):
+    return PreparedTopRows(
+        of_member, [int], **{"groups": projects_of, "one_group": of_project, "top": top, **changes}
+    )
+
+
+@pytest.fixture
+def teams(people):
+    """Ann's and Bob's own tasks (`people`), and a project of Ann's that Bob is in,
+    its tasks made between theirs."""
+    ann, bob = people
+    shared = new_project(ann, "Shared", (bob, "member"))
+    for n in range(4):
+        TaskFactory(owner=ann, project=shared, title=f"shared {n}")
+        TaskFactory(owner=bob, title=f"bob later {n}")
+    return ann, bob, UserFactory(username="cid")
+
+
+@pytest.mark.parametrize(
+    ("offset", "limit"), [(0, 20), (0, 1), (0, 6), (2, 3), (5, 1), (4, 4), (6, 2), (11, 3)]
+)
+def test_each_reader_gets_the_page_of_the_query_over_every_group(teams, offset, limit):
+    """Within `top` on PostgreSQL group by group, past it (and on SQLite) `build`."""
+    prepared = top_rows()
+
+    for person in teams:
+        expected = list(of_member(person.pk)[offset : offset + limit])
+        assert [tuple(row) for row in prepared.page((person.pk,), offset, limit)] == expected
+    ann, bob, _ = teams
+    # Own tasks, the shared project's and those of Bob's assigned to Ann ("Shared by bob").
+    assert len(of_member(ann.pk)) == len(of_member(bob.pk)) == 11
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="LATERAL: PostgreSQL")
+def test_groups_outside_the_readers_are_not_read(teams):
+    _, bob, _ = teams
+    prepared = top_rows(
+        top=20, groups=lambda user_id: projects_of(user_id).filter(project__name="Shared")
+    )
+
+    titles = [row[1] for row in prepared.page((bob.pk,), 0, 20)]
+
+    assert titles == [f"shared {n}" for n in reversed(range(4))]
+
+
+def prepared_laterals():
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*), coalesce(sum(generic_plans), 0), coalesce(sum(custom_plans), 0)"
+            " FROM pg_prepared_statements WHERE statement LIKE '%%CROSS JOIN LATERAL%%'"
+        )
+        return cursor.fetchone()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="LATERAL: PostgreSQL")
+def test_the_first_pages_are_one_statement_prepared_once_and_planned_once(teams):
+    prepared = top_rows()
+    prepared.page((teams[0].pk,), 0, 5)
+    statements, generic, custom = prepared_laterals()
+
+    for person in teams * 3:
+        prepared.page((person.pk,), 0, 5)
+        prepared.page((person.pk,), 1, 3)
+
+    assert prepared_laterals() == (statements, generic + 18, custom)
+    assert statements == 1 and custom == 0
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="LATERAL: PostgreSQL")
+def test_a_page_reads_at_most_offset_plus_limit_rows_of_each_group(teams):
+    ann, _, _ = teams
+    top = top_rows()
+    top.page((ann.pk,), 0, 1)
+    sql = top._compiled_top[connections["default"]].sql
+    params = [ann.pk, 2 + 1, 1, 2]  # the reader, offset + limit, limit, offset
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+
+    # A limit run once per project of Ann's (3), reading at most 3 rows each.
+    groups = len(projects_of(ann.pk))
+    limits = re.findall(r"Limit \(actual rows=(\d+) loops=(\d+)\)", plan)
+    assert any(int(rows) <= 3 and int(loops) == groups == 3 for rows, loops in limits), plan
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {
+            "groups": lambda user_id: Membership.objects.filter(user_id=user_id).values_list(
+                "project_id", "role"
+            )
+        },
+        {
+            "one_group": lambda project_id: of_project(project_id).filter(
+                Q(project_id=project_id) | Q(parent_id=project_id)
+            )
+        },
+        {
+            "one_group": lambda project_id: (
+                Task.objects.filter(project_id=project_id)
+                .order_by(Lower("title"))
+                .values_list("id")
+            )
+        },
+    ],
+    ids=["groups of two columns", "the group compared twice", "ordered by what is not selected"],
+)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="LATERAL: PostgreSQL")
+def test_what_it_cannot_read_group_by_group_is_refused(teams, changes):
+    with pytest.raises(ImproperlyConfigured):
+        top_rows(**changes).page((teams[0].pk,), 0, 1)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="LATERAL: PostgreSQL")
+def test_while_queries_are_logged_the_log_holds_the_statement(teams):
+    ann, _, _ = teams
+    top = top_rows()
+
+    with CaptureQueriesContext(connection) as queries:
+        rows = top.page((ann.pk,), 0, 4)
+
+    assert [tuple(row) for row in rows] == list(of_member(ann.pk)[0:4])
+    (logged,) = queries.captured_queries
+    assert "CROSS JOIN LATERAL" in logged["sql"] and f"= {ann.pk})" in logged["sql"]

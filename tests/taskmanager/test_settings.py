@@ -25,6 +25,8 @@ print(json.dumps({
     "db_engine": db["ENGINE"],
     "db_name": str(db["NAME"]),
     "db_pool": db.get("OPTIONS", {}).get("pool"),
+    "db_prepare_threshold": db.get("OPTIONS", {}).get("prepare_threshold", "unset"),
+    "db_options": db.get("OPTIONS", {}).get("options"),
     "conn_max_age": db.get("CONN_MAX_AGE"),
     "cache": settings.CACHES["default"]["BACKEND"],
     "cache_location": settings.CACHES["default"]["LOCATION"],
@@ -217,6 +219,40 @@ def test_missing_secret_key_stops_production_start_up(tmp_path):
     assert result.returncode != 0
     assert "SECRET_KEY is not set" in result.stderr
     assert not (tmp_path / "secret_key").exists()
+
+
+@pytest.mark.parametrize(
+    ("query", "options"),
+    [
+        ("", "-c plan_cache_mode=force_generic_plan"),
+        (
+            "?options=-c%20statement_timeout%3D5000",
+            "-c statement_timeout=5000 -c plan_cache_mode=force_generic_plan",
+        ),
+    ],
+)
+def test_statements_prepared_by_the_code_are_planned_once_for_every_value(tmp_path, query, options):
+    """taskmanager.prepared's statement on a cursor that binds on the server: prepared
+    at once, one plan; an operator's own options stay."""
+    found = probe(
+        tmp_path, DATABASE_URL=f"postgres://app@db.internal/tm{query}", SECRET_KEY="x" * 60
+    )
+
+    assert found["db_prepare_threshold"] == 0
+    assert found["db_options"] == options
+
+
+def test_with_server_side_binding_nothing_is_prepared_or_planned_generically(tmp_path):
+    """Every ORM statement would then be prepared, and a generic plan is not right for
+    every one: Django's own settings apply."""
+    found = probe(
+        tmp_path,
+        DATABASE_URL="postgres://app@db.internal/tm?server_side_binding=true",
+        SECRET_KEY="x" * 60,
+    )
+
+    assert found["db_prepare_threshold"] == "unset"
+    assert found["db_options"] is None
 
 
 def test_debug_with_postgres_may_use_the_generated_key(tmp_path):

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from taskmanager.prepared import PreparedRows
+from taskmanager.prepared import PreparedRows, PreparedTopRows
 from tasks import listing
 from tasks.models import Task
 from tests.factories import TaskFactory, UserFactory
@@ -49,14 +49,14 @@ def tasks_around(member, other_member):
 def prepared(monkeypatch):
     """What the prepared SQL answered: its pages (`page`) and whole results (`rows`)."""
     calls: dict[str, list[Any]] = {"page": [], "rows": []}
-    for name, made in calls.items():
-        original = getattr(PreparedRows, name)
+    for kind, name in ((PreparedRows, "page"), (PreparedTopRows, "page"), (PreparedRows, "rows")):
+        original = getattr(kind, name)
 
-        def counting(self: PreparedRows, *args: Any, _run=original, _made=made, **kwargs: Any):
+        def counting(self: PreparedRows, *args: Any, _run=original, _made=calls[name], **kwargs):
             _made.append(args)
             return _run(self, *args, **kwargs)
 
-        monkeypatch.setattr(PreparedRows, name, counting)
+        monkeypatch.setattr(kind, name, counting)
     return calls
 
 
@@ -64,7 +64,16 @@ def prepared(monkeypatch):
     "client_name", ["member_client", "other_member_client", "manager_client", "admin_client"]
 )
 @pytest.mark.parametrize(
-    "params", [{}, {"limit": 3}, {"limit": 3, "offset": 2}, {"offset": 6}, {"offset": 50}]
+    "params",
+    [
+        {},
+        {"limit": 3},
+        {"limit": 3, "offset": 2},
+        {"offset": 6},
+        {"offset": 50},
+        # Past the first pages, which are read project by project (listing.FIRST_ROWS).
+        {"limit": 2, "offset": listing.FIRST_ROWS - 1},
+    ],
 )
 def test_the_list_without_filters_answers_what_the_filtered_path_answers(
     request, client_name, params, tasks_around, prepared
