@@ -29,6 +29,7 @@ writes is a miss, and a version counter that is not an integer is replaced by a 
 one, which only makes the entries cached under it unreachable.
 """
 
+import functools
 import hashlib
 import logging
 import threading
@@ -346,7 +347,9 @@ def count_by_project(user: User, params: str, tasks: Callable[[], QuerySet[Any]]
     return total
 
 
+@functools.lru_cache(maxsize=512)
 def _digest(params: str) -> str:
+    # Remembered: a list's keys take it once per project of the reader.
     return hashlib.sha256(params.encode()).hexdigest()[:32]
 
 
