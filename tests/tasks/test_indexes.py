@@ -6,11 +6,11 @@ import itertools
 import re
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 
 from accounts.models import User
 from projects.models import Membership, Project
-from tasks import selectors
+from tasks import listing, selectors
 from tasks.filters import TaskFilter
 from tasks.models import Task
 
@@ -87,8 +87,23 @@ def test_a_members_list_is_served_by_the_list_indexes(member, spread):
     # Either an index leading with the project, for each of the member's projects, or,
     # when their tasks are common enough, the created_at index in order with a filter:
     # never a scan of every task (the small project tables may be scanned).
-    by_project = {"tasks_project_created", "tasks_project_status"}
+    by_project = {"tasks_project_newest", "tasks_project_status"}
     assert by_project & _indexes(explained) or "tasks_created" in _indexes(explained), explained
+    assert "Seq Scan on tasks_task" not in explained
+
+
+def test_a_members_first_page_reads_each_project_newest_first_from_its_index(member, spread):
+    """The first pages' statement (tasks.listing): each project's newest tasks come in
+    the list's order, ties by id, straight from the index: no sort of each project."""
+    listing.UnfilteredRows(member)[0:20]
+    sql = listing._OF_MEMBER._compiled_top[connections["default"]].sql
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN {sql}", [member.pk, 20, 20, 0])
+        explained = "\n".join(row[0] for row in cursor.fetchall())
+
+    assert "tasks_project_newest" in _indexes(explained), explained
+    # One sort: the page's, among the projects' rows (none within a project).
+    assert len(re.findall(r"Sort  \(", explained)) == 1, explained
     assert "Seq Scan on tasks_task" not in explained
 
 
