@@ -89,7 +89,8 @@ if USING_POSTGRES:
         # read-path.md).
         _db["OPTIONS"].setdefault("prepare_threshold", 0)
         _options = _db["OPTIONS"].get("options", "")
-        _db["OPTIONS"]["options"] = f"{_options} -c plan_cache_mode=force_generic_plan".strip()
+        if "plan_cache_mode" not in _options:  # an operator's own choice stays
+            _db["OPTIONS"]["options"] = f"{_options} -c plan_cache_mode=force_generic_plan".strip()
 elif _db["ENGINE"] == "django.db.backends.sqlite3":
     # WAL and IMMEDIATE transactions let the threads of `runserver` write without
     # "database is locked" errors; the busy timeout waits for a writer instead.

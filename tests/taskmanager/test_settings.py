@@ -229,6 +229,7 @@ def test_missing_secret_key_stops_production_start_up(tmp_path):
             "?options=-c%20statement_timeout%3D5000",
             "-c statement_timeout=5000 -c plan_cache_mode=force_generic_plan",
         ),
+        ("?options=-c%20plan_cache_mode%3Dauto", "-c plan_cache_mode=auto"),
     ],
 )
 def test_statements_prepared_by_the_code_are_planned_once_for_every_value(tmp_path, query, options):
