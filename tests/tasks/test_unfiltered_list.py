@@ -71,8 +71,6 @@ def prepared(monkeypatch):
         {"limit": 3, "offset": 2},
         {"offset": 6},
         {"offset": 50},
-        # Past the first pages, which are read project by project (listing.FIRST_ROWS).
-        {"limit": 2, "offset": listing.FIRST_ROWS - 1},
     ],
 )
 def test_the_list_without_filters_answers_what_the_filtered_path_answers(
@@ -93,6 +91,24 @@ def test_the_list_without_filters_answers_what_the_filtered_path_answers(
         assert pages_read == 1 and len(prepared["page"]) == 1
     else:
         assert unfiltered["results"] == []
+
+
+@pytest.mark.parametrize("client_name", ["member_client", "other_member_client"])
+@pytest.mark.parametrize(("offset", "limit"), [(0, 4), (2, 2), (3, 2), (4, 3), (7, 20)])
+def test_pages_within_and_past_the_first_rows_are_the_filtered_paths(
+    request, monkeypatch, client_name, tasks_around, offset, limit
+):
+    """The first rows are read project by project (PostgreSQL), the rest by the join:
+    with the first rows cut to 4 here, both meet in these pages."""
+    monkeypatch.setattr(listing._OF_MEMBER, "_top", 4)
+    client = request.getfixturevalue(client_name)
+    params = {"offset": offset, "limit": limit}
+
+    unfiltered = page(client.get(TASKS_URL, params))
+    filtered = page(client.get(TASKS_URL, {**params, "include_archived": "false"}))
+
+    assert unfiltered["results"] == filtered["results"]
+    assert unfiltered["results"], "each page holds tasks"
 
 
 @pytest.mark.parametrize(
