@@ -209,9 +209,8 @@ def of_project(project_id):
 
 
 def top_rows(top=6, **changes):
-    return PreparedTopRows(
-        of_member, [int], **{"groups": projects_of, "one_group": of_project, "top": top, **changes}
-    )
+    options = {"groups": projects_of, "one_group": of_project, "top": top} | changes
+    return PreparedTopRows(of_member, [int], **options)
 
 
 @pytest.fixture
