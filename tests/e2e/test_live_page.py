@@ -66,7 +66,8 @@ def test_the_live_page_follows_changes_and_catches_up_after_a_dropped_connection
         patch_task(other, access, task["id"], {"status": "completed"})
         patch_task(other, access, old_task["id"], {"title": "Renamed while offline"})
     with serve("daphne", browser_env, tmp_path, port=port):
-        expect(status).to_have_attribute("data-state", "live")
+        # The page retries at most 5 s apart (live.js): its next try may be that far off.
+        expect(status).to_have_attribute("data-state", "live", timeout=15_000)
         expect(status_of(page, task["id"])).to_have_value("completed")
         expect(row(page, old_task["id"])).to_contain_text("Renamed while offline")
         expect(page.locator("#tasks tr")).to_have_count(2)
