@@ -5,15 +5,14 @@ import secrets
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from functools import cache
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Field
 
 from accounts.models import User
 from activity import kinds, publication
 from activity.models import Event
+from taskmanager.inserts import RowInsert
 from taskmanager.registry import Registry
 from taskmanager.transactions import after_commit
 
@@ -140,19 +139,12 @@ def _insert(events: list[Event], batch: _Batch | None) -> None:
             _batch.reset(token)
 
 
-@cache
-def _insert_statement() -> tuple[list[Field[Any, Any]], str]:
-    """The fields an insert writes and its SQL: the ordering lock, then the row."""
-    fields = [field for field in Event._meta.concrete_fields if not field.primary_key]
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(field.column) for field in fields)
-    values = ", ".join(["%s"] * len(fields))
-    # Names from the model, values as parameters.
-    sql = (
-        f"INSERT INTO {quote(Event._meta.db_table)} ({columns}) SELECT {values}"  # noqa: S608
-        " FROM (SELECT pg_advisory_xact_lock(%s)) AS ordered RETURNING id"
-    )
-    return fields, sql
+# The ordering lock, then the row, in one statement.
+_INSERT_AFTER_LOCK = RowInsert(
+    Event,
+    "INSERT INTO {table} ({columns}) SELECT {values}"
+    " FROM (SELECT pg_advisory_xact_lock(%s)) AS ordered RETURNING {pk}",
+)
 
 
 def _insert_after_lock(event: Event) -> None:
@@ -160,13 +152,7 @@ def _insert_after_lock(event: Event) -> None:
     first: the row's id is drawn in the projection above the lock's subquery, which
     PostgreSQL does not flatten (the lock is volatile), so only once the lock is held
     (tests/activity/test_event_order.py)."""
-    fields, sql = _insert_statement()
-    values = [field.get_db_prep_save(field.pre_save(event, True), connection) for field in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*values, _EVENT_ORDER_LOCK])
-        (event.pk,) = cursor.fetchone()
-    event._state.adding = False
-    event._state.db = connection.alias
+    _INSERT_AFTER_LOCK.run(event, _EVENT_ORDER_LOCK)
 
 
 @contextmanager

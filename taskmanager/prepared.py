@@ -62,13 +62,25 @@ class PreparedRows:
     shape: a value that changed the SQL's text would be run with the text compiled
     for the marker. A page's LIMIT and OFFSET are parameters added after the compiled
     SQL, which then ends in its ORDER BY.
+
+    `on_server`: on PostgreSQL the statement is prepared on the server, planned once
+    per connection with a generic plan (settings), and its values bound there: each
+    parameter must take its type from where it stands. For a statement whose best
+    plan is the same for every value (a look-up by a unique key).
     """
 
-    def __init__(self, build: Callable[..., QuerySet[Any]], arguments: Sequence[type]) -> None:
+    def __init__(
+        self,
+        build: Callable[..., QuerySet[Any]],
+        arguments: Sequence[type],
+        *,
+        on_server: bool = False,
+    ) -> None:
         if len(arguments) > MAX_ARGUMENTS or not set(arguments) <= _MARKERS.keys():
             raise ImproperlyConfigured(f"At most {MAX_ARGUMENTS} arguments, ints or datetimes.")
         self._build = build
         self._arguments = tuple(arguments)
+        self._on_server = on_server
         # Per connection object: Django's are per thread, and converters are bound to
         # their connection's operations.
         self._compiled: weakref.WeakKeyDictionary[BaseDatabaseWrapper, _Compiled] = (
@@ -78,9 +90,8 @@ class PreparedRows:
     def rows(self, args: Sequence[Any], using: str = DEFAULT_DB_ALIAS) -> list[Sequence[Any]]:
         connection = connections[using]
         compiled = self._compiled_for(connection, using)
-        return self._run(
-            connection, compiled, compiled.sql, self._params(connection, compiled, args)
-        )
+        params = self._params(connection, compiled, args)
+        return self._run(connection, compiled, compiled.sql, params, self._on_server)
 
     def page(
         self, args: Sequence[Any], offset: int, limit: int, using: str = DEFAULT_DB_ALIAS
@@ -95,7 +106,8 @@ class PreparedRows:
         if not compiled.ordered:
             raise ImproperlyConfigured("A page of an unordered queryset.")
         params = [*self._params(connection, compiled, args), limit, offset]
-        return self._run(connection, compiled, f"{compiled.sql} LIMIT %s OFFSET %s", params)
+        sql = f"{compiled.sql} LIMIT %s OFFSET %s"
+        return self._run(connection, compiled, sql, params, self._on_server)
 
     def _params(
         self, connection: BaseDatabaseWrapper, compiled: _Compiled, args: Sequence[Any]
@@ -283,7 +295,7 @@ def _binding(cursor: CursorWrapper, on_server: bool) -> Iterator[CursorWrapper]:
     prepares its statements (settings: `prepare_threshold`), in Django's wrapper
     (errors, execute wrappers). Not while queries are logged (DEBUG, a test capturing
     them): psycopg keeps no text of a prepared statement's run for the log."""
-    if not on_server or cursor.db.queries_logged:
+    if not on_server or cursor.db.vendor != "postgresql" or cursor.db.queries_logged:
         yield cursor
         return
     with type(cursor)(psycopg.Cursor(cursor.cursor.connection), cursor.db) as server:

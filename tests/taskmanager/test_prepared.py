@@ -255,8 +255,11 @@ def test_groups_outside_the_readers_are_not_read(teams):
 def plans_of(prepared):
     """How many times the server prepared this statement, and its generic and custom
     plans (a pooled connection keeps other tests' statements too)."""
+    return plans_of_sql(prepared._compiled_top[connections["default"]].sql)
+
+
+def plans_of_sql(sql):
     numbers = itertools.count(1)
-    sql = prepared._compiled_top[connections["default"]].sql
     as_sent = re.sub("%s", lambda _: f"${next(numbers)}", sql)  # as psycopg sends it
     with connection.cursor() as cursor:
         cursor.execute(
@@ -339,3 +342,38 @@ def test_while_queries_are_logged_the_log_holds_the_statement(teams):
     assert [tuple(row) for row in rows] == list(of_member(ann.pk)[0:4])
     (logged,) = queries.captured_queries
     assert "CROSS JOIN LATERAL" in logged["sql"] and f"= {ann.pk})" in logged["sql"]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared: PostgreSQL")
+def test_rows_on_the_server_are_prepared_once_and_answer_as_the_queryset(people):
+    prepared = PreparedRows(
+        lambda owner_id: owned_by(owner_id).values_list(*COLUMNS), [int], on_server=True
+    )
+    prepared.page((people[0].pk,), 0, 1)
+    prepared.rows((people[0].pk,))
+    compiled = prepared._compiled[connections["default"]].sql
+    pages, rows = plans_of_sql(f"{compiled} LIMIT %s OFFSET %s"), plans_of_sql(compiled)
+
+    for person in people * 2:
+        expected = list(owned_by(person.pk).values_list(*COLUMNS))
+        assert [tuple(row) for row in prepared.page((person.pk,), 1, 2)] == expected[1:3]
+        assert [tuple(row) for row in prepared.rows((person.pk,))] == expected
+
+    assert pages[0] == rows[0] == 1
+    assert plans_of_sql(f"{compiled} LIMIT %s OFFSET %s") == (1, pages[1] + 4, 0)
+    assert plans_of_sql(compiled) == (1, rows[1] + 4, 0)
+
+
+def test_rows_on_the_server_bind_on_the_client_where_there_is_no_server(people):
+    # SQLite, or queries logged: the same rows, the statement in the log.
+    ann, _ = people
+    prepared = PreparedRows(
+        lambda owner_id: owned_by(owner_id).values_list(*COLUMNS), [int], on_server=True
+    )
+
+    with CaptureQueriesContext(connection) as queries:
+        rows = prepared.page((ann.pk,), 0, 3)
+
+    assert [tuple(row) for row in rows] == list(owned_by(ann.pk).values_list(*COLUMNS)[:3])
+    (logged,) = queries.captured_queries
+    assert f"= {ann.pk}" in logged["sql"]

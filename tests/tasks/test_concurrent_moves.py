@@ -208,3 +208,29 @@ def test_concurrent_creates_go_last_with_distinct_positions(
     # Each creation read the last position under the project's lock: ids (given in
     # insert order under that lock) follow positions.
     assert order[len(tasks) :] == sorted(created)
+
+
+def test_concurrent_creates_in_the_personal_project_go_last_with_distinct_positions(
+    member: User, member_client: TokenClient, settings: Any
+) -> None:
+    # The personal project is found by its owner in the locking statement, prepared on
+    # the server; its last position is read after the lock, in a statement of its own.
+    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "write": "10000/min"}
+    personal = Project.objects.get(personal_owner=member)
+    existing = [TaskFactory(owner=member, project=personal, title=f"t{n}") for n in range(3)]
+    token = member_client.tokens["access"]
+
+    def create(index: int) -> int:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        response = client.post(TASKS_URL, {"title": f"new {index}"}, format="json")
+        assert response.status_code == 201, response.content
+        assert response.json()["project"] == personal.pk
+        return int(response.json()["id"])
+
+    created = race(MOVERS, create)
+
+    order = stored_order(personal)
+    assert len(order) == len(set(order)) == len(existing) + MOVERS
+    assert order[: len(existing)] == [task.pk for task in existing]
+    assert order[len(existing) :] == sorted(created)

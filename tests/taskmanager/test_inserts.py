@@ -1,0 +1,98 @@
+"""taskmanager.inserts: a row inserted by SQL written once is the row the ORM's own
+insert writes."""
+
+from datetime import UTC, datetime
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from accounts.models import UserSession
+from taskmanager.inserts import RowInsert
+from tasks.models import Task
+from tests.factories import UserFactory
+from tests.projects.helpers import new_project
+
+pytestmark = pytest.mark.django_db
+
+
+def columns(task: Task) -> dict:
+    fields = [f.attname for f in Task._meta.concrete_fields if not f.primary_key]
+    return {name: getattr(task, name) for name in fields}
+
+
+def unsaved(project, owner, **changes) -> Task:
+    values = {
+        "project_id": project.pk,
+        "title": "Repot the fig",
+        "description": "In spring.",
+        "priority": "high",
+        "status": "completed",
+        "due_date": datetime(2031, 5, 4, 3, 2, 1, tzinfo=UTC),
+        "owner_id": owner.pk,
+        "assignee_id": owner.pk,
+        "completed_at": datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC),
+        "label_ids": [3, 1],
+        "position": "1000000000",
+    }
+    return Task(**{**values, **changes})
+
+
+def test_the_row_is_the_one_save_writes():
+    ann = UserFactory(username="ann")
+    project = new_project(ann, "Garden")
+    by_orm = unsaved(project, ann)
+    by_orm.save(force_insert=True)
+    inserted = unsaved(project, ann, position="1000000001")
+
+    RowInsert(Task).run(inserted)
+
+    assert inserted.pk is not None and inserted.pk != by_orm.pk
+    assert not inserted._state.adding and inserted._state.db == "default"
+    # auto_now_add filled in on the instance, as save() does.
+    assert inserted.created_at is not None and inserted.updated_at is not None
+    stored = Task.objects.get(pk=inserted.pk)
+    expected = {**columns(Task.objects.get(pk=by_orm.pk)), "position": "1000000001"}
+    expected.update(created_at=stored.created_at, updated_at=stored.updated_at)
+    assert columns(stored) == expected
+    assert stored.created_at == inserted.created_at
+
+
+def test_extra_placeholders_of_the_template_take_the_extra_values():
+    ann = UserFactory(username="ann")
+    project = new_project(ann, "Garden")
+    insert = RowInsert(
+        Task,
+        "INSERT INTO {table} ({columns}) SELECT {values} FROM (SELECT %s AS suffix) AS extra"
+        " RETURNING {pk}",
+    )
+
+    with CaptureQueriesContext(connection) as queries:
+        insert.run(unsaved(project, ann), "suffix-value")
+
+    assert "'suffix-value'" in queries.captured_queries[0]["sql"]
+    assert Task.objects.filter(project=project).count() == 1
+
+
+@pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="an SQLite before 3.35: the ORM reads lastrowid"
+)
+def test_a_database_that_returns_no_columns_gets_the_orm_insert(monkeypatch):
+    ann = UserFactory(username="ann")
+    project = new_project(ann, "Garden")
+    monkeypatch.setattr(connection.features, "can_return_columns_from_insert", False)
+    task = unsaved(project, ann)
+
+    RowInsert(Task).run(task)
+
+    assert Task.objects.get(pk=task.pk).title == "Repot the fig"
+    with pytest.raises(ImproperlyConfigured):
+        RowInsert(Task, "INSERT INTO {table} ({columns}) VALUES ({values})").run(
+            unsaved(project, ann, position="2")
+        )
+
+
+def test_a_model_whose_key_is_not_drawn_is_refused():
+    with pytest.raises(ImproperlyConfigured):
+        RowInsert(UserSession).run(UserSession())
