@@ -12,8 +12,8 @@ from django.db import connection, transaction
 from accounts.models import User
 from activity import kinds, publication
 from activity.models import Event
-from taskmanager.inserts import RowInsert
 from taskmanager.registry import Registry
+from taskmanager.statements import RowInsert
 from taskmanager.transactions import after_commit
 
 # Taken for the last moments of every recording transaction on PostgreSQL (the event

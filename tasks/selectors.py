@@ -1,14 +1,18 @@
+import functools
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Count, F, Min, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
 from activity.models import Event
 from activity.selectors import events_visible_to
+from projects.models import Project
 from projects.selectors import my_role
+from taskmanager.prepared import PreparedRows
 from tasks import events
 from tasks.models import Relation, Task
 
@@ -44,12 +48,59 @@ def task_writable_view_of(user: User) -> QuerySet[Task]:
     (archived?) and the user's role in it (`my_role`), in the same query. A member's
     is one join (the membership that makes the task visible holds the role), cheaper
     to build and to run than the subqueries (bench/RESULTS.md, issue 23)."""
-    tasks = Task.objects.select_related("project")
     if user.has_perm("tasks.view_any_task"):
-        return tasks.annotate(my_role=my_role(user.pk))
-    return tasks.filter(project__memberships__user_id=user.pk).annotate(
-        my_role=F("project__memberships__role")
+        return Task.objects.select_related("project").annotate(my_role=my_role(user.pk))
+    return _writable_of_member(user.pk)
+
+
+def _writable_of_member(user_id: int) -> QuerySet[Task]:
+    return (
+        Task.objects.select_related("project")
+        .filter(project__memberships__user_id=user_id)
+        .annotate(my_role=F("project__memberships__role"))
     )
+
+
+def writable_task_of(user: User, task_id: int) -> Task | None:
+    """`task_writable_view_of(user)`'s task `task_id`, or None. A member's is read by SQL
+    compiled once and planned once (taskmanager.prepared): every PATCH, PUT and DELETE
+    reads it, and building the query was a third of a PATCH's CPU (bench/RESULTS.md)."""
+    if user.has_perm("tasks.view_any_task"):
+        return task_writable_view_of(user).filter(pk=task_id).first()
+    rows = _WRITABLE_OF_MEMBER.rows((user.pk, task_id))
+    if not rows:
+        return None
+    task_columns, project_columns = _columns()
+    (row,) = rows
+    task = Task.from_db(DEFAULT_DB_ALIAS, task_columns, row[: len(task_columns)])
+    project = Project.from_db(DEFAULT_DB_ALIAS, project_columns, row[len(task_columns) : -1])
+    # As select_related("project") leaves it, with the role annotated.
+    Task.project.field.set_cached_value(task, project)
+    task.my_role = row[-1]
+    return task
+
+
+@functools.cache
+def _columns() -> tuple[list[str], list[str]]:
+    """Every column of a task and of a project, in their models' order (`from_db`'s)."""
+    return (
+        [field.attname for field in Task._meta.concrete_fields],
+        [field.attname for field in Project._meta.concrete_fields],
+    )
+
+
+def _writable_row_of_member(user_id: int, task_id: int) -> QuerySet[Any]:
+    task_columns, project_columns = _columns()
+    return (
+        _writable_of_member(user_id)
+        .filter(pk=task_id)
+        .values_list(
+            *task_columns, *(f"project__{column}" for column in project_columns), "my_role"
+        )
+    )
+
+
+_WRITABLE_OF_MEMBER = PreparedRows(_writable_row_of_member, [int, int], on_server=True)
 
 
 def task_events_visible_to(user: User) -> QuerySet[Event]:

@@ -26,9 +26,9 @@ from taskmanager.exceptions import (
     NotFoundError,
     PreconditionFailedError,
 )
-from taskmanager.inserts import RowInsert
 from taskmanager.prepared import PreparedRows
 from taskmanager.registry import Registry
+from taskmanager.statements import RowInsert, RowUpdate
 from tasks import caching, events, positions, rebalancing
 from tasks.errors import RelationExistsError
 from tasks.models import IdempotencyKey, Relation, Task
@@ -274,11 +274,9 @@ def _apply(
     if "status" in changed:
         changed["completed_at"] = now if changed["status"] == Status.COMPLETED else None
     written = {**changed, "updated_at": now, "version": current.version + 1}
-    rows = Task.objects.filter(pk=current.pk)
-    if conditional:
-        rows = rows.filter(version=current.version)
+    where = {"id": current.pk, "version": current.version} if conditional else {"id": current.pk}
     # The values written are the row's from now on: no read back.
-    if not rows.update(**written):
+    if not _TASK_UPDATE.run(written, where):
         return None
     before = task_state(current)
     previous = Task(
@@ -544,6 +542,7 @@ _POSITIONS = PreparedRows(
     on_server=True,
 )
 _TASK_INSERT = RowInsert(Task)
+_TASK_UPDATE = RowUpdate(Task)
 
 
 def _project_of(task_id: int) -> int:

@@ -258,6 +258,21 @@ class TaskViewSet(
             return selectors.task_writable_view_of(user)
         return selectors.task_visible_to(user)
 
+    def get_object(self) -> Task:
+        if self.request.method in SAFE_METHODS or "pk" not in self.kwargs:
+            return cast(Task, super().get_object())
+        # The queryset's task for a write, without building the queryset.
+        task_id = _task_id(self.kwargs["pk"])
+        task = (
+            None
+            if task_id is None
+            else selectors.writable_task_of(request_user(self.request), task_id)
+        )
+        if task is None:
+            raise Http404
+        self.check_object_permissions(self.request, task)
+        return task
+
     def get_serializer_class(self) -> type[BaseSerializer[Any]]:
         # The browsable API builds its create and update forms from this, asking
         # with the form's method.

@@ -1,4 +1,4 @@
-"""taskmanager.inserts: a row inserted by SQL written once is the row the ORM's own
+"""taskmanager.statements: a row inserted by SQL written once is the row the ORM's own
 insert writes."""
 
 from datetime import UTC, datetime
@@ -6,10 +6,11 @@ from datetime import UTC, datetime
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
+from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import UserSession
-from taskmanager.inserts import RowInsert
+from taskmanager.statements import RowInsert, RowUpdate
 from tasks.models import Task
 from tests.factories import UserFactory
 from tests.projects.helpers import new_project
@@ -96,3 +97,56 @@ def test_a_database_that_returns_no_columns_gets_the_orm_insert(monkeypatch):
 def test_a_model_whose_key_is_not_drawn_is_refused():
     with pytest.raises(ImproperlyConfigured):
         RowInsert(UserSession).run(UserSession())
+
+
+def test_an_update_writes_what_the_orm_update_writes_where_the_columns_match():
+    ann = UserFactory(username="ann")
+    project = new_project(ann, "Garden")
+    first, second = unsaved(project, ann), unsaved(project, ann, position="2")
+    first.save(force_insert=True)
+    second.save(force_insert=True)
+    update = RowUpdate(Task)
+    values = {"status": "pending", "completed_at": None, "label_ids": [7], "version": 2}
+
+    assert update.run(values, {"id": first.pk, "version": 2}) == 0  # not at version 2
+    assert update.run(values, {"version": 1, "id": first.pk}) == 1
+    Task.objects.filter(pk=second.pk).update(**values)
+
+    changed, by_orm = Task.objects.get(pk=first.pk), Task.objects.get(pk=second.pk)
+    assert (changed.status, changed.completed_at, changed.label_ids, changed.version) == (
+        "pending",
+        None,
+        [7],
+        2,
+    )
+    times = {"created_at": None, "updated_at": None}
+    assert {**columns(changed), "position": "2", **times} == {**columns(by_orm), **times}
+
+
+def test_an_update_is_one_statement_per_set_of_columns_in_any_order():
+    ann = UserFactory(username="ann")
+    project = new_project(ann, "Garden")
+    task = unsaved(project, ann)
+    task.save(force_insert=True)
+    update = RowUpdate(Task)
+
+    update.run({"title": "a", "priority": "low"}, {"id": task.pk})
+    update.run({"priority": "high", "title": "b"}, {"id": task.pk})
+
+    assert len(update._statements) == 1
+    assert Task.objects.values_list("title", "priority").get() == ("b", "high")
+
+
+@pytest.mark.parametrize(
+    ("values", "where"),
+    [
+        ({"version": F("version") + 1}, {"id": 1}),
+        ({"title": "a"}, {"parent_id": None}),
+        ({"project": 1}, {"id": 1}),
+        ({}, {"id": 1}),
+    ],
+    ids=["an expression", "NULL compared", "a name that is no attribute", "nothing to set"],
+)
+def test_what_an_update_cannot_say_as_the_orm_says_it_is_refused(values, where):
+    with pytest.raises((TypeError, ValueError, ImproperlyConfigured)):
+        RowUpdate(Task).run(values, where)

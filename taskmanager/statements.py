@@ -1,0 +1,125 @@
+"""A model's row inserted or updated by SQL written once.
+
+`Model.objects.create` and `QuerySet.update` build a query and compile it on every
+call: for a task's create or PATCH that was about a tenth of the request's CPU
+(bench/RESULTS.md, issue 26), for statements whose text depends only on which
+columns are written. `RowInsert` and `RowUpdate` write each statement once per
+database alias (and columns) from the model's fields and fill in the values as
+Django's own insert and update do (`get_db_prep_save`; an insert calls each field's
+`pre_save` first).
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import AutoField, BigAutoField, Field, Model, SmallAutoField
+
+# `{table}`, `{columns}`, `{values}` and `{pk}` are filled in from the model.
+PLAIN = "INSERT INTO {table} ({columns}) VALUES ({values}) RETURNING {pk}"
+
+
+class RowInsert:
+    """Insert an unsaved instance of `model`, every concrete field but its auto
+    primary key, by `template`; the new key is set on the instance. `template` may
+    add placeholders after `{values}`: their parameters are `run`'s `extra`."""
+
+    def __init__(self, model: type[Model], template: str = PLAIN) -> None:
+        self._model = model
+        self._template = template
+        self._statements: dict[str, tuple[list[Field[Any, Any]], str]] = {}
+
+    def run(self, instance: Model, *extra: Any, using: str = DEFAULT_DB_ALIAS) -> None:
+        connection = connections[using]
+        if not connection.features.can_return_columns_from_insert:
+            if self._template is not PLAIN:
+                raise ImproperlyConfigured("The database returns no columns of an insert.")
+            # An SQLite older than 3.35.
+            instance.save(force_insert=True, using=using)
+            return
+        fields, sql = self._statement(using)
+        values = [
+            field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*values, *extra])
+            (instance.pk,) = cursor.fetchone()
+        instance._state.adding = False
+        instance._state.db = using
+
+    def _statement(self, using: str) -> tuple[list[Field[Any, Any]], str]:
+        statement = self._statements.get(using)
+        if statement is None:
+            meta = self._model._meta
+            if not isinstance(meta.pk, AutoField | BigAutoField | SmallAutoField):
+                raise ImproperlyConfigured("RowInsert leaves out the key: it must be drawn.")
+            fields = [field for field in meta.concrete_fields if not field.primary_key]
+            quote = connections[using].ops.quote_name
+            # Names from the model, values as parameters.
+            sql = self._template.format(
+                table=quote(meta.db_table),
+                columns=", ".join(quote(field.column) for field in fields),
+                values=", ".join(["%s"] * len(fields)),
+                pk=quote(meta.pk.column),
+            )
+            statement = self._statements[using] = (fields, sql)
+        return statement
+
+
+class RowUpdate:
+    """Set columns of the rows of `model` whose columns equal the given values (the
+    key, a version): `QuerySet.filter(**where).update(**values)` for plain values
+    (no expressions; no NULL in `where`), by attribute names (`project_id`). How many
+    rows it changed."""
+
+    def __init__(self, model: type[Model]) -> None:
+        self._model = model
+        self._statements: dict[tuple[str, tuple[str, ...], tuple[str, ...]], _Update] = {}
+
+    def run(
+        self, values: dict[str, Any], where: dict[str, Any], using: str = DEFAULT_DB_ALIAS
+    ) -> int:
+        if not values or not where:
+            raise ValueError("An update sets and selects by at least one column each.")
+        if any(hasattr(value, "resolve_expression") for value in values.values()):
+            raise TypeError("Plain values only: the ORM's update resolves expressions.")
+        if any(value is None for value in where.values()):
+            raise TypeError("A column equals no NULL: the ORM's filter says IS NULL.")
+        connection = connections[using]
+        # Sorted: as many statements as sets of columns, whatever order they come in.
+        key = (using, tuple(sorted(values)), tuple(sorted(where)))
+        update = self._statements.get(key)
+        if update is None:
+            update = self._statements[key] = self._update(using, key[1], key[2])
+        params = [
+            *(field.get_db_prep_save(values[field.attname], connection) for field in update.set),
+            *(
+                field.get_db_prep_value(where[field.attname], connection, prepared=False)
+                for field in update.where
+            ),
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(update.sql, params)
+            return cursor.rowcount
+
+    def _update(self, using: str, values: tuple[str, ...], where: tuple[str, ...]) -> "_Update":
+        meta = self._model._meta
+        fields = {field.attname: field for field in meta.concrete_fields}
+        if not set(values) | set(where) <= fields.keys():
+            raise ImproperlyConfigured("Columns are named by their fields' attributes.")
+        quote = connections[using].ops.quote_name
+        assignments = ", ".join(f"{quote(fields[name].column)} = %s" for name in values)
+        conditions = " AND ".join(f"{quote(fields[name].column)} = %s" for name in where)
+        return _Update(
+            sql=f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {conditions}",  # noqa: S608
+            set=[fields[name] for name in values],
+            where=[fields[name] for name in where],
+        )
+
+
+@dataclass(frozen=True)
+class _Update:
+    sql: str
+    set: list[Field[Any, Any]]
+    where: list[Field[Any, Any]]
