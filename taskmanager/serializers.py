@@ -65,9 +65,9 @@ class StrictFieldsMixin(serializers.Serializer):
         return value
 
     def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
-        # DRF deep-copies the declared fields for each instance, and their arguments
-        # with them. Those no field changes are shared: about a quarter of the copy.
-        return copy.deepcopy(self._declared_fields, _shared_arguments(type(self)))
+        # DRF deep-copies the declared fields for each instance, making each again from
+        # its arguments: a third of a millisecond for a task's, on every write.
+        return {name: _copied(field) for name, field in self._declared_fields.items()}
 
     def _refused_fields(self, data: Any) -> dict[str, list[str]]:
         if not hasattr(data, "keys"):
@@ -88,30 +88,22 @@ class StrictFieldsMixin(serializers.Serializer):
         return errors
 
 
-# Field arguments that fields only read: a queryset is cloned on use (RelatedField's
-# `get_queryset`), choices and error messages are copied into the field's own.
-_SHARED_ARGUMENTS = frozenset({"choices", "error_messages", "queryset"})
-_shared_memos: dict[type[serializers.Serializer], dict[int, Any]] = {}
-
-
-def _shared_arguments(cls: type[serializers.Serializer]) -> dict[int, Any]:
-    """A `copy.deepcopy` memo (a fresh one each call: deepcopy fills it) that maps
-    each shared argument of the class's declared fields, their children's included,
-    to itself."""
-    memo = _shared_memos.get(cls)
-    if memo is None:
-        memo = {}
-        # Field's `_kwargs`: what it was made with, which DRF's own copy reads too.
-        fields: list[Any] = list(cls._declared_fields.values())
-        while fields:
-            field = fields.pop()
-            for key, value in field._kwargs.items():
-                if key in _SHARED_ARGUMENTS:
-                    memo[id(value)] = value
-                elif isinstance(value, serializers.Field):  # a ListField's child
-                    fields.append(value)
-        _shared_memos[cls] = memo
-    return dict(memo)
+def _copied(field: serializers.Field[Any, Any, Any, Any]) -> Any:
+    """A field of its own for one serializer instance. `bind` sets the copy's own
+    attributes; what a shallow copy shares with the declared field (its arguments,
+    choices, messages, validators) no field changes once made. A list's child, bound
+    to the list by its `__init__`, is copied too, its parent the copy. A serializer,
+    a list of them or a field of many relations is copied deep, as DRF does."""
+    child = getattr(field, "child", None)
+    if isinstance(field, serializers.BaseSerializer | relations.ManyRelatedField) or isinstance(
+        child, serializers.BaseSerializer
+    ):
+        return copy.deepcopy(field)
+    copied = copy.copy(field)
+    if child is not None:
+        copied.child = _copied(child)
+        copied.child.parent = copied
+    return copied
 
 
 # A JSON type a field takes, and what is said of a value of another.
