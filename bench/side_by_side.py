@@ -2,7 +2,7 @@
 request cost the gunicorn workers, PostgreSQL and Redis (from /proc, load included).
 
     .venv/bin/python bench/side_by_side.py OTHER_TREE [--rounds 3] [--seconds 8]
-        [--scenarios list_uncached,list_projects_uncached]
+        [--scenarios list_uncached,list_projects_uncached,statistics_uncached,list,create,patch]
 
 OTHER_TREE is another checkout of the project (`git archive <commit> | tar -x -C dir`,
 with `.venv` linked to this one's). Both run against one database, migrated and
@@ -38,6 +38,8 @@ SCENARIOS = {
         {"BENCH_PATHS": "/api/v1/tasks/statistics/", "BENCH_BUST": "1"},
     ),
     "create": ("creator", "create.lua", {}),
+    # BENCH_TASKS: the tasks' current versions, read before each run and its warm-up.
+    "patch": ("patcher", "patch.lua", {}),
 }
 
 
@@ -77,9 +79,17 @@ def main() -> None:
     with run.workspace("side-by-side") as ws:
         env = run.app_env(ws.database_url, ws.prefix, ws.run_dir, "WARNING")
         seeded = run.migrate_and_seed(env, 2, project_listeners=2)
+        conn = run.pg_connect(ws.database_url.rsplit("/", 1)[1])
         if any(name.startswith("list_projects") for name in names):
-            conn = run.pg_connect(ws.database_url.rsplit("/", 1)[1])
             run.fill_shared_projects(conn, seeded["users"]["projects_reader"], 20, 10_000)
+
+        def versions() -> dict[str, str]:
+            rows = conn.execute(
+                "SELECT id, version FROM tasks_task WHERE owner_id = %s ORDER BY id",
+                (seeded["users"]["patcher"],),
+            ).fetchall()
+            return {"BENCH_TASKS": ",".join(f"{task}:{version}" for task, version in rows)}
+
         servers = []
         for tree in trees:
             port = run.free_port()
@@ -102,6 +112,8 @@ def main() -> None:
                 for name in names:
                     account, script, extra = SCENARIOS[name]
                     before = processes_cpu(workers)
+                    if name == "patch":
+                        extra = {**extra, **versions()}
                     measured = run.measure(
                         name,
                         run.wrk_command(script, server.base_url, run.CONNECTIONS),
@@ -109,6 +121,7 @@ def main() -> None:
                         duration=args.seconds,
                         warmup=warmup,
                         run_dir=ws.run_dir,
+                        after_warmup=versions if name == "patch" else None,
                     )
                     after = processes_cpu(workers)
                     # The warm-up's requests cost CPU too: counted at the measured rate.

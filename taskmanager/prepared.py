@@ -98,6 +98,17 @@ class PreparedRows:
     ) -> list[Sequence[Any]]:
         return self._page(args, offset, limit, using)
 
+    def first(self, args: Sequence[Any], using: str = DEFAULT_DB_ALIAS) -> Sequence[Any] | None:
+        """The first row of an ordered queryset, or None. Its LIMIT is written in the
+        SQL: a plan made once for every value (`on_server`) knows it reads one row."""
+        connection = connections[using]
+        compiled = self._compiled_for(connection, using)
+        if not compiled.ordered:
+            raise ImproperlyConfigured("The first row of an unordered queryset.")
+        params = self._params(connection, compiled, args)
+        rows = self._run(connection, compiled, f"{compiled.sql} LIMIT 1", params, self._on_server)
+        return rows[0] if rows else None
+
     def _page(
         self, args: Sequence[Any], offset: int, limit: int, using: str
     ) -> list[Sequence[Any]]:

@@ -519,8 +519,8 @@ def _lock_personal_project(user: User) -> tuple[int, str | None]:
 
 
 def _last_position(project_id: int) -> str | None:
-    rows = _POSITIONS.page((project_id,), 0, 1)
-    return rows[0][0] if rows else None
+    row = _POSITIONS.first((project_id,))
+    return row[0] if row is not None else None
 
 
 # A create's statements under its project's lock, written once (the look-ups planned

@@ -377,3 +377,19 @@ def test_rows_on_the_server_bind_on_the_client_where_there_is_no_server(people):
     assert [tuple(row) for row in rows] == list(owned_by(ann.pk).values_list(*COLUMNS)[:3])
     (logged,) = queries.captured_queries
     assert f"= {ann.pk}" in logged["sql"]
+
+
+def test_the_first_row_is_the_querysets_first(people):
+    ann, bob = people
+    prepared = PreparedRows(
+        lambda owner_id: owned_by(owner_id).values_list(*COLUMNS), [int], on_server=True
+    )
+
+    assert tuple(prepared.first((ann.pk,))) == owned_by(ann.pk).values_list(*COLUMNS).first()
+    assert tuple(prepared.first((bob.pk,))) == owned_by(bob.pk).values_list(*COLUMNS).first()
+    assert prepared.first((10**12,)) is None
+    with pytest.raises(ImproperlyConfigured):
+        PreparedRows(
+            lambda owner_id: Task.objects.filter(owner_id=owner_id).order_by().values_list("id"),
+            [int],
+        ).first((ann.pk,))

@@ -147,3 +147,44 @@ def test_a_managers_list_by_due_date_reads_a_due_date_index_both_ways(
 
     assert index in _indexes(explained)
     assert "Seq Scan on tasks_task" not in explained
+
+
+def generic_plan(sql: str, *args: int) -> str:
+    """EXPLAIN of `sql` (placeholders %s) as it runs: prepared, with its generic plan."""
+    numbers = itertools.count(1)
+    prepared = re.sub("%s", lambda _: f"${next(numbers)}", sql)
+    with connection.cursor() as cursor:
+        cursor.execute(f"PREPARE statement AS {prepared}")
+        cursor.execute(f"EXPLAIN EXECUTE statement({', '.join(['%s'] * len(args))})", args)
+        explained = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute("DEALLOCATE statement")
+    assert "$1" in explained, "the generic plan, the values parameters"
+    return explained
+
+
+def test_a_creates_last_position_reads_one_row_backwards_from_the_order_index(member, spread):
+    from tasks import services
+
+    project = Project.objects.get(personal_owner=member)
+    services._last_position(project.pk)
+    compiled = services._POSITIONS._compiled[connections["default"]].sql
+
+    explained = generic_plan(f"{compiled} LIMIT 1", project.pk)
+
+    assert "Index Only Scan Backward using tasks_project_position" in explained, explained
+    assert "Sort" not in explained, explained
+
+
+def test_the_writes_look_ups_read_one_row_by_a_unique_index(member, spread):
+    from tasks import services
+
+    task = Task.objects.filter(project__memberships__user=member).first()
+    selectors.writable_task_of(member, task.pk)
+    writable = selectors._WRITABLE_OF_MEMBER._compiled[connections["default"]].sql
+    services._PERSONAL_PROJECT_LOCKED.rows((member.pk,))
+    locked = services._PERSONAL_PROJECT_LOCKED._compiled[connections["default"]].sql
+
+    for explained in (generic_plan(writable, member.pk, task.pk), generic_plan(locked, member.pk)):
+        assert "Seq Scan on tasks_task" not in explained, explained
+        assert "Seq Scan on projects_project" not in explained, explained
+    assert "tasks_task_pkey" in generic_plan(writable, member.pk, task.pk)
