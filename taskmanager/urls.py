@@ -8,11 +8,13 @@ from webhooks.monitoring import worker_ready
 
 api_v1: list[URLPattern | URLResolver] = [
     path("", ApiRootView.as_view(), name="root"),
-    path("", include("accounts.urls")),
-    path("", include("projects.urls")),
     # Before tasks: /tasks/export.csv is not a task.
     path("", include("exports.urls")),
+    # The most requested first: Django tries the patterns in turn, and those of
+    # projects and accounts before them were half of resolving a task's URL.
     path("", include("tasks.urls")),
+    path("", include("projects.urls")),
+    path("", include("accounts.urls")),
     path("", include("comments.urls")),
     path("", include("notifications.urls")),
     path("", include("files.urls")),
