@@ -3,7 +3,7 @@ bench/in_process.py), counted by valgrind's callgrind (`Ir`). Unlike time, the c
 does not drift with the machine's speed or load: two commits compare run after run
 (repeatable within about 0.1 %).
 
-    .venv/bin/python bench/instructions.py [--requests 100] [--scenarios create,patch] [TREE]
+    .venv/bin/python bench/instructions.py [--requests 100] [--scenarios create,patch,list] [TREE]
 
 TREE (default this checkout) is another checkout of the project (`git archive <commit>
 | tar -x -C dir`, with `.venv` linked to this one's). Each scenario runs in a fresh
@@ -11,7 +11,8 @@ process of this file, from TREE (its code, this checkout's python), under callgr
 with the instrumentation off while it logs in, creates 30 tasks, warms up with 50
 requests and freezes what is loaded as the servers do; `callgrind_control` turns it on
 for the N requests only. `create` is `POST /api/v1/tasks/` (bench/wrk/create.lua's
-body), `patch` a PATCH of the status with If-Match, on those 30 tasks in turn. A
+body), `patch` a PATCH of the status with If-Match, on those 30 tasks in turn, `list`
+the task list of 30 from its cache (`GET /api/v1/tasks/`, a page of 20). A
 throw-away database on BENCH_PG_SERVER, migrated by TREE's manage.py, and Redis key
 prefixes on BENCH_REDIS_URL (as bench/run.py), removed at the end; PYTHONHASHSEED=0 for
 both trees. About 35 s a scenario at 100 requests.
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = ("create", "patch")
+SCENARIOS = ("create", "patch", "list")
 PASSWORD = "Correct-horse-battery-9"  # noqa: S105 (a throw-away account)
 CREATE_BODY = (
     '{"title":"bench 1","description":"Created by bench/wrk/create.lua.","priority":"high"}'
@@ -112,7 +113,15 @@ def child(scenario: str, requests: int, sync: Path, tree: Path) -> None:
         assert response.status_code == 200, response.content
         versions[task] = response.json()["version"]
 
-    request: Callable[[int], object] = create if scenario == "create" else patch
+    def cached_list(i: int) -> None:
+        response = client.get("/api/v1/tasks/", **auth)
+        assert response.status_code == 200, response.content
+
+    request: Callable[[int], object] = {
+        "create": create,
+        "patch": patch,
+        "list": cached_list,
+    }[scenario]
     for i in range(WARMUP):
         request(i)
     gc.collect()
