@@ -99,7 +99,7 @@ def _copied(field: serializers.Field[Any, Any, Any, Any]) -> Any:
         child, serializers.BaseSerializer
     ):
         return copy.deepcopy(field)
-    copied = copy.copy(field)
+    copied: Any = copy.copy(field)
     if child is not None:
         copied.child = _copied(child)
         copied.child.parent = copied

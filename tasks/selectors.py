@@ -76,7 +76,7 @@ def writable_task_of(user: User, task_id: int) -> Task | None:
     project = Project.from_db(DEFAULT_DB_ALIAS, project_columns, row[len(task_columns) : -1])
     # As select_related("project") leaves it, with the role annotated.
     Task.project.field.set_cached_value(task, project)
-    task.my_role = row[-1]
+    task.my_role = row[-1]  # type: ignore[attr-defined]  # an annotation, as the queryset's
     return task
 
 

@@ -469,6 +469,7 @@ class TaskViewSet(
     )
     @action(detail=True, methods=["get"], url_path="events", filterset_class=None)
     def history(self, request: Request, pk: str | None = None) -> Response:
+        task_id: int | None
         try:
             task_id = self.get_object().pk
         except Http404:
