@@ -254,30 +254,20 @@ def main() -> None:
     with (
         run.bench_database(f"bench_ir_{run_id}") as database_url,
         run.redis_prefix(f"bench-ir-{run_id}") as prefix,
+        tempfile.TemporaryDirectory(prefix="bench-ir-") as folder,
     ):
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if key not in ("DATABASE_URL", "REDIS_URL", "PROMETHEUS_MULTIPROC_DIR")
-        }
+        # make bench's settings for the application, then the test client's host and
+        # what keeps the counts repeatable.
+        env = run.app_env(database_url, prefix, Path(folder), "WARNING")
         env.update(
             {
-                "DJANGO_SETTINGS_MODULE": "taskmanager.settings",
-                "DEBUG": "false",
                 "SECRET_KEY": "bench-instructions-not-a-secret-0123456789abcdefghij",
                 "ALLOWED_HOSTS": "testserver",
-                "DATABASE_URL": database_url,
-                "REDIS_URL": run.REDIS_URL,
-                "CACHE_KEY_PREFIX": f"{prefix}-cache",
-                "CHANNEL_LAYER_PREFIX": f"{prefix}-asgi",
-                "LOG_LEVEL": "WARNING",
                 # With a random seed per process the counts vary by some 0.3 % (dicts
                 # and sets laid out differently); with this one by some 0.03 %.
                 "PYTHONHASHSEED": "0",
             }
         )
-        for scope in ("READ", "WRITE", "LOGIN", "LOGIN_IP", "BULK_TASKS"):
-            env[f"THROTTLE_{scope}_RATE"] = run.UNTHROTTLED
         migrate = subprocess.run(
             [sys.executable, "manage.py", "migrate", "-v0"],
             cwd=tree,

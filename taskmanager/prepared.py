@@ -101,23 +101,24 @@ class PreparedRows:
     def first(self, args: Sequence[Any], using: str = DEFAULT_DB_ALIAS) -> Sequence[Any] | None:
         """The first row of an ordered queryset, or None. Its LIMIT is written in the
         SQL: a plan made once for every value (`on_server`) knows it reads one row."""
-        connection = connections[using]
-        compiled = self._compiled_for(connection, using)
-        if not compiled.ordered:
-            raise ImproperlyConfigured("The first row of an unordered queryset.")
-        params = self._params(connection, compiled, args)
-        rows = self._run(connection, compiled, f"{compiled.sql} LIMIT 1", params, self._on_server)
+        rows = self._ordered(args, "LIMIT 1", [], using)
         return rows[0] if rows else None
 
     def _page(
         self, args: Sequence[Any], offset: int, limit: int, using: str
     ) -> list[Sequence[Any]]:
+        return self._ordered(args, "LIMIT %s OFFSET %s", [limit, offset], using)
+
+    def _ordered(
+        self, args: Sequence[Any], limits: str, limit_params: list[Any], using: str
+    ) -> list[Sequence[Any]]:
+        """The rows of an ordered queryset's SQL followed by `limits`."""
         connection = connections[using]
         compiled = self._compiled_for(connection, using)
         if not compiled.ordered:
             raise ImproperlyConfigured("A page of an unordered queryset.")
-        params = [*self._params(connection, compiled, args), limit, offset]
-        sql = f"{compiled.sql} LIMIT %s OFFSET %s"
+        params = [*self._params(connection, compiled, args), *limit_params]
+        sql = f"{compiled.sql} {limits}"
         return self._run(connection, compiled, sql, params, self._on_server)
 
     def _params(
