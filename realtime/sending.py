@@ -11,23 +11,24 @@ import os
 import secrets
 import socket
 import threading
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from activity import kinds
 from activity.models import Event
 from activity.selectors import event_message
+from realtime.channel_layers import CountingRedisChannelLayer
 from realtime.fanout import EVENT_MESSAGE_TYPE, EVENTS_GROUP, channel_layer
 from realtime.loops import PerLoop
 from taskmanager.metrics import TASK_EVENT_SEND_FAILURES, TASK_EVENTS_SENT
 
 logger = logging.getLogger(__name__)
 
-# A send that takes longer (Redis unreachable) is given up: the event stays in the
-# outbox, where clients find it on resume, and the request is not held any longer.
+# A send through an event loop that takes longer is given up: the event stays in the
+# outbox, where clients find it on resume, and the request is not held any longer. On
+# Redis the connection's own timeouts bound the send (taskmanager.redis_breaker).
 SEND_TIMEOUT_SECONDS = 2.0
 # Events of a batch per layer message: a hundred task events are some 60 KB, far
 # below what Redis and channels-redis take, and one send instead of a hundred.
@@ -101,42 +102,22 @@ async def _group_send(layer_message: dict[str, Any]) -> None:
         await asyncio.wait_for(layer.group_send(EVENTS_GROUP, numbered), SEND_TIMEOUT_SECONDS)
 
 
-class _SendLoop:
-    """One event loop per process, in a thread of its own, for the sends of sync code
-    (gunicorn's workers): the layer keeps its Redis connections from one send to the
-    next, where `async_to_sync` would start a thread, a loop and new connections for
-    each."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._pid = 0
-
-    def run(self, coroutine: Coroutine[Any, Any, None], timeout: float) -> None:
-        future = asyncio.run_coroutine_threadsafe(coroutine, self._running_loop())
-        try:
-            future.result(timeout)
-        finally:
-            future.cancel()
-
-    def _running_loop(self) -> asyncio.AbstractEventLoop:
-        with self._lock:
-            # A forked worker inherits the attribute but not the thread.
-            if self._loop is None or self._pid != os.getpid():
-                loop = asyncio.new_event_loop()
-                thread = threading.Thread(target=loop.run_forever, name="event-sends", daemon=True)
-                thread.start()
-                self._loop, self._pid = loop, os.getpid()
-            return self._loop
-
-
-_send_loop = _SendLoop()
+# The sends of sync code (a request's thread) take their numbers and reach Redis one
+# at a time, as those of a loop do under `_send_turns`.
+_blocking_turns = threading.Lock()
 
 
 def _send_from_sync_code(layer_message: dict[str, Any]) -> None:
-    if isinstance(get_channel_layer(), InMemoryChannelLayer):
+    layer = channel_layer()
+    if isinstance(layer, CountingRedisChannelLayer):
+        # One round trip on the request's own thread (bench/RESULTS.md, "The
+        # writes, fourth pass").
+        with _blocking_turns:
+            sender, number = _numbering.next()
+            layer.group_send_blocking(
+                EVENTS_GROUP, {**layer_message, "sender": sender, "number": number}
+            )
+    else:
         # The embedded layer lives in the server's own loop (`make run`), where the
         # sockets read it: async_to_sync runs the send there.
         async_to_sync(_group_send)(layer_message)
-    else:
-        _send_loop.run(_group_send(layer_message), SEND_TIMEOUT_SECONDS + 0.5)

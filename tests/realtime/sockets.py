@@ -3,14 +3,17 @@ whole ASGI stack (origin check, authentication middleware, routing) and read it.
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+import pytest
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 
 from activity.kinds import permission_key
 from realtime import fanout
+from realtime.channel_layers import CountingRedisChannelLayer
 from taskmanager.asgi import application
 
 WS_PATH = "/ws/tasks/"
@@ -153,3 +156,28 @@ def batch_message(*event_ids: int, **numbering: Any) -> dict[str, Any]:
         ],
         **numbering,
     }
+
+
+def on_layer_sends(
+    monkeypatch: pytest.MonkeyPatch, hook: Callable[[str, dict[str, Any]], bool]
+) -> None:
+    """Calls `hook(group, message)` before each send realtime.sending makes through
+    the layer in use (`group_send_blocking` on channels-redis, `group_send` in memory);
+    the send goes ahead when it returns True."""
+    layer = get_channel_layer()
+    if isinstance(layer, CountingRedisChannelLayer):
+        send_blocking = layer.group_send_blocking
+
+        def blocking(group: str, message: dict[str, Any]) -> None:
+            if hook(group, message):
+                send_blocking(group, message)
+
+        monkeypatch.setattr(layer, "group_send_blocking", blocking)
+        return
+    group_send = layer.group_send
+
+    async def send(group: str, message: dict[str, Any]) -> None:
+        if hook(group, message):
+            await group_send(group, message)
+
+    monkeypatch.setattr(layer, "group_send", send)

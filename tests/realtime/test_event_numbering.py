@@ -23,6 +23,7 @@ from tests.realtime.sockets import (
     assert_all_silent,
     batch_message,
     layer_message,
+    on_layer_sends,
     open_sockets,
     receive,
 )
@@ -43,18 +44,16 @@ async def events_on(ws: Any, count: int) -> set[int]:
     return received
 
 
-def losing(layer: Any, monkeypatch: pytest.MonkeyPatch, *lost: int) -> None:
+def losing(monkeypatch: pytest.MonkeyPatch, *lost: int) -> None:
     """The layer loses these sends (1 is the first), as an expired message is lost."""
-    group_send = layer.group_send
     calls = 0
 
-    async def send(group: str, message: dict[str, Any]) -> None:
+    def arrives(group: str, message: dict[str, Any]) -> bool:
         nonlocal calls
         calls += 1
-        if calls not in lost:
-            await group_send(group, message)
+        return calls not in lost
 
-    monkeypatch.setattr(layer, "group_send", send)
+    on_layer_sends(monkeypatch, arrives)
 
 
 def event_ids(*tasks: Any) -> set[int]:
@@ -71,15 +70,13 @@ async def assert_closed_to_resume(ws: Any) -> None:
 
 
 async def test_the_sends_of_a_process_are_numbered_one_after_another(member, monkeypatch):
-    layer = get_channel_layer()
     sent: list[dict[str, Any]] = []
-    group_send = layer.group_send
 
-    async def recorded(group: str, message: dict[str, Any]) -> None:
+    def recorded(group: str, message: dict[str, Any]) -> bool:
         sent.append(message)
-        await group_send(group, message)
+        return True
 
-    monkeypatch.setattr(layer, "group_send", recorded)
+    on_layer_sends(monkeypatch, recorded)
     for title in ("One", "Two", "Three"):
         await in_thread(task_create)(actor=member, title=title)
 
@@ -107,7 +104,7 @@ async def test_a_message_lost_on_the_layer_reaches_each_socket_that_may_see_it_f
     """The layer loses the second of three sends: the first arrives, the third shows
     the gap, and the second is read from the outbox for the sockets that may see it."""
     caplog.set_level(logging.WARNING, logger="realtime.fanout")
-    losing(get_channel_layer(), monkeypatch, 2)
+    losing(monkeypatch, 2)
     missed = missed_total()
     tokens = member_client.tokens, manager_client.tokens, other_member_client.tokens
 
@@ -132,7 +129,7 @@ async def test_a_catch_up_of_more_than_a_resume_sends_closes_the_socket_to_resum
     member, manager_client, monkeypatch
 ):
     monkeypatch.setattr(consumers, "RESUME_LIMIT", 2)
-    losing(get_channel_layer(), monkeypatch, 2, 3)
+    losing(monkeypatch, 2, 3)
 
     async with open_sockets(manager_client.tokens) as (ws,):
         await in_thread(task_create)(actor=member, title="Arrives")
@@ -152,7 +149,7 @@ async def test_a_catch_up_that_cannot_read_the_outbox_closes_the_socket_to_resum
         raise ConnectionError("the database is down")
 
     monkeypatch.setattr(consumers, "missed_events", database_down)
-    losing(get_channel_layer(), monkeypatch, 2)
+    losing(monkeypatch, 2)
 
     async with open_sockets(manager_client.tokens) as (ws,):
         await in_thread(task_create)(actor=member, title="Arrives")

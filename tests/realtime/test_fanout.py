@@ -25,6 +25,7 @@ from tests.realtime.sockets import (
     assert_closed_unauthorized,
     batch_message,
     layer_message,
+    on_layer_sends,
     open_sockets,
     receive,
     send,
@@ -321,17 +322,15 @@ async def test_a_message_that_fails_to_be_handed_out_does_not_stop_the_next(
 async def test_a_bulk_changes_events_reach_the_sockets_in_one_layer_message(
     member, manager_client, monkeypatch
 ):
-    layer = get_channel_layer()
-    group_send = layer.group_send
     sent: list[dict[str, Any]] = []
 
-    async def counting_send(group: str, message: dict[str, Any]) -> None:
+    def counting_send(group: str, message: dict[str, Any]) -> bool:
         sent.append(message)
-        await group_send(group, message)
+        return True
 
     tasks = [await in_thread(TaskFactory)(owner=member) for _ in range(3)]
     ids = [task.pk for task in tasks]
-    monkeypatch.setattr(layer, "group_send", counting_send)
+    on_layer_sends(monkeypatch, counting_send)
 
     async with open_sockets(manager_client.tokens) as (ws,):
         await in_thread(tasks_bulk_update)(

@@ -6,6 +6,7 @@ memberships change: test_project_events.py."""
 import asyncio
 import copy
 import logging
+import socket as sockets
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -568,14 +569,35 @@ def test_a_write_answers_and_keeps_its_event_when_the_channel_layer_is_unreachab
         assert record.getMessage().startswith(f"event {event_id} not sent to sockets")
 
 
-def test_a_write_waits_no_longer_than_the_send_timeout_for_a_hanging_layer(
-    member_client, monkeypatch, caplog
-):
+@pytest.fixture
+def hanging_layer(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A send that waits 0.2 s, then gives up. Redis: a server that takes connections
+    and never answers, behind the layer's operation timeout. In memory: a send that
+    sleeps, behind realtime.sending's timeout."""
+    if on_redis():
+        with sockets.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(16)
+            layers = copy.deepcopy(settings.CHANNEL_LAYERS)
+            config = layers["default"]["CONFIG"]
+            address = f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
+            config["hosts"] = [{"address": address, "socket_connect_timeout": 0.2}]
+            config["operation_timeout"] = 0.2
+            settings.CHANNEL_LAYERS = layers
+            yield
+        return
+
     async def hangs(group: str, message: dict[str, Any]) -> None:
         await asyncio.sleep(30)
 
     monkeypatch.setattr(get_channel_layer(), "group_send", hangs)
     monkeypatch.setattr(sending, "SEND_TIMEOUT_SECONDS", 0.2)
+    yield
+
+
+def test_a_write_waits_no_longer_than_the_send_timeout_for_a_hanging_layer(
+    member_client, hanging_layer, caplog
+):
     failures = send_failures()
     caplog.set_level(logging.WARNING, logger="realtime.sending")
 
