@@ -134,7 +134,7 @@ class PreparedRows:
         params: list[Any],
         prepared: bool = False,
     ) -> list[Sequence[Any]]:
-        with connection.cursor() as checked, _binding(checked, prepared) as cursor:
+        with connection.cursor() as checked, binding(checked, prepared) as cursor:
             _native_timestamps(connection, cursor.cursor)
             cursor.execute(sql, params)
             rows = cursor.fetchall()
@@ -302,7 +302,7 @@ def _params(
 
 
 @contextmanager
-def _binding(cursor: CursorWrapper, on_server: bool) -> Iterator[CursorWrapper]:
+def binding(cursor: CursorWrapper, on_server: bool) -> Iterator[CursorWrapper]:
     """`cursor`, or one on its connection that binds on the server, so that psycopg
     prepares its statements (settings: `prepare_threshold`), in Django's wrapper
     (errors, execute wrappers). Not while queries are logged (DEBUG, a test capturing

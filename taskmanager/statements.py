@@ -6,7 +6,11 @@ call: for a task's create or PATCH that was about a tenth of the request's CPU
 columns are written. `RowInsert` and `RowUpdate` write each statement once per
 database alias (and columns) from the model's fields and fill in the values as
 Django's own insert and update do (`get_db_prep_save`; an insert calls each field's
-`pre_save` first).
+`pre_save` first). On PostgreSQL they are bound and prepared on the server
+(`taskmanager.prepared.binding`): parsed and planned once per connection, where a
+statement sent as text was parsed and planned each time (a third of PostgreSQL's CPU
+for a PATCH; bench/RESULTS.md, "The writes, fourth pass"). Each parameter takes its
+type from the column it is written to or compared with.
 """
 
 from dataclasses import dataclass
@@ -15,6 +19,8 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import AutoField, BigAutoField, Field, Model, SmallAutoField
+
+from taskmanager.prepared import binding
 
 # `{table}`, `{columns}`, `{values}` and `{pk}` are filled in from the model.
 PLAIN = "INSERT INTO {table} ({columns}) VALUES ({values}) RETURNING {pk}"
@@ -42,7 +48,7 @@ class RowInsert:
         values = [
             field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields
         ]
-        with connection.cursor() as cursor:
+        with connection.cursor() as checked, binding(checked, on_server=True) as cursor:
             cursor.execute(sql, [*values, *extra])
             (instance.pk,) = cursor.fetchone()
         instance._state.adding = False
@@ -99,7 +105,7 @@ class RowUpdate:
                 for field in update.where
             ),
         ]
-        with connection.cursor() as cursor:
+        with connection.cursor() as checked, binding(checked, on_server=True) as cursor:
             cursor.execute(update.sql, params)
             return cursor.rowcount
 

@@ -1,6 +1,8 @@
 """taskmanager.statements: a row inserted by SQL written once is the row the ORM's own
 insert writes."""
 
+import itertools
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -150,3 +152,48 @@ def test_an_update_is_one_statement_per_set_of_columns_in_any_order():
 def test_what_an_update_cannot_say_as_the_orm_says_it_is_refused(values, where):
     with pytest.raises((TypeError, ValueError, ImproperlyConfigured)):
         RowUpdate(Task).run(values, where)
+
+
+def prepared_on_server(sql: str) -> int:
+    """How many statements of this text the server holds prepared for this connection."""
+    numbers = itertools.count(1)
+    as_sent = re.sub("%s", lambda _: f"${next(numbers)}", sql)  # as psycopg sends it
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement = %s", [as_sent]
+        )
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared: PostgreSQL")
+def test_inserts_and_updates_are_prepared_on_the_server_once():
+    ann = UserFactory(username="ann")
+    project = new_project(ann, "Garden")
+    insert, update = RowInsert(Task), RowUpdate(Task)
+    tasks = [unsaved(project, ann, position=f"{n}") for n in range(3)]
+
+    for task in tasks:
+        insert.run(task)
+        update.run({"title": f"Task {task.pk}", "version": 2}, {"id": task.pk, "version": 1})
+
+    ((_, insert_sql),) = insert._statements.values()
+    ((update_sql),) = [statement.sql for statement in update._statements.values()]
+    assert prepared_on_server(insert_sql) == 1
+    assert prepared_on_server(update_sql) == 1
+    assert sorted(Task.objects.values_list("title", "version")) == [
+        (f"Task {task.pk}", 2) for task in tasks
+    ]
+
+
+def test_while_queries_are_logged_inserts_and_updates_are_in_the_log():
+    ann = UserFactory(username="ann")
+    project = new_project(ann, "Garden")
+    task = unsaved(project, ann)
+
+    with CaptureQueriesContext(connection) as queries:
+        RowInsert(Task).run(task)
+        RowUpdate(Task).run({"title": "Logged"}, {"id": task.pk})
+
+    inserted, updated = (query["sql"] for query in queries.captured_queries)
+    assert "'Repot the fig'" in inserted
+    assert "'Logged'" in updated and f"= {task.pk}" in updated
