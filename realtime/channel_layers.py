@@ -136,9 +136,9 @@ class CountingRedisChannelLayer(RedisChannelLayer):
             )
 
     def group_send_blocking(self, group: str, message: dict[str, Any]) -> None:
-        """`group_send` from sync code in one round trip, on a connection of the
-        calling thread's (a request's): without an event loop to hand the send to,
-        and without the library's four round trips. The receivers read it as they read
+        """`group_send` from sync code (a request's thread) in one round trip, on the
+        layer's own pool of blocking connections: no event loop to hand the send to,
+        and not the library's four round trips. The receivers read it as they read
         `group_send`'s (tests/realtime/test_blocking_group_send.py)."""
         self.require_valid_group_name(group)  # raises TypeError as group_send does
         serialized = self.serialize({**message, "__asgi_channel__": []})
