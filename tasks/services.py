@@ -86,6 +86,9 @@ def task_create(
         )
         _TASK_INSERT.run(task)
         _set_labels(task.pk, [], label_ids)
+        # Before the event: after the commit, the counters move before the sockets
+        # hear of it, so a client that reads on the event reads it afresh.
+        caching.invalidate_projects([task.project_id])
         events.record(
             type=events.CREATED,
             task=task,
@@ -95,7 +98,6 @@ def task_create(
         )
         completed = int(status == Status.COMPLETED)
         _count_subtasks(actor, parent, total=1, completed=completed)
-        caching.invalidate_projects([task.project_id])
     return task
 
 
@@ -290,6 +292,7 @@ def _apply(
         setattr(current, name, value)
     if "label_ids" in changed:
         _set_labels(current.pk, previous.label_ids, current.label_ids)
+    caching.invalidate_projects([current.project_id, previous.project_id])  # before the event
     events.record(
         type=events.UPDATED,
         task=current,
@@ -301,7 +304,6 @@ def _apply(
     _follow_change(actor, previous, current)
     if moving and current.subtasks_total:
         _move_subtasks(actor, current)
-    caching.invalidate_projects([current.project_id, previous.project_id])
     return current
 
 
@@ -571,6 +573,7 @@ def _delete_locked(actor: User | None, current: Task) -> None:
     children = Task.objects.select_for_update().filter(parent_id=current.pk).order_by("id")
     for child in children if current.subtasks_total else ():
         _write_unchecked(actor, child, {"parent_id": None})
+    caching.invalidate_projects([current.project_id])  # before the event
     events.record(
         type=events.DELETED,
         task=current,
@@ -582,7 +585,6 @@ def _delete_locked(actor: User | None, current: Task) -> None:
     _count_subtasks(actor, current.parent_id, total=-1, completed=-int(done))
     if not done:
         _count_blockers(actor, _blocked_by(current.pk), -1)
-    caching.invalidate_projects([current.project_id])
     for cleanup in _deletion_cleanups:
         cleanup(task_id=current.pk)
     current.delete()
@@ -634,6 +636,7 @@ def _write_unchecked(
     _touch(current.pk)
     for name, value in written.items():
         setattr(current, name, value)
+    caching.invalidate_projects([current.project_id, previous_project_id])  # before the event
     events.record(
         type=events.UPDATED,
         task=current,
@@ -642,7 +645,6 @@ def _write_unchecked(
         after=task_state(current),
         previous_project_id=previous_project_id,
     )
-    caching.invalidate_projects([current.project_id, previous_project_id])
 
 
 def labels_remove(*, label: Label, actor: User | None) -> None:
