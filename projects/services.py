@@ -92,6 +92,7 @@ def _create(*, actor: User, name: str, description: str, personal: bool) -> Proj
     )
     membership = Membership.objects.create(project=project, user=actor, role=ProjectRole.ADMIN)
     membership.user = actor
+    _memberships_changed(project, actor.pk, actor)  # before the event
     events.record(
         type=events.CREATED,
         project=project,
@@ -99,7 +100,6 @@ def _create(*, actor: User, name: str, description: str, personal: bool) -> Proj
         before=None,
         after=project_state(project, 1),
     )
-    _memberships_changed(project, actor.pk, actor)
     return project
 
 
@@ -124,6 +124,9 @@ def project_update(
         project.updated_at = timezone.now()
         project.version += 1
         project.save(update_fields=[*changed, "updated_at", "version"])
+        if "is_archived" in changed:  # before the event
+            for hook in _changed:
+                hook(project=project, actor=actor)
         events.record(
             type=events.UPDATED,
             project=project,
@@ -131,9 +134,6 @@ def project_update(
             before=before,
             after=project_state(project, count),
         )
-        if "is_archived" in changed:
-            for hook in _changed:
-                hook(project=project, actor=actor)
         return project
 
 
@@ -145,6 +145,9 @@ def project_delete(*, actor: User, project_id: int, if_match: int | None = None)
             raise PreconditionFailedError()
         if project.is_personal:
             raise PersonalProjectError()
+        member_ids = list(project.memberships.values_list("user_id", flat=True))
+        for user_id in member_ids:  # before the event
+            _memberships_changed(project, user_id, actor)
         events.record(
             type=events.DELETED,
             project=project,
@@ -154,10 +157,7 @@ def project_delete(*, actor: User, project_id: int, if_match: int | None = None)
         )
         for hook in _deleting:
             hook(project=project, actor=actor)
-        member_ids = list(project.memberships.values_list("user_id", flat=True))
         project.delete()
-        for user_id in member_ids:
-            _memberships_changed(project, user_id, actor)
 
 
 def member_add(
@@ -182,6 +182,8 @@ def member_add(
             raise ConflictError("This user is already a member of the project.")
         membership = Membership.objects.create(project=project, user=user, role=role)
         _touch(project)
+        # Before the event: the caches move first after the commit (docs/architecture.md).
+        _memberships_changed(project, user.pk, actor)
         events.record_member(
             type=events.MEMBER_ADDED,
             project=project_state(project, members_count(project.pk)),
@@ -190,7 +192,6 @@ def member_add(
             old_role=None,
             new_role=role,
         )
-        _memberships_changed(project, user.pk, actor)
         return membership
 
 
@@ -234,6 +235,7 @@ def member_remove(*, actor: User, project_id: int, user_id: int) -> None:
         member = member_state(membership)
         membership.delete()
         _touch(project)
+        _memberships_changed(project, user_id, actor)  # before the event
         events.record_member(
             type=events.MEMBER_REMOVED,
             project=project_state(project, members_count(project.pk)),
@@ -242,7 +244,6 @@ def member_remove(*, actor: User, project_id: int, user_id: int) -> None:
             old_role=member["role"],
             new_role=None,
         )
-        _memberships_changed(project, user_id, actor)
 
 
 def label_create(*, actor: User, project_id: int, name: str, color: str) -> Label:
