@@ -27,6 +27,8 @@ import taskmanager.redis_breaker
 import taskmanager.throttles
 from accounts.models import User
 from accounts.roles import Role
+from activity import publication
+from tasks import caching
 from tasks.models import Task
 from tests.factories import PASSWORD, TaskFactory, UserFactory
 from tests.helpers import LOGIN_URL, Login, TokenClient, Tokens
@@ -148,6 +150,18 @@ def committed(django_capture_on_commit_callbacks: Any) -> Callable[[], Any]:
     happen; a real request commits before it answers, so they run at its end.
     """
     return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+@pytest.fixture
+def commit_effects(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The after-commit effects of a write, in the order they run: "counters" for
+    the task lists' counters moved, "event" for each event published."""
+    order: list[str] = []
+    monkeypatch.setattr(caching, "_bump", lambda scopes: order.append("counters"))
+    monkeypatch.setattr(
+        publication, "_subscribers", [lambda events: order.extend(["event"] * len(events))]
+    )
+    return order
 
 
 # --- users and their clients ----------------------------------------------------------
