@@ -28,23 +28,22 @@ def test_a_membership_change_moves_the_members_counters_first(
     member, other_member, commit_effects, committed, change
 ):
     project = project_create(actor=member, name="Garden")
-    if change == "remove":
+
+    def add() -> None:
         member_add(
             actor=member,
             project_id=project.pk,
             identifier=other_member.username,
             role=ProjectRole.MEMBER,
         )
+
+    if change == "remove":
+        add()
     commit_effects.clear()
 
     with committed():
         if change == "add":
-            member_add(
-                actor=member,
-                project_id=project.pk,
-                identifier=other_member.username,
-                role=ProjectRole.MEMBER,
-            )
+            add()
         else:
             member_remove(actor=member, project_id=project.pk, user_id=other_member.pk)
 
