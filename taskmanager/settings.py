@@ -69,10 +69,12 @@ USING_POSTGRES = _db["ENGINE"] == "django.db.backends.postgresql"
 if USING_POSTGRES:
     # psycopg 3's pool inside each process; persistent connections must then be off.
     _db["CONN_MAX_AGE"] = 0
-    # A PostgreSQL restart kills the pool's idle connections unnoticed: each is
-    # checked (one empty query) as it leaves the pool (Django passes this on as
-    # psycopg_pool's `check`), and a dead one is replaced rather than failing a request.
-    _db["CONN_HEALTH_CHECKS"] = True
+    # A PostgreSQL restart kills the pool's idle connections unnoticed: this backend
+    # checks each as it leaves the pool (its socket polled, or an empty query after
+    # a quiet spell) and replaces a dead one rather than failing a request. Django's
+    # own check is that query every time (psycopg_pool's `check`): off.
+    _db["ENGINE"] = "taskmanager.postgresql"
+    _db["CONN_HEALTH_CHECKS"] = False
     _db.setdefault("OPTIONS", {})
     if env_bool("DATABASE_POOL", default=True):
         _db["OPTIONS"]["pool"] = {

@@ -38,7 +38,7 @@ pytestmark = [
 # The worker process and the test share the test database, which the in-memory SQLite
 # of the tests cannot be.
 needs_postgres = pytest.mark.skipif(
-    settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
+    connection.vendor != "postgresql",
     reason="the worker process shares the test database: PostgreSQL only",
 )
 
@@ -288,7 +288,7 @@ def test_the_worker_reports_its_heartbeat_to_the_readiness_check(
 
 
 @pytest.mark.skipif(
-    settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
+    connection.vendor != "postgresql",
     reason="sender threads write at once: the tests' in-memory SQLite locks whole tables",
 )
 def test_senders_claim_no_more_than_they_have_idle_threads(
