@@ -456,11 +456,8 @@ def _count_subtasks(
 
 
 def _blocked_by(task_id: int) -> list[int]:
-    return list(
-        Relation.objects.filter(task_id=task_id, kind=Relation.Kind.BLOCKS).values_list(
-            "other_id", flat=True
-        )
-    )
+    """The tasks `task_id` blocks: read whenever a task is completed or reopened."""
+    return [other for (other,) in _BLOCKED.rows((task_id,))]
 
 
 def _count_blockers(actor: User | None, task_ids: list[int], delta: int) -> None:
@@ -539,6 +536,15 @@ _PERSONAL_PROJECT_LOCKED = PreparedRows(
 _POSITIONS = PreparedRows(
     lambda project_id: (
         Task.objects.filter(project_id=project_id).order_by("-position").values_list("position")
+    ),
+    [int],
+    on_server=True,
+)
+# Compiled once, prepared on the server (a look-up by the relation's unique index):
+# building it was a tenth of a PATCH that completes a task (bench/RESULTS.md).
+_BLOCKED = PreparedRows(
+    lambda task_id: Relation.objects.filter(task_id=task_id, kind=Relation.Kind.BLOCKS).values_list(
+        "other_id"
     ),
     [int],
     on_server=True,
