@@ -541,7 +541,8 @@ _POSITIONS = PreparedRows(
     on_server=True,
 )
 # Compiled once, prepared on the server (a look-up by the relation's unique index):
-# building it was a tenth of a PATCH that completes a task (bench/RESULTS.md).
+# building it was about a tenth of the CPU of PATCHes that change status as make
+# bench's do, two in three of them completing or reopening (bench/RESULTS.md).
 _BLOCKED = PreparedRows(
     lambda task_id: Relation.objects.filter(task_id=task_id, kind=Relation.Kind.BLOCKS).values_list(
         "other_id"

@@ -4,13 +4,13 @@ socket, not by a query, when it was back in the pool only a moment.
 A restart or `pg_terminate_backend` kills the pool's idle connections, and nothing
 tells the pool until one is used. psycopg_pool's `check` (Django's
 `CONN_HEALTH_CHECKS`) finds them with an empty query as each leaves the pool: a round
-trip on every request, about a tenth of a task create's CPU across the worker and
-PostgreSQL (bench/RESULTS.md, "The writes, fifth pass"). A server that ends a
-connection closes its socket, after a FATAL message; the socket turns readable, and a
-zero-timeout poll sees that without a round trip. Where the poll cannot tell, the
-empty query still asks: a connection unused for `QUIET_SECONDS` (its server may have
-gone without a word: a host that restarted) and one this process has not used yet.
-docs/decisions/database-connections.md.
+trip on every request, some 160 µs of the worker's and PostgreSQL's CPU here, one of
+an uncached list page's two round trips (bench/RESULTS.md, "The writes, fifth
+pass"). A server that ends a connection closes its socket, after a FATAL message;
+the socket turns readable, and a zero-timeout poll sees that without a round trip.
+Where the poll cannot tell, the empty query still asks: a connection unused for
+`QUIET_SECONDS` (its server may have gone without a word: a host that restarted) and
+one this process has not used yet. docs/decisions/database-connections.md.
 """
 
 import select
