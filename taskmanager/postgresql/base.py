@@ -59,8 +59,12 @@ def _alive(connection: "psycopg.Connection[Any]") -> bool:
     back less than QUIET_SECONDS ago, else by an empty query."""
     returned = _returned_at.get(connection)
     if returned is not None and time.monotonic() - returned < QUIET_SECONDS:
+        # poll(), not select(): a socket process holding thousands of sockets gives
+        # its connections descriptors past select()'s limit of 1,024.
+        poller = select.poll()
         try:
-            readable, _, _ = select.select([connection.fileno()], [], [], 0)
+            poller.register(connection.fileno(), select.POLLIN)
+            readable = poller.poll(0)
         except (OSError, ValueError, psycopg.Error):
             return False  # no socket left to poll
         # An idle connection is sent nothing unasked; something there (its server's

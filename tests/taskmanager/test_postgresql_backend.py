@@ -3,6 +3,7 @@ pool without a query; one whose server ended it is replaced, whether the poll of
 socket or the query after a quiet spell finds it. On a pool of one connection of its
 own, so which connection is drawn is known. PostgreSQL only."""
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -70,6 +71,32 @@ def end(database: base.DatabaseWrapper, pid: int) -> None:
 def test_a_connection_given_back_a_moment_ago_leaves_without_a_query(database, queried):
     first, pid = drawn(database)
     assert queried == [first]  # new to this process: asked
+
+    again, same_pid = drawn(database)
+
+    assert again is first and same_pid == pid
+    assert queried == [first]
+
+
+@pytest.fixture
+def low_descriptors_taken() -> Iterator[None]:
+    """Every descriptor below 1,100 in use, so a socket opened now is numbered past
+    select()'s limit (1,024), as in a socket process holding thousands of sockets."""
+    taken = []
+    try:
+        while not taken or taken[-1] < 1100:
+            taken.append(os.open(os.devnull, os.O_RDONLY))
+        yield
+    finally:
+        for fd in taken:
+            os.close(fd)
+
+
+def test_a_connection_numbered_past_selects_limit_is_polled_too(
+    low_descriptors_taken, database, queried
+):
+    first, pid = drawn(database)
+    assert first.fileno() >= 1024
 
     again, same_pid = drawn(database)
 
