@@ -666,15 +666,20 @@ def fill_shared_projects(
         "   now() - interval '1 minute' * (1 + g %% 525600) AS at) AS s",
         (member, ids, admins, list(range(len(ids))), len(ids), tasks_each),
     )
-    conn.execute("VACUUM ANALYZE tasks_task")
-    conn.execute("ANALYZE projects_project")
-    conn.execute("ANALYZE projects_membership")
-    conn.execute("ANALYZE accounts_user")
+    analyze_seeded(conn)
     return {
         "projects": ids,
         "tasks": scalar(conn, "SELECT count(*) FROM tasks_task WHERE project_id = ANY(%s)", (ids,)),
         "seed_seconds": round(time.monotonic() - started, 1),
     }
+
+
+def analyze_seeded(conn: psycopg.Connection[Any]) -> None:
+    """Statistics of what a seed wrote, for the planner (no autovacuum here)."""
+    conn.execute("VACUUM ANALYZE tasks_task")
+    conn.execute("ANALYZE projects_project")
+    conn.execute("ANALYZE projects_membership")
+    conn.execute("ANALYZE accounts_user")
 
 
 def drop_shared_tasks(conn: psycopg.Connection[Any], projects: list[int]) -> None:
