@@ -44,12 +44,21 @@ MAX_SENDERS = 4096
 # not after every socket is framed (bench/RESULTS.md, "Turns"). uvicorn writes at once;
 # the turns still let pings, handshakes and client messages in during a fan-out.
 SOCKETS_PER_TURN = 32
+# Messages received while the fan-out hands out earlier ones wait in the process, at
+# most INBOX_SIZE (past that they wait in the layer, whose capacity counts what it
+# drops), and go out together: each socket's frames of them in one write, one system
+# call where each frame took one (bench/RESULTS.md, "Frames of a batch in one write").
+# A hand-out takes whole messages, up to about MAX_BATCH_EVENTS events.
+INBOX_SIZE = 256
+MAX_BATCH_EVENTS = 500
 
 
 class Recipient(Protocol):
     """A socket that events can be handed to (realtime.consumers.TaskEventConsumer)."""
 
     async def deliver(self, event_id: int, text: str, frame: bytes | None = None) -> None: ...
+
+    async def deliver_many(self, events: list[tuple[int, str, bytes | None]]) -> None: ...
 
     async def catch_up(self, after: int) -> None: ...
 
@@ -87,8 +96,10 @@ class LocalFanout:
                 self._channel = channel
                 # Sends before this channel joined were never meant for it.
                 self._last_number.clear()
+                inbox: asyncio.Queue[Any] = asyncio.Queue(INBOX_SIZE)
                 self._tasks = [
-                    asyncio.ensure_future(self._receive(layer, channel, joined)),
+                    asyncio.ensure_future(self._receive(layer, channel, joined, inbox)),
+                    asyncio.ensure_future(self._hand_out_inbox(inbox)),
                     asyncio.ensure_future(self._rejoin_now_and_then(layer, channel)),
                 ]
             self._members.setdefault(group, set()).add(recipient)
@@ -119,7 +130,9 @@ class LocalFanout:
             found |= self._members.get(group, set())
         return found
 
-    async def _receive(self, layer: BaseChannelLayer, channel: str, joined: bool) -> None:
+    async def _receive(
+        self, layer: BaseChannelLayer, channel: str, joined: bool, inbox: asyncio.Queue[Any]
+    ) -> None:
         while True:
             if not joined:
                 await asyncio.sleep(RETRY_SECONDS)
@@ -136,11 +149,20 @@ class LocalFanout:
                 logger.warning("task events: the channel layer failed (%r); retrying", exc)
                 joined = False
                 continue
+            await inbox.put(message)
+
+    async def _hand_out_inbox(self, inbox: asyncio.Queue[Any]) -> None:
+        while True:
+            messages = [await inbox.get()]
+            events = _event_count(messages[0])
+            while events < MAX_BATCH_EVENTS and not inbox.empty():
+                messages.append(inbox.get_nowait())
+                events += _event_count(messages[-1])
             try:
-                await self._dispatch(message)
+                await self._dispatch(*messages)
             except Exception:
-                # Whatever one message does, the process goes on receiving the next.
-                logger.exception("task events: a layer message could not be handed out")
+                # Whatever the messages do, the process goes on with the next ones.
+                logger.exception("task events: layer messages could not be handed out")
 
     async def _events_lost(self) -> None:
         for recipient in self._every_socket():
@@ -152,17 +174,37 @@ class LocalFanout:
     def _every_socket(self) -> set[Recipient]:
         return set().union(*self._members.values())
 
-    async def _dispatch(self, message: Any) -> None:
+    async def _dispatch(self, *messages: Any) -> None:
+        """Hand out the events of `messages`, in order, each socket's in one go."""
+        pending: list[tuple[list[str], dict[str, Any]]] = []
+        for message in messages:
+            try:
+                events, missed, after = self._checked(message)
+            except Exception:
+                # Whatever one message does, the others still go out.
+                logger.exception("task events: a layer message could not be handed out")
+                continue
+            if missed:
+                # Which sockets the lost events were for is not known: every socket gets
+                # what it may see since the sender's last event that arrived, after the
+                # events that came before.
+                await self._hand_out(pending)
+                pending = []
+                await self._catch_up(after)
+            pending.extend(events)
+        await self._hand_out(pending)
+
+    def _checked(self, message: Any) -> tuple[list[tuple[list[str], dict[str, Any]]], int, int]:
+        """The message's events, and how many messages before it never arrived (with the
+        last event id that did)."""
         # What comes out of Redis is checked before it is trusted: a message of
         # another shape (another version of the sender, or not ours) is dropped.
         events = _events_of(message)
         if events is None:
             logger.warning("task events: a malformed layer message was dropped")
-            return
+            return [], 0, 0
         missed, after = self._missed_before(message, events[-1][1]["event"])
         if missed:
-            # Which sockets the lost events were for is not known: every socket gets
-            # what it may see since the sender's last event that arrived.
             TASK_EVENTS_MISSED.inc(missed)
             logger.warning(
                 "task events: %d message(s) from %.100s never arrived (expired or dropped by"
@@ -171,19 +213,41 @@ class LocalFanout:
                 message["sender"],
                 after,
             )
-            await self._catch_up(after)
-        for groups, event in events:
-            await self._hand_out(groups, event)
+        return events, missed, after
 
-    async def _hand_out(self, groups: list[str], event: dict[str, Any]) -> None:
-        event_id = event["event"]
-        try:
-            text = json.dumps(event)
-        except (TypeError, ValueError):
-            logger.warning("task events: event %s could not be encoded; dropped", event_id)
-            return
-        recipients = self.recipients(groups)
-        frame = text_frame(text) if recipients else None
+    async def _hand_out(self, events: list[tuple[list[str], dict[str, Any]]]) -> None:
+        """Each event to the local sockets of its groups; several events go to each
+        socket together (`deliver_many`), its own of them in order."""
+        encoded: list[tuple[int, str, bytes, set[Recipient]]] = []
+        audience_changed = False
+        for groups, event in events:
+            try:
+                text = json.dumps(event)
+            except (TypeError, ValueError):
+                logger.warning(
+                    "task events: event %s could not be encoded; dropped", event["event"]
+                )
+                continue
+            recipients = self.recipients(groups)
+            if recipients:
+                encoded.append((event["event"], text, text_frame(text), recipients))
+                audience_changed = audience_changed or kinds.changes_audience(event["type"])
+        if len(encoded) == 1:
+            await self._hand_out_one(*encoded[0])
+        elif encoded:
+            batches: dict[Recipient, list[tuple[int, str, bytes | None]]] = {}
+            for event_id, text, frame, recipients in encoded:
+                for recipient in recipients:
+                    batches.setdefault(recipient, []).append((event_id, text, frame))
+            await self._hand_out_batches(batches)
+        if audience_changed:
+            # A member added or removed here: this process's sockets take their new
+            # audience keys now, not at the next periodic check.
+            identity_watch().check_soon()
+
+    async def _hand_out_one(
+        self, event_id: int, text: str, frame: bytes, recipients: set[Recipient]
+    ) -> None:
         for handed, recipient in enumerate(recipients, 1):
             try:
                 await recipient.deliver(event_id, text, frame)
@@ -192,10 +256,17 @@ class LocalFanout:
                 logger.exception("task event %s not delivered to a socket", event_id)
             if handed % SOCKETS_PER_TURN == 0:
                 await asyncio.sleep(0)  # the frames framed so far leave now
-        if recipients and kinds.changes_audience(event["type"]):
-            # A member added or removed here: this process's sockets take their new
-            # audience keys now, not at the next periodic check.
-            identity_watch().check_soon()
+
+    async def _hand_out_batches(
+        self, batches: dict[Recipient, list[tuple[int, str, bytes | None]]]
+    ) -> None:
+        for handed, (recipient, batch) in enumerate(batches.items(), 1):
+            try:
+                await recipient.deliver_many(batch)
+            except Exception:
+                logger.exception("task events %s not delivered to a socket", [e[0] for e in batch])
+            if handed % SOCKETS_PER_TURN == 0:
+                await asyncio.sleep(0)
 
     async def _catch_up(self, after: int) -> None:
         for recipient in self._every_socket():
@@ -270,6 +341,11 @@ def _well_formed(groups: Any, event: Any) -> bool:
         and isinstance(event[kind.name], dict)
         and isinstance(event["changes"], dict)
     )
+
+
+def _event_count(message: Any) -> int:
+    batch = message.get("events") if isinstance(message, dict) else None
+    return len(batch) if isinstance(batch, list) else 1
 
 
 _fanouts = PerLoop(LocalFanout)

@@ -4,7 +4,8 @@ A server's frames are not masked (RFC 6455, section 5.1), so one event's text fr
 the same bytes on every socket: the fan-out frames it once and hands those bytes to
 each socket beside the text (`send_message`). The production socket server writes
 them as they are (realtime.socket_protocol); any other ASGI server ignores the key it
-does not know and frames `text` itself.
+does not know and frames `text` itself. Several events' frames for one socket go to
+that server in one message and leave in one write (`frames_message`).
 """
 
 from typing import Any
@@ -13,6 +14,11 @@ from websockets.frames import Frame, Opcode
 
 # The key of a `websocket.send` message holding the frame of its `text`.
 FRAME_KEY = "taskmanager.frame"
+# The scope extension of a server that writes such frames as they are and takes
+# several in one message: FRAME_KEY then holds their bytes one after the other,
+# TEXTS_KEY their texts (`frames_message`).
+FRAMES_EXTENSION = "taskmanager.frames"
+TEXTS_KEY = "taskmanager.texts"
 
 
 def text_frame(text: str) -> bytes:
@@ -26,3 +32,9 @@ def send_message(text: str, frame: bytes | None) -> dict[str, Any]:
     if frame is None:
         return {"type": "websocket.send", "text": text}
     return {"type": "websocket.send", "text": text, FRAME_KEY: frame}
+
+
+def frames_message(texts: list[str], frames: list[bytes]) -> dict[str, Any]:
+    """Several events in one `websocket.send` message, written in one go: only for a
+    server that says FRAMES_EXTENSION (no other server knows it has no `text`)."""
+    return {"type": "websocket.send", TEXTS_KEY: texts, FRAME_KEY: b"".join(frames)}

@@ -3,8 +3,8 @@ whole ASGI stack (origin check, authentication middleware, routing) and read it.
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import pytest
@@ -181,3 +181,23 @@ def on_layer_sends(
             await group_send(group, message)
 
     monkeypatch.setattr(layer, "group_send", send)
+
+
+@contextmanager
+def loop_turns() -> Iterator[Callable[[], int]]:
+    """How many turns the running event loop has taken since the block began: a
+    callback that queues itself again on every turn counts them."""
+    loop = asyncio.get_running_loop()
+    turns, counting = 0, True
+
+    def count() -> None:
+        nonlocal turns
+        turns += 1
+        if counting:
+            loop.call_soon(count)
+
+    loop.call_soon(count)
+    try:
+        yield lambda: turns
+    finally:
+        counting = False

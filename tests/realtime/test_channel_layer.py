@@ -45,6 +45,9 @@ async def test_a_process_that_stops_and_starts_receiving_keeps_no_dead_buffers()
         async def deliver(self, event_id: int, text: str, frame: bytes | None = None) -> None:
             await asyncio.sleep(0.2)
 
+        async def deliver_many(self, events: list[tuple[int, str, bytes | None]]) -> None:
+            await asyncio.sleep(0.2)
+
         async def events_lost(self) -> None:
             return None
 

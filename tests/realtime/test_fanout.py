@@ -2,7 +2,6 @@
 event arrives there once and goes to the local sockets of its audience only; their
 identities are checked together (realtime.authentication.IdentityWatch)."""
 
-import asyncio
 import logging
 from typing import Any
 
@@ -25,6 +24,7 @@ from tests.realtime.sockets import (
     assert_closed_unauthorized,
     batch_message,
     layer_message,
+    loop_turns,
     on_layer_sends,
     open_sockets,
     receive,
@@ -179,29 +179,18 @@ async def test_one_socket_failing_does_not_keep_the_event_from_the_others(
 
 async def test_the_frames_of_an_event_leave_while_it_is_still_handed_to_other_sockets():
     # A socket's send only frames the event; daphne writes it when the loop next runs.
-    loop = asyncio.get_running_loop()
-    turns, counting = 0, True
-
-    def count_turns() -> None:
-        nonlocal turns
-        turns += 1
-        if counting:
-            loop.call_soon(count_turns)
-
     handed: list[tuple[int, int]] = []  # (event, loop turn) as each socket gets it
 
-    class Socket:
-        async def deliver(self, event_id: int, text: str, frame: bytes | None = None) -> None:
-            handed.append((event_id, turns))
+    with loop_turns() as turns:
 
-    receiver = fanout.LocalFanout()
-    sockets = 3 * fanout.SOCKETS_PER_TURN + 1
-    receiver._members[ALL_TASKS] = {Socket() for _ in range(sockets)}
-    loop.call_soon(count_turns)
-    try:
+        class Socket:
+            async def deliver(self, event_id: int, text: str, frame: bytes | None = None) -> None:
+                handed.append((event_id, turns()))
+
+        receiver = fanout.LocalFanout()
+        sockets = 3 * fanout.SOCKETS_PER_TURN + 1
+        receiver._members[ALL_TASKS] = {Socket() for _ in range(sockets)}
         await receiver._dispatch(layer_message(7))
-    finally:
-        counting = False
 
     assert [event for event, _ in handed] == [7] * sockets
     seen = [turn for _, turn in handed]

@@ -20,7 +20,14 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from realtime import consumers, fanout
-from realtime.frames import FRAME_KEY, send_message, text_frame
+from realtime.frames import (
+    FRAME_KEY,
+    FRAMES_EXTENSION,
+    TEXTS_KEY,
+    frames_message,
+    send_message,
+    text_frame,
+)
 from realtime.socket_server import WS_PROTOCOLS
 from tests.realtime.sockets import ALL_TASKS, layer_message
 
@@ -83,6 +90,92 @@ async def test_a_socket_hands_the_frame_to_the_server_beside_the_text():
     ]
 
 
+def test_several_frames_travel_in_one_message_beside_their_texts():
+    assert frames_message(["a", "b"], [b"fa", b"fb"]) == {
+        "type": "websocket.send",
+        TEXTS_KEY: ["a", "b"],
+        FRAME_KEY: b"fafb",
+    }
+
+
+def consumer(extensions: dict[str, Any] | None) -> tuple[consumers.TaskEventConsumer, list[Any]]:
+    """A socket past its `ready`, on a server whose scope has `extensions`; the list
+    fills with what it hands the server."""
+    sent: list[dict[str, Any]] = []
+
+    async def server_send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    socket_ = consumers.TaskEventConsumer()
+    socket_.scope = {"type": "websocket", "path": "/ws/tasks/"}
+    if extensions is not None:
+        socket_.scope["extensions"] = extensions
+    socket_.base_send = server_send
+    socket_.held = None
+    return socket_, sent
+
+
+def batch(*event_ids: int) -> list[tuple[int, str, bytes | None]]:
+    return [
+        (event_id, f"event {event_id}", text_frame(f"event {event_id}")) for event_id in event_ids
+    ]
+
+
+async def test_a_socket_hands_a_batch_to_a_server_that_takes_it_in_one_message():
+    socket_, sent = consumer({FRAMES_EXTENSION: {}})
+    await socket_.deliver(1, "event 1", text_frame("event 1"))
+    await socket_.deliver_many(batch(1, 2, 3))  # 1 was sent already
+
+    assert sent == [
+        send_message("event 1", text_frame("event 1")),
+        frames_message(["event 2", "event 3"], [text_frame("event 2"), text_frame("event 3")]),
+    ]
+
+
+@pytest.mark.parametrize("extensions", [None, {}, {"websocket.http.response": {}}])
+async def test_another_server_gets_a_message_per_event(extensions):
+    socket_, sent = consumer(extensions)
+    await socket_.deliver_many(batch(1, 2))
+
+    assert sent == [
+        send_message("event 1", text_frame("event 1")),
+        send_message("event 2", text_frame("event 2")),
+    ]
+
+
+async def test_a_batch_of_one_new_event_or_one_without_frames_is_sent_event_by_event():
+    socket_, sent = consumer({FRAMES_EXTENSION: {}})
+    await socket_.deliver(1, "event 1")
+    await socket_.deliver_many(batch(1, 2))
+    await socket_.deliver_many([(3, "event 3", text_frame("event 3")), (4, "event 4", None)])
+
+    assert sent == [
+        send_message("event 1", None),
+        send_message("event 2", text_frame("event 2")),
+        send_message("event 3", text_frame("event 3")),
+        send_message("event 4", None),
+    ]
+
+
+async def test_a_batch_is_held_while_the_socket_is_not_ready_and_sent_after():
+    socket_, sent = consumer({FRAMES_EXTENSION: {}})
+    socket_.held = []
+    socket_.sent.add(2)
+    await socket_.deliver_many(batch(1, 2, 3))
+    assert sent == []
+
+    await socket_.release_held()
+
+    assert [message["text"] for message in sent] == ["event 1", "event 3"]
+
+
+async def test_a_closing_socket_takes_no_batch():
+    socket_, sent = consumer({FRAMES_EXTENSION: {}})
+    socket_.closing = True
+    await socket_.deliver_many(batch(1, 2))
+    assert sent == []
+
+
 @contextlib.asynccontextmanager
 async def socket_server(
     talk: Callable[[Send], Awaitable[None]], deflate: bool = False
@@ -93,6 +186,7 @@ async def socket_server(
 
     async def application(scope: dict[str, Any], receive: Any, send: Send) -> None:
         assert scope["type"] == "websocket"
+        assert FRAMES_EXTENSION in scope["extensions"]
         await receive()  # websocket.connect
         await send({"type": "websocket.accept"})
         try:
@@ -141,17 +235,35 @@ async def test_the_frame_is_written_as_the_fan_out_framed_it():
     assert raised == []
 
 
+async def test_frames_in_one_message_are_written_as_they_are_in_order():
+    """The frames' texts arrive, not the texts beside them: the bytes were written as
+    given, one frame after the other."""
+    texts = ["text 1", "text 2", "text 3"]
+    frames = [text_frame(f"frame {n}") for n in (1, 2, 3)]
+
+    async def talk(send: Send) -> None:
+        await send(frames_message(texts, frames))
+        await send({"type": "websocket.send", "text": "after"})
+
+    async with socket_server(talk) as (url, raised), connect(url) as client:
+        received = [await asyncio.wait_for(client.recv(), 5) for _ in range(4)]
+    assert received == ["frame 1", "frame 2", "frame 3", "after"]
+    assert raised == []
+
+
 async def test_with_compression_negotiated_the_text_is_framed_and_compressed():
     """A compressed socket's frame differs from the shared one: uvicorn frames the text."""
 
     async def talk(send: Send) -> None:
         await send({"type": "websocket.send", "text": "text", FRAME_KEY: text_frame("frame")})
+        await send(frames_message(["text 1", "text 2"], [text_frame("f1"), text_frame("f2")]))
 
     async with (
         socket_server(talk, deflate=True) as (url, raised),
         connect(url, compression="deflate") as client,
     ):
-        assert await asyncio.wait_for(client.recv(), 5) == "text"
+        received = [await asyncio.wait_for(client.recv(), 5) for _ in range(3)]
+    assert received == ["text", "text 1", "text 2"]
     assert raised == []
 
 
@@ -161,6 +273,7 @@ async def test_after_the_close_a_framed_send_fails_as_uvicorns_own_does():
         for message in (
             {"type": "websocket.send", "text": "late", FRAME_KEY: text_frame("late")},
             {"type": "websocket.send", "text": "late"},
+            frames_message(["late 1", "late 2"], [text_frame("late 1"), text_frame("late 2")]),
         ):
             with pytest.raises(RuntimeError, match=r"after sending 'websocket\.close'"):
                 await send(message)

@@ -135,6 +135,30 @@ def test_a_socket_authenticates_by_header_and_receives_an_event(http_server, ws_
     assert message["task"] == created
 
 
+def test_a_bulk_changes_events_arrive_in_order_written_together(http_server, ws_server):
+    """A bulk change's events travel in one layer message and leave for each socket in
+    one write (realtime.fanout, realtime.socket_protocol): a real client reads each."""
+    owner = register_and_login(http_server)
+    created = [create_task(http_server, owner["access"], f"Bulk {n}") for n in range(3)]
+    with open_socket(ws_server, owner["access"]) as socket_:
+        assert next_message(socket_)["type"] == "ready"
+        response = requests.post(
+            f"{http_server.base_url}/api/v1/tasks/bulk/",
+            json={"ids": [task["id"] for task in created], "set": {"status": "in_progress"}},
+            headers={"Authorization": f"Bearer {owner['access']}"},
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+
+        messages = [next_message(socket_) for _ in created]
+
+    assert [(m["type"], m["task"]["id"]) for m in messages] == [
+        ("task.updated", task["id"]) for task in created
+    ]
+    assert all(m["task"]["status"] == "in_progress" for m in messages)
+    assert [m["event"] for m in messages] == sorted(m["event"] for m in messages)
+
+
 def test_a_socket_authenticates_by_its_first_message_and_pings(http_server, ws_server):
     owner = register_and_login(http_server)
     with open_socket(ws_server) as socket_:
