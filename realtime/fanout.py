@@ -233,6 +233,7 @@ class LocalFanout:
                 encoded.append((event["event"], text, text_frame(text), recipients))
                 audience_changed = audience_changed or kinds.changes_audience(event["type"])
         if len(encoded) == 1:
+            # The usual case at a steady rate: no batch to build for each socket.
             await self._hand_out_one(*encoded[0])
         elif encoded:
             batches: dict[Recipient, list[tuple[int, str, bytes | None]]] = {}

@@ -35,6 +35,6 @@ def send_message(text: str, frame: bytes | None) -> dict[str, Any]:
 
 
 def frames_message(texts: list[str], frames: list[bytes]) -> dict[str, Any]:
-    """Several events in one `websocket.send` message, written in one go: only for a
-    server that says FRAMES_EXTENSION (no other server knows it has no `text`)."""
+    """Several events in one `websocket.send` message, written in one go. It has no
+    `text`, so it goes only to a server whose scope holds FRAMES_EXTENSION."""
     return {"type": "websocket.send", TEXTS_KEY: texts, FRAME_KEY: b"".join(frames)}
