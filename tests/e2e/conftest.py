@@ -1,5 +1,6 @@
 import re
 import shutil
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# How long a page action or an expect() assertion waits: on two busy cores a page
+# of many scripts (ReDoc's render of the whole schema) can take several seconds.
 TIMEOUT_MS = 10_000
 # Browser tests leave a screenshot of the page here when they fail.
 SCREENSHOTS = BASE_DIR / "var" / "screenshots"
@@ -50,6 +53,8 @@ def browser_page(request: pytest.FixtureRequest) -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         pytest.skip("needs Chromium: apt-get install chromium")
     sync_api = pytest.importorskip("playwright.sync_api")
+    # expect() has its own default of 5 s, shorter than the page's.
+    sync_api.expect.set_options(timeout=TIMEOUT_MS)
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
@@ -61,7 +66,11 @@ def browser_page(request: pytest.FixtureRequest) -> Iterator[Any]:
             if request.node.stash.get(_CALL_FAILED, False):
                 SCREENSHOTS.mkdir(parents=True, exist_ok=True)
                 name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
-                page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+                try:
+                    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+                except sync_api.Error as error:
+                    # The test's own failure is the one to read, not a second error.
+                    warnings.warn(f"no screenshot of {name}: {error}", stacklevel=1)
         finally:
             browser.close()
 

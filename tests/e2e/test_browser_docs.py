@@ -15,6 +15,9 @@ from tests.e2e.servers import Server, serve
 sync_api = pytest.importorskip("playwright.sync_api")
 
 METHODS = {"get", "put", "post", "patch", "delete"}
+# ReDoc renders every operation in one go in the page's script; on CI's two busy
+# cores that took longer than the usual wait once.
+RENDER_TIMEOUT_MS = 30_000
 
 
 @pytest.fixture
@@ -52,13 +55,17 @@ def test_swagger_ui_and_redoc_load_everything_from_the_server_and_render_the_ope
     page.on("request", lambda request: seen.append(request.url))
 
     page.goto(f"{web.base_url}/api/redoc/")
-    expect(page.locator("[data-section-id^='operation/']")).to_have_count(operations)
+    expect(page.locator("[data-section-id^='operation/']")).to_have_count(
+        operations, timeout=RENDER_TIMEOUT_MS
+    )
     expect(page.locator("h1")).to_contain_text("Taskmanager API")
     page.wait_for_load_state("networkidle")
     redoc_requests = len(seen)
 
     page.goto(f"{web.base_url}/api/docs/")
-    expect(page.locator(".swagger-ui .opblock")).to_have_count(operations)
+    expect(page.locator(".swagger-ui .opblock")).to_have_count(
+        operations, timeout=RENDER_TIMEOUT_MS
+    )
     page.wait_for_load_state("networkidle")
 
     assert redoc_requests > 1 and len(seen) > redoc_requests  # the pages and their assets
