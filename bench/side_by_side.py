@@ -27,6 +27,7 @@ SCENARIOS = {
     # name: (the seeded account, wrk script, its environment)
     "list": ("reader", "get.lua", {"BENCH_PATHS": LIST}),
     "list_uncached": ("reader", "get.lua", {"BENCH_PATHS": LIST, "BENCH_BUST": "1"}),
+    "list_projects": ("projects_reader", "get.lua", {"BENCH_PATHS": LIST}),
     "list_projects_uncached": (
         "projects_reader",
         "get.lua",

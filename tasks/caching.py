@@ -146,11 +146,26 @@ class _Projects:
     each project's counter where it was read with it (None: not read), and the entries
     of `count_by_project` read with them."""
 
-    def __init__(self, tag: int, ids: dict[int, Any], counts: dict[int, Any] | None = None) -> None:
+    def __init__(
+        self,
+        tag: int,
+        ids: dict[int, Any],
+        counts: dict[int, Any] | None = None,
+        decode: Callable[[Any], Any] | None = None,
+    ) -> None:
         self.tag = tag
         self.ids = ids
-        # Each project's entry of `count_by_project` read with them, if any.
-        self.counts = counts
+        # Each project's entry of `count_by_project` read with them, if any, as Redis
+        # sent it: only a list that misses its cache uses them, so a hit decodes none.
+        self._counts = counts
+        self._decode = decode
+
+    def counts(self) -> dict[int, Any] | None:
+        """The entries of `count_by_project` read with the projects, decoded."""
+        if self._counts is None or self._decode is None:
+            return self._counts
+        decode = self._decode
+        return {pid: None if raw is None else decode(raw) for pid, raw in self._counts.items()}
 
 
 # Reads the project list under KEYS[1] ("<tag>|<id>,<id>...") and, for each prefix
@@ -199,11 +214,8 @@ def parse_projects(reply: Any, decode: Callable[[Any], Any]) -> "_Projects | Non
         counters[pid] = decoded if _is_counter(decoded) else None
     counts = None
     if ids and len(values) == 2 * len(ids):
-        counts = {
-            pid: decode(value) if value is not None else None
-            for pid, value in zip(ids, values[len(ids) :], strict=True)
-        }
-    return _Projects(int(tag), counters, counts)
+        counts = dict(zip(ids, values[len(ids) :], strict=True))
+    return _Projects(int(tag), counters, counts, decode)
 
 
 def _projects_read(user: User) -> "_Projects | None":
@@ -277,7 +289,7 @@ def cached(
         return entry["value"]
     if entry is not None and not ours:
         logger.warning("task cache entry %s is not one of ours; recomputed", key)
-    read_counts = projects.counts if projects is not None and counted is not None else None
+    read_counts = projects.counts() if projects is not None and counted is not None else None
     computing = _computing.set(
         _Computing(user.pk, counters, counted, read_counts if read_counts is not None else {})
     )

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.db import connection
 from django.http import HttpRequest
 from django.test.utils import CaptureQueriesContext
@@ -93,6 +93,32 @@ def test_a_list_page_missing_its_entry_reads_its_counts_ahead(member, member_cli
     assert len(packets) == 2, packets
     assert packets[1].startswith(b"*") and b"SET" in packets[1] and b"MGET" not in packets[1]
     assert not [q for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
+
+
+@on_redis
+def test_a_cached_page_decodes_none_of_the_counts_read_ahead(member, member_client, monkeypatch):
+    # The projects' counts come with every read ahead for a page that misses its
+    # entry; a hit leaves them undecoded (a member of 20 projects decoded 20 a page).
+    TaskFactory.create_batch(3, owner=member)
+    assert member_client.get(TASKS_URL, {"limit": 2}).json()["count"] == 3
+    client = caches["default"].client
+    decode = client.decode
+    decoded: list[Any] = []
+
+    def record(value: Any) -> Any:
+        decoded.append(decode(value))
+        return decoded[-1]
+
+    monkeypatch.setattr(client, "decode", record)
+
+    assert member_client.get(TASKS_URL, {"limit": 2}).json()["count"] == 3
+    on_a_hit = [value for value in decoded if isinstance(value, tuple)]
+    decoded.clear()
+    assert member_client.get(TASKS_URL, {"limit": 2, "offset": 2}).json()["count"] == 3
+    on_a_miss = [value for value in decoded if isinstance(value, tuple)]
+
+    assert on_a_hit == []
+    assert len(on_a_miss) == 1  # the member's one project's (version, count)
 
 
 @on_redis
