@@ -1368,16 +1368,36 @@ def socket_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     )
     project = results["websocket_project_target"]
     ours, theirs = project.get("server_cpu_us_per_frame"), per_frame
+    figures = f"{ours} µs vs {theirs} µs a frame"
+    again = results.get("websocket_project_target_again"), results.get("websocket_target_again")
+    if again[0] and again[1]:
+        # One 10-second run moves by 15-25 % from the next (bench/RESULTS.md): judged
+        # on both runs of each, the second pair in the other order.
+        figures += (
+            f", then {again[0].get('server_cpu_us_per_frame')} µs vs"
+            f" {again[1].get('server_cpu_us_per_frame')} µs (members first)"
+        )
+        ours = pooled_us_per_frame(project, again[0])
+        theirs = pooled_us_per_frame(target, again[1])
+        figures += f"; both runs: {ours} µs vs {theirs} µs"
     rows.append(
         {
             "target": "(26) the project members' fan-out within 10 % of the managers'"
             f" (server CPU a frame, {project['updates']['rate_per_s']} events/s)",
-            "figures": f"{ours} µs vs {theirs} µs a frame; p99 {project['latency_ms']['p99']} ms"
-            f" vs {p99} ms",
+            "figures": f"{figures}; p99 {project['latency_ms']['p99']} ms vs {p99} ms",
             "met": ours is not None and theirs is not None and ours <= 1.1 * theirs,
         }
     )
     return rows
+
+
+def pooled_us_per_frame(*runs: dict[str, Any]) -> float | None:
+    """The server's CPU a frame over several fan-out runs together."""
+    frames = sum(run["delivered"] for run in runs)
+    cpu = [run.get("daphne_cpu_seconds") for run in runs]
+    if not frames or any(seconds is None for seconds in cpu):
+        return None
+    return round(sum(cpu) / frames * 1e6, 2)
 
 
 def managers_p99(results: dict[str, Any], rate: int) -> Any:
@@ -2227,6 +2247,27 @@ def run(
         log(f"  daphne idle again after {ws['daphne_busy_after_seconds']} s")
         project_websockets[rate] = ws
 
+    # The target's pair again in the other order, members first: the members' fan-out
+    # is judged against the managers' on both runs of each.
+    again: dict[str, dict[str, Any]] = {}
+    for audience, more in (
+        ("project", {"tokens": seeded["listener_tokens"], "updater": "project_fanout"}),
+        ("managers", {}),
+    ):
+        log(f"websocket fan-out again ({audience}): {PLAN.ws_sockets} sockets, {WS_TARGET_RATE}/s")
+        again[audience] = websocket_fanout(
+            daphne,
+            gunicorn,
+            seeded,
+            run_dir,
+            memory,
+            WS_TARGET_RATE,
+            label=f"{audience}_again",
+            **more,
+        )
+        log(f"  {again[audience]['server_cpu_us_per_frame']} µs a frame")
+        wait_until_idle(daphne.process.pid, limit=120)
+
     # Issue 26: twice the sockets on two socket processes, every event to every socket.
     log(f"websocket fan-out on two socket processes: {2 * PLAN.ws_sockets} sockets")
     two_servers = start_two_socket_processes(env, run_dir)
@@ -2323,6 +2364,8 @@ def run(
     results["websocket_project_light"] = project_websockets[WS_LIGHT_RATE]
     results["websocket_target"] = websockets[WS_TARGET_RATE]
     results["websocket_project_target"] = project_websockets[WS_TARGET_RATE]
+    results["websocket_project_target_again"] = again["project"]
+    results["websocket_target_again"] = again["managers"]
     results["websocket_two_processes"] = two_processes
     results["curve"] = curve
     results["rss_mb_per_worker"] = max(workers) if workers else None

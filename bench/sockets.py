@@ -8,9 +8,13 @@ delivered (its process CPU seconds over the frames the listener counted) and the
 listener's beside it (bench/ws_fanout.py: bare sockets, over several processes),
 with the delivery latency. Then, on the production server (realtime.socket_server):
 the target scenario (2,000 sockets x 10 events/s, p99 ≤ 100 ms) and 4,000 sockets
-on two worker processes (every event to every socket).
+on two worker processes (every event to every socket). `--audience-rounds N`
+measures instead, on the production server, the managers' sockets and the same
+number of a project's members' in turn, N rounds, the order flipped each round
+(`make bench` runs each once, the members after the managers).
 
     .venv/bin/python bench/sockets.py [--servers daphne,uvicorn] [--seconds 10]
+    .venv/bin/python bench/sockets.py --audience-rounds 3
 
 Writes bench/sockets.json (or, with BENCH_QUICK=1, bench/out/sockets.json). Wrap it
 in `flock /tmp/bench.lock` on a shared machine. Not part of CI.
@@ -138,6 +142,12 @@ def main() -> int:
     parser.add_argument(
         "--listeners", type=int, default=WS_LISTENER_PROCESSES, help="listener processes"
     )
+    parser.add_argument(
+        "--audience-rounds",
+        type=int,
+        default=0,
+        help="managers' and project members' sockets in turn, this many rounds",
+    )
     args = parser.parse_args()
     kinds = args.servers.split(",")
     if any(kind not in SOCKET_SERVERS for kind in kinds):
@@ -202,6 +212,20 @@ def main() -> int:
 
         raw: dict[str, dict[str, Any]] = {}
         server_commands: dict[str, list[str]] = {}
+        if args.audience_rounds:
+            server = start_socket_server(SOCKET_SERVER_NAME, env, work.run_dir, work.servers)
+            server_commands[server.name] = socket_command(port_of(server))
+            members = {"tokens": seeded["listener_tokens"], "updater": "project_fanout"}
+            for round_ in range(1, args.audience_rounds + 1):
+                order = ["managers", "members"][:: 1 if round_ % 2 else -1]
+                for audience in order:
+                    label = f"{audience}_{round_}"
+                    more = members if audience == "members" else {}
+                    results["comparison"][label] = fanout(
+                        server, label, args.sockets, args.rate, **more
+                    )
+            stop(server, work.servers)
+            kinds, args.no_target = [], True
         for kind in kinds:
             server = start_socket_server(kind, env, work.run_dir, work.servers)
             server_commands[server.name] = socket_command(port_of(server), kind)
