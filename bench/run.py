@@ -1235,8 +1235,8 @@ SPEED_FLOORS = (
 )
 
 
-# The baseline is measured again at the end: past this change the machine's speed
-# moved under the run, and the ratios say as much about the hour as about the code.
+# A baseline that moved by more than this from start to end says the machine's speed
+# changed under the run: its ratios then say as much about the hour as about the code.
 BASELINE_STEADY = 0.10
 
 
@@ -1371,8 +1371,8 @@ def socket_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     figures = f"{ours} µs vs {theirs} µs a frame"
     again = results.get("websocket_project_target_again"), results.get("websocket_target_again")
     if again[0] and again[1]:
-        # One 10-second run moves by 15-25 % from the next (bench/RESULTS.md): judged
-        # on both runs of each, the second pair in the other order.
+        # One 10-second run moves by up to about 30 % from the next (bench/RESULTS.md):
+        # judged on both runs of each, the second pair in the other order.
         figures += (
             f", then {again[0].get('server_cpu_us_per_frame')} µs vs"
             f" {again[1].get('server_cpu_us_per_frame')} µs (members first)"

@@ -225,6 +225,7 @@ def main() -> int:
                         server, label, args.sockets, args.rate, **more
                     )
             stop(server, work.servers)
+            # That comparison alone: neither the servers' nor the targets' runs.
             kinds, args.no_target = [], True
         for kind in kinds:
             server = start_socket_server(kind, env, work.run_dir, work.servers)
