@@ -192,7 +192,9 @@ def task_update(
     """
     values = _column_values(data)
     ordered = _ORDERED & values.keys()
-    with transaction.atomic():
+    # The events go in last, just before the commit: the outbox's ordering lock, which
+    # every writer waits for, is then not held while the tasks this one blocks are read.
+    with transaction.atomic(), activity.many_events():
         known = read if read is not None and read.pk == task_id else None
         locked: set[int] = set()
         # Only a change (as the caller read the task) of project or parent: a PUT

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import User
 from projects.models import Project
@@ -42,6 +44,8 @@ pytestmark = pytest.mark.django_db
 
 RELATION_SHAPE = {"id", "kind", "task", "other_task", "direction", "created_by", "created_at"}
 KINDS = ["blocks", "relates_to", "duplicates"]
+# The ordering lock's own statement, or the events' insert.
+LOCKED_EVENTS = ("SELECT pg_advisory_xact_lock", 'INSERT INTO "activity_event"')
 
 
 @pytest.fixture
@@ -475,6 +479,31 @@ def test_blocked_follows_its_blocker(member_client, a, b):
     assert read(member_client, b)["blocked"] is False
     assert_flipped(b, since, False)
     assert row(b).version == version + 4
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the ordering lock is PostgreSQL's")
+def test_completing_a_blocker_takes_the_events_ordering_lock_last(member_client, a, b):
+    # Every writer waits for the outbox's lock: a PATCH reads the tasks it blocks
+    # before asking for it, and holds it only for its events' insert and the commit.
+    relate(member_client, a, b, "blocks")
+    since = mark()
+
+    with CaptureQueriesContext(connection) as captured:
+        patch(member_client, a, status="completed")
+
+    statements = [query["sql"] for query in captured.captured_queries]
+    locking = [n for n, sql in enumerate(statements) if "pg_advisory_xact_lock" in sql]
+    read_blocked = [n for n, sql in enumerate(statements) if 'FROM "tasks_relation"' in sql]
+    assert locking and read_blocked
+    assert max(read_blocked) < min(locking)
+    # Then only the events' insert (the test's transaction ends in a savepoint's release).
+    after_lock = [sql for sql in statements[min(locking) :] if "SAVEPOINT" not in sql]
+    assert all(sql.startswith(LOCKED_EVENTS) for sql in after_lock), after_lock
+    # Both events, in order: the blocker's, then the one that unblocks b.
+    assert [(e.subject_id, e.changes.get("blocked")) for e in events_since(since)] == [
+        (a["id"], None),
+        (b["id"], [True, False]),
+    ]
 
 
 def test_deleting_an_open_blocker_unblocks(member_client, a, b):
