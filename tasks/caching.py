@@ -150,22 +150,17 @@ class _Projects:
         self,
         tag: int,
         ids: dict[int, Any],
-        counts: dict[int, Any] | None = None,
-        decode: Callable[[Any], Any] | None = None,
+        counts: Callable[[], dict[int, Any]] | None = None,
     ) -> None:
         self.tag = tag
         self.ids = ids
-        # Each project's entry of `count_by_project` read with them, if any, as Redis
-        # sent it: only a list that misses its cache uses them, so a hit decodes none.
+        # Decodes each project's entry of `count_by_project` read with them, if any:
+        # only a list that misses its cache uses them, so a hit decodes none.
         self._counts = counts
-        self._decode = decode
 
     def counts(self) -> dict[int, Any] | None:
         """The entries of `count_by_project` read with the projects, decoded."""
-        if self._counts is None or self._decode is None:
-            return self._counts
-        decode = self._decode
-        return {pid: None if raw is None else decode(raw) for pid, raw in self._counts.items()}
+        return None if self._counts is None else self._counts()
 
 
 # Reads the project list under KEYS[1] ("<tag>|<id>,<id>...") and, for each prefix
@@ -212,10 +207,14 @@ def parse_projects(reply: Any, decode: Callable[[Any], Any]) -> "_Projects | Non
     for pid, value in zip(ids, values, strict=False):
         decoded = decode(value) if value is not None else None
         counters[pid] = decoded if _is_counter(decoded) else None
-    counts = None
-    if ids and len(values) == 2 * len(ids):
-        counts = dict(zip(ids, values[len(ids) :], strict=True))
-    return _Projects(int(tag), counters, counts, decode)
+    if not ids or len(values) != 2 * len(ids):
+        return _Projects(int(tag), counters)
+    raw_counts = dict(zip(ids, values[len(ids) :], strict=True))
+    return _Projects(
+        int(tag),
+        counters,
+        lambda: {pid: None if raw is None else decode(raw) for pid, raw in raw_counts.items()},
+    )
 
 
 def _projects_read(user: User) -> "_Projects | None":
