@@ -9,7 +9,7 @@ from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -26,7 +26,7 @@ from taskmanager.exceptions import (
     NotFoundError,
     PreconditionFailedError,
 )
-from taskmanager.prepared import PreparedRows
+from taskmanager.prepared import PreparedRows, binding
 from taskmanager.registry import Registry
 from taskmanager.statements import RowInsert, RowUpdate
 from tasks import caching, events, positions, rebalancing
@@ -62,10 +62,7 @@ def task_create(
     check; the assignee must be a member who writes there, the labels the project's,
     the parent a task of the project with room below it (DomainValidationError)."""
     with transaction.atomic():
-        if project is None:
-            project_id, last = _lock_personal_project(actor)
-        else:
-            project_id, last = project.pk, _lock_projects([project.pk])[project.pk]
+        project_id, last = _lock_for_append(project.pk if project else None, actor)
         _check_assignee(project_id, assignee.pk if assignee else None)
         label_ids = _checked_labels(project_id, labels or [])
         if parent is not None:
@@ -506,17 +503,44 @@ def _lock_projects(project_ids: list[int]) -> dict[int, str | None]:
     return {pk: _last_position(pk) for pk in rows}
 
 
-def _lock_personal_project(user: User) -> tuple[int, str | None]:
-    """`_lock_projects` for the user's personal project, found by its owner in the
-    locking statement (made first if it is missing); its id and greatest position."""
-    rows = _PERSONAL_PROJECT_LOCKED.rows((user.pk,))
-    if not rows:
-        project_id = personal_project_create(user=user).pk
-        return project_id, _lock_projects([project_id])[project_id]
-    ((project_id, archived),) = rows
+def _lock_for_append(project_id: int | None, user: User) -> tuple[int, str | None]:
+    """`_lock_projects` for one project, or, `project_id` None, for the user's personal
+    project (made first if it is missing): its id and greatest position."""
+    row = _locked_for_append(project_id, user.pk)
+    if row is None:
+        if project_id is not None:
+            raise NotFoundError()
+        created = personal_project_create(user=user).pk
+        return created, _lock_projects([created])[created]
+    locked_id, archived, last = row
     if archived:
         raise ProjectArchivedError()
-    return project_id, _last_position(project_id)
+    return locked_id, last
+
+
+def _locked_for_append(
+    project_id: int | None, owner_id: int
+) -> tuple[int, bool, str | None] | None:
+    """Lock the project (by id, or the owner's personal project, found by its owner in
+    the locking statement), then read its greatest position: its id, whether it is
+    archived, that position; None when there is no such project. On PostgreSQL one
+    round trip (tasks_lock_for_append, migration tasks.0010)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as checked, binding(checked, on_server=True) as cursor:
+            cursor.execute(_LOCK_FOR_APPEND, [project_id, owner_id])
+            return cursor.fetchone()
+    if project_id is not None:
+        rows = list(
+            Project.objects.select_for_update()
+            .filter(pk=project_id)
+            .values_list("pk", "is_archived")
+        )
+    else:
+        rows = _PERSONAL_PROJECT_LOCKED.rows((owner_id,))
+    if not rows:
+        return None
+    ((locked_id, archived),) = rows
+    return locked_id, archived, _last_position(locked_id)
 
 
 def _last_position(project_id: int) -> str | None:
@@ -535,6 +559,7 @@ _PERSONAL_PROJECT_LOCKED = PreparedRows(
     [int],
     on_server=True,
 )
+_LOCK_FOR_APPEND = "SELECT * FROM tasks_lock_for_append(%s::bigint, %s::bigint)"
 _POSITIONS = PreparedRows(
     lambda project_id: (
         Task.objects.filter(project_id=project_id).order_by("-position").values_list("position")

@@ -3,9 +3,11 @@ two tasks take one place, none is lost, and the order is what the moves say in t
 order they committed (their events' order)."""
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import psycopg
 import pytest
 from django.db import connection, connections
 from rest_framework.test import APIClient
@@ -234,3 +236,53 @@ def test_concurrent_creates_in_the_personal_project_go_last_with_distinct_positi
     assert len(order) == len(set(order)) == len(existing) + MOVERS
     assert order[: len(existing)] == [task.pk for task in existing]
     assert order[len(existing) :] == sorted(created)
+
+
+def _own_connection() -> psycopg.Connection[Any]:
+    """A connection of the test's database outside Django's, with its own transaction."""
+    settings = connection.settings_dict
+    return psycopg.connect(
+        dbname=settings["NAME"],
+        user=settings["USER"],
+        password=settings["PASSWORD"],
+        host=settings["HOST"],
+        port=settings["PORT"],
+    )
+
+
+def _waits_for_a_lock(pid: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid = %s AND wait_event_type = 'Lock'",
+            [pid],
+        )
+        return bool(cursor.fetchone()[0])
+
+
+def test_a_create_reads_the_last_position_once_it_holds_the_projects_lock(member: User) -> None:
+    # tasks_lock_for_append (migration 0010) reads the greatest position in a query of
+    # its own: one waiting for the lock sees what the lock's holder committed.
+    personal = Project.objects.get(personal_owner=member)
+    task = TaskFactory(owner=member, project=personal)
+    lock = "SELECT * FROM tasks_lock_for_append(NULL, %s)"
+    found: list[Any] = []
+    with _own_connection() as holder, _own_connection() as waiter:
+        assert holder.execute(lock, [member.pk]).fetchone() == (
+            personal.pk,
+            False,
+            task.position,
+        )
+        thread = threading.Thread(
+            target=lambda: found.append(waiter.execute(lock, [member.pk]).fetchone())
+        )
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not _waits_for_a_lock(waiter.info.backend_pid):
+            assert time.monotonic() < deadline, "the second lock did not wait"
+            time.sleep(0.02)
+        # Greater than every key of positions.after(): the holder's "new last task".
+        holder.execute("UPDATE tasks_task SET position = 'zz' WHERE id = %s", [task.pk])
+        holder.commit()
+        thread.join(timeout=10)
+        waiter.rollback()
+    assert found == [(personal.pk, False, "zz")]
