@@ -4,7 +4,7 @@ everyone who can see the task, whichever door (API, admin, command) it came thro
 import contextlib
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -529,6 +529,7 @@ def _locked_for_append(
         with connection.cursor() as checked, binding(checked, on_server=True) as cursor:
             cursor.execute(_LOCK_FOR_APPEND, [project_id, owner_id])
             return cursor.fetchone()
+    rows: Sequence[Sequence[Any]]
     if project_id is not None:
         rows = list(
             Project.objects.select_for_update()
