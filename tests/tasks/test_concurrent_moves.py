@@ -241,13 +241,15 @@ def test_concurrent_creates_in_the_personal_project_go_last_with_distinct_positi
 def _own_connection() -> psycopg.Connection[Any]:
     """A connection of the test's database outside Django's, with its own transaction."""
     settings = connection.settings_dict
-    return psycopg.connect(
-        dbname=settings["NAME"],
-        user=settings["USER"],
-        password=settings["PASSWORD"],
-        host=settings["HOST"],
-        port=settings["PORT"],
-    )
+    given = {
+        "dbname": settings["NAME"],
+        "user": settings["USER"],
+        "password": settings["PASSWORD"],
+        "host": settings["HOST"],
+        "port": settings["PORT"],
+    }
+    # An empty setting is libpq's default, as Django leaves it out.
+    return psycopg.connect(**{name: value for name, value in given.items() if value})
 
 
 def _waits_for_a_lock(pid: int) -> bool:
