@@ -549,8 +549,9 @@ def _last_position(project_id: int) -> str | None:
     return row[0] if row is not None else None
 
 
-# A create's statements under its project's lock, written once (the look-ups planned
-# once on PostgreSQL): building them was a quarter of a create's CPU (bench/RESULTS.md).
+# A create's statements under its project's lock, written once (on PostgreSQL the
+# lock and the position are one call, and the positions' look-up, which moves use too,
+# is planned once): building them was a quarter of a create's CPU (bench/RESULTS.md).
 _PERSONAL_PROJECT_LOCKED = PreparedRows(
     lambda owner_id: (
         Project.objects.select_for_update()
