@@ -282,7 +282,7 @@ def test_a_create_reads_the_last_position_once_it_holds_the_projects_lock(member
         while not _waits_for_a_lock(waiter.info.backend_pid):
             assert time.monotonic() < deadline, "the second lock did not wait"
             time.sleep(0.02)
-        # Greater than every key of positions.after(): the holder's "new last task".
+        # The holder's change of the greatest position, committed while the other waits.
         holder.execute("UPDATE tasks_task SET position = 'zz' WHERE id = %s", [task.pk])
         holder.commit()
         thread.join(timeout=10)
