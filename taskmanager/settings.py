@@ -191,7 +191,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: the request id is on every record logged below, and the access line
+    # Outermost: it acts once every other middleware is done with the response.
+    "taskmanager.middleware.ReleaseResponseCycles",
+    # Next: the request id is on every record logged below, and the access line
     # and metrics cover the responses other middleware make too.
     "monitoring.logs.RequestLogMiddleware",
     "monitoring.middleware.MetricsMiddleware",
