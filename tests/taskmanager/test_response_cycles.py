@@ -8,6 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from django.test import RequestFactory
 
 from tests.factories import TaskFactory
@@ -30,11 +32,18 @@ def served(environ: dict[str, object]) -> "weakref.ReferenceType[object]":
     """Serve `environ` as gunicorn does (the body read, the response closed and
     dropped); a weak reference to the response object."""
     statuses: list[str] = []
-    response = WSGIHandler()(
-        environ, lambda status, headers, exc_info=None: statuses.append(status)
-    )
-    b"".join(response)
-    response.close()
+    # As Django's test client does: the test's transaction keeps its connection.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        response = WSGIHandler()(
+            environ, lambda status, headers, exc_info=None: statuses.append(status)
+        )
+        b"".join(response)
+        response.close()
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
     assert statuses[0].startswith("200"), statuses
     return weakref.ref(response)
 
