@@ -52,7 +52,11 @@ class ManyIdsField(forms.Field):
         ids = []
         for part in value or []:
             if not part.isascii() or not part.isdigit() or len(part) > 19 or int(part) > MAX_ID:
-                raise forms.ValidationError(f"{part!r} is not an id.", code="invalid")
+                # The value as a parameter: django-filter %-formats each message, and
+                # a "%" sent in the value broke that (a 500).
+                raise forms.ValidationError(
+                    "%(part)r is not an id.", code="invalid", params={"part": part}
+                )
             ids.append(int(part))
         return ids
 

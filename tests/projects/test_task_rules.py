@@ -467,10 +467,18 @@ def test_filtering_on_a_project_one_cannot_see_shows_nothing(spread, outsider, m
     assert list_ids(member_client, {"project": outsider.personal_project.pk}) == []
 
 
-@pytest.mark.parametrize("value", ["x", "1.5", "-1", "1,,x", "9" * 30])
+@pytest.mark.parametrize("value", ["x", "1.5", "-1", "1,,x", "9" * 30, "50%", "%s", "%(x)s"])
 def test_a_project_filter_that_is_not_an_id_is_a_400_naming_it(member_client, value):
     assert_field_error(member_client.get(TASKS_URL, {"project": value}), "project")
     assert_field_error(member_client.get(STATS_URL, {"project": value}), "project")
+    assert_field_error(member_client.get(f"{TASKS_URL}export.csv", {"project": value}), "project")
+
+
+def test_a_filter_value_with_a_percent_sign_is_quoted_in_its_message(member_client):
+    # django-filter %-formats each message: the value goes in as a parameter.
+    error = assert_field_error(member_client.get(TASKS_URL, {"label": "7%d"}), "label")
+
+    assert error["fields"]["label"] == ["'7%d' is not an id."]
 
 
 # --- site managers and admins ---------------------------------------------------------
