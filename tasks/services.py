@@ -505,8 +505,19 @@ def _lock_projects(project_ids: list[int]) -> dict[int, str | None]:
 
 def _lock_for_append(project_id: int | None, user: User) -> tuple[int, str | None]:
     """`_lock_projects` for one project, or, `project_id` None, for the user's personal
-    project (made first if it is missing): its id and greatest position."""
-    row = _locked_for_append(project_id, user.pk)
+    project (found by its owner in the locking statement; made first if it is
+    missing): its id and greatest position. On PostgreSQL one round trip
+    (tasks_lock_for_append, migration tasks.0010)."""
+    row: Sequence[Any] | None
+    if connection.vendor == "postgresql":
+        with connection.cursor() as checked, binding(checked, on_server=True) as cursor:
+            cursor.execute(_LOCK_FOR_APPEND, [project_id, user.pk])
+            row = cursor.fetchone()
+    elif project_id is not None:
+        return project_id, _lock_projects([project_id])[project_id]
+    else:
+        rows = _PERSONAL_PROJECT_LOCKED.rows((user.pk,))
+        row = (*rows[0], _last_position(rows[0][0])) if rows else None
     if row is None:
         if project_id is not None:
             raise NotFoundError()
@@ -516,32 +527,6 @@ def _lock_for_append(project_id: int | None, user: User) -> tuple[int, str | Non
     if archived:
         raise ProjectArchivedError()
     return locked_id, last
-
-
-def _locked_for_append(
-    project_id: int | None, owner_id: int
-) -> tuple[int, bool, str | None] | None:
-    """Lock the project (by id, or the owner's personal project, found by its owner in
-    the locking statement), then read its greatest position: its id, whether it is
-    archived, that position; None when there is no such project. On PostgreSQL one
-    round trip (tasks_lock_for_append, migration tasks.0010)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as checked, binding(checked, on_server=True) as cursor:
-            cursor.execute(_LOCK_FOR_APPEND, [project_id, owner_id])
-            return cursor.fetchone()
-    rows: Sequence[Sequence[Any]]
-    if project_id is not None:
-        rows = list(
-            Project.objects.select_for_update()
-            .filter(pk=project_id)
-            .values_list("pk", "is_archived")
-        )
-    else:
-        rows = _PERSONAL_PROJECT_LOCKED.rows((owner_id,))
-    if not rows:
-        return None
-    ((locked_id, archived),) = rows
-    return locked_id, archived, _last_position(locked_id)
 
 
 def _last_position(project_id: int) -> str | None:

@@ -1,6 +1,6 @@
 """`tasks_lock_for_append(project, owner)` on PostgreSQL: a create's lock of its
 project (by id, or the owner's personal project) and the project's greatest position,
-in one round trip (tasks.services._locked_for_append). The position is read by a query
+in one round trip (tasks.services._lock_for_append). The position is read by a query
 of its own inside the function, which, being VOLATILE, takes a new snapshot for each
 query: the read sees every task committed by the lock's previous holder, which a
 subquery of the locking statement (its snapshot taken before it waited) would not.
