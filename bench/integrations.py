@@ -1260,6 +1260,14 @@ def worker_rss(gunicorn: Server) -> dict[str, float | None]:
     return {str(pid): rss_mb(pid) for pid in sorted(child_pids(gunicorn.process.pid))}
 
 
+def slowest_page(page_ms: list[float]) -> str:
+    """ "N of M, X ms": the slowest page's number (from 1), the pages, its time."""
+    if not page_ms:
+        return "none"
+    slowest = max(range(len(page_ms)), key=page_ms.__getitem__)
+    return f"{slowest + 1} of {len(page_ms)}, {page_ms[slowest]} ms"
+
+
 def sync_pass_figures(report: dict[str, Any]) -> dict[str, Any]:
     pages = report["rss_mb_per_page"]
     figures = {key: report[key] for key in ("pages", "changes", "largest_page", "seconds")}
@@ -1270,6 +1278,8 @@ def sync_pass_figures(report: dict[str, Any]) -> dict[str, Any]:
             "page_ms_p50": report["page_ms"]["p50"],
             "page_ms_p99": report["page_ms"]["p99"],
             "page_ms_max": report["page_ms"]["max"],
+            # Each page's, in order: which page a slow one is.
+            "page_ms": report["page_ms"]["all"],
             "by_kind": report["by_kind"],
             "distinct": report["distinct"],
             "rss_mb_per_page": pages,
@@ -1339,7 +1349,8 @@ def sync_part(
                 f"  {kind} {'warm-up' if number == 0 else f'pass {number}'}: {figures['pages']}"
                 f" pages, {figures['changes']:,} changes in {figures['seconds']} s"
                 f" ({figures['pages_per_s']} pages/s, {figures['changes_per_s']:,} changes/s),"
-                f" page p50 {figures['page_ms_p50']} ms, p99 {figures['page_ms_p99']} ms; RSS"
+                f" page p50 {figures['page_ms_p50']} ms, p99 {figures['page_ms_p99']} ms"
+                f" (the slowest: page {slowest_page(figures['page_ms'])}); RSS"
                 f" after its last page {figures['rss_mb_after_last_page']}"
             )
         rounds_rss.append(worker_rss(gunicorn))
