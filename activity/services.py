@@ -12,8 +12,9 @@ from django.db import connection, transaction
 from accounts.models import User
 from activity import kinds, publication
 from activity.models import Event
+from taskmanager.prepared import binding
 from taskmanager.registry import Registry
-from taskmanager.statements import RowInsert
+from taskmanager.statements import RowInsert, Statement
 from taskmanager.transactions import after_commit
 
 # Taken for the last moments of every recording transaction on PostgreSQL (the event
@@ -50,13 +51,9 @@ def record(
     the kind's "read all" permission. The `on_record` hooks run before it returns,
     or, inside `many_events()`, once the batch is inserted (the event has no id
     until then)."""
-    if kinds.kind_of(type) is None:
-        raise ValueError(f"no event kind is registered for {type!r}")
-    event = Event(
-        transaction_key=_transaction_key(),
+    event = _event(
         type=type,
         subject_id=subject_id,
-        # The user itself, not its id: hooks read `event.actor` without a query.
         actor=actor,
         data=data,
         changes=changes,
@@ -72,6 +69,63 @@ def record(
         batch.pending.append(event)
         return event
     _insert([event], batch)
+    return event
+
+
+def _event(
+    *,
+    type: str,
+    subject_id: int,
+    actor: User | None,
+    data: dict[str, Any],
+    changes: dict[str, list[Any]],
+    project_id: int | None = None,
+    previous_project_id: int | None = None,
+    owner_id: int | None = None,
+    assignee_id: int | None = None,
+    previous_assignee_id: int | None = None,
+) -> Event:
+    if kinds.kind_of(type) is None:
+        raise ValueError(f"no event kind is registered for {type!r}")
+    return Event(
+        transaction_key=_transaction_key(),
+        type=type,
+        subject_id=subject_id,
+        # The user itself, not its id: hooks read `event.actor` without a query.
+        actor=actor,
+        data=data,
+        changes=changes,
+        project_id=project_id,
+        previous_project_id=previous_project_id,
+        owner_id=owner_id,
+        assignee_id=assignee_id,
+        previous_assignee_id=previous_assignee_id,
+    )
+
+
+def record_with(write: Statement, **fields: Any) -> Event | None:
+    """`record(**fields)` for the change `write` makes: an UPDATE (or INSERT) of one row
+    that returns a column of it when it changes it; None, and nothing recorded, when
+    it changes none (a conditional update).
+
+    On PostgreSQL, in a transaction that holds no ordering lock yet and has no events
+    waiting for their insert, the write, the lock and the event's insert are one
+    statement: a round trip fewer. The write comes first (the lock's subquery reads
+    its row), so that no writer holds the lock while it waits for a row
+    (tests/activity/test_event_order.py)."""
+    batch = _batch.get()
+    alone = not (batch is not None and (batch.lock_held or batch.pending))
+    if connection.vendor != "postgresql" or not alone:
+        with connection.cursor() as checked, binding(checked, on_server=True) as cursor:
+            cursor.execute(*write)
+            if cursor.fetchone() is None:
+                return None
+        return record(**fields)
+    event = _event(**fields)
+    changed = f"WITH written(changed) AS ({write[0]})"
+    if not _INSERT_WITH_WRITE.run(event, _EVENT_ORDER_LOCK, before=(changed, write[1])):
+        return None
+    _inserted([event], batch)
     return event
 
 
@@ -123,7 +177,12 @@ def _insert(events: list[Event], batch: _Batch | None) -> None:
         else:
             for event in events:
                 event.save(force_insert=True)
-    if batch is not None and ordered:
+    _inserted(events, batch)
+
+
+def _inserted(events: list[Event], batch: _Batch | None) -> None:
+    """What follows the insert of `events`, which took the ordering lock on PostgreSQL."""
+    if batch is not None and connection.vendor == "postgresql":
         batch.lock_held = True
     # Published before what the hooks record (notifications), in the order of ids.
     after_commit(lambda: publication.publish(events))
@@ -144,6 +203,17 @@ _INSERT_AFTER_LOCK = RowInsert(
     Event,
     "INSERT INTO {table} ({columns}) SELECT {values}"
     " FROM (SELECT pg_advisory_xact_lock(%s)) AS ordered RETURNING {pk}",
+)
+
+
+# `record_with`'s: after `written`, the write's statement, and only for the row it
+# changed, the lock (in a subquery reading that row: taken once the write has its
+# row), then the event's row.
+_INSERT_WITH_WRITE = RowInsert(
+    Event,
+    "INSERT INTO {table} ({columns}) SELECT {values} FROM written CROSS JOIN LATERAL"
+    " (SELECT pg_advisory_xact_lock(%s) WHERE written.changed IS NOT NULL) AS ordered"
+    " RETURNING {pk}",
 )
 
 

@@ -26,33 +26,59 @@ from taskmanager.prepared import binding
 PLAIN = "INSERT INTO {table} ({columns}) VALUES ({values}) RETURNING {pk}"
 
 
+# A statement and its parameters.
+Statement = tuple[str, list[Any]]
+
+
 class RowInsert:
     """Insert an unsaved instance of `model`, every concrete field but its auto
     primary key, by `template`; the new key is set on the instance. `template` may
-    add placeholders after `{values}`: their parameters are `run`'s `extra`."""
+    add placeholders after `{values}`: their parameters are `run`'s `extra`, and
+    `run`'s `before` (a `WITH` clause) goes before it. `keyed`: the key too, drawn
+    beforehand and set on the instance."""
 
-    def __init__(self, model: type[Model], template: str = PLAIN) -> None:
+    def __init__(self, model: type[Model], template: str = PLAIN, *, keyed: bool = False) -> None:
         self._model = model
         self._template = template
+        self._keyed = keyed
         self._statements: dict[str, tuple[list[Field[Any, Any]], str]] = {}
 
-    def run(self, instance: Model, *extra: Any, using: str = DEFAULT_DB_ALIAS) -> None:
+    def run(
+        self,
+        instance: Model,
+        *extra: Any,
+        before: Statement | None = None,
+        using: str = DEFAULT_DB_ALIAS,
+    ) -> bool:
+        """Whether the row was inserted: a template may select no row."""
         connection = connections[using]
         if not connection.features.can_return_columns_from_insert:
-            if self._template is not PLAIN:
+            if self._template is not PLAIN or before is not None:
                 raise ImproperlyConfigured("The database returns no columns of an insert.")
             # An SQLite older than 3.35.
             instance.save(force_insert=True, using=using)
-            return
+            return True
+        sql, values = self.statement(instance, using)
+        params = [*values, *extra]
+        if before is not None:
+            sql, params = f"{before[0]} {sql}", [*before[1], *params]
+        with connection.cursor() as checked, binding(checked, on_server=True) as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        if row is None:
+            return False
+        (instance.pk,) = row
+        saved(instance, using)
+        return True
+
+    def statement(self, instance: Model, using: str = DEFAULT_DB_ALIAS) -> Statement:
+        """The insert of `instance` (each field's `pre_save` applied to it), not run:
+        once it is, `saved(instance)`."""
         fields, sql = self._statement(using)
-        values = [
+        connection = connections[using]
+        return sql, [
             field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields
         ]
-        with connection.cursor() as checked, binding(checked, on_server=True) as cursor:
-            cursor.execute(sql, [*values, *extra])
-            (instance.pk,) = cursor.fetchone()
-        instance._state.adding = False
-        instance._state.db = using
 
     def _statement(self, using: str) -> tuple[list[Field[Any, Any]], str]:
         statement = self._statements.get(using)
@@ -60,7 +86,9 @@ class RowInsert:
             meta = self._model._meta
             if not isinstance(meta.pk, AutoField | BigAutoField | SmallAutoField):
                 raise ImproperlyConfigured("RowInsert leaves out the key: it must be drawn.")
-            fields = [field for field in meta.concrete_fields if not field.primary_key]
+            fields = [
+                field for field in meta.concrete_fields if self._keyed or not field.primary_key
+            ]
             quote = connections[using].ops.quote_name
             # Names from the model, values as parameters.
             sql = self._template.format(
@@ -71,6 +99,12 @@ class RowInsert:
             )
             statement = self._statements[using] = (fields, sql)
         return statement
+
+
+def saved(instance: Model, using: str = DEFAULT_DB_ALIAS) -> None:
+    """`instance` is a row of the database `using` now (as `save()` leaves it)."""
+    instance._state.adding = False
+    instance._state.db = using
 
 
 class RowUpdate:
@@ -86,6 +120,22 @@ class RowUpdate:
     def run(
         self, values: dict[str, Any], where: dict[str, Any], using: str = DEFAULT_DB_ALIAS
     ) -> int:
+        sql, params = self._bound(values, where, using)
+        connection = connections[using]
+        with connection.cursor() as checked, binding(checked, on_server=True) as cursor:
+            cursor.execute(sql, params)
+            return cursor.rowcount
+
+    def returning_key(
+        self, values: dict[str, Any], where: dict[str, Any], using: str = DEFAULT_DB_ALIAS
+    ) -> Statement:
+        """The update, not run, returning the key of each row it changes (for a
+        statement that goes on with those rows)."""
+        sql, params = self._bound(values, where, using)
+        quote = connections[using].ops.quote_name
+        return f"{sql} RETURNING {quote(self._model._meta.pk.column)}", params
+
+    def _bound(self, values: dict[str, Any], where: dict[str, Any], using: str) -> Statement:
         if not values or not where:
             raise ValueError("An update sets and selects by at least one column each.")
         if any(hasattr(value, "resolve_expression") for value in values.values()):
@@ -105,9 +155,7 @@ class RowUpdate:
                 for field in update.where
             ),
         ]
-        with connection.cursor() as checked, binding(checked, on_server=True) as cursor:
-            cursor.execute(update.sql, params)
-            return cursor.rowcount
+        return update.sql, params
 
     def _update(self, using: str, values: tuple[str, ...], where: tuple[str, ...]) -> "_Update":
         meta = self._model._meta

@@ -8,6 +8,7 @@ from activity import services as activity
 from activity.kinds import EventKind
 from activity.models import Event
 from taskmanager.datetimes import datetime_out
+from taskmanager.statements import Statement
 from tasks.models import Relation, Task
 from tasks.state import TRACKED_FIELDS
 
@@ -31,15 +32,40 @@ def record(
     """Record one change of `task` (states from `tasks.state.task_state`); `changes`
     maps each changed field to [old, new]. The members of its project read it, and
     those of the project it just left."""
-    return activity.record(
-        type=type,
-        subject_id=task.pk,
-        actor=actor,
-        data=after or before or {},
-        changes=activity.changes_between(before, after, TRACKED_FIELDS),
-        project_id=task.project_id,
-        previous_project_id=previous_project_id,
-    )
+    return activity.record(**_fields(type, task, actor, before, after, previous_project_id))
+
+
+def record_with(
+    write: Statement,
+    *,
+    type: str,
+    task: Task,
+    actor: User | None,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> Event | None:
+    """`record` for the change `write` makes to the task's row, in one statement with
+    it where it can (activity.services.record_with); None if it changed no row."""
+    return activity.record_with(write, **_fields(type, task, actor, before, after, None))
+
+
+def _fields(
+    type: str,
+    task: Task,
+    actor: User | None,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    previous_project_id: int | None,
+) -> dict[str, Any]:
+    return {
+        "type": type,
+        "subject_id": task.pk,
+        "actor": actor,
+        "data": after or before or {},
+        "changes": activity.changes_between(before, after, TRACKED_FIELDS),
+        "project_id": task.project_id,
+        "previous_project_id": previous_project_id,
+    }
 
 
 RELATION_EVENTS = EventKind(

@@ -61,6 +61,11 @@ class Task(models.Model):
     subtasks_total = models.PositiveIntegerField(default=0)
     subtasks_completed = models.PositiveIntegerField(default=0)
     open_blockers = models.PositiveIntegerField(default=0)
+    # How many tasks this one blocks, kept by the relations' services, so that a
+    # change completing or reopening a task that blocks none need not read its
+    # relations. Never too low; a relation deleted with the task it blocked leaves it
+    # one too high (docs/decisions/task-writes.md).
+    blocking = models.PositiveIntegerField(default=0, db_default=0)
 
     class Meta:
         permissions = [

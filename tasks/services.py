@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, When
 from django.utils import timezone
 
 from accounts.models import User
@@ -28,7 +28,7 @@ from taskmanager.exceptions import (
 )
 from taskmanager.prepared import PreparedRows, binding
 from taskmanager.registry import Registry
-from taskmanager.statements import RowInsert, RowUpdate
+from taskmanager.statements import RowInsert, RowUpdate, saved
 from tasks import caching, events, positions, rebalancing
 from tasks.errors import RelationExistsError
 from tasks.models import IdempotencyKey, Relation, Task
@@ -62,7 +62,7 @@ def task_create(
     check; the assignee must be a member who writes there, the labels the project's,
     the parent a task of the project with room below it (DomainValidationError)."""
     with transaction.atomic():
-        project_id, last = _lock_for_append(project.pk if project else None, actor)
+        project_id, last, key = _lock_for_append(project.pk if project else None, actor)
         _check_assignee(project_id, assignee.pk if assignee else None)
         label_ids = _checked_labels(project_id, labels or [])
         if parent is not None:
@@ -81,18 +81,33 @@ def task_create(
             parent_id=parent,
             position=positions.after(last),
         )
-        _TASK_INSERT.run(task)
-        _set_labels(task.pk, [], label_ids)
-        # Before the event: after the commit, the counters move before the sockets
-        # hear of it, so a client that reads on the event reads it afresh.
-        caching.invalidate_projects([task.project_id])
-        events.record(
-            type=events.CREATED,
-            task=task,
-            actor=actor,
-            before=None,
-            after=task_state(task),
-        )
+        if key is not None and not label_ids:
+            # Its id drawn with the lock: the task and its event in one statement.
+            task.pk = key
+            insert = _TASK_INSERT_KEYED.statement(task)
+            caching.invalidate_projects([task.project_id])  # before the event, as below
+            events.record_with(
+                insert,
+                type=events.CREATED,
+                task=task,
+                actor=actor,
+                before=None,
+                after=task_state(task),
+            )
+            saved(task)
+        else:
+            _TASK_INSERT.run(task)
+            _set_labels(task.pk, [], label_ids)
+            # Before the event: after the commit, the counters move before the sockets
+            # hear of it, so a client that reads on the event reads it afresh.
+            caching.invalidate_projects([task.project_id])
+            events.record(
+                type=events.CREATED,
+                task=task,
+                actor=actor,
+                before=None,
+                after=task_state(task),
+            )
         completed = int(status == Status.COMPLETED)
         _count_subtasks(actor, parent, total=1, completed=completed)
     return task
@@ -276,6 +291,17 @@ def _apply(
         changed["completed_at"] = now if changed["status"] == Status.COMPLETED else None
     written = {**changed, "updated_at": now, "version": current.version + 1}
     where = {"id": current.pk, "version": current.version} if conditional else {"id": current.pk}
+    completion = _completion_changes(current.status, changed.get("status", current.status))
+    if conditional and completion:
+        # The tasks it blocks are read only if it blocks some, as read: a relation
+        # added since fails this condition, and the change is made again from the
+        # locked row.
+        where["blocking"] = current.blocking
+    # Nothing follows from it (no labels' rows, no parent's or blocked task's count):
+    # the row and its event in one statement.
+    follows = moving or {"label_ids", "parent_id"} & changed.keys()
+    if conditional and not follows and not (completion and (current.parent_id or current.blocking)):
+        return _apply_alone(actor, current, written, where)
     # The values written are the row's from now on: no read back.
     if not _TASK_UPDATE.run(written, where):
         return None
@@ -306,6 +332,33 @@ def _apply(
     return current
 
 
+def _apply_alone(
+    actor: User, current: Task, written: dict[str, Any], where: dict[str, Any]
+) -> Task | None:
+    """`_apply`'s write of a change of the task's own fields that changes no other
+    row (no parent's count, no blocked task's): the update and its event in one
+    statement where the database allows; None, `current` as it was, if the row is no
+    longer as `where` says."""
+    before = task_state(current)
+    kept = {name: getattr(current, name) for name in written}
+    for name, value in written.items():
+        setattr(current, name, value)
+    caching.invalidate_projects([current.project_id])  # before the event
+    event = events.record_with(
+        _TASK_UPDATE.returning_key(written, where),
+        type=events.UPDATED,
+        task=current,
+        actor=actor,
+        before=before,
+        after=task_state(current),
+    )
+    if event is None:
+        for name, value in kept.items():
+            setattr(current, name, value)
+        return None
+    return current
+
+
 def _follow_change(actor: User | None, before: Task, after: Task) -> None:
     """What a task's change means for others: its parents' subtask counts, and the
     tasks it blocks (a blocker completed, or reopened)."""
@@ -316,8 +369,12 @@ def _follow_change(actor: User | None, before: Task, after: Task) -> None:
         _count_subtasks(actor, after.parent_id, total=1, completed=int(is_done))
     elif was_done != is_done:
         _count_subtasks(actor, after.parent_id, total=0, completed=1 if is_done else -1)
-    if was_done != is_done:
+    if was_done != is_done and after.blocking:
         _count_blockers(actor, _blocked_by(after.pk), -1 if is_done else 1)
+
+
+def _completion_changes(before: str, after: str) -> bool:
+    return (before == Status.COMPLETED) != (after == Status.COMPLETED)
 
 
 def _move_subtasks(actor: User | None, task: Task) -> None:
@@ -455,7 +512,8 @@ def _count_subtasks(
 
 
 def _blocked_by(task_id: int) -> list[int]:
-    """The tasks `task_id` blocks: read whenever a task is completed or reopened."""
+    """The tasks `task_id` blocks: read when a task that blocks some (`blocking`) is
+    completed, reopened or deleted."""
     return [other for (other,) in _BLOCKED.rows((task_id,))]
 
 
@@ -503,30 +561,30 @@ def _lock_projects(project_ids: list[int]) -> dict[int, str | None]:
     return {pk: _last_position(pk) for pk in rows}
 
 
-def _lock_for_append(project_id: int | None, user: User) -> tuple[int, str | None]:
+def _lock_for_append(project_id: int | None, user: User) -> tuple[int, str | None, int | None]:
     """`_lock_projects` for one project, or, `project_id` None, for the user's personal
     project (found by its owner in the locking statement; made first if it is
-    missing): its id and greatest position. On PostgreSQL one round trip
-    (tasks_lock_for_append, migration tasks.0010)."""
+    missing): its id, its greatest position, and on PostgreSQL the new task's id,
+    drawn in the same round trip (tasks_lock_for_append, migration tasks.0012)."""
     row: Sequence[Any] | None
     if connection.vendor == "postgresql":
         with connection.cursor() as checked, binding(checked, on_server=True) as cursor:
             cursor.execute(_LOCK_FOR_APPEND, [project_id, user.pk])
             row = cursor.fetchone()
     elif project_id is not None:
-        return project_id, _lock_projects([project_id])[project_id]
+        return project_id, _lock_projects([project_id])[project_id], None
     else:
         rows = _PERSONAL_PROJECT_LOCKED.rows((user.pk,))
-        row = (*rows[0], _last_position(rows[0][0])) if rows else None
+        row = (*rows[0], _last_position(rows[0][0]), None) if rows else None
     if row is None:
         if project_id is not None:
             raise NotFoundError()
         created = personal_project_create(user=user).pk
-        return created, _lock_projects([created])[created]
-    locked_id, archived, last = row
+        return created, _lock_projects([created])[created], None
+    locked_id, archived, last, key = row
     if archived:
         raise ProjectArchivedError()
-    return locked_id, last
+    return locked_id, last, key
 
 
 def _last_position(project_id: int) -> str | None:
@@ -565,6 +623,7 @@ _BLOCKED = PreparedRows(
     on_server=True,
 )
 _TASK_INSERT = RowInsert(Task)
+_TASK_INSERT_KEYED = RowInsert(Task, keyed=True)
 _TASK_UPDATE = RowUpdate(Task)
 
 
@@ -604,7 +663,7 @@ def _delete_locked(actor: User | None, current: Task) -> None:
     )
     done = current.status == Status.COMPLETED
     _count_subtasks(actor, current.parent_id, total=-1, completed=-int(done))
-    if not done:
+    if not done and current.blocking:
         _count_blockers(actor, _blocked_by(current.pk), -1)
     for cleanup in _deletion_cleanups:
         cleanup(task_id=current.pk)
@@ -816,8 +875,10 @@ def relation_create(*, actor: User, task: Task, kind: str, other_id: int) -> Rel
             actor=actor,
             projects=(current.project_id, pair[other_id].project_id),
         )
-        if kind == Relation.Kind.BLOCKS and current.status != Status.COMPLETED:
-            _count_blockers(actor, [other_id], 1)
+        if kind == Relation.Kind.BLOCKS:
+            Task.objects.filter(pk=task.pk).update(blocking=F("blocking") + 1)
+            if current.status != Status.COMPLETED:
+                _count_blockers(actor, [other_id], 1)
     return relation
 
 
@@ -834,11 +895,15 @@ def relation_delete(*, actor: User, task: Task, relation_id: int) -> None:
         if relation is None:
             raise NotFoundError()
         _check_writable(task.project_id, task)
+        # Both tasks locked, the blocker first, as its own change locks it and then the
+        # tasks it blocks: a change completing or reopening it meanwhile counts this
+        # relation either before (and this one sees its status) or not at all.
         ends = {
             pk: (project_id, status)
-            for pk, project_id, status in Task.objects.filter(
-                pk__in=[relation.task_id, relation.other_id]
-            ).values_list("pk", "project_id", "status")
+            for pk, project_id, status in Task.objects.select_for_update()
+            .filter(pk__in=[relation.task_id, relation.other_id])
+            .order_by(Case(When(pk=relation.task_id, then=0), default=1))
+            .values_list("pk", "project_id", "status")
         }
         blocker, other = ends[relation.task_id], ends[relation.other_id]
         events.record_relation(
@@ -848,8 +913,12 @@ def relation_delete(*, actor: User, task: Task, relation_id: int) -> None:
             projects=(blocker[0], other[0]),
         )
         relation.delete()
-        if relation.kind == Relation.Kind.BLOCKS and blocker[1] != Status.COMPLETED:
-            _count_blockers(actor, [relation.other_id], -1)
+        if relation.kind == Relation.Kind.BLOCKS:
+            Task.objects.filter(pk=relation.task_id, blocking__gt=0).update(
+                blocking=F("blocking") - 1
+            )
+            if blocker[1] != Status.COMPLETED:
+                _count_blockers(actor, [relation.other_id], -1)
 
 
 # Tasks one bulk request changes or deletes at most.

@@ -12,7 +12,8 @@ from datetime import datetime
 from typing import Any
 
 import jwt
-from django.db import connections
+import psycopg
+from django.db import connection, connections
 from rest_framework.test import APIClient
 
 from tests.files.samples import multipart, sample
@@ -64,6 +65,31 @@ def waits_for_advisory_lock(thread: threading.Thread, timeout: float = 30) -> bo
                 return False
             time.sleep(0.05)
     return False
+
+
+def own_connection() -> psycopg.Connection[Any]:
+    """A connection of the test's PostgreSQL database outside Django's, with its own
+    transaction."""
+    settings = connection.settings_dict
+    given = {
+        "dbname": settings["NAME"],
+        "user": settings["USER"],
+        "password": settings["PASSWORD"],
+        "host": settings["HOST"],
+        "port": settings["PORT"],
+    }
+    # An empty setting is libpq's default, as Django leaves it out.
+    return psycopg.connect(**{name: value for name, value in given.items() if value})
+
+
+def waits_for_a_lock(pid: int) -> bool:
+    """Whether the PostgreSQL backend `pid` waits for a lock now."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid = %s AND wait_event_type = 'Lock'",
+            [pid],
+        )
+        return bool(cursor.fetchone()[0])
 
 
 # --- errors ---------------------------------------------------------------------------

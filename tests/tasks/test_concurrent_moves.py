@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import psycopg
 import pytest
 from django.db import connection, connections
 from rest_framework.test import APIClient
@@ -18,7 +17,7 @@ from projects.models import Project
 from tasks.models import Task
 from tasks.services import task_move
 from tests.factories import TaskFactory
-from tests.helpers import TASKS_URL, TokenClient, task_url
+from tests.helpers import TASKS_URL, TokenClient, own_connection, task_url, waits_for_a_lock
 from tests.projects.helpers import new_project
 
 T = TypeVar("T")
@@ -238,48 +237,22 @@ def test_concurrent_creates_in_the_personal_project_go_last_with_distinct_positi
     assert order[len(existing) :] == sorted(created)
 
 
-def _own_connection() -> psycopg.Connection[Any]:
-    """A connection of the test's database outside Django's, with its own transaction."""
-    settings = connection.settings_dict
-    given = {
-        "dbname": settings["NAME"],
-        "user": settings["USER"],
-        "password": settings["PASSWORD"],
-        "host": settings["HOST"],
-        "port": settings["PORT"],
-    }
-    # An empty setting is libpq's default, as Django leaves it out.
-    return psycopg.connect(**{name: value for name, value in given.items() if value})
-
-
-def _waits_for_a_lock(pid: int) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE pid = %s AND wait_event_type = 'Lock'",
-            [pid],
-        )
-        return bool(cursor.fetchone()[0])
-
-
 def test_a_create_reads_the_last_position_once_it_holds_the_projects_lock(member: User) -> None:
-    # tasks_lock_for_append (migration 0010) reads the greatest position in a query of
-    # its own: one waiting for the lock sees what the lock's holder committed.
+    # tasks_lock_for_append (migrations 0010, 0012) reads the greatest position in a
+    # query of its own: one waiting for the lock sees what the lock's holder committed.
     personal = Project.objects.get(personal_owner=member)
     task = TaskFactory(owner=member, project=personal)
     lock = "SELECT * FROM tasks_lock_for_append(NULL, %s)"
     found: list[Any] = []
-    with _own_connection() as holder, _own_connection() as waiter:
-        assert holder.execute(lock, [member.pk]).fetchone() == (
-            personal.pk,
-            False,
-            task.position,
-        )
+    with own_connection() as holder, own_connection() as waiter:
+        held = holder.execute(lock, [member.pk]).fetchone()
+        assert held[:3] == (personal.pk, False, task.position)
         thread = threading.Thread(
             target=lambda: found.append(waiter.execute(lock, [member.pk]).fetchone())
         )
         thread.start()
         deadline = time.monotonic() + 10
-        while not _waits_for_a_lock(waiter.info.backend_pid):
+        while not waits_for_a_lock(waiter.info.backend_pid):
             assert time.monotonic() < deadline, "the second lock did not wait"
             time.sleep(0.02)
         # The holder's change of the greatest position, committed while the other waits.
@@ -287,4 +260,7 @@ def test_a_create_reads_the_last_position_once_it_holds_the_projects_lock(member
         holder.commit()
         thread.join(timeout=10)
         waiter.rollback()
-    assert found == [(personal.pk, False, "zz")]
+    (waited,) = found
+    assert waited[:3] == (personal.pk, False, "zz")
+    # Each call draws an id for the task it is about to create.
+    assert task.pk < held[3] < waited[3]

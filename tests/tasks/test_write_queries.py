@@ -17,8 +17,9 @@ def task_reads(captured: CaptureQueriesContext) -> list[str]:
 
 
 def task_updates(captured: CaptureQueriesContext) -> list[str]:
+    """The statements that update tasks, alone or with their event (`WITH ... AS (UPDATE`)."""
     sqls = (query["sql"] for query in captured.captured_queries)
-    return [sql for sql in sqls if sql.startswith('UPDATE "tasks_task"')]
+    return [sql for sql in sqls if 'UPDATE "tasks_task"' in sql]
 
 
 @pytest.mark.parametrize(
