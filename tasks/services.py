@@ -298,9 +298,14 @@ def _apply(
         # locked row.
         where["blocking"] = current.blocking
     # Nothing follows from it (no labels' rows, no parent's or blocked task's count):
-    # the row and its event in one statement.
-    follows = moving or {"label_ids", "parent_id"} & changed.keys()
-    if conditional and not follows and not (completion and (current.parent_id or current.blocking)):
+    # the row and its event in one statement (an update that returns its row: not on
+    # an SQLite older than 3.35).
+    follows = (
+        moving
+        or bool({"label_ids", "parent_id"} & changed.keys())
+        or (completion and bool(current.parent_id or current.blocking))
+    )
+    if conditional and not follows and connection.features.can_return_columns_from_insert:
         return _apply_alone(actor, current, written, where)
     # The values written are the row's from now on: no read back.
     if not _TASK_UPDATE.run(written, where):
