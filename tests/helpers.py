@@ -82,6 +82,28 @@ def own_connection() -> psycopg.Connection[Any]:
     return psycopg.connect(**{name: value for name, value in given.items() if value})
 
 
+def started_on_its_connection(work: Callable[[], None]) -> tuple[int, threading.Thread]:
+    """`work` started in a thread that opens its own database connection first (and
+    closes it at the end): that connection's PostgreSQL backend pid, and the thread."""
+    ready = threading.Event()
+    found: list[int] = []
+
+    def run() -> None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                found.append(cursor.fetchone()[0])
+            ready.set()
+            work()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert ready.wait(30), "the thread did not connect"
+    return found[0], thread
+
+
 def waits_for_a_lock(pid: int) -> bool:
     """Whether the PostgreSQL backend `pid` waits for a lock now."""
     with connection.cursor() as cursor:

@@ -5,7 +5,6 @@ before it. A single event takes the lock in its insert's own statement, and with
 
 import threading
 import time
-from collections.abc import Callable
 
 import pytest
 from django.db import connection, connections, transaction
@@ -15,7 +14,12 @@ from activity import services
 from activity.models import Event
 from taskmanager.statements import Statement
 from tests.factories import TaskFactory
-from tests.helpers import own_connection, waits_for_a_lock, waits_for_advisory_lock
+from tests.helpers import (
+    own_connection,
+    started_on_its_connection,
+    waits_for_a_lock,
+    waits_for_advisory_lock,
+)
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="the ordering lock is PostgreSQL's"
@@ -118,28 +122,6 @@ def _record_with(subject_id: int) -> Event | None:
     )
 
 
-def _started(work: Callable[[], None]) -> tuple[int, threading.Thread]:
-    """`work` in a thread of its own connection: that connection's backend pid, and the
-    thread (started)."""
-    ready = threading.Event()
-    found: list[int] = []
-
-    def run() -> None:
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_backend_pid()")
-                found.append(cursor.fetchone()[0])
-            ready.set()
-            work()
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    assert ready.wait(30)
-    return found[0], thread
-
-
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_write_with_its_event_holds_no_lock_while_it_waits_for_its_row() -> None:
     # record_with's one statement writes the row first: a writer waiting for a row
@@ -153,7 +135,7 @@ def test_a_write_with_its_event_holds_no_lock_while_it_waits_for_its_row() -> No
 
     with own_connection() as holder:
         holder.execute("SELECT id FROM tasks_task WHERE id = %s FOR UPDATE", [task.pk])
-        backend, thread = _started(write)
+        backend, thread = started_on_its_connection(write)
         deadline = time.monotonic() + 10
         while not waits_for_a_lock(backend):
             assert thread.is_alive(), "the write did not wait for the row"
@@ -188,9 +170,9 @@ def test_a_write_with_its_event_waiting_for_the_lock_has_no_event_id_yet() -> No
             assert event is not None
             ids["second"] = event.pk
 
-    _, one = _started(first)
+    _, one = started_on_its_connection(first)
     assert held.wait(30)
-    _, two = _started(second)
+    _, two = started_on_its_connection(second)
     waiting = waits_for_advisory_lock(two)
     drawn_while_waiting = _last_drawn_id()
     release.set()

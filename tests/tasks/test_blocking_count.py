@@ -2,20 +2,25 @@
 that a change completing or reopening a task that blocks none reads no relation. It is
 never too low: a relation added after a PATCH's read fails its write's condition."""
 
-import threading
 import time
 from importlib import import_module
 from typing import Any
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import User
 from projects.models import Project
 from tasks import services
 from tasks.models import Task
-from tests.helpers import TokenClient, own_connection, task_url, waits_for_a_lock
+from tests.helpers import (
+    TokenClient,
+    own_connection,
+    started_on_its_connection,
+    task_url,
+    waits_for_a_lock,
+)
 from tests.tasks.collaboration_helpers import (
     create,
     garden,
@@ -166,8 +171,6 @@ def test_a_relation_deleted_while_its_blocker_is_completed_is_counted_once(membe
             services.relation_delete(actor=member, task=a, relation_id=relation.pk)
         except BaseException as exc:  # re-raised below
             errors.append(exc)
-        finally:
-            connections.close_all()
 
     with own_connection() as completing:
         completing.execute(
@@ -175,7 +178,7 @@ def test_a_relation_deleted_while_its_blocker_is_completed_is_counted_once(membe
             " version = version + 1 WHERE id = %s",
             [a.pk],
         )
-        backend, thread = _started(delete)
+        backend, thread = started_on_its_connection(delete)
         deadline = time.monotonic() + 10
         while not waits_for_a_lock(backend) and thread.is_alive():
             assert time.monotonic() < deadline, "the delete neither waited nor ended"
@@ -190,22 +193,3 @@ def test_a_relation_deleted_while_its_blocker_is_completed_is_counted_once(membe
     assert not errors, errors
     assert waited, "the delete did not wait for the blocker's row"
     assert (row(b).open_blockers, row(a).blocking) == (1, 0)
-
-
-def _started(work: Any) -> tuple[int, threading.Thread]:
-    """`work` started in a thread whose database connection is opened first: that
-    connection's backend pid, and the thread."""
-    ready = threading.Event()
-    found: list[int] = []
-
-    def run() -> None:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_backend_pid()")
-            found.append(cursor.fetchone()[0])
-        ready.set()
-        work()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    assert ready.wait(10)
-    return found[0], thread
