@@ -235,7 +235,7 @@ def valid_where_no_schema_can_say(case: Any) -> None:
       skeleton is one taken (look-alikes), are refused (accounts/usernames.py);
     - a task's `project` that the identity writes to (its personal project) and an
       `assignee` who is a member of it (the identity itself, the project's admin; a
-      task written with an assignee goes to that project): ids of other objects,
+      task written with an assignee or moved there gets it): ids of other objects,
       which the schema types as integers but cannot name (an upload's `task` needs
       nothing: one the caller cannot see is a 404, which the check allows);
     - a user to add to a project who exists and is active, by username: the invitee,
@@ -278,6 +278,10 @@ def valid_where_no_schema_can_say(case: Any) -> None:
             body["assignee"] = SELF_ID or body["assignee"]
         if SELF_PROJECT_ID and (assigned or isinstance(body.get("project"), int)):
             body["project"] = SELF_PROJECT_ID
+            # The task's own assignee must be a member there too (else a 400 naming
+            # it): the identity, unless the case names one.
+            if SELF_ID:
+                body.setdefault("assignee", SELF_ID)
             moved_without_subtasks(case)
         task_references(case, body)
     elif label == MEMBER_ADD and body is not None and INVITEE_USERNAME:
