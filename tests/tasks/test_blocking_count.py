@@ -169,7 +169,7 @@ def test_a_relation_deleted_while_its_blocker_is_completed_is_counted_once(membe
     def delete() -> None:
         try:
             services.relation_delete(actor=member, task=a, relation_id=relation.pk)
-        except BaseException as exc:  # re-raised below
+        except BaseException as exc:  # the test fails on it below
             errors.append(exc)
 
     with own_connection() as completing:
