@@ -1,5 +1,7 @@
+import contextlib
+import os
+import select
 import signal
-import threading
 from argparse import ArgumentParser
 from pathlib import Path
 from types import FrameType
@@ -56,14 +58,21 @@ class Command(BaseCommand):
             self._run_once(options)
             self._beat(heartbeat)
             return
-        stop = threading.Event()
+        # The handler only notes the signal and writes to a pipe the wait below watches:
+        # a threading.Event's set() in a handler can deadlock on the lock its wait holds.
+        stopping: list[int] = []
+        woken, wake = os.pipe()
+        os.set_blocking(wake, False)
 
         def request_stop(signum: int, frame: FrameType | None) -> None:
-            stop.set()
+            stopping.append(signum)
+            # A full pipe wakes the wait as well.
+            with contextlib.suppress(BlockingIOError):
+                os.write(wake, b"\0")
 
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
-        while not stop.is_set():
+        while not stopping:
             try:
                 self._run_once(options)
             except (OperationalError, InterfaceError) as exc:
@@ -80,7 +89,8 @@ class Command(BaseCommand):
                 # The connection is not kept from one run to the next: after a PostgreSQL
                 # restart it would be dead, and every later run would fail with it.
                 close_old_connections()
-            stop.wait(wait)
+            if not stopping:
+                select.select([woken], [], [], wait)
         self.stdout.write("Stopped.")
 
     def _run_once(self, options: dict[str, Any]) -> None:
