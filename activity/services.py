@@ -3,7 +3,7 @@ transaction."""
 
 import secrets
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from typing import Any
 
@@ -15,7 +15,7 @@ from activity.models import Event
 from taskmanager.prepared import binding
 from taskmanager.registry import Registry
 from taskmanager.statements import RowInsert, Statement
-from taskmanager.transactions import after_commit
+from taskmanager.transactions import after_commit, committing_alone
 
 # Taken for the last moments of every recording transaction on PostgreSQL (the event
 # insert to the commit): event ids then commit in increasing order, so a client that
@@ -23,13 +23,20 @@ from taskmanager.transactions import after_commit
 _EVENT_ORDER_LOCK = 0x7461736B
 
 RecordHook = Callable[[Event], None]
+EventTest = Callable[[Event], bool]
 # Registered by the apps that derive rows from events (notifications), in their
-# AppConfig.ready: each is called with every event just inserted, in its transaction.
-_recorded: Registry[RecordHook] = Registry()
-# `hook(event)` right after `record` inserts an event, inside the recording
-# transaction: what it writes commits or rolls back with the change. A hook that
-# records events itself is called for those too, and must derive nothing from them.
-on_record = _recorded.register
+# AppConfig.ready: each with the events it is called for, in their transaction.
+_recorded: Registry[tuple[RecordHook, EventTest]] = Registry()
+
+
+def on_record(hook: RecordHook, *, concerns: EventTest) -> None:
+    """Have `hook(event)` called right after `record` inserts an event that
+    `concerns(event)` says it may derive rows from, inside the recording transaction:
+    what it writes commits or rolls back with the change. A hook that records events
+    itself is called for those too, and must derive nothing from them. `concerns` is
+    asked before the write too (`record_with`): an event no hook concerns may commit
+    with its write alone."""
+    _recorded.register((hook, concerns))
 
 
 def record(
@@ -103,7 +110,7 @@ def _event(
     )
 
 
-def record_with(write: Statement, **fields: Any) -> Event | None:
+def record_with(write: Statement, *, last: bool = False, **fields: Any) -> Event | None:
     """`record(**fields)` for the change `write` makes: an UPDATE (or INSERT) of one row
     that returns a column of it when it changes it; None, and nothing recorded, when
     it changes none (a conditional update).
@@ -112,7 +119,11 @@ def record_with(write: Statement, **fields: Any) -> Event | None:
     waiting for their insert, the write, the lock and the event's insert are one
     statement: a round trip fewer. The write comes first (the lock's subquery reads
     its row), so that no writer holds the lock while it waits for a row
-    (tests/activity/test_event_order.py)."""
+    (tests/activity/test_event_order.py).
+
+    `last`: the caller's transaction writes nothing after it. If that transaction has
+    sent nothing yet and no hook concerns the event, the statement then commits by
+    itself (`committing_alone`): two round trips fewer again."""
     batch = _batch.get()
     alone = not (batch is not None and (batch.lock_held or batch.pending))
     if connection.vendor != "postgresql" or not alone:
@@ -123,8 +134,10 @@ def record_with(write: Statement, **fields: Any) -> Event | None:
         return record(**fields)
     event = _event(**fields)
     changed = f"WITH written(changed) AS ({write[0]})"
-    if not _INSERT_WITH_WRITE.run(event, _EVENT_ORDER_LOCK, before=(changed, write[1])):
-        return None
+    by_itself = last and not any(concerns(event) for _, concerns in _recorded)
+    with committing_alone() if by_itself else nullcontext():
+        if not _INSERT_WITH_WRITE.run(event, _EVENT_ORDER_LOCK, before=(changed, write[1])):
+            return None
     _inserted([event], batch)
     return event
 
@@ -191,8 +204,9 @@ def _inserted(events: list[Event], batch: _Batch | None) -> None:
     token = _batch.set(_Batch(lock_held=True, deferring=False)) if batch is None else None
     try:
         for event in events:
-            for hook in _recorded:
-                hook(event)
+            for hook, concerns in _recorded:
+                if concerns(event):
+                    hook(event)
     finally:
         if token is not None:
             _batch.reset(token)

@@ -31,6 +31,18 @@ def notifications_for_event(event: Event) -> None:
         _mentioned_anew(event)
 
 
+def notifies(event: Event) -> bool:
+    """Whether `notifications_for_event` may write for the event: a task given an
+    assignee other than its actor (created with one, or changed to one), a comment
+    written or edited. Asked before a write too (activity.services.on_record)."""
+    if event.type == task_events.CREATED:
+        return event.data.get("assignee") not in (None, event.actor_id)
+    if event.type == task_events.UPDATED:
+        change = event.changes.get("assignee")
+        return change is not None and change[1] not in (None, event.actor_id)
+    return event.type in (comment_events.CREATED, comment_events.UPDATED)
+
+
 def notification_read(*, user: User, notification_id: int) -> None:
     """Mark one of the user's notifications read; one read already keeps its time."""
     Notification.objects.filter(pk=notification_id, user_id=user.pk, read_at__isnull=True).update(

@@ -12,5 +12,7 @@ class SyncConfig(AppConfig):
 
         # A project's deletion names its members then: they read it after the
         # memberships are gone (sync.models.DeletedProjectMember).
-        activity.on_record(services.deletion_readers_record)
+        activity.on_record(
+            services.deletion_readers_record, concerns=services.names_deletion_readers
+        )
         cleanups.register(services.events_prune_counted)

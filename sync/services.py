@@ -13,6 +13,11 @@ from sync.models import DeletedProjectMember
 from taskmanager.batches import delete_in_batches
 
 
+def names_deletion_readers(event: Event) -> bool:
+    """The events `deletion_readers_record` writes for: a project's deletion."""
+    return event.type == project_events.DELETED
+
+
 def deletion_readers_record(event: Event) -> None:
     """With a `project.deleted` event (activity.services.on_record, in the deleting
     transaction, before the project's rows go): its members then, who may read it

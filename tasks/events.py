@@ -43,10 +43,12 @@ def record_with(
     actor: User | None,
     before: dict[str, Any] | None,
     after: dict[str, Any] | None,
+    last: bool = False,
 ) -> Event | None:
     """`record` for the change `write` makes to the task's row, in one statement with
-    it where it can (activity.services.record_with); None if it changed no row."""
-    return activity.record_with(write, **_fields(type, task, actor, before, after, None))
+    it where it can (activity.services.record_with, as `last`); None if it changed no
+    row."""
+    return activity.record_with(write, last=last, **_fields(type, task, actor, before, after, None))
 
 
 def _fields(

@@ -343,7 +343,8 @@ def _apply_alone(
     """`_apply`'s write of a change of the task's own fields that changes no other
     row (no parent's count, no blocked task's): the update and its event in one
     statement where the database allows; None, `current` as it was, if the row is no
-    longer as `where` says."""
+    longer as `where` says. It is the last write of `task_update`'s transaction (and,
+    the view's read in hand, its first statement: it may commit by itself)."""
     before = task_state(current)
     kept = {name: getattr(current, name) for name in written}
     for name, value in written.items():
@@ -356,6 +357,7 @@ def _apply_alone(
         actor=actor,
         before=before,
         after=task_state(current),
+        last=True,
     )
     if event is None:
         for name, value in kept.items():

@@ -5,15 +5,18 @@ Fixtures live in tests/conftest.py; helpers used by one folder only live in that
 folder's `helpers.py`.
 """
 
+import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 import jwt
 import psycopg
 from django.db import connection, connections
+from psycopg import pq
 from rest_framework.test import APIClient
 
 from tests.files.samples import multipart, sample
@@ -102,6 +105,34 @@ def started_on_its_connection(work: Callable[[], None]) -> tuple[int, threading.
     thread.start()
     assert ready.wait(30), "the thread did not connect"
     return found[0], thread
+
+
+TRANSACTION_COMMANDS = frozenset({'Query "BEGIN"', 'Query "COMMIT"', 'Query "ROLLBACK"'})
+
+
+@contextmanager
+def sent_to_postgresql() -> Iterator[list[str]]:
+    """The messages Django's connection sends PostgreSQL inside the block (libpq's
+    trace: `Query "BEGIN"`, `Parse ...`, `Bind ...`, `Sync`...), filled in at its end.
+    `TRANSACTION_COMMANDS` picks out the transaction's own."""
+    connection.ensure_connection()
+    pgconn = connection.connection.pgconn
+    sent: list[str] = []
+    with tempfile.TemporaryFile() as trace:
+        pgconn.trace(trace.fileno())
+        pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+        try:
+            yield sent
+        finally:
+            pgconn.untrace()
+            trace.seek(0)
+            lines = trace.read().decode().splitlines()
+            # "F\t<length>\t<message>...": from the frontend, without the length.
+            sent.extend(
+                " ".join(part.strip() for part in line.split("\t")[2:])
+                for line in lines
+                if line[:2] == "F\t"
+            )
 
 
 def waits_for_a_lock(pid: int) -> bool:

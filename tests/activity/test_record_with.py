@@ -2,12 +2,14 @@
 every database; nothing recorded for a write that changed no row."""
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 
 from activity import services
 from activity.models import Event
+from notifications.models import Notification
 from taskmanager.statements import Statement
-from tests.factories import TaskFactory
+from tests.factories import TaskFactory, UserFactory, shared_project
+from tests.helpers import TRANSACTION_COMMANDS, sent_to_postgresql
 
 pytestmark = pytest.mark.django_db
 
@@ -73,3 +75,34 @@ def test_with_events_waiting_for_their_insert_it_comes_after_them():
 
     assert event is not None
     assert _events_since(since) == [first.pk, second.pk]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="psycopg's transactions")
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.parametrize("assigned", [False, True])
+def test_a_last_write_commits_by_itself_unless_a_hook_writes_for_its_event(assigned, member):
+    other = UserFactory(username="ola", email="ola@example.com")
+    task = TaskFactory(owner=member, project=shared_project(member, other))
+    # An assignment of someone else: notifications' hook writes for it.
+    change = {"assignee": [None, other.pk]} if assigned else {"title": ["Before", "After"]}
+
+    with sent_to_postgresql() as sent, transaction.atomic():
+        event = services.record_with(
+            _retitle(task.pk, "After", version=task.version),
+            last=True,
+            type="task.updated",
+            subject_id=task.pk,
+            actor=member,
+            data={"assignee": other.pk if assigned else None},
+            changes=change,
+            project_id=task.project_id,
+        )
+
+    assert event is not None
+    if assigned:
+        # The write waits for the hook's rows: begun before it, committed after them.
+        assert sent[0] == 'Query "BEGIN"', sent
+        assert sent[-1] == 'Query "COMMIT"', sent
+    else:
+        assert TRANSACTION_COMMANDS.isdisjoint(sent), sent
+    assert Notification.objects.filter(user=other, task=task).exists() == assigned
