@@ -133,13 +133,49 @@ def record_with(write: Statement, *, last: bool = False, **fields: Any) -> Event
                 return None
         return record(**fields)
     event = _event(**fields)
-    changed = f"WITH written(changed) AS ({write[0]})"
+    written = (f"WITH written(changed) AS ({write[0]})", write[1])
+    return event if _written_with(event, _INSERT_WITH_WRITE, written, batch, last) else None
+
+
+def can_record_drawn() -> bool:
+    """Whether `record_drawn` may run here: on PostgreSQL, in a transaction that
+    holds no ordering lock yet and has no events waiting for their insert."""
+    batch = _batch.get()
+    return connection.vendor == "postgresql" and not (
+        batch is not None and (batch.lock_held or batch.pending)
+    )
+
+
+def record_drawn(
+    written: Statement, *, drawn: dict[str, str], last: bool = False, **fields: Any
+) -> Event | None:
+    """`record_with` for a write that draws values its event names (a create's id):
+    `written` is the `WITH` list that ends in `written(changed, ...) AS (<write>)`,
+    `drawn` SQL for some of the event's fields over `written`'s columns (`%s` stands
+    for the field's value in `fields`); the event comes back with the values drawn.
+    None if the write inserted no row. Only where `can_record_drawn()`."""
+    if not can_record_drawn():
+        raise RuntimeError("record_drawn: not on PostgreSQL, or events are waiting")
+    key = tuple(sorted(drawn.items()))
+    insert = _INSERTS_DRAWN.get(key)
+    if insert is None:
+        insert = _INSERTS_DRAWN[key] = RowInsert(Event, _WITH_WRITE, computed=drawn)
+    event = _event(**fields)
+    statement = (f"WITH {written[0]}", written[1])
+    return event if _written_with(event, insert, statement, _batch.get(), last) else None
+
+
+def _written_with(
+    event: Event, insert: RowInsert, written: Statement, batch: "_Batch | None", last: bool
+) -> bool:
+    """Insert `event` after `written`, in its statement; whether it was (the write
+    changed a row). `last`: alone if no hook concerns the event (`record_with`)."""
     by_itself = last and not any(concerns(event) for _, concerns in _recorded)
     with committing_alone() if by_itself else nullcontext():
-        if not _INSERT_WITH_WRITE.run(event, _EVENT_ORDER_LOCK, before=(changed, write[1])):
-            return None
+        if not insert.run(event, _EVENT_ORDER_LOCK, before=written):
+            return False
     _inserted([event], batch)
-    return event
+    return True
 
 
 def _transaction_key() -> int:
@@ -223,12 +259,14 @@ _INSERT_AFTER_LOCK = RowInsert(
 # `record_with`'s: after `written`, the write's statement, and only for the row it
 # changed, the lock (in a subquery reading that row: taken once the write has its
 # row), then the event's row.
-_INSERT_WITH_WRITE = RowInsert(
-    Event,
+_WITH_WRITE = (
     "INSERT INTO {table} ({columns}) SELECT {values} FROM written CROSS JOIN LATERAL"
     " (SELECT pg_advisory_xact_lock(%s) WHERE written.changed IS NOT NULL) AS ordered"
-    " RETURNING {pk}",
+    " RETURNING {pk}"
 )
+_INSERT_WITH_WRITE = RowInsert(Event, _WITH_WRITE)
+# `record_drawn`'s, by the fields drawn (a handful of callers).
+_INSERTS_DRAWN: dict[tuple[tuple[str, str], ...], RowInsert] = {}
 
 
 def _insert_after_lock(event: Event) -> None:

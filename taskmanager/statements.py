@@ -22,7 +22,8 @@ from django.db.models import AutoField, BigAutoField, Field, Model, SmallAutoFie
 
 from taskmanager.prepared import binding
 
-# `{table}`, `{columns}`, `{values}` and `{pk}` are filled in from the model.
+# `{table}`, `{columns}`, `{values}` and `{pk}` are filled in from the model; `{pk}`
+# is the key's column, then those of the fields `computed` (RowInsert), read back.
 PLAIN = "INSERT INTO {table} ({columns}) VALUES ({values}) RETURNING {pk}"
 
 
@@ -35,13 +36,23 @@ class RowInsert:
     primary key, by `template`; the new key is set on the instance. `template` may
     add placeholders after `{values}`: their parameters are `run`'s `extra`, and
     `run`'s `before` (a `WITH` clause) goes before it. `keyed`: the key too, drawn
-    beforehand and set on the instance."""
+    beforehand and set on the instance. `computed`: SQL expressions for some fields
+    (by attribute name; the key too), in which `%s` stands for the instance's value,
+    sent only where it appears: values drawn in the statement itself."""
 
-    def __init__(self, model: type[Model], template: str = PLAIN, *, keyed: bool = False) -> None:
+    def __init__(
+        self,
+        model: type[Model],
+        template: str = PLAIN,
+        *,
+        keyed: bool = False,
+        computed: dict[str, str] | None = None,
+    ) -> None:
         self._model = model
         self._template = template
         self._keyed = keyed
-        self._statements: dict[str, tuple[list[Field[Any, Any]], str]] = {}
+        self._computed = computed or {}
+        self._statements: dict[str, _Insert] = {}
 
     def run(
         self,
@@ -67,38 +78,62 @@ class RowInsert:
             row = cursor.fetchone()
         if row is None:
             return False
-        (instance.pk,) = row
+        instance.pk, *computed = row
+        for field, value in zip(self._statement(using).read, computed, strict=True):
+            from_db = getattr(field, "from_db_value", None)
+            setattr(instance, field.attname, from_db(value, None, connection) if from_db else value)
         saved(instance, using)
         return True
 
     def statement(self, instance: Model, using: str = DEFAULT_DB_ALIAS) -> Statement:
         """The insert of `instance` (each field's `pre_save` applied to it), not run:
         once it is, `saved(instance)`."""
-        fields, sql = self._statement(using)
+        insert = self._statement(using)
         connection = connections[using]
-        return sql, [
-            field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields
+        return insert.sql, [
+            field.get_db_prep_save(field.pre_save(instance, True), connection)
+            for field in insert.sent
         ]
 
-    def _statement(self, using: str) -> tuple[list[Field[Any, Any]], str]:
+    def _statement(self, using: str) -> "_Insert":
         statement = self._statements.get(using)
         if statement is None:
             meta = self._model._meta
             if not isinstance(meta.pk, AutoField | BigAutoField | SmallAutoField):
                 raise ImproperlyConfigured("RowInsert leaves out the key: it must be drawn.")
-            fields = [
-                field for field in meta.concrete_fields if self._keyed or not field.primary_key
+            columns = [
+                field
+                for field in meta.concrete_fields
+                if self._keyed or not field.primary_key or field.attname in self._computed
+            ]
+            values = [self._computed.get(field.attname, "%s") for field in columns]
+            read = [
+                field
+                for field in columns
+                if field.attname in self._computed and not field.primary_key
             ]
             quote = connections[using].ops.quote_name
             # Names from the model, values as parameters.
             sql = self._template.format(
                 table=quote(meta.db_table),
-                columns=", ".join(quote(field.column) for field in fields),
-                values=", ".join(["%s"] * len(fields)),
-                pk=quote(meta.pk.column),
+                columns=", ".join(quote(field.column) for field in columns),
+                values=", ".join(values),
+                pk=", ".join(quote(field.column) for field in [meta.pk, *read]),
             )
-            statement = self._statements[using] = (fields, sql)
+            statement = self._statements[using] = _Insert(
+                sql=sql,
+                # Those whose values are sent, in the order of their placeholders.
+                sent=[field for field, value in zip(columns, values, strict=True) if "%s" in value],
+                read=read,
+            )
         return statement
+
+
+@dataclass(frozen=True)
+class _Insert:
+    sql: str
+    sent: list[Field[Any, Any]]
+    read: list[Field[Any, Any]]
 
 
 def saved(instance: Model, using: str = DEFAULT_DB_ALIAS) -> None:

@@ -49,6 +49,7 @@ from projects import selectors
 from taskmanager import readahead
 from taskmanager.metrics import TASK_LIST_CACHE
 from taskmanager.transactions import after_commit
+from tasks.models import Task
 
 logger = logging.getLogger(__name__)
 
@@ -403,6 +404,15 @@ def invalidate_projects(project_ids: Iterable[int | None]) -> None:
     scopes = [_project_scope(p) for p in sorted({p for p in project_ids if p is not None})]
     scopes.append(ALL)
     _bump_after_commit(scopes)
+
+
+def invalidate_project_of(task: Task) -> None:
+    """`invalidate_projects([task.project_id])` for a task whose project its write
+    draws (a create in the owner's personal project): read when the transaction
+    commits."""
+    if _gathered.get() is not None:
+        raise RuntimeError("invalidate_project_of: its project is not known yet")
+    after_commit(lambda: _bump([_project_scope(task.project_id), ALL]))
 
 
 def invalidate_members(user_ids: Iterable[int]) -> None:

@@ -51,6 +51,21 @@ def record_with(
     return activity.record_with(write, last=last, **_fields(type, task, actor, before, after, None))
 
 
+def record_drawn(
+    written: Statement,
+    *,
+    drawn: dict[str, str],
+    task: Task,
+    actor: User | None,
+    after: dict[str, Any],
+    last: bool = False,
+) -> Event | None:
+    """The created event of a task whose id (and project, position) its insert draws
+    (activity.services.record_drawn); None if it inserted none."""
+    fields = _fields(CREATED, task, actor, None, after, None)
+    return activity.record_drawn(written, drawn=drawn, last=last, **fields)
+
+
 def _fields(
     type: str,
     task: Task,

@@ -62,6 +62,18 @@ def task_create(
     check; the assignee must be a member who writes there, the labels the project's,
     the parent a task of the project with room below it (DomainValidationError)."""
     with transaction.atomic():
+        if not labels and parent is None and assignee is None and activity.can_record_drawn():
+            appended = _append_alone(
+                actor,
+                project,
+                title=title,
+                description=description,
+                priority=priority,
+                status=status,
+                due_date=due_date,
+            )
+            if appended is not None:
+                return appended
         project_id, last, key = _lock_for_append(project.pk if project else None, actor)
         _check_assignee(project_id, assignee.pk if assignee else None)
         label_ids = _checked_labels(project_id, labels or [])
@@ -110,6 +122,40 @@ def task_create(
             )
         completed = int(status == Status.COMPLETED)
         _count_subtasks(actor, parent, total=1, completed=completed)
+    return task
+
+
+def _append_alone(actor: User, project: Project | None, **fields: Any) -> Task | None:
+    """`task_create` of a task with no labels, parent or assignee, on PostgreSQL: the
+    project's lock, its last position, the new id, the task's insert and its event in
+    one statement (`_APPEND`), which commits by itself where it is the transaction's
+    first. None, and nothing written, where the project is missing or archived or the
+    position is not one `tasks_position_after` gives: the caller's way finds out."""
+    status = fields["status"]
+    task = Task(
+        owner_id=actor.pk,
+        completed_at=timezone.now() if status == Status.COMPLETED else None,
+        label_ids=[],
+        position="",
+        **fields,
+    )
+    if project is not None:
+        task.project_id = project.pk
+    # The project drawn too (the owner's personal one): its caches are named at commit.
+    caching.invalidate_project_of(task)
+    sql, params = _TASK_APPEND.statement(task)
+    written = (
+        f"slot AS ({_SLOT}), written(changed, project, position) AS ({sql})",
+        [project.pk if project else None, actor.pk, *params],
+    )
+    event = events.record_drawn(
+        written, drawn=_APPENDED, task=task, actor=actor, after=task_state(task), last=True
+    )
+    if event is None:
+        return None
+    drawn = event.data
+    task.pk, task.project_id, task.position = drawn["id"], drawn["project"], drawn["position"]
+    saved(task)
     return task
 
 
@@ -631,6 +677,27 @@ _BLOCKED = PreparedRows(
 )
 _TASK_INSERT = RowInsert(Task)
 _TASK_INSERT_KEYED = RowInsert(Task, keyed=True)
+# `_append_alone`'s: the project locked, its last position and the new id (migration
+# tasks.0012), the position after it (tasks.0013), then the task, its id, project and
+# position drawn from those; its event's fields name them.
+_SLOT = (
+    "SELECT locked_id, locked_archived, next_id, tasks_position_after(locked_last) AS position"
+    " FROM tasks_lock_for_append(%s::bigint, %s::bigint)"
+)
+_TASK_APPEND = RowInsert(
+    Task,
+    "INSERT INTO {table} ({columns}) SELECT {values} FROM slot"
+    " WHERE NOT slot.locked_archived AND slot.position IS NOT NULL RETURNING {pk}",
+    computed={"id": "slot.next_id", "project_id": "slot.locked_id", "position": "slot.position"},
+)
+_APPENDED = {
+    "subject_id": "written.changed",
+    "project_id": "written.project",
+    "data": "%s || jsonb_build_object("
+    "'id', written.changed, 'project', written.project, 'position', written.position)",
+    "changes": "%s || jsonb_build_object('project', jsonb_build_array(NULL, written.project),"
+    " 'position', jsonb_build_array(NULL, written.position))",
+}
 _TASK_UPDATE = RowUpdate(Task)
 
 

@@ -78,6 +78,21 @@ def test_extra_placeholders_of_the_template_take_the_extra_values():
     assert Task.objects.filter(project=project).count() == 1
 
 
+def test_computed_fields_take_their_expressions_and_are_read_back():
+    ann = UserFactory(username="ann")
+    project = new_project(ann, "Garden")
+    task = unsaved(project, ann, label_ids=[9])
+    insert = RowInsert(
+        Task, computed={"title": "'[' || CAST(%s AS TEXT) || ']'", "subtasks_total": "2"}
+    )
+
+    insert.run(task)
+
+    assert (task.title, task.subtasks_total) == ("[Repot the fig]", 2)
+    stored = Task.objects.get(pk=task.pk)
+    assert (stored.title, stored.subtasks_total, stored.label_ids) == ("[Repot the fig]", 2, [9])
+
+
 @pytest.mark.skipif(
     connection.vendor != "sqlite", reason="an SQLite before 3.35: the ORM reads lastrowid"
 )
@@ -176,13 +191,13 @@ def test_inserts_and_updates_are_prepared_on_the_server_once():
         insert.run(task)
         update.run({"title": f"Task {task.pk}", "version": 2}, {"id": task.pk, "version": 1})
 
-    ((_, insert_sql),) = insert._statements.values()
-    ((update_sql),) = [statement.sql for statement in update._statements.values()]
+    (insert_sql,) = [statement.sql for statement in insert._statements.values()]
+    (update_sql,) = [statement.sql for statement in update._statements.values()]
     assert prepared_on_server(insert_sql) == 1
     assert prepared_on_server(update_sql) == 1
-    assert sorted(Task.objects.values_list("title", "version")) == [
+    assert sorted(Task.objects.values_list("title", "version")) == sorted(
         (f"Task {task.pk}", 2) for task in tasks
-    ]
+    )
 
 
 def test_while_queries_are_logged_inserts_and_updates_are_in_the_log():
