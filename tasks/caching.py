@@ -409,10 +409,15 @@ def invalidate_projects(project_ids: Iterable[int | None]) -> None:
 def invalidate_project_of(task: Task) -> None:
     """`invalidate_projects([task.project_id])` for a task whose project its write
     draws (a create in the owner's personal project): read when the transaction
-    commits."""
+    commits, if the task was written by then (it has its key)."""
     if _gathered.get() is not None:
         raise RuntimeError("invalidate_project_of: its project is not known yet")
-    after_commit(lambda: _bump([_project_scope(task.project_id), ALL]))
+
+    def bump() -> None:
+        if task.pk is not None:
+            _bump([_project_scope(task.project_id), ALL])
+
+    after_commit(bump)
 
 
 def invalidate_members(user_ids: Iterable[int]) -> None:

@@ -128,9 +128,10 @@ def task_create(
 def _append_alone(actor: User, project: Project | None, **fields: Any) -> Task | None:
     """`task_create` of a task with no labels, parent or assignee, on PostgreSQL: the
     project's lock, its last position, the new id, the task's insert and its event in
-    one statement (`_APPEND`), which commits by itself where it is the transaction's
-    first. None, and nothing written, where the project is missing or archived or the
-    position is not one `tasks_position_after` gives: the caller's way finds out."""
+    one statement (`_SLOT`, `_TASK_APPEND`, `_APPENDED`), which commits by itself where
+    it is the transaction's first. None, and nothing written, where the project is
+    missing or archived or the position is not one `tasks_position_after` gives: the
+    caller's way finds out."""
     status = fields["status"]
     task = Task(
         owner_id=actor.pk,

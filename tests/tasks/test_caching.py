@@ -370,3 +370,22 @@ def test_a_bump_that_failed_on_redis_is_made_before_the_next_read(
 
     assert listed(other_member_client)[shared_task.pk][0] == "New"
     assert not caching._unbumped
+
+
+def test_a_create_that_drew_its_project_names_it_at_commit_and_one_not_written_nothing(
+    monkeypatch, committed
+):
+    from tasks import caching
+    from tasks.models import Task
+
+    bumped: list[list[str]] = []
+    monkeypatch.setattr(caching, "_bump", bumped.append)
+    written, unwritten = Task(title="Drawn"), Task(title="Not inserted")
+
+    with committed():
+        caching.invalidate_project_of(written)
+        caching.invalidate_project_of(unwritten)
+        # Drawn by the statement, after the call, before the commit.
+        written.pk, written.project_id = 41, 7
+
+    assert bumped == [[caching._project_scope(7), caching.ALL]]
