@@ -125,8 +125,7 @@ def record_with(write: Statement, *, last: bool = False, **fields: Any) -> Event
     sent nothing yet and no hook concerns the event, the statement then commits by
     itself (`committing_alone`): two round trips fewer again."""
     batch = _batch.get()
-    alone = not (batch is not None and (batch.lock_held or batch.pending))
-    if connection.vendor != "postgresql" or not alone:
+    if not _in_one_statement(batch):
         with connection.cursor() as checked, binding(checked, on_server=True) as cursor:
             cursor.execute(*write)
             if cursor.fetchone() is None:
@@ -140,7 +139,11 @@ def record_with(write: Statement, *, last: bool = False, **fields: Any) -> Event
 def can_record_drawn() -> bool:
     """Whether `record_drawn` may run here: on PostgreSQL, in a transaction that
     holds no ordering lock yet and has no events waiting for their insert."""
-    batch = _batch.get()
+    return _in_one_statement(_batch.get())
+
+
+def _in_one_statement(batch: "_Batch | None") -> bool:
+    """Whether a write and its event may be one statement (see `record_with`)."""
     return connection.vendor == "postgresql" and not (
         batch is not None and (batch.lock_held or batch.pending)
     )

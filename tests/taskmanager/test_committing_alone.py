@@ -2,6 +2,10 @@
 outermost atomic block that has sent nothing commits by itself; everywhere else it
 stays part of the block's transaction."""
 
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+
 import pytest
 from django.db import IntegrityError, connection, transaction
 
@@ -46,24 +50,20 @@ def test_the_statement_commits_by_itself_and_the_effects_wait_for_the_block():
     assert TRANSACTION_COMMANDS.isdisjoint(sent), sent
 
 
-def test_a_nested_block_keeps_its_transaction():
+@contextmanager
+def _after_a_statement() -> Iterator[None]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    yield
+
+
+@pytest.mark.parametrize("inside", [transaction.atomic, _after_a_statement])
+def test_a_nested_block_or_one_that_has_sent_a_statement_keeps_its_transaction(
+    inside: Callable[[], AbstractContextManager[Any]],
+):
     task = TaskFactory(title="Before")
 
-    with transaction.atomic(), transaction.atomic():
-        with committing_alone() as alone:
-            _retitle(task.pk, "After")
-        assert not alone
-        assert _title_seen_elsewhere(task.pk) == "Before"
-
-    assert _title_seen_elsewhere(task.pk) == "After"
-
-
-def test_a_block_that_has_sent_a_statement_keeps_its_transaction():
-    task = TaskFactory(title="Before")
-
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
+    with transaction.atomic(), inside():
         with committing_alone() as alone:
             _retitle(task.pk, "After")
         assert not alone
