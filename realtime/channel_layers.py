@@ -22,6 +22,7 @@ from django.core.exceptions import ImproperlyConfigured
 from redis import asyncio as aioredis
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from taskmanager import redis_effects
 from taskmanager.metrics import CHANNEL_LAYER_DROPPED
 from taskmanager.redis_breaker import BreakerConnectionPool, RedisSkipped, redis_breaker
 
@@ -118,7 +119,7 @@ class CountingRedisChannelLayer(RedisChannelLayer):
         # A Redis that hangs must cost a sender (a request) or the fan-out one short
         # wait, then nothing while the breaker is open (taskmanager.redis_breaker).
         self.operation_timeout = operation_timeout
-        self._blocking_send: Any = None
+        self._blocking: redis.Redis | None = None
         self._blocking_lock = threading.Lock()
         # What group_send_blocking writes as group_send would: one Redis host given
         # by its URL, one capacity for every channel, messages as plain msgpack.
@@ -140,39 +141,69 @@ class CountingRedisChannelLayer(RedisChannelLayer):
         layer's own pool of blocking connections: no event loop to hand the send to,
         and not the library's four round trips. The receivers read it as they read
         `group_send`'s (tests/realtime/test_blocking_group_send.py)."""
+        keys, args = self._group_send_arguments(group, message)
+        self._group_sent(group, self._blocking_client().eval(_GROUP_SEND_SCRIPT, 1, *keys, *args))
+
+    def group_send_call(
+        self,
+        group: str,
+        message: Callable[[], dict[str, Any]],
+        *,
+        done: Callable[[], None],
+        failed: Callable[[Exception], None],
+        turn: Any = None,
+    ) -> redis_effects.Call:
+        """`group_send_blocking` as a call for `redis_effects.send`: the message is
+        made (`message()`) when the call is sent, under `turn`."""
         self.require_valid_group_name(group)  # raises TypeError as group_send does
+
+        def sent(reply: Any) -> None:
+            self._group_sent(group, reply)
+            done()
+
+        return redis_effects.Call(
+            client=self._blocking_client,
+            script=_GROUP_SEND_SCRIPT,
+            arguments=lambda: self._group_send_arguments(group, message()),
+            done=sent,
+            failed=failed,
+            turn=turn,
+        )
+
+    def _group_send_arguments(
+        self, group: str, message: dict[str, Any]
+    ) -> tuple[list[str], list[Any]]:
+        self.require_valid_group_name(group)
         serialized = self.serialize({**message, "__asgi_channel__": []})
         if not serialized.endswith(_EMPTY_ARRAY):
             raise ValueError("the message did not serialize as plain msgpack")
-        members, full = self._blocking_script()(
-            keys=[self._group_key(group)],
-            args=[
-                time.time(),
-                self.group_expiry,
-                self.expiry,
-                self.capacity,
-                serialized[: -len(_EMPTY_ARRAY)],
-                self.prefix,
-            ],
-        )
+        return [self._group_key(group)], [
+            time.time(),
+            self.group_expiry,
+            self.expiry,
+            self.capacity,
+            serialized[: -len(_EMPTY_ARRAY)],
+            self.prefix,
+        ]
+
+    def _group_sent(self, group: str, reply: Any) -> None:
+        members, full = reply
         if full:
             # Counted here: the metrics' filter counts channels-redis' own record only.
             CHANNEL_LAYER_DROPPED.inc(full)
             logger.info("%s of %s channels over capacity in group %s", full, members, group)
 
-    def _blocking_script(self) -> Any:
-        # EVALSHA, the script's text sent again only to a Redis that lost it.
+    def _blocking_client(self) -> redis.Redis:
         with self._blocking_lock:
-            if self._blocking_send is None:
+            if self._blocking is None:
                 host = self.hosts[0]
                 pool = BreakerConnectionPool.from_url(
                     host["address"],
                     socket_connect_timeout=host.get("socket_connect_timeout"),
                     socket_timeout=self.operation_timeout,
                 )
-                client = redis.Redis(connection_pool=pool)
-                self._blocking_send = client.register_script(_GROUP_SEND_SCRIPT)
-            return self._blocking_send
+                self._blocking = redis.Redis(connection_pool=pool)
+            return self._blocking
 
     def create_pool(self, index: int) -> Any:
         pool = super().create_pool(index)

@@ -11,7 +11,7 @@ import os
 import secrets
 import socket
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -22,6 +22,7 @@ from activity.selectors import event_message
 from realtime.channel_layers import CountingRedisChannelLayer
 from realtime.fanout import EVENT_MESSAGE_TYPE, EVENTS_GROUP, channel_layer
 from realtime.loops import PerLoop
+from taskmanager import redis_effects
 from taskmanager.metrics import TASK_EVENT_SEND_FAILURES, TASK_EVENTS_SENT
 
 logger = logging.getLogger(__name__)
@@ -48,24 +49,32 @@ def publish(events: Sequence[Event]) -> None:
 
 
 def send(events: list[dict[str, Any]]) -> None:
-    """One layer message with `events` (each its `groups` and `message`)."""
+    """One layer message with `events` (each its `groups` and `message`). On Redis it
+    goes with the write's other calls to Redis once the hooks after its commit have
+    run (taskmanager.redis_effects)."""
     body = events[0] if len(events) == 1 else {"events": events}
     layer_message = {"type": EVENT_MESSAGE_TYPE, **body}
     try:
-        _send_from_sync_code(layer_message)
+        _send_from_sync_code(layer_message, lambda: _sent(events), lambda exc: _lost(events, exc))
     except Exception as exc:
-        TASK_EVENT_SEND_FAILURES.inc(len(events))
-        first, last = events[0]["message"]["event"], events[-1]["message"]["event"]
-        which = f"event {first}" if first == last else f"events {first} to {last}"
-        logger.warning(
-            "%s not sent to sockets (%s: %s); clients get them on resume",
-            which,
-            type(exc).__name__,
-            exc,
-        )
-        return
+        _lost(events, exc)
+
+
+def _sent(events: list[dict[str, Any]]) -> None:
     for event in events:
         TASK_EVENTS_SENT.labels(kind=event["message"]["type"]).inc()
+
+
+def _lost(events: list[dict[str, Any]], exc: Exception) -> None:
+    TASK_EVENT_SEND_FAILURES.inc(len(events))
+    first, last = events[0]["message"]["event"], events[-1]["message"]["event"]
+    which = f"event {first}" if first == last else f"events {first} to {last}"
+    logger.warning(
+        "%s not sent to sockets (%s: %s); clients get them on resume",
+        which,
+        type(exc).__name__,
+        exc,
+    )
 
 
 class _Numbering:
@@ -107,17 +116,25 @@ async def _group_send(layer_message: dict[str, Any]) -> None:
 _blocking_turns = threading.Lock()
 
 
-def _send_from_sync_code(layer_message: dict[str, Any]) -> None:
+def _send_from_sync_code(
+    layer_message: dict[str, Any], done: Callable[[], None], failed: Callable[[Exception], None]
+) -> None:
     layer = channel_layer()
     if isinstance(layer, CountingRedisChannelLayer):
-        # One round trip on the request's own thread (bench/RESULTS.md, "The
-        # writes, fourth pass").
-        with _blocking_turns:
+        # One round trip on the request's own thread, shared with the write's other
+        # calls to Redis (bench/RESULTS.md, "The writes, fourth pass" and "eighth
+        # pass"). Numbered as it is sent, under the turn.
+        def numbered() -> dict[str, Any]:
             sender, number = _numbering.next()
-            layer.group_send_blocking(
-                EVENTS_GROUP, {**layer_message, "sender": sender, "number": number}
+            return {**layer_message, "sender": sender, "number": number}
+
+        redis_effects.send(
+            layer.group_send_call(
+                EVENTS_GROUP, numbered, done=done, failed=failed, turn=_blocking_turns
             )
+        )
     else:
         # The embedded layer lives in the server's own loop (`make run`), where the
         # sockets read it: async_to_sync runs the send there.
         async_to_sync(_group_send)(layer_message)
+        done()

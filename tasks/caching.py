@@ -46,7 +46,7 @@ from redis.exceptions import RedisError
 
 from accounts.models import User
 from projects import selectors
-from taskmanager import readahead
+from taskmanager import readahead, redis_effects
 from taskmanager.metrics import TASK_LIST_CACHE
 from taskmanager.transactions import after_commit
 from tasks.models import Task
@@ -476,8 +476,21 @@ return replaced
 
 
 def _bump(scopes: list[str]) -> None:
-    if isinstance(caches["default"], RedisCache):
-        _bump_on_redis(scopes)
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        # With the write's other calls to Redis, after its commit (redis_effects).
+        scopes = _with_unbumped(scopes)
+        if scopes:
+            keys = [backend.make_key(_version_key(scope)) for scope in scopes]
+            redis_effects.send(
+                redis_effects.Call(
+                    client=lambda: backend.client.get_client(write=True),
+                    script=_BUMP_SCRIPT,
+                    arguments=lambda: (keys, [time.time_ns()]),
+                    done=lambda replaced: _replaced(scopes, replaced),
+                    failed=lambda exc: _not_bumped(scopes, exc),
+                )
+            )
         return
     for scope in scopes:
         key = _version_key(scope)
@@ -496,29 +509,41 @@ def _bump(scopes: list[str]) -> None:
 
 
 def _bump_on_redis(scopes: list[str]) -> bool:
-    """Bump these scopes and any whose bump failed before; False if Redis failed
+    """Bump these scopes and any whose bump failed before, now; False if Redis failed
     (they wait for the next chance)."""
-    with _unbumped_lock:
-        scopes = sorted({*scopes, *_unbumped})
-        _unbumped.clear()
-    if not scopes:
-        return True
+    scopes = _with_unbumped(scopes)
     backend = caches["default"]
-    if not isinstance(backend, RedisCache):
+    if not scopes or not isinstance(backend, RedisCache):
         return True
     keys = [backend.make_key(_version_key(scope)) for scope in scopes]
     try:
         client = backend.client.get_client(write=True)
         replaced = client.eval(_BUMP_SCRIPT, len(keys), *keys, time.time_ns())
-    except RedisError:
-        with _unbumped_lock:
-            _unbumped.update(scopes)
-        logger.warning(
-            "task cache versions not bumped (Redis unavailable); kept for the next chance",
-            exc_info=True,
-        )
+    except RedisError as exc:
+        _not_bumped(scopes, exc)
         return False
+    _replaced(scopes, replaced)
+    return True
+
+
+def _with_unbumped(scopes: list[str]) -> list[str]:
+    """`scopes` and those whose bump failed before (taken: a failure puts them back)."""
+    with _unbumped_lock:
+        scopes = sorted({*scopes, *_unbumped})
+        _unbumped.clear()
+    return scopes
+
+
+def _not_bumped(scopes: list[str], exc: Exception) -> None:
+    with _unbumped_lock:
+        _unbumped.update(scopes)
+    logger.warning(
+        "task cache versions not bumped (Redis unavailable); kept for the next chance",
+        exc_info=exc,
+    )
+
+
+def _replaced(scopes: list[str], replaced: list[int]) -> None:
     for position in replaced:
         key = _version_key(scopes[position - 1])
         logger.warning("task cache version %s is not a counter; replaced", key)
-    return True

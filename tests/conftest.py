@@ -21,6 +21,7 @@ import pytest
 from django.conf import settings
 from django.core.cache import cache
 from django.test import override_settings
+from redis.connection import Connection
 from rest_framework.test import APIClient
 
 import taskmanager.redis_breaker
@@ -257,3 +258,18 @@ def assigned_task(other_member: User, member: User) -> Task:
 def others_task(other_member: User) -> Task:
     """Otto's task, assigned to nobody: Mia cannot see it."""
     return TaskFactory(owner=other_member, title="Otto's private task", description="Private")
+
+
+@pytest.fixture
+def redis_packets(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Every packet sent to Redis (one per round trip: a pipeline is one packet);
+    `tests.helpers.commands` reads the commands in one."""
+    sent: list[bytes] = []
+    send = Connection.send_packed_command
+
+    def record(connection: Connection, command: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(b"".join(command) if isinstance(command, list) else bytes(command))
+        return send(connection, command, *args, **kwargs)
+
+    monkeypatch.setattr(Connection, "send_packed_command", record)
+    return sent

@@ -265,3 +265,22 @@ def upload(client: Any, extension: str = "png", name: str | None = None, **kwarg
     response = post_file(client, name or f"sample.{extension}", sample(extension), **kwargs)
     assert response.status_code == 201, response.content
     return response.json()
+
+
+def commands(packet: bytes) -> list[list[bytes]]:
+    """The commands in a packet sent to Redis (RESP arrays of bulk strings), each as
+    its arguments."""
+    found, at = [], 0
+    while at < len(packet):
+        assert packet[at : at + 1] == b"*", packet[at:]
+        end = packet.index(b"\r\n", at)
+        count, at = int(packet[at + 1 : end]), end + 2
+        arguments = []
+        for _ in range(count):
+            assert packet[at : at + 1] == b"$", packet[at:]
+            end = packet.index(b"\r\n", at)
+            size, at = int(packet[at + 1 : end]), end + 2
+            arguments.append(packet[at : at + size])
+            at += size + 2
+        found.append(arguments)
+    return found

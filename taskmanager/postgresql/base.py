@@ -11,6 +11,9 @@ the socket turns readable, and a zero-timeout poll sees that without a round tri
 Where the poll cannot tell, the empty query still asks: a connection unused for
 `QUIET_SECONDS` (its server may have gone without a word: a host that restarted) and
 one this process has not used yet. docs/decisions/database-connections.md.
+
+The on-commit hooks of a transaction run inside `redis_effects.gathered()`: the Redis
+scripts they call go in one round trip once they have all run.
 """
 
 import select
@@ -21,6 +24,8 @@ from typing import Any
 import psycopg
 from django.db.backends.postgresql import base
 from psycopg_pool import ConnectionPool, PoolTimeout
+
+from taskmanager import redis_effects
 
 # A connection idle this long is checked with a query as it leaves the pool.
 QUIET_SECONDS = 2.0
@@ -47,6 +52,11 @@ class DatabaseWrapper(base.DatabaseWrapper):
                 raise PoolTimeout(f"no working connection within {pool.timeout:g} s")
             connection = super().get_new_connection(conn_params)
         return connection
+
+    def run_and_clear_commit_hooks(self) -> None:
+        # A write's effects on Redis (counters, sockets) in one round trip at the end.
+        with redis_effects.gathered():
+            super().run_and_clear_commit_hooks()
 
     def _close(self) -> None:
         if self.connection is not None:

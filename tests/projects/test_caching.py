@@ -14,10 +14,9 @@ from django.conf import settings as django_settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from prometheus_client import REGISTRY
-from redis.connection import Connection
 
 from tests.factories import TaskFactory, UserFactory, shared_project
-from tests.helpers import TASKS_URL, task_url
+from tests.helpers import TASKS_URL, commands, task_url
 from tests.tasks.helpers import STATS_URL
 
 pytestmark = pytest.mark.django_db
@@ -285,43 +284,10 @@ def test_a_change_in_a_project_i_am_not_in_leaves_my_cached_list_valid(
 # --- Redis: round trips and the cost of a write ---------------------------------------
 
 
-@pytest.fixture
-def packets(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
-    """Every packet sent to Redis by the cache (one per round trip: a pipeline is one
-    packet)."""
-    sent: list[bytes] = []
-    send = Connection.send_packed_command
-
-    def record(connection: Connection, command: Any, *args: Any, **kwargs: Any) -> Any:
-        sent.append(b"".join(command) if isinstance(command, list) else bytes(command))
-        return send(connection, command, *args, **kwargs)
-
-    monkeypatch.setattr(Connection, "send_packed_command", record)
-    return sent
-
-
-def commands(packet: bytes) -> list[list[bytes]]:
-    """The commands in a packet (RESP arrays of bulk strings), each as its arguments."""
-    found, at = [], 0
-    while at < len(packet):
-        assert packet[at : at + 1] == b"*", packet[at:]
-        end = packet.index(b"\r\n", at)
-        count, at = int(packet[at + 1 : end]), end + 2
-        arguments = []
-        for _ in range(count):
-            assert packet[at : at + 1] == b"$", packet[at:]
-            end = packet.index(b"\r\n", at)
-            size, at = int(packet[at + 1 : end]), end + 2
-            arguments.append(packet[at : at + size])
-            at += size + 2
-        found.append(arguments)
-    return found
-
-
 @on_redis
 @pytest.mark.parametrize("url", [TASKS_URL, STATS_URL])
 def test_a_warm_read_of_a_member_of_several_projects_is_one_redis_round_trip(
-    member, member_client, other_member, team, packets, url
+    member, member_client, other_member, team, redis_packets, url
 ):
     for number in range(3):
         project = shared_project(UserFactory(), member)
@@ -329,21 +295,21 @@ def test_a_warm_read_of_a_member_of_several_projects_is_one_redis_round_trip(
     TaskFactory(owner=member, title="Mine")
     first, result = cached_get(member_client, url)
     assert result == "miss"
-    packets.clear()
+    redis_packets.clear()
 
     again, result = cached_get(member_client, url)
 
     assert result == "hit"
     assert again == first
-    assert len(packets) == 1, packets
-    names = [arguments[0].upper() for arguments in commands(packets[0])]
+    assert len(redis_packets) == 1, redis_packets
+    names = [arguments[0].upper() for arguments in commands(redis_packets[0])]
     assert b"MGET" in names
     assert b"EVAL" in names or b"EVALSHA" in names  # the project list with its counters
 
 
 @on_redis
 def test_a_task_write_costs_redis_the_same_in_a_project_of_2_and_of_50_members(
-    member, member_client, other_member, packets, committed
+    member, member_client, other_member, redis_packets, committed
 ):
     small = shared_project(member, other_member)
     big = shared_project(UserFactory(), member, other_member, *UserFactory.create_batch(47))
@@ -357,11 +323,11 @@ def test_a_task_write_costs_redis_the_same_in_a_project_of_2_and_of_50_members(
 
     cost = {}
     for size, task in tasks.items():
-        packets.clear()
+        redis_packets.clear()
         with committed():
             response = member_client.patch(task_url(task), {"title": "Changed"}, format="json")
         assert response.status_code == 200, response.content
-        sent = [commands(packet) for packet in packets]
+        sent = [commands(packet) for packet in redis_packets]
         # Which commands, with how many arguments each (the keys differ).
         cost[size] = [[(c[0].upper(), len(c)) for c in packet] for packet in sent]
 

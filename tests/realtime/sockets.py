@@ -162,17 +162,18 @@ def on_layer_sends(
     monkeypatch: pytest.MonkeyPatch, hook: Callable[[str, dict[str, Any]], bool]
 ) -> None:
     """Calls `hook(group, message)` before each send realtime.sending makes through
-    the layer in use (`group_send_blocking` on channels-redis, `group_send` in memory);
-    the send goes ahead when it returns True."""
+    the layer in use (the script's arguments on channels-redis, `group_send` in
+    memory); the send goes ahead when it returns True, else it is lost (on Redis: sent
+    to a group no one is in)."""
     layer = get_channel_layer()
     if isinstance(layer, CountingRedisChannelLayer):
-        send_blocking = layer.group_send_blocking
+        arguments = layer._group_send_arguments
 
-        def blocking(group: str, message: dict[str, Any]) -> None:
-            if hook(group, message):
-                send_blocking(group, message)
+        def hooked(group: str, message: dict[str, Any]) -> tuple[list[str], list[Any]]:
+            keys, args = arguments(group, message)
+            return (keys, args) if hook(group, message) else ([f"{keys[0]}:lost"], args)
 
-        monkeypatch.setattr(layer, "group_send_blocking", blocking)
+        monkeypatch.setattr(layer, "_group_send_arguments", hooked)
         return
     group_send = layer.group_send
 

@@ -3,22 +3,14 @@
 import pytest
 from django.conf import settings
 from django.core.cache import cache
-from redis.connection import Connection
 
 from taskmanager.throttles import FixedWindowThrottle
 
 pytestmark = pytest.mark.skipif(not settings.REDIS_URL, reason="Redis round trips")
 
 
-def test_each_count_is_one_round_trip_with_the_window_as_expiry(monkeypatch):
-    sent: list[bytes] = []
-    send = Connection.send_packed_command
-
-    def record(connection, command, *args, **kwargs):
-        sent.append(b"".join(command))
-        return send(connection, command, *args, **kwargs)
-
-    monkeypatch.setattr(Connection, "send_packed_command", record)
+def test_each_count_is_one_round_trip_with_the_window_as_expiry(redis_packets):
+    sent = redis_packets
 
     counts = [FixedWindowThrottle._increment("round-trips", 60) for _ in range(3)]
 
