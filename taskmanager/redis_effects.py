@@ -76,7 +76,7 @@ def _send_all(calls: list[Call]) -> None:
     for call in calls:
         try:
             client = call.client()
-        except RedisError as exc:
+        except Exception as exc:  # it never raises out of the on-commit hooks
             _tell(call, exc)
             continue
         by_server.setdefault(_server(client), []).append((call, client))
@@ -94,28 +94,44 @@ def _server(client: redis.Redis) -> tuple[Any, ...]:
 
 
 def _pipelined(calls: list[Call], client: redis.Redis) -> None:
+    outcomes: list[tuple[Call, Any]] = []
     with ExitStack() as turns:
         for turn in dict.fromkeys(call.turn for call in calls if call.turn is not None):
             turns.enter_context(turn)
-        made = [call.arguments() for call in calls]
+        made = []
+        for call in calls:
+            try:
+                made.append((call, *call.arguments()))
+            except Exception as exc:  # a message that cannot be written fails alone
+                outcomes.append((call, exc))
         try:
-            pipe = client.pipeline(transaction=False)
-            for call, (keys, args) in zip(calls, made, strict=True):
-                pipe.evalsha(_sha(call.script), len(keys), *keys, *args)
-            replies = pipe.execute(raise_on_error=False)
+            replies = _executed(client, made, evalsha=True)
             # A Redis that lost its scripts (a restart) is sent the text of those.
             lost = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
             if lost:
-                pipe = client.pipeline(transaction=False)
-                for i in lost:
-                    keys, args = made[i]
-                    pipe.eval(calls[i].script, len(keys), *keys, *args)
-                for i, reply in zip(lost, pipe.execute(raise_on_error=False), strict=True):
+                again = _executed(client, [made[i] for i in lost], evalsha=False)
+                for i, reply in zip(lost, again, strict=True):
                     replies[i] = reply
         except RedisError as exc:
-            replies = [exc] * len(calls)
-    for call, reply in zip(calls, replies, strict=True):
+            replies = [exc] * len(made)
+    outcomes += [(call, reply) for (call, _, _), reply in zip(made, replies, strict=True)]
+    for call, reply in outcomes:
         _tell(call, reply)
+
+
+def _executed(
+    client: redis.Redis, made: list[tuple[Call, Sequence[Any], Sequence[Any]]], *, evalsha: bool
+) -> list[Any]:
+    """Each call's script in one pipeline; its replies, an error as its exception."""
+    if not made:
+        return []
+    pipe = client.pipeline(transaction=False)
+    for call, keys, args in made:
+        if evalsha:
+            pipe.evalsha(_sha(call.script), len(keys), *keys, *args)
+        else:
+            pipe.eval(call.script, len(keys), *keys, *args)
+    return list(pipe.execute(raise_on_error=False))
 
 
 def _tell(call: Call, reply: Any) -> None:

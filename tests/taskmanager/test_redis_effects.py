@@ -117,6 +117,42 @@ def test_a_failing_script_fails_its_call_alone(client):
     assert fine.errors == []
 
 
+def test_a_call_whose_arguments_or_client_fail_fails_alone(client):
+    unwritable, unreachable, fine = Outcome(), Outcome(), Outcome()
+
+    def no_client() -> redis.Redis:
+        raise RuntimeError("no client")
+
+    def no_arguments() -> tuple[list[str], list[str]]:
+        raise ValueError("the message did not serialize")
+
+    with redis_effects.gathered():
+        redis_effects.send(
+            redis_effects.Call(
+                client=lambda: client,
+                script=ECHO,
+                arguments=no_arguments,
+                done=unwritable.replies.append,
+                failed=unwritable.errors.append,
+            )
+        )
+        redis_effects.send(
+            redis_effects.Call(
+                client=no_client,
+                script=ECHO,
+                arguments=lambda: (["test-effects:x"], ["x"]),
+                done=unreachable.replies.append,
+                failed=unreachable.errors.append,
+            )
+        )
+        redis_effects.send(call(client, "good", fine))
+
+    assert [type(error) for error in unwritable.errors] == [ValueError]
+    assert [type(error) for error in unreachable.errors] == [RuntimeError]
+    assert unwritable.replies == unreachable.replies == []
+    assert fine.replies == [[b"test-effects:good", b"good"]]
+
+
 def test_a_script_redis_does_not_hold_is_sent_with_its_text(client):
     # A script never loaded (a Redis that restarted has lost them all).
     script = f"-- {uuid.uuid4().hex}\n{ECHO}"
