@@ -109,7 +109,8 @@ class CountingRedisChannelLayer(RedisChannelLayer):
 
     Every operation asks the process's Redis breaker first and reports a timeout to
     it, as the cache's connections do (taskmanager.redis_breaker). Sync code sends to
-    a group with `group_send_blocking`, in one round trip."""
+    a group in one round trip: `group_send_blocking` at once, or `group_send_call`
+    with a write's other calls to Redis (taskmanager.redis_effects)."""
 
     def __init__(self, *args: Any, operation_timeout: float = 2.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
