@@ -31,6 +31,8 @@ class Event(models.Model):
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,
         db_constraint=False,
+        # Its `(owner, id)` index below serves every lookup by owner.
+        db_index=False,
         null=True,
         related_name="+",
     )
@@ -38,6 +40,8 @@ class Event(models.Model):
         settings.AUTH_USER_MODEL,
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        # Its `(assignee, id)` index below serves every lookup by assignee.
+        db_index=False,
         null=True,
         related_name="+",
     )
@@ -45,6 +49,8 @@ class Event(models.Model):
         settings.AUTH_USER_MODEL,
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        # Its `(previous_assignee, id)` index below serves every lookup by previous_assignee.
+        db_index=False,
         null=True,
         related_name="+",
     )
