@@ -155,8 +155,8 @@ class CountingRedisChannelLayer(RedisChannelLayer):
         turn: Any = None,
     ) -> redis_effects.Call:
         """`group_send_blocking` as a call for `redis_effects.send`: the message is
-        made (`message()`) when the call is sent, under `turn`."""
-        self.require_valid_group_name(group)  # raises TypeError as group_send does
+        made (`message()`) when the call is sent, under `turn`; an invalid group name
+        fails the call (TypeError, as group_send raises)."""
 
         def sent(reply: Any) -> None:
             self._group_sent(group, reply)
@@ -174,7 +174,7 @@ class CountingRedisChannelLayer(RedisChannelLayer):
     def _group_send_arguments(
         self, group: str, message: dict[str, Any]
     ) -> tuple[list[str], list[Any]]:
-        self.require_valid_group_name(group)
+        self.require_valid_group_name(group)  # raises TypeError as group_send does
         serialized = self.serialize({**message, "__asgi_channel__": []})
         if not serialized.endswith(_EMPTY_ARRAY):
             raise ValueError("the message did not serialize as plain msgpack")

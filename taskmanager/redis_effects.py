@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -39,7 +39,7 @@ class Call:
     arguments: Callable[[], tuple[Sequence[Any], Sequence[Any]]]
     done: Callable[[Any], None]
     failed: Callable[[Exception], None]
-    turn: Any = field(default=None)
+    turn: Any = None
 
 
 # Inside `gathered()`: the calls waiting for its end.

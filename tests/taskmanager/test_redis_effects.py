@@ -36,17 +36,16 @@ class Outcome:
         self.errors: list[Exception] = []
 
 
-def call(
-    client: redis.Redis, argument: str, outcome: Outcome, script: str = ECHO, **extra: Any
-) -> redis_effects.Call:
-    return redis_effects.Call(
-        client=lambda: client,
-        script=script,
-        arguments=lambda: ([f"test-effects:{argument}"], [argument]),
-        done=outcome.replies.append,
-        failed=outcome.errors.append,
-        **extra,
-    )
+def call(on: redis.Redis, argument: str, outcome: Outcome, **fields: Any) -> redis_effects.Call:
+    """ECHO of `argument` on `on`, told to `outcome`; `fields` replace any of that."""
+    made: dict[str, Any] = {
+        "client": lambda: on,
+        "script": ECHO,
+        "arguments": lambda: ([f"test-effects:{argument}"], [argument]),
+        "done": outcome.replies.append,
+        "failed": outcome.errors.append,
+    }
+    return redis_effects.Call(**(made | fields))
 
 
 def test_outside_a_gathering_a_call_is_sent_at_once(client, redis_packets):
@@ -127,24 +126,8 @@ def test_a_call_whose_arguments_or_client_fail_fails_alone(client):
         raise ValueError("the message did not serialize")
 
     with redis_effects.gathered():
-        redis_effects.send(
-            redis_effects.Call(
-                client=lambda: client,
-                script=ECHO,
-                arguments=no_arguments,
-                done=unwritable.replies.append,
-                failed=unwritable.errors.append,
-            )
-        )
-        redis_effects.send(
-            redis_effects.Call(
-                client=no_client,
-                script=ECHO,
-                arguments=lambda: (["test-effects:x"], ["x"]),
-                done=unreachable.replies.append,
-                failed=unreachable.errors.append,
-            )
-        )
+        redis_effects.send(call(client, "x", unwritable, arguments=no_arguments))
+        redis_effects.send(call(client, "x", unreachable, client=no_client))
         redis_effects.send(call(client, "good", fine))
 
     assert [type(error) for error in unwritable.errors] == [ValueError]
@@ -207,9 +190,10 @@ def test_a_calls_turn_is_held_from_its_arguments_until_its_reply(client):
 
     with redis_effects.gathered():
         redis_effects.send(
-            redis_effects.Call(
-                client=lambda: client,
-                script=ECHO,
+            call(
+                client,
+                "turn",
+                Outcome(),
                 arguments=arguments,
                 done=lambda reply: held.append(turn.locked()),
                 failed=pytest.fail,
