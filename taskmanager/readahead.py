@@ -40,6 +40,8 @@ from django_redis.cache import RedisCache
 from redis.exceptions import RedisError
 from rest_framework.request import Request
 
+from taskmanager.redis_round_trip import round_trip
+
 logger = logging.getLogger(__name__)
 
 AnyRequest: TypeAlias = HttpRequest | Request
@@ -267,14 +269,14 @@ def _send(
     backend: RedisCache, keys: list[str], counters: list[Counter], scripts: list[ScriptRead]
 ) -> list[Any]:
     """MGET of the keys, INCR and EXPIRE NX of each counter, then each script: one
-    pipeline, its replies in that order (an error as its exception, not raised)."""
-    pipe = backend.client.get_client(write=True).pipeline(transaction=False)
+    round trip, its replies in that order (an error as its exception, not raised)."""
+    commands: list[tuple[Any, ...]] = []
     if keys:
-        pipe.mget([backend.make_key(key) for key in keys])
+        commands.append(("MGET", *(backend.make_key(key) for key in keys)))
     for key, window in counters:
-        pipe.incr(backend.make_key(key))
-        pipe.expire(backend.make_key(key), window + 1, nx=True)
+        redis_key = backend.make_key(key)
+        commands += [("INCR", redis_key), ("EXPIRE", redis_key, window + 1, "NX")]
     for read in scripts:
         made = [backend.make_key(key) for key in (*read.keys, *read.key_args)]
-        pipe.eval(read.script, len(read.keys), *made)
-    return list(pipe.execute(raise_on_error=False))
+        commands.append(("EVAL", read.script, len(read.keys), *made))
+    return round_trip(backend.client.get_client(write=True), commands)

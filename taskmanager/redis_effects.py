@@ -25,6 +25,8 @@ from typing import Any
 import redis
 from redis.exceptions import NoScriptError, RedisError
 
+from taskmanager.redis_round_trip import round_trip
+
 logger = logging.getLogger(__name__)
 
 
@@ -122,16 +124,16 @@ def _pipelined(calls: list[Call], client: redis.Redis) -> None:
 def _executed(
     client: redis.Redis, made: list[tuple[Call, Sequence[Any], Sequence[Any]]], *, evalsha: bool
 ) -> list[Any]:
-    """Each call's script in one pipeline; its replies, an error as its exception."""
-    if not made:
-        return []
-    pipe = client.pipeline(transaction=False)
-    for call, keys, args in made:
-        if evalsha:
-            pipe.evalsha(_sha(call.script), len(keys), *keys, *args)
-        else:
-            pipe.eval(call.script, len(keys), *keys, *args)
-    return list(pipe.execute(raise_on_error=False))
+    """Each call's script in one round trip; its replies, an error as its exception."""
+    return round_trip(
+        client,
+        [
+            ("EVALSHA", _sha(call.script), len(keys), *keys, *args)
+            if evalsha
+            else ("EVAL", call.script, len(keys), *keys, *args)
+            for call, keys, args in made
+        ],
+    )
 
 
 def _tell(call: Call, reply: Any) -> None:
