@@ -6,6 +6,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.conf import settings
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.messages.storage import default_storage
+from django.http import HttpRequest, HttpResponse
+from django.utils.functional import SimpleLazyObject, empty
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 READ_SIZE = 64 * 1024
@@ -63,3 +67,21 @@ class ReleaseResponseCycles:
             if getattr(view, "response", None) is response:
                 del view.response
         return response
+
+
+class MessagesWhenUsed(MessageMiddleware):
+    """Django's messages middleware, the request's storage made when first used.
+
+    Only the admin and the browsable API's login use messages, yet Django made every
+    request's storage (a cookie signer and a session reader) up front: about 40 µs of
+    every API request (bench/RESULTS.md, "Round trips without redis-py's pipeline").
+    A storage never used has nothing to save, so the response is left alone."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        request._messages = SimpleLazyObject(lambda: default_storage(request))  # type: ignore[attr-defined]
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        messages = getattr(request, "_messages", None)
+        if isinstance(messages, SimpleLazyObject) and messages._wrapped is empty:  # type: ignore[attr-defined]
+            return response
+        return super().process_response(request, response)
