@@ -208,7 +208,8 @@ MIDDLEWARE = [
     "taskmanager.conditional.ConditionalGetMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    # Django's messages, each request's storage made only when used (the admin's).
+    "taskmanager.middleware.MessagesWhenUsed",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -456,6 +457,7 @@ REST_FRAMEWORK = {
     # (accounts.views.TokenView) and file uploads (files.views). The browsable API
     # sends JSON through its raw data form.
     "DEFAULT_PARSER_CLASSES": ["taskmanager.parsers.JSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "taskmanager.negotiation.RememberedNegotiation",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     # Every view: `read`/`write` per user (per client IP when anonymous); the public
     # auth endpoints set their own.

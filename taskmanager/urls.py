@@ -23,11 +23,12 @@ api_v1: list[URLPattern | URLResolver] = [
 ]
 
 urlpatterns = [
+    # First: nearly every request is the API's, and no pattern below matches its paths.
+    path("api/v1/", include((api_v1, "v1"))),
     path("", home, name="home"),
     path("", include(("accounts.page_urls", "people"))),
     # The same login and logout under the names the browsable API links to.
     path("", include(("accounts.session_urls", "rest_framework"))),
-    path("api/v1/", include((api_v1, "v1"))),
     path("api/schema/", SchemaView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
