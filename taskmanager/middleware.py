@@ -8,7 +8,6 @@ from typing import Any
 from django.conf import settings
 from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.messages.storage import default_storage
-from django.contrib.sessions.middleware import SessionMiddleware
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject, empty
 
@@ -70,26 +69,6 @@ class ReleaseResponseCycles:
         return response
 
 
-class SessionWhenUsed(SessionMiddleware):
-    """Django's session middleware, the request's session store made when first used.
-
-    A request with a token reads no session, yet Django made its store (and looked up
-    its serializer) up front, and read it back for the response. Without a session
-    cookie a store never used has nothing to save or to delete, so the response is
-    left alone; with one, the response is Django's."""
-
-    def process_request(self, request: HttpRequest) -> None:
-        session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
-        request.session = SimpleLazyObject(lambda: self.SessionStore(session_key))  # type: ignore[assignment]
-
-    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
-        if _never_used(getattr(request, "session", None)) and (
-            settings.SESSION_COOKIE_NAME not in request.COOKIES
-        ):
-            return response
-        return super().process_response(request, response)
-
-
 class MessagesWhenUsed(MessageMiddleware):
     """Django's messages middleware, the request's storage made when first used.
 
@@ -102,11 +81,7 @@ class MessagesWhenUsed(MessageMiddleware):
         request._messages = SimpleLazyObject(lambda: default_storage(request))  # type: ignore[attr-defined]
 
     def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
-        if _never_used(getattr(request, "_messages", None)):
+        messages = getattr(request, "_messages", None)
+        if isinstance(messages, SimpleLazyObject) and messages._wrapped is empty:  # type: ignore[attr-defined]
             return response
         return super().process_response(request, response)
-
-
-def _never_used(made_when_used: object) -> bool:
-    # django-stubs does not declare LazyObject._wrapped.
-    return isinstance(made_when_used, SimpleLazyObject) and made_when_used._wrapped is empty  # type: ignore[attr-defined]

@@ -200,8 +200,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    # Django's sessions and messages, each request's store made only when used.
-    "taskmanager.middleware.SessionWhenUsed",
+    "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     # ETag (a hash of the body) on every successful GET without one, e.g. task lists,
     # and 304 for a matching If-None-Match; task responses set their own ETag from id
@@ -209,6 +208,7 @@ MIDDLEWARE = [
     "taskmanager.conditional.ConditionalGetMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Django's messages, each request's storage made only when used (the admin's).
     "taskmanager.middleware.MessagesWhenUsed",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
