@@ -275,7 +275,7 @@ def _send(
         commands.append(("MGET", *(backend.make_key(key) for key in keys)))
     for key, window in counters:
         redis_key = backend.make_key(key)
-        commands += [("INCR", redis_key), ("EXPIRE", redis_key, window + 1, "NX")]
+        commands += [("INCRBY", redis_key, 1), ("EXPIRE", redis_key, window + 1, "NX")]
     for read in scripts:
         made = [backend.make_key(key) for key in (*read.keys, *read.key_args)]
         commands.append(("EVAL", read.script, len(read.keys), *made))
