@@ -341,7 +341,10 @@ def moved_without_subtasks(case: Any) -> None:
         return
     task = _objects.task_read(case.path_parameters.get("id"))
     if task and int(task["project"]) != SELF_PROJECT_ID and task["subtasks"]["total"]:
-        case.path_parameters["id"] = _objects.task(int(task["project"])) or task["id"]
+        # Where no task can be made there, one of the identity's project: not moved.
+        case.path_parameters["id"] = (
+            _objects.task(int(task["project"])) or _objects.task() or task["id"]
+        )
 
 
 def task_references(case: Any, body: dict[str, Any]) -> None:
