@@ -55,5 +55,7 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
 # at start), so a scrape sums them instead of seeing one worker. Set on this command
 # only: migrate and the scheduler are single processes and run without it, and the
 # socket server makes a directory of its own for its workers (realtime.socket_server).
+# Two sync workers per core of the 2-core target: a write's worker waits on PostgreSQL's
+# commit and Redis, time another worker uses (docs/decisions/web-workers.md).
 CMD ["env", "PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus", \
-     "gunicorn", "taskmanager.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "2"]
+     "gunicorn", "taskmanager.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "4"]

@@ -3,7 +3,7 @@
 Creates a fresh PostgreSQL database (dropped at the end) and Redis key prefixes
 (deleted at the end), seeds them through the application's services
 (bench/seed.py), measures the baseline (bench/baseline/), starts the production
-servers as scripts/serve does (gunicorn, 2 sync workers; daphne for /ws/) on
+servers as scripts/serve does (gunicorn, two sync workers per core; uvicorn for /ws/) on
 loopback, drives them with wrk (bench/wrk/*.lua), bench/paced.py and
 bench/ws_fanout.py from separate processes, stops what it started and writes
 bench/RESULTS.md (its own section) and bench/results.json.
@@ -210,9 +210,21 @@ def port_of(server: Server) -> int:
     return int(server.base_url.rsplit(":", 1)[1])
 
 
+# As scripts/serve runs gunicorn: two sync workers per core (docs/decisions/web-workers.md).
+# The baseline runs under the same command, so both get the same workers.
+WEB_WORKERS = 2 * (os.cpu_count() or 1)
+
+
 def gunicorn_command(app: str, port: int) -> list[str]:
     # As the Dockerfile and scripts/serve: from the repository, so gunicorn.conf.py applies.
-    return [str(BIN / "gunicorn"), app, "--bind", f"127.0.0.1:{port}", "--workers", "2"]
+    return [
+        str(BIN / "gunicorn"),
+        app,
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(WEB_WORKERS),
+    ]
 
 
 # The socket server of the WebSocket scenarios (issue 26): uvicorn as scripts/serve
@@ -1874,7 +1886,8 @@ def baseline_figures(baseline: Measured, at_end: Measured | None) -> dict[str, A
         "errors": baseline.errors,
         "command": baseline.command,
         "what": "bare DRF APIView, ModelSerializer, 20 rows of tasks_task in one"
-        " query, no authentication, startproject middleware, gunicorn 2 sync workers",
+        " query, no authentication, startproject middleware, gunicorn"
+        f" {WEB_WORKERS} sync workers",
         "rps_at_end": at_end.rps if at_end else None,
         "p99_ms_at_end": at_end.p99_ms if at_end else None,
     }

@@ -3,8 +3,8 @@
 The same application and seed measured under each candidate, one after the other,
 with three loads of `make bench`: the task list at saturation (a), PATCH with
 If-Match at saturation (d) and the constant-rate list (f). Candidates: gunicorn sync
-workers (what scripts/serve and the Docker image run), gunicorn gthread workers,
-more sync workers, and granian's WSGI mode. The first candidate is measured again
+workers, two per core (what scripts/serve and the Docker image run), gunicorn gthread
+workers, one sync worker per core, and granian's WSGI mode. The first candidate is measured again
 at the end, and the bare DRF ceiling of `make bench` (bench/baseline/) at the start
 and at the end, so the drift of the machine during the run shows.
 
@@ -34,6 +34,7 @@ from bench.run import (
     HEALTH,
     PLAN,
     ROOT,
+    WEB_WORKERS,
     Measured,
     Server,
     app_env,
@@ -101,7 +102,7 @@ def granian(port: int) -> list[str]:
 
 
 def make_serve(port: int) -> list[str]:
-    """scripts/serve: nginx on `port` in front of gunicorn (2 sync workers) and daphne."""
+    """scripts/serve: nginx on `port` in front of gunicorn and the socket process."""
     return [
         "/usr/bin/env",
         "HOST=127.0.0.1",
@@ -113,18 +114,24 @@ def make_serve(port: int) -> list[str]:
 
 
 CANDIDATES = (
-    Candidate("gunicorn_sync_2", "gunicorn, 2 sync workers (production)", gunicorn_with()),
-    Candidate("make_serve", "nginx in front of gunicorn, 2 sync workers (make serve)", make_serve),
+    Candidate(
+        "gunicorn_sync", f"gunicorn, {WEB_WORKERS} sync workers (production)", gunicorn_with()
+    ),
+    Candidate(
+        "make_serve",
+        f"nginx in front of gunicorn, {WEB_WORKERS} sync workers (make serve)",
+        make_serve,
+    ),
     Candidate(
         "gunicorn_gthread_2x4",
         "gunicorn, 2 gthread workers of 4 threads",
-        gunicorn_with("--threads", "4"),
+        gunicorn_with("--workers", "2", "--threads", "4"),
     ),
-    Candidate("gunicorn_sync_4", "gunicorn, 4 sync workers", gunicorn_with("--workers", "4")),
+    Candidate("gunicorn_sync_2", "gunicorn, 2 sync workers", gunicorn_with("--workers", "2")),
     Candidate("granian_wsgi_2", "granian 2.8 WSGI, 2 workers", granian),
 )
 LOADS = ("list", "patch", "seed_rate")
-# BENCH_SERVERS=gunicorn_sync_2,make_serve measures only those, BENCH_ROUNDS times in
+# BENCH_SERVERS=gunicorn_sync,make_serve measures only those, BENCH_ROUNDS times in
 # turn (interleaved, so the machine's drift falls on each alike); by default every
 # candidate once and the first again at the end.
 SELECTED = tuple(

@@ -197,6 +197,37 @@ def test_the_images_default_command_sums_its_workers_metrics():
     assert multiprocess_dir(command, {}), command
 
 
+def _workers(command: list[str]) -> int:
+    found = re.search(r"--workers[= ](\d+)", " ".join(command))
+    assert found, command
+    return int(found.group(1))
+
+
+def test_every_layout_runs_two_web_workers_per_core_of_the_2_core_target(tmp_path):
+    # docs/decisions/web-workers.md: one sync worker per core left a fifth of the CPU
+    # idle under creates. scripts/serve counts the cores; the image and compose are
+    # written for the 2-core target.
+    fake_nproc = tmp_path / "nproc"
+    fake_nproc.write_text("#!/bin/sh\necho 2\n")
+    fake_nproc.chmod(0o755)
+    default = next(
+        line
+        for line in (BASE_DIR / "scripts" / "serve").read_text().splitlines()
+        if line.startswith("WEB_WORKERS=")
+    )
+    serve = subprocess.run(
+        ["bash", "-c", f'{default}\necho "$WEB_WORKERS"'],
+        env={"PATH": f"{tmp_path}:{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    assert int(serve.stdout) == 4
+    assert _workers(dockerfile_command()) == 4
+    assert _workers(SERVICES["web"]["command"]) == 4
+
+
 def test_the_multiprocess_directory_is_not_set_for_the_whole_image():
     # daphne, migrate and the scheduler are single processes: in multiprocess mode they
     # would need a directory only gunicorn's start creates.
