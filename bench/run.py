@@ -212,7 +212,8 @@ def port_of(server: Server) -> int:
 
 # As scripts/serve runs gunicorn: two sync workers per core (docs/decisions/web-workers.md).
 # The baseline runs under the same command, so both get the same workers.
-WEB_WORKERS = 2 * (os.cpu_count() or 1)
+# The cores this process may run on, as scripts/serve's nproc counts them.
+WEB_WORKERS = 2 * len(os.sched_getaffinity(0))
 
 
 def gunicorn_command(app: str, port: int) -> list[str]:

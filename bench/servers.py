@@ -4,7 +4,7 @@ The same application and seed measured under each candidate, one after the other
 with three loads of `make bench`: the task list at saturation (a), PATCH with
 If-Match at saturation (d) and the constant-rate list (f). Candidates: gunicorn sync
 workers, two per core (what scripts/serve and the Docker image run), gunicorn gthread
-workers, one sync worker per core, and granian's WSGI mode. The first candidate is measured again
+workers, 2 sync workers, and granian's WSGI mode. The first candidate is measured again
 at the end, and the bare DRF ceiling of `make bench` (bench/baseline/) at the start
 and at the end, so the drift of the machine during the run shows.
 

@@ -185,22 +185,20 @@ def multiprocess_dir(command: list[str], environment: dict[str, str]) -> str | N
     return found
 
 
+def _workers(command: list[str]) -> int:
+    found = re.search(r"--workers[= ](\d+)", " ".join(command))
+    assert found, command
+    return int(found.group(1))
+
+
 def test_the_images_default_command_sums_its_workers_metrics():
     # Without the shared directory each gunicorn worker answers a scrape with its own
     # counts: a run of the image as it is (docker run, Kubernetes) showed counters
     # jumping between workers' values, read by Prometheus as resets.
     command = dockerfile_command()
-    gunicorn = command[command.index("gunicorn") :]
-    workers = re.search(r"--workers[= ](\d+)", " ".join(gunicorn))
 
-    assert workers and int(workers.group(1)) > 1
+    assert _workers(command[command.index("gunicorn") :]) > 1
     assert multiprocess_dir(command, {}), command
-
-
-def _workers(command: list[str]) -> int:
-    found = re.search(r"--workers[= ](\d+)", " ".join(command))
-    assert found, command
-    return int(found.group(1))
 
 
 def test_every_layout_runs_two_web_workers_per_core_of_the_2_core_target(tmp_path):
